@@ -1,0 +1,698 @@
+//! Local verification of Stytch session JWTs (design.md "Rules that matter"): no Stytch call per
+//! request.
+//!
+//! RS256 only, key by `kid` from the project's JWKS (cached; refreshed after a TTL; an unknown
+//! `kid` causes at most one refetch per interval), header `typ` JWT, `iss == stytch.com/{project}`
+//! (plus configured custom-domain issuers), `aud ∋ project`, `exp`/`nbf`/`iat` with a small
+//! explicit leeway, a `sub`, and the `https://stytch.com/session` claim (which an M2M token of the
+//! same project lacks). Anything else is refused.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::{Mutex, RwLock};
+use tokio::time::Instant;
+
+use crate::secrets::SecretString;
+use crate::stytch::{AuthenticationFactor, Jwk, StytchClient, StytchError};
+
+/// Longest token we parse; Stytch caps custom claims at 4 KB, so real tokens stay far below.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// The claim Stytch puts the session in.
+pub const SESSION_CLAIM: &str = "https://stytch.com/session";
+
+/// Why a token was refused (or could not be checked).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    /// Not a well-formed RS256 Stytch session JWT, or a claim is wrong (401).
+    #[error("invalid session token: {0}")]
+    Invalid(&'static str),
+    /// Signed by a key the project's JWKS does not have (401).
+    #[error("invalid session token: unknown signing key")]
+    UnknownKey,
+    /// The signature does not verify (401).
+    #[error("invalid session token: bad signature")]
+    BadSignature,
+    /// Past `exp` (401; the frontend should refresh its session).
+    #[error("session token expired")]
+    Expired,
+    /// `nbf` or `iat` in the future (401).
+    #[error("session token not yet valid")]
+    NotYetValid,
+    /// The JWKS could not be fetched and no cached key fits (503: not the caller's fault).
+    #[error("signing keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+/// A factor as it appears in the session claim.
+pub type Factor = AuthenticationFactor;
+
+/// A verified Stytch session.
+#[derive(Debug, Clone)]
+pub struct VerifiedSession {
+    /// Stytch `user_id` (the JWT `sub`), the `jwtSubject` Unit matches.
+    pub user_id: String,
+    /// Stytch session id.
+    pub session_id: String,
+    /// `iat`, epoch seconds.
+    pub issued_at: i64,
+    /// `exp`, epoch seconds.
+    pub expires_at: i64,
+    /// The session's authentication factors.
+    pub factors: Vec<Factor>,
+    /// The token itself, to pass on to Stytch or Unit; never logged.
+    pub token: SecretString,
+}
+
+impl VerifiedSession {
+    /// Whether a factor of type `factor_type` was authenticated within `max_age` of `now`
+    /// (and not in the future beyond `leeway`).
+    pub fn has_recent_factor(
+        &self,
+        factor_type: &str,
+        max_age: Duration,
+        leeway: Duration,
+        now: i64,
+    ) -> bool {
+        let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(leeway.as_secs()).unwrap_or(0);
+        self.factors.iter().any(|f| {
+            f.factor_type == factor_type
+                && f.last_authenticated_at
+                    .as_deref()
+                    .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                    .map(|t| t.unix_timestamp())
+                    .is_some_and(|at| at <= now + leeway && now - at <= max_age)
+        })
+    }
+
+    /// Seconds until `exp` (negative if past).
+    pub fn seconds_left(&self, now: i64) -> i64 {
+        self.expires_at - now
+    }
+}
+
+/// Where the verifier gets the project's keys.
+#[async_trait]
+pub trait JwksSource: Send + Sync {
+    /// The current JWKS.
+    async fn fetch_jwks(&self) -> Result<Vec<Jwk>, String>;
+}
+
+#[async_trait]
+impl JwksSource for StytchClient {
+    async fn fetch_jwks(&self) -> Result<Vec<Jwk>, String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        self.get_jwks(Some(deadline))
+            .await
+            .map(|j| j.keys)
+            .map_err(|e: StytchError| e.to_string())
+    }
+}
+
+/// Verifier settings.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    /// Stytch project id (audience, and the issuer's suffix).
+    pub project_id: String,
+    /// Extra accepted issuers (custom domains).
+    pub extra_issuers: Vec<String>,
+    /// Leeway for `exp`, `nbf`, `iat`.
+    pub leeway: Duration,
+    /// Minimum time between two fetches caused by unknown `kid`s.
+    pub refetch_interval: Duration,
+    /// Age after which the JWKS is refreshed on next use.
+    pub ttl: Duration,
+}
+
+#[derive(Default)]
+struct KeySet {
+    keys: HashMap<String, Arc<DecodingKey>>,
+    fetched_at: Option<Instant>,
+}
+
+/// A Stytch session JWT verifier with its JWKS cache.
+pub struct SessionVerifier {
+    source: Box<dyn JwksSource>,
+    settings: VerifierSettings,
+    validation: Validation,
+    keys: RwLock<KeySet>,
+    /// Serialises fetches and remembers the last one.
+    fetching: Mutex<FetchState>,
+}
+
+#[derive(Default)]
+struct FetchState {
+    /// When the last fetch started.
+    last: Option<Instant>,
+    /// Its error, if it failed.
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    exp: i64,
+    nbf: i64,
+    iat: i64,
+    #[serde(rename = "https://stytch.com/session")]
+    session: SessionClaim,
+}
+
+#[derive(Deserialize)]
+struct SessionClaim {
+    id: String,
+    #[serde(default)]
+    authentication_factors: Vec<Factor>,
+}
+
+impl SessionVerifier {
+    /// A verifier; the JWKS is fetched on first use.
+    pub fn new(source: Box<dyn JwksSource>, settings: VerifierSettings) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = vec![Algorithm::RS256];
+        let mut issuers = vec![format!("stytch.com/{}", settings.project_id)];
+        issuers.extend(settings.extra_issuers.iter().cloned());
+        validation.set_issuer(&issuers);
+        validation.set_audience(&[&settings.project_id]);
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+        // Times are checked by hand against an explicit `now`, with our leeway.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        Self {
+            source,
+            settings,
+            validation,
+            keys: RwLock::new(KeySet::default()),
+            fetching: Mutex::new(FetchState::default()),
+        }
+    }
+
+    /// Verifies `token` at `now` (epoch seconds).
+    pub async fn verify(&self, token: &str, now: i64) -> Result<VerifiedSession, JwtError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(JwtError::Invalid("token too large"));
+        }
+        let header = decode_header(token)?;
+        if header.alg != "RS256" {
+            return Err(JwtError::Invalid("algorithm must be RS256"));
+        }
+        if header.typ.as_deref() != Some("JWT") {
+            return Err(JwtError::Invalid("typ must be JWT"));
+        }
+        let kid = header
+            .kid
+            .filter(|k| !k.is_empty() && k.len() <= 256)
+            .ok_or(JwtError::Invalid("missing kid"))?;
+        let key = self.key(&kid).await?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::InvalidSignature => JwtError::BadSignature,
+                ErrorKind::InvalidIssuer => JwtError::Invalid("wrong issuer"),
+                ErrorKind::InvalidAudience => JwtError::Invalid("wrong audience"),
+                ErrorKind::MissingRequiredClaim(_) => JwtError::Invalid("missing claim"),
+                ErrorKind::InvalidAlgorithm => JwtError::Invalid("algorithm must be RS256"),
+                _ => JwtError::Invalid("malformed token"),
+            }
+        })?;
+        let claims = data.claims;
+        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
+        if claims.exp + leeway < now {
+            return Err(JwtError::Expired);
+        }
+        if claims.nbf - leeway > now || claims.iat - leeway > now {
+            return Err(JwtError::NotYetValid);
+        }
+        if claims.sub.is_empty() || claims.session.id.is_empty() {
+            return Err(JwtError::Invalid("missing subject or session"));
+        }
+        Ok(VerifiedSession {
+            user_id: claims.sub,
+            session_id: claims.session.id,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+            factors: claims.session.authentication_factors,
+            token: SecretString::new(token),
+        })
+    }
+
+    /// The key for `kid`: from the cache, or after a (rate-limited) refetch.
+    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, JwtError> {
+        {
+            let keys = self.keys.read().await;
+            let fresh = keys
+                .fetched_at
+                .is_some_and(|at| at.elapsed() < self.settings.ttl);
+            if let Some(key) = keys.keys.get(kid)
+                && fresh
+            {
+                return Ok(key.clone());
+            }
+        }
+        let mut fetch = self.fetching.lock().await;
+        // Another caller may have fetched while we waited; and fetches are rate-limited.
+        {
+            let keys = self.keys.read().await;
+            let fresh = keys
+                .fetched_at
+                .is_some_and(|at| at.elapsed() < self.settings.ttl);
+            let recent = fetch
+                .last
+                .is_some_and(|at| at.elapsed() < self.settings.refetch_interval);
+            match keys.keys.get(kid) {
+                Some(key) if fresh || recent => return Ok(key.clone()),
+                None if recent => {
+                    return Err(match &fetch.error {
+                        Some(e) => JwtError::KeysUnavailable(e.clone()),
+                        None => JwtError::UnknownKey,
+                    });
+                }
+                _ => {}
+            }
+        }
+        fetch.last = Some(Instant::now());
+        match self.source.fetch_jwks().await {
+            Ok(jwks) => {
+                fetch.error = None;
+                let parsed: HashMap<_, _> = jwks
+                    .iter()
+                    .filter_map(|jwk| Some((jwk.kid.clone(), Arc::new(rsa_key(jwk)?))))
+                    .collect();
+                tracing::info!(keys = parsed.len(), "fetched the Stytch JWKS");
+                let mut keys = self.keys.write().await;
+                keys.keys = parsed;
+                keys.fetched_at = Some(Instant::now());
+                keys.keys.get(kid).cloned().ok_or(JwtError::UnknownKey)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "JWKS fetch failed");
+                fetch.error = Some(e.clone());
+                // A stale but known key still verifies: rotation keeps old keys served for weeks.
+                self.keys
+                    .read()
+                    .await
+                    .keys
+                    .get(kid)
+                    .cloned()
+                    .ok_or(JwtError::KeysUnavailable(e))
+            }
+        }
+    }
+}
+
+/// An RS256 signing key of the JWKS, or `None` for anything else.
+fn rsa_key(jwk: &Jwk) -> Option<DecodingKey> {
+    let usable = jwk.kty == "RSA"
+        && jwk.alg.as_deref().is_none_or(|a| a == "RS256")
+        && jwk.key_use.as_deref().is_none_or(|u| u == "sig");
+    if !usable {
+        return None;
+    }
+    DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()
+}
+
+fn decode_header(token: &str) -> Result<Header, JwtError> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Invalid("not a JWS compact token"));
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| JwtError::Invalid("malformed header"))?;
+    serde_json::from_slice(&bytes).map_err(|_| JwtError::Invalid("malformed header"))
+}
+
+/// RS256 signing of Stytch-shaped session JWTs, for the local sandbox and tests.
+#[cfg(any(test, feature = "signer"))]
+pub mod signer {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::rsa::KeySize;
+    use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use crate::stytch::Jwk;
+
+    /// An RSA-2048 key pair with a `kid`.
+    pub struct Signer {
+        key: RsaKeyPair,
+        /// The key id in JWT headers and the JWKS.
+        pub kid: String,
+    }
+
+    impl Signer {
+        /// Generates a fresh key pair.
+        pub fn generate(kid: impl Into<String>) -> Self {
+            let key = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048)
+                .unwrap_or_else(|e| panic!("RSA key generation failed: {e}"));
+            Self {
+                key,
+                kid: kid.into(),
+            }
+        }
+
+        /// The public key as a JWK with every field Stytch serves.
+        pub fn jwk(&self) -> Jwk {
+            let public = self.key.public_key();
+            let components = aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(public);
+            Jwk {
+                kty: "RSA".into(),
+                kid: self.kid.clone(),
+                alg: Some("RS256".into()),
+                key_use: Some("sig".into()),
+                n: URL_SAFE_NO_PAD.encode(&components.n),
+                e: URL_SAFE_NO_PAD.encode(&components.e),
+            }
+        }
+
+        /// Signs `header` and `claims` (both JSON objects) as a compact RS256 JWS.
+        pub fn sign_raw(&self, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+            let signing_input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header.to_string()),
+                URL_SAFE_NO_PAD.encode(claims.to_string())
+            );
+            let mut signature = vec![0; self.key.public_modulus_len()];
+            self.key
+                .sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    signing_input.as_bytes(),
+                    &mut signature,
+                )
+                .unwrap_or_else(|e| panic!("RSA signing failed: {e}"));
+            format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        }
+
+        /// Signs `claims` with Stytch's header (`alg` RS256, `typ` JWT, our `kid`).
+        pub fn sign(&self, claims: &serde_json::Value) -> String {
+            self.sign_raw(
+                &serde_json::json!({"alg": "RS256", "kid": self.kid, "typ": "JWT"}),
+                claims,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signer::Signer;
+    use super::*;
+    use serde_json::{Value, json};
+    use std::sync::Mutex as StdMutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const PID: &str = "project-test-11111111-1111-1111-1111-111111111111";
+    const NOW: i64 = 1_759_311_700;
+
+    struct Keys {
+        served: StdMutex<Vec<Jwk>>,
+        fetches: AtomicUsize,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl JwksSource for Arc<Keys> {
+        async fn fetch_jwks(&self) -> Result<Vec<Jwk>, String> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            if self.fail.load(Ordering::SeqCst) {
+                return Err("stytch down".into());
+            }
+            Ok(self.served.lock().unwrap().clone())
+        }
+    }
+
+    fn setup(signers: &[&Signer]) -> (SessionVerifier, Arc<Keys>) {
+        let keys = Arc::new(Keys {
+            served: StdMutex::new(signers.iter().map(|s| s.jwk()).collect()),
+            fetches: AtomicUsize::new(0),
+            fail: Default::default(),
+        });
+        let settings = VerifierSettings {
+            project_id: PID.into(),
+            extra_issuers: vec![],
+            leeway: Duration::from_secs(10),
+            refetch_interval: Duration::from_secs(30),
+            ttl: Duration::from_secs(3600),
+        };
+        (SessionVerifier::new(Box::new(keys.clone()), settings), keys)
+    }
+
+    fn claims() -> Value {
+        json!({
+            "aud": [PID], "iss": format!("stytch.com/{PID}"), "sub": "user-test-1",
+            "iat": NOW, "nbf": NOW, "exp": NOW + 300,
+            SESSION_CLAIM: {
+                "id": "session-test-1", "started_at": "2025-10-01T09:41:40Z",
+                "last_accessed_at": "2025-10-01T09:41:40Z", "expires_at": "2025-10-31T09:41:40Z",
+                "attributes": {"ip_address": "", "user_agent": ""}, "roles": ["stytch_user"],
+                "authentication_factors": [
+                    {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": "2025-10-01T09:41:40Z"},
+                    {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": "2025-10-01T09:40:00Z",
+                     "authenticator_app_factor": {"totp_id": "totp-test-1"}}
+                ]
+            }
+        })
+    }
+
+    fn with(mut c: Value, key: &str, value: Value) -> Value {
+        if value.is_null() {
+            c.as_object_mut().unwrap().remove(key);
+        } else {
+            c[key] = value;
+        }
+        c
+    }
+
+    #[tokio::test]
+    async fn a_stytch_session_jwt_verifies_and_carries_its_factors() {
+        let s = Signer::generate("jwk-test-1");
+        let (v, keys) = setup(&[&s]);
+        let session = v.verify(&s.sign(&claims()), NOW).await.unwrap();
+        assert_eq!(
+            (session.user_id.as_str(), session.session_id.as_str()),
+            ("user-test-1", "session-test-1")
+        );
+        assert!(session.has_recent_factor("totp", Duration::from_secs(300), Duration::ZERO, NOW));
+        assert!(!session.has_recent_factor("totp", Duration::from_secs(60), Duration::ZERO, NOW));
+        assert!(!session.has_recent_factor("sms", Duration::from_secs(300), Duration::ZERO, NOW));
+        // The JWKS is fetched once and cached.
+        v.verify(&s.sign(&claims()), NOW).await.unwrap();
+        assert_eq!(keys.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn wrong_claims_are_refused() {
+        let s = Signer::generate("jwk-test-1");
+        let (v, _) = setup(&[&s]);
+        let cases: Vec<(&str, Value, JwtError)> = vec![
+            (
+                "expired",
+                with(claims(), "exp", json!(NOW - 11)),
+                JwtError::Expired,
+            ),
+            (
+                "nbf ahead",
+                with(claims(), "nbf", json!(NOW + 11)),
+                JwtError::NotYetValid,
+            ),
+            (
+                "iat ahead",
+                with(claims(), "iat", json!(NOW + 11)),
+                JwtError::NotYetValid,
+            ),
+            (
+                "other issuer",
+                with(claims(), "iss", json!("stytch.com/project-test-2")),
+                JwtError::Invalid("wrong issuer"),
+            ),
+            (
+                "https issuer",
+                with(claims(), "iss", json!(format!("https://stytch.com/{PID}"))),
+                JwtError::Invalid("wrong issuer"),
+            ),
+            (
+                "other audience",
+                with(claims(), "aud", json!(["project-test-2"])),
+                JwtError::Invalid("wrong audience"),
+            ),
+            (
+                "no audience",
+                with(claims(), "aud", Value::Null),
+                JwtError::Invalid("missing claim"),
+            ),
+            (
+                "no sub",
+                with(claims(), "sub", Value::Null),
+                JwtError::Invalid("malformed token"),
+            ),
+            (
+                "no session (M2M token)",
+                with(claims(), SESSION_CLAIM, Value::Null),
+                JwtError::Invalid("malformed token"),
+            ),
+            (
+                "no iat",
+                with(claims(), "iat", Value::Null),
+                JwtError::Invalid("malformed token"),
+            ),
+        ];
+        for (name, c, expected) in cases {
+            assert_eq!(
+                v.verify(&s.sign(&c), NOW).await.unwrap_err(),
+                expected,
+                "{name}"
+            );
+        }
+        // Within the leeway both ways.
+        assert!(
+            v.verify(&s.sign(&with(claims(), "exp", json!(NOW - 10))), NOW)
+                .await
+                .is_ok()
+        );
+        assert!(
+            v.verify(&s.sign(&with(claims(), "nbf", json!(NOW + 10))), NOW)
+                .await
+                .is_ok()
+        );
+        let bare_aud = with(claims(), "aud", json!(PID));
+        assert!(
+            v.verify(&s.sign(&bare_aud), NOW).await.is_ok(),
+            "a string aud equal to the project is fine"
+        );
+    }
+
+    #[tokio::test]
+    async fn forged_headers_and_signatures_are_refused() {
+        use base64::Engine;
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let s = Signer::generate("jwk-test-1");
+        let stranger = Signer::generate("jwk-test-1");
+        let (v, _) = setup(&[&s]);
+        let good = s.sign(&claims());
+        let (head, rest) = good.split_once('.').unwrap();
+        let (payload, signature) = rest.split_once('.').unwrap();
+
+        let none = format!(
+            "{}.{payload}.",
+            b64(&json!({"alg": "none", "typ": "JWT", "kid": "jwk-test-1"}))
+        );
+        assert_eq!(
+            v.verify(&none, NOW).await.unwrap_err(),
+            JwtError::Invalid("algorithm must be RS256")
+        );
+        let hs = format!(
+            "{}.{payload}.{signature}",
+            b64(&json!({"alg": "HS256", "typ": "JWT", "kid": "jwk-test-1"}))
+        );
+        assert_eq!(
+            v.verify(&hs, NOW).await.unwrap_err(),
+            JwtError::Invalid("algorithm must be RS256")
+        );
+        let no_typ = s.sign_raw(&json!({"alg": "RS256", "kid": "jwk-test-1"}), &claims());
+        assert_eq!(
+            v.verify(&no_typ, NOW).await.unwrap_err(),
+            JwtError::Invalid("typ must be JWT")
+        );
+        let no_kid = s.sign_raw(&json!({"alg": "RS256", "typ": "JWT"}), &claims());
+        assert_eq!(
+            v.verify(&no_kid, NOW).await.unwrap_err(),
+            JwtError::Invalid("missing kid")
+        );
+        // Same kid, other key: signature fails.
+        assert_eq!(
+            v.verify(&stranger.sign(&claims()), NOW).await.unwrap_err(),
+            JwtError::BadSignature
+        );
+        // Tampered payload keeps the old signature.
+        let tampered = format!(
+            "{head}.{}.{signature}",
+            b64(&with(claims(), "sub", json!("user-test-2")))
+        );
+        assert_eq!(
+            v.verify(&tampered, NOW).await.unwrap_err(),
+            JwtError::BadSignature
+        );
+        let stripped = format!("{head}.{payload}.");
+        assert_eq!(
+            v.verify(&stripped, NOW).await.unwrap_err(),
+            JwtError::BadSignature
+        );
+        for junk in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "!!.!!.!!",
+            &"x".repeat(MAX_TOKEN_BYTES + 1),
+        ] {
+            assert!(
+                matches!(v.verify(junk, NOW).await.unwrap_err(), JwtError::Invalid(_)),
+                "{junk:.20}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unknown_kids_refetch_at_most_once_per_interval_and_rotation_works() {
+        let old = Signer::generate("jwk-test-old");
+        let new = Signer::generate("jwk-test-new");
+        let (v, keys) = setup(&[&old]);
+        v.verify(&old.sign(&claims()), NOW).await.unwrap();
+        // Rotation: the new key appears in the JWKS; a token with it triggers one refetch.
+        keys.served.lock().unwrap().push(new.jwk());
+        // Within the refetch interval of the first fetch, the new kid is not looked up yet.
+        assert_eq!(
+            v.verify(&new.sign(&claims()), NOW).await.unwrap_err(),
+            JwtError::UnknownKey
+        );
+        tokio::time::advance(Duration::from_secs(31)).await;
+        v.verify(&new.sign(&claims()), NOW).await.unwrap();
+        assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
+        // Floods of unknown kids cause no further fetches within the interval.
+        let bogus = Signer::generate("jwk-test-bogus");
+        for _ in 0..20 {
+            assert_eq!(
+                v.verify(&bogus.sign(&claims()), NOW).await.unwrap_err(),
+                JwtError::UnknownKey
+            );
+        }
+        assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(
+            v.verify(&bogus.sign(&claims()), NOW).await.unwrap_err(),
+            JwtError::UnknownKey
+        );
+        assert_eq!(keys.fetches.load(Ordering::SeqCst), 3);
+        v.verify(&old.sign(&claims()), NOW).await.unwrap();
+        // Stytch down after the TTL: cached keys keep working; an unknown kid is "unavailable".
+        keys.fail.store(true, Ordering::SeqCst);
+        tokio::time::advance(Duration::from_secs(3601)).await;
+        v.verify(&old.sign(&claims()), NOW).await.unwrap();
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(matches!(
+            v.verify(&bogus.sign(&claims()), NOW).await.unwrap_err(),
+            JwtError::KeysUnavailable(_)
+        ));
+    }
+}

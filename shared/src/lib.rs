@@ -1,0 +1,18 @@
+//! Shared library of stytch-unit-bridge: configuration, secrets, the user store, Stytch and Unit
+//! clients, Stytch session JWT verification, webhook signatures, errors and tracing.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod jwt;
+pub mod secrets;
+pub mod store;
+pub mod stytch;
+pub mod telemetry;
+pub mod unit;
+pub mod upstream;
+pub mod webhook;
+
+pub use app::{App, StartupError};
+pub use error::ApiError;

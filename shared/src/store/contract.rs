@@ -1,0 +1,190 @@
+//! The contract every `UserStore` adapter passes: memory in unit tests, DynamoDB through moto.
+
+use std::sync::Arc;
+
+use super::{AuditEntry, StoreError, UserRecord, UserStore};
+
+fn record(user_id: &str) -> UserRecord {
+    UserRecord {
+        user_id: user_id.into(),
+        email: Some("ada@example.com".into()),
+        phone: None,
+        first_name: Some("Ada".into()),
+        last_name: Some("Lovelace".into()),
+        created_at: "2026-11-25T09:00:00Z".into(),
+        updated_at: "2026-11-25T09:00:00Z".into(),
+        version: 1,
+        ..Default::default()
+    }
+}
+
+/// Runs the whole contract against `store` with ids unique to this run.
+pub(crate) async fn run(store: Arc<dyn UserStore>) {
+    let run = uuid::Uuid::new_v4().to_string();
+    creates_are_conditional(&*store, &run).await;
+    updates_are_versioned(&*store, &run).await;
+    concurrent_writers_do_not_clash(store.clone(), &run).await;
+    applications_link_once(&*store, &run).await;
+    events_are_recorded_once(&*store, &run).await;
+    audit_entries_are_kept_in_order(&*store, &run).await;
+}
+
+async fn creates_are_conditional(store: &dyn UserStore, run: &str) {
+    let id = format!("user-test-{run}-create");
+    assert_eq!(store.get_user(&id).await.unwrap(), None);
+    let r = record(&id);
+    store.create_user(&r).await.unwrap();
+    assert_eq!(
+        store.get_user(&id).await.unwrap(),
+        Some(r.clone()),
+        "a record reads back as written"
+    );
+    let mut other = record(&id);
+    other.email = Some("mallory@example.com".into());
+    assert_eq!(
+        store.create_user(&other).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store.get_user(&id).await.unwrap(),
+        Some(r),
+        "a refused create changes nothing"
+    );
+    let mut v2 = record(&format!("{id}-v2"));
+    v2.version = 2;
+    assert!(matches!(
+        store.create_user(&v2).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+async fn updates_are_versioned(store: &dyn UserStore, run: &str) {
+    let id = format!("user-test-{run}-update");
+    store.create_user(&record(&id)).await.unwrap();
+    let mut r = store.get_user(&id).await.unwrap().unwrap();
+    r.form_id = Some("17".into());
+    r.form_url = Some("https://app.s.unit.sh/forms/17".into());
+    r.application_id = Some("53".into());
+    r.application_status = Some("Pending".into());
+    r.phone = Some("+15555550100".into());
+    r.email = None;
+    r.updated_at = "2026-11-25T09:01:00Z".into();
+    let updated = store.update_user(&r).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(
+        store.get_user(&id).await.unwrap(),
+        Some(updated.clone()),
+        "every field round-trips, None included"
+    );
+    // A writer still holding version 1 loses, and changes nothing.
+    let mut stale = r.clone();
+    stale.customer_id = Some("10000".into());
+    assert_eq!(
+        store.update_user(&stale).await,
+        Err(StoreError::VersionConflict)
+    );
+    assert_eq!(
+        store.get_user(&id).await.unwrap().unwrap().customer_id,
+        None
+    );
+    let mut next = updated;
+    next.customer_id = Some("10000".into());
+    next.application_status = Some("Approved".into());
+    next.deleted = true;
+    assert_eq!(store.update_user(&next).await.unwrap().version, 3);
+    assert!(store.get_user(&id).await.unwrap().unwrap().deleted);
+    let missing = record(&format!("{id}-missing"));
+    assert_eq!(store.update_user(&missing).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.get_user(&missing.user_id).await.unwrap(),
+        None,
+        "an update never creates"
+    );
+}
+
+async fn concurrent_writers_do_not_clash(store: Arc<dyn UserStore>, run: &str) {
+    const WRITERS: usize = 8;
+    let id = format!("user-test-{run}-race");
+    let mut creates = tokio::task::JoinSet::new();
+    for n in 0..WRITERS {
+        let (store, mut r) = (store.clone(), record(&id));
+        r.form_id = Some(n.to_string());
+        creates.spawn(async move { store.create_user(&r).await });
+    }
+    let created = creates.join_all().await;
+    assert_eq!(
+        created.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{created:?}"
+    );
+    assert!(
+        created
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyExists)))
+    );
+
+    let base = store.get_user(&id).await.unwrap().unwrap();
+    let mut updates = tokio::task::JoinSet::new();
+    for n in 0..WRITERS {
+        let (store, mut r) = (store.clone(), base.clone());
+        r.customer_id = Some(format!("customer-{n}"));
+        updates.spawn(async move { store.update_user(&r).await });
+    }
+    let updated = updates.join_all().await;
+    let winners: Vec<_> = updated.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{updated:?}");
+    let stored = store.get_user(&id).await.unwrap().unwrap();
+    assert_eq!(&stored, winners[0]);
+    assert_eq!(stored.version, 2);
+}
+
+async fn applications_link_once(store: &dyn UserStore, run: &str) {
+    let app = format!("{run}-app");
+    assert_eq!(store.user_for_application(&app).await.unwrap(), None);
+    store.link_application(&app, "user-test-a").await.unwrap();
+    store.link_application(&app, "user-test-a").await.unwrap();
+    assert!(matches!(
+        store.link_application(&app, "user-test-b").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.user_for_application(&app).await.unwrap().as_deref(),
+        Some("user-test-a")
+    );
+}
+
+async fn events_are_recorded_once(store: &dyn UserStore, run: &str) {
+    let event = format!("svix:msg_{run}");
+    assert!(!store.event_processed(&event).await.unwrap());
+    assert!(store.record_event(&event, 4_102_444_800).await.unwrap());
+    assert!(!store.record_event(&event, 4_102_444_800).await.unwrap());
+    assert!(store.event_processed(&event).await.unwrap());
+    assert!(!store.event_processed(&format!("unit:{run}")).await.unwrap());
+}
+
+async fn audit_entries_are_kept_in_order(store: &dyn UserStore, run: &str) {
+    let user = format!("user-test-{run}-audit");
+    let entry = |t: &str, req: &str| AuditEntry {
+        user_id: user.clone(),
+        customer_id: "10000".into(),
+        scopes: vec!["customers".into(), "cards-write".into()],
+        issued_at: t.into(),
+        request_id: req.into(),
+        expires_in: 3600,
+    };
+    let later = entry("2026-11-25T09:05:00Z", "req-2");
+    let earlier = entry("2026-11-25T09:00:00Z", "req-1");
+    store.put_audit(&later).await.unwrap();
+    store.put_audit(&earlier).await.unwrap();
+    assert_eq!(
+        store.audit_for_user(&user).await.unwrap(),
+        vec![earlier, later]
+    );
+    assert!(
+        store
+            .audit_for_user("user-test-nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,467 @@
+//! DynamoDB `UserStore`: one table, keys `pk` (S) + `sk` (S), TTL attribute `expires_at`.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | user record | `USER#<user_id>` | `PROFILE` |
+//! | application → user | `APP#<application_id>` | `LINK` |
+//! | processed event (TTL) | `EVENT#<event_id>` | `EVENT` |
+//! | audit entry | `AUDIT#<user_id>` | `<issued_at>#<request_id>` |
+//!
+//! Every write that must not clash is a conditional write; reads are strongly consistent.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+};
+
+use super::{AuditEntry, StoreError, UserRecord, UserStore, check_new};
+
+/// The TTL attribute of the table.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A `UserStore` on a DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let message = DisplayErrorContext(&e).to_string();
+    tracing::warn!(error = %message, "DynamoDB call failed");
+    StoreError::Unavailable(message)
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+fn string(item: &Item, name: &str) -> Result<String, StoreError> {
+    optional(item, name)?.ok_or_else(|| StoreError::Corrupt(format!("missing {name}")))
+}
+
+fn optional(item: &Item, name: &str) -> Result<Option<String>, StoreError> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
+        Some(_) => Err(StoreError::Corrupt(format!("{name} is not a string"))),
+    }
+}
+
+fn number(item: &Item, name: &str) -> Result<u64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("{name} is not a number"))),
+        _ => Err(StoreError::Corrupt(format!("missing {name}"))),
+    }
+}
+
+fn user_item(r: &UserRecord) -> Item {
+    let mut item = key(format!("USER#{}", r.user_id), "PROFILE");
+    item.insert("user_id".into(), s(&r.user_id));
+    for (name, value) in [
+        ("email", &r.email),
+        ("phone", &r.phone),
+        ("first_name", &r.first_name),
+        ("last_name", &r.last_name),
+        ("form_id", &r.form_id),
+        ("form_url", &r.form_url),
+        ("application_id", &r.application_id),
+        ("application_status", &r.application_status),
+        ("customer_id", &r.customer_id),
+    ] {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
+    }
+    item.insert("deleted".into(), AttributeValue::Bool(r.deleted));
+    item.insert("created_at".into(), s(&r.created_at));
+    item.insert("updated_at".into(), s(&r.updated_at));
+    item.insert("version".into(), AttributeValue::N(r.version.to_string()));
+    item
+}
+
+fn user_from(item: &Item) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        user_id: string(item, "user_id")?,
+        email: optional(item, "email")?,
+        phone: optional(item, "phone")?,
+        first_name: optional(item, "first_name")?,
+        last_name: optional(item, "last_name")?,
+        form_id: optional(item, "form_id")?,
+        form_url: optional(item, "form_url")?,
+        application_id: optional(item, "application_id")?,
+        application_status: optional(item, "application_status")?,
+        customer_id: optional(item, "customer_id")?,
+        deleted: matches!(item.get("deleted"), Some(AttributeValue::Bool(true))),
+        created_at: string(item, "created_at")?,
+        updated_at: string(item, "updated_at")?,
+        version: number(item, "version")?,
+    })
+}
+
+fn audit_from(item: &Item) -> Result<AuditEntry, StoreError> {
+    let scopes = match item.get("scopes") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| {
+                v.as_s()
+                    .cloned()
+                    .map_err(|_| StoreError::Corrupt("scope is not a string".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(StoreError::Corrupt("missing scopes".into())),
+    };
+    Ok(AuditEntry {
+        user_id: string(item, "user_id")?,
+        customer_id: string(item, "customer_id")?,
+        scopes,
+        issued_at: string(item, "issued_at")?,
+        request_id: string(item, "request_id")?,
+        expires_in: u32::try_from(number(item, "expires_in")?)
+            .map_err(|_| StoreError::Corrupt("expires_in out of range".into()))?,
+    })
+}
+
+impl DynamoStore {
+    /// A store on `table` through `client`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Creates the table (on-demand, TTL on `expires_at`) unless it exists: for local DynamoDB
+    /// endpoints and tests. Deployed tables come from `template.yaml`, with the same schema.
+    pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let key_element = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("pk")?)
+            .attribute_definitions(attribute("sk")?)
+            .key_schema(key_element("pk", KeyType::Hash)?)
+            .key_schema(key_element("sk", KeyType::Range)?)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_in_use_exception()) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(TTL_ATTRIBUTE)
+            .enabled(true)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.get(key(format!("USER#{user_id}"), "PROFILE"))
+            .await?
+            .as_ref()
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn create_user(&self, record: &UserRecord) -> Result<(), StoreError> {
+        check_new(record)?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(user_item(record)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn update_user(&self, record: &UserRecord) -> Result<UserRecord, StoreError> {
+        let updated = UserRecord {
+            version: record.version + 1,
+            ..record.clone()
+        };
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(user_item(&updated)))
+            .condition_expression("attribute_exists(pk) AND version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(record.version.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(updated),
+            Err(e) if is_condition_failure(&e) => {
+                let existed = e
+                    .as_service_error()
+                    .and_then(|se| match se {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                            c.item.as_ref()
+                        }
+                        _ => None,
+                    })
+                    .is_some_and(|item| !item.is_empty());
+                Err(if existed {
+                    StoreError::VersionConflict
+                } else {
+                    StoreError::NotFound
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn link_application(
+        &self,
+        application_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = key(format!("APP#{application_id}"), "LINK");
+        item.insert("user_id".into(), s(user_id));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR user_id = :user")
+            .expression_attribute_values(":user", s(user_id))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict(format!(
+                "application {application_id} is bound to another user"
+            ))),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn user_for_application(
+        &self,
+        application_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match self
+            .get(key(format!("APP#{application_id}"), "LINK"))
+            .await?
+        {
+            Some(item) => string(&item, "user_id").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn record_event(&self, event_id: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let mut item = key(format!("EVENT#{event_id}"), "EVENT");
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            AttributeValue::N(expires_at.to_string()),
+        );
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get(key(format!("EVENT#{event_id}"), "EVENT"))
+            .await?
+            .is_some())
+    }
+
+    async fn put_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut item = key(
+            format!("AUDIT#{}", entry.user_id),
+            &format!("{}#{}", entry.issued_at, entry.request_id),
+        );
+        item.insert("user_id".into(), s(&entry.user_id));
+        item.insert("customer_id".into(), s(&entry.customer_id));
+        item.insert(
+            "scopes".into(),
+            AttributeValue::L(entry.scopes.iter().map(s).collect()),
+        );
+        item.insert("issued_at".into(), s(&entry.issued_at));
+        item.insert("request_id".into(), s(&entry.request_id));
+        item.insert(
+            "expires_in".into(),
+            AttributeValue::N(entry.expires_in.to_string()),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn audit_for_user(&self, user_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("AUDIT#{user_id}")))
+                .consistent_read(true)
+                .scan_index_forward(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                entries.push(audit_from(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(entries),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The moto endpoint the test command started; required when `CI` is set.
+    pub(crate) fn moto_url() -> Option<String> {
+        match std::env::var("MOTO_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("MOTO_URL must be set in CI (the test command starts moto)")
+            }
+            _ => {
+                eprintln!(
+                    "skipped: MOTO_URL is not set (run the README's test command to start moto)"
+                );
+                None
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn dynamodb_passes_the_contract() {
+        let Some(url) = moto_url() else { return };
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .load()
+            .await;
+        let store = DynamoStore::new(
+            Client::new(&config),
+            format!("contract-{}", uuid::Uuid::new_v4()),
+        );
+        store.create_table_if_missing().await.unwrap();
+        store.create_table_if_missing().await.unwrap();
+        super::super::contract::run(std::sync::Arc::new(store)).await;
+    }
+
+    #[test]
+    fn a_record_maps_to_an_item_and_back() {
+        let r = UserRecord {
+            user_id: "user-test-1".into(),
+            email: Some("a@b.c".into()),
+            customer_id: Some("10000".into()),
+            created_at: "t0".into(),
+            updated_at: "t1".into(),
+            version: 7,
+            ..Default::default()
+        };
+        let item = user_item(&r);
+        assert_eq!(item["pk"], s("USER#user-test-1"));
+        assert!(!item.contains_key("phone"));
+        assert_eq!(user_from(&item).unwrap(), r);
+        let mut broken = item.clone();
+        broken.insert("version".into(), s("seven"));
+        assert!(matches!(user_from(&broken), Err(StoreError::Corrupt(_))));
+    }
+}

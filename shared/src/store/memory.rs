@@ -1,0 +1,136 @@
+//! In-memory `UserStore`: the local runner's default and the unit tests' fake. Same semantics as
+//! DynamoDB (the contract suite checks both); state is lost on exit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{AuditEntry, StoreError, UserRecord, UserStore, check_new};
+
+#[derive(Default)]
+struct State {
+    users: HashMap<String, UserRecord>,
+    applications: HashMap<String, String>,
+    events: HashMap<String, i64>,
+    audit: BTreeMap<(String, String, String), AuditEntry>,
+}
+
+/// A `UserStore` in process memory.
+#[derive(Default)]
+pub struct MemoryStore(Mutex<State>);
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-written record (every write is
+        // one insert), so a poisoned lock is still consistent.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.state().users.get(user_id).cloned())
+    }
+
+    async fn create_user(&self, record: &UserRecord) -> Result<(), StoreError> {
+        check_new(record)?;
+        let mut state = self.state();
+        if state.users.contains_key(&record.user_id) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.users.insert(record.user_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn update_user(&self, record: &UserRecord) -> Result<UserRecord, StoreError> {
+        let mut state = self.state();
+        let stored = state
+            .users
+            .get_mut(&record.user_id)
+            .ok_or(StoreError::NotFound)?;
+        if stored.version != record.version {
+            return Err(StoreError::VersionConflict);
+        }
+        let updated = UserRecord {
+            version: record.version + 1,
+            ..record.clone()
+        };
+        *stored = updated.clone();
+        Ok(updated)
+    }
+
+    async fn link_application(
+        &self,
+        application_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        match state.applications.get(application_id) {
+            Some(existing) if existing != user_id => Err(StoreError::Conflict(format!(
+                "application {application_id} is bound to another user"
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                state
+                    .applications
+                    .insert(application_id.to_owned(), user_id.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    async fn user_for_application(
+        &self,
+        application_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self.state().applications.get(application_id).cloned())
+    }
+
+    async fn record_event(&self, event_id: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if state.events.contains_key(event_id) {
+            return Ok(false);
+        }
+        state.events.insert(event_id.to_owned(), expires_at);
+        Ok(true)
+    }
+
+    async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.state().events.contains_key(event_id))
+    }
+
+    async fn put_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let key = (
+            entry.user_id.clone(),
+            entry.issued_at.clone(),
+            entry.request_id.clone(),
+        );
+        self.state().audit.insert(key, entry.clone());
+        Ok(())
+    }
+
+    async fn audit_for_user(&self, user_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .state()
+            .audit
+            .iter()
+            .filter(|((user, _, _), _)| user == user_id)
+            .map(|(_, entry)| entry.clone())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn memory_passes_the_contract() {
+        super::super::contract::run(std::sync::Arc::new(super::MemoryStore::new())).await;
+    }
+}

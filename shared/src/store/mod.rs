@@ -1,0 +1,125 @@
+//! User mappings: the `UserStore` port and its adapters (DynamoDB, and memory for local runs and
+//! unit tests). Both pass one contract suite (`contract.rs`), so they behave the same: conditional
+//! creates, optimistic versioning, and idempotency markers.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+mod dynamo;
+mod memory;
+
+#[cfg(test)]
+pub(crate) mod contract;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+/// A user's onboarding record, keyed by the Stytch `user_id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Stytch `user_id` (= Unit `jwtSubject`).
+    pub user_id: String,
+    /// Contact details as Stytch last told us.
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Unit application form.
+    pub form_id: Option<String>,
+    pub form_url: Option<String>,
+    /// Unit application and its status (`Pending`, `Approved`, ...).
+    pub application_id: Option<String>,
+    pub application_status: Option<String>,
+    /// Unit customer, once approved.
+    pub customer_id: Option<String>,
+    /// The Stytch user was deleted.
+    pub deleted: bool,
+    /// RFC 3339 times.
+    pub created_at: String,
+    pub updated_at: String,
+    /// Optimistic-concurrency version: 1 on create, +1 on every update.
+    pub version: u64,
+}
+
+/// An audit entry per customer token issued (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub user_id: String,
+    pub customer_id: String,
+    pub scopes: Vec<String>,
+    /// RFC 3339.
+    pub issued_at: String,
+    pub request_id: String,
+    pub expires_in: u32,
+}
+
+/// A store failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A create found the item already there.
+    #[error("already exists")]
+    AlreadyExists,
+    /// An update's expected version is not the stored one (someone else wrote first).
+    #[error("version conflict")]
+    VersionConflict,
+    /// The item to update does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A link points elsewhere (e.g. an application id already bound to another user).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store could not be reached or refused the call (throttling, outage): retryable.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// An item in the store is not in our format.
+    #[error("corrupt item: {0}")]
+    Corrupt(String),
+}
+
+/// The persistence port.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The user's record, if any.
+    async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Creates a record (its `version` must be 1); `AlreadyExists` if one is there.
+    async fn create_user(&self, record: &UserRecord) -> Result<(), StoreError>;
+
+    /// Writes `record` if the stored version still equals `record.version`, storing it with
+    /// `version + 1`, which is returned. `VersionConflict` if another write came first, `NotFound`
+    /// if there is no record.
+    async fn update_user(&self, record: &UserRecord) -> Result<UserRecord, StoreError>;
+
+    /// Binds a Unit application id to a user (idempotent for the same user; `Conflict` for another).
+    async fn link_application(&self, application_id: &str, user_id: &str)
+    -> Result<(), StoreError>;
+
+    /// The user an application id is bound to.
+    async fn user_for_application(
+        &self,
+        application_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Records that event `event_id` has been processed, until `expires_at` (epoch seconds).
+    /// Returns `false` if it was already recorded.
+    async fn record_event(&self, event_id: &str, expires_at: i64) -> Result<bool, StoreError>;
+
+    /// Whether event `event_id` has been recorded as processed.
+    async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError>;
+
+    /// Appends an audit entry.
+    async fn put_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// The user's audit entries, oldest first.
+    async fn audit_for_user(&self, user_id: &str) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Checks a record before it is created: a version of 1 and a user id.
+fn check_new(record: &UserRecord) -> Result<(), StoreError> {
+    if record.user_id.is_empty() || record.version != 1 {
+        return Err(StoreError::Corrupt(
+            "a new record needs a user id and version 1".into(),
+        ));
+    }
+    Ok(())
+}

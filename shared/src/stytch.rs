@@ -1,0 +1,652 @@
+//! A small client of Stytch's consumer API (stytch-api.md): users, TOTP, sessions and the JWKS.
+//!
+//! Why not the official `stytch` crate (10.x): it deserialises factor `type` and
+//! `delivery_method` into closed enums, so a factor type Stytch adds later would fail to parse, an
+//! outage for us; it pins its own reqwest and jsonwebtoken versions (a second TLS and crypto stack
+//! in a size-sensitive Lambda binary); and it has no consumer-session local JWT check, the one
+//! thing we need on every request. Our types keep strings open and every field but ids optional.
+
+use http::{HeaderMap, HeaderValue, Method, header};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::secrets::SecretString;
+use crate::upstream::{Call, Retry, TransportError, Upstream};
+
+/// A Stytch API failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StytchError {
+    /// Stytch answered with its error body.
+    #[error("Stytch {status} {error_type}: {message} ({request_id})")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Stytch's `error_type`, e.g. `unable_to_authenticate_totp`.
+        error_type: String,
+        /// Stytch's `error_message`.
+        message: String,
+        /// Stytch's `request_id`, for support.
+        request_id: String,
+        /// `Retry-After` seconds, if sent (Stytch documents none; honoured if present).
+        retry_after: Option<u64>,
+    },
+    /// No usable answer.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+impl StytchError {
+    /// Stytch's `error_type`, if it answered with one.
+    pub fn error_type(&self) -> Option<&str> {
+        match self {
+            Self::Api { error_type, .. } => Some(error_type),
+            Self::Transport(_) => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    error_type: String,
+    #[serde(default)]
+    error_message: String,
+    #[serde(default)]
+    request_id: String,
+}
+
+/// A user's e-mail address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Email {
+    pub email_id: String,
+    pub email: String,
+    pub verified: bool,
+}
+
+/// A user's phone number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PhoneNumber {
+    pub phone_id: String,
+    pub phone_number: String,
+    pub verified: bool,
+}
+
+/// A user's name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Name {
+    pub first_name: String,
+    pub middle_name: String,
+    pub last_name: String,
+}
+
+/// A TOTP registration on a user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserTotp {
+    pub totp_id: String,
+    pub verified: bool,
+}
+
+/// A Stytch user, with only the fields we use; everything unknown is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct User {
+    pub user_id: String,
+    pub status: String,
+    pub emails: Vec<Email>,
+    pub phone_numbers: Vec<PhoneNumber>,
+    pub name: Option<Name>,
+    pub totps: Vec<UserTotp>,
+    pub created_at: Option<String>,
+}
+
+/// One authentication factor of a session, with open `type`/`delivery_method` strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthenticationFactor {
+    #[serde(rename = "type")]
+    pub factor_type: String,
+    pub delivery_method: String,
+    pub last_authenticated_at: Option<String>,
+    pub authenticator_app_factor: Option<AuthenticatorAppFactor>,
+}
+
+/// The TOTP detail of a factor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthenticatorAppFactor {
+    pub totp_id: String,
+}
+
+/// A Stytch session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Session {
+    pub session_id: String,
+    pub user_id: String,
+    pub authentication_factors: Vec<AuthenticationFactor>,
+    pub started_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+/// `POST /v1/totps` answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TotpCreated {
+    pub totp_id: String,
+    pub secret: SecretString,
+    pub qr_code: String,
+    pub recovery_codes: Vec<SecretString>,
+    pub user_id: String,
+}
+
+/// Answer of `totps/authenticate`, `totps/recover` and `sessions/authenticate`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Authenticated {
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub session_token: SecretString,
+    #[serde(default)]
+    pub session_jwt: SecretString,
+    #[serde(default)]
+    pub session: Option<Session>,
+}
+
+/// `POST /v1/totps/recovery_codes` answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecoveryCodes {
+    pub user_id: String,
+    #[serde(default)]
+    pub totps: Vec<TotpRecoveryCodes>,
+}
+
+/// The recovery codes of one TOTP.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TotpRecoveryCodes {
+    pub totp_id: String,
+    #[serde(default)]
+    pub verified: bool,
+    #[serde(default)]
+    pub recovery_codes: Vec<SecretString>,
+}
+
+/// `POST /v1/users` request.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CreateUser {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Name>,
+}
+
+/// `POST /v1/users` answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserCreated {
+    pub user_id: String,
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+/// The session options of an authenticate call.
+#[derive(Debug, Clone, Serialize)]
+struct SessionOptions<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_jwt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_duration_minutes: Option<u32>,
+}
+
+/// A JWK as Stytch serves it (only what RS256 verification needs is required).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub kid: String,
+    #[serde(default)]
+    pub alg: Option<String>,
+    #[serde(rename = "use", default)]
+    pub key_use: Option<String>,
+    #[serde(default)]
+    pub n: String,
+    #[serde(default)]
+    pub e: String,
+}
+
+/// `GET /v1/sessions/jwks/{project_id}` answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// The Stytch client: HTTP Basic with project id and secret on one shared connection pool.
+#[derive(Debug, Clone)]
+pub struct StytchClient {
+    upstream: Upstream,
+    project_id: String,
+}
+
+/// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
+pub fn path_segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl StytchClient {
+    /// A client for `project_id` over `upstream`.
+    pub fn new(upstream: Upstream, project_id: impl Into<String>) -> Self {
+        Self {
+            upstream,
+            project_id: project_id.into(),
+        }
+    }
+
+    /// The project id.
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    /// The JWKS URL to give Unit (Org Settings → JWT Settings).
+    pub fn jwks_url(&self) -> String {
+        self.upstream.url(&format!(
+            "/v1/sessions/jwks/{}",
+            path_segment(&self.project_id)
+        ))
+    }
+
+    fn headers(&self, secret: Option<&SecretString>) -> HeaderMap {
+        use base64::Engine;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(secret) = secret {
+            let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                self.project_id,
+                secret.expose()
+            ));
+            if let Ok(mut value) = HeaderValue::from_str(&format!("Basic {credentials}")) {
+                value.set_sensitive(true);
+                headers.insert(header::AUTHORIZATION, value);
+            }
+        }
+        headers
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        secret: Option<&SecretString>,
+        body: Option<Vec<u8>>,
+        retry: Retry,
+        deadline: Option<Instant>,
+    ) -> Result<T, StytchError> {
+        let response = self
+            .upstream
+            .send(Call {
+                method,
+                path,
+                headers: self.headers(secret),
+                body,
+                retry,
+                deadline,
+            })
+            .await?;
+        let status = response.status.as_u16();
+        let decode_error = |message: String| TransportError::Decode {
+            service: "stytch",
+            status,
+            message,
+        };
+        if response.status.is_success() {
+            return serde_json::from_slice(&response.body)
+                .map_err(|e| decode_error(e.to_string()).into());
+        }
+        let retry_after = response.retry_after();
+        let body: ErrorBody = serde_json::from_slice(&response.body)
+            .map_err(|_| decode_error("error without a Stytch error body".into()))?;
+        Err(StytchError::Api {
+            status,
+            error_type: body.error_type,
+            message: body.error_message,
+            request_id: body.request_id,
+            retry_after,
+        })
+    }
+
+    fn json<T: Serialize>(value: &T) -> Option<Vec<u8>> {
+        serde_json::to_vec(value).ok()
+    }
+
+    /// `GET /v1/sessions/jwks/{project_id}` (needs no credentials).
+    pub async fn get_jwks(&self, deadline: Option<Instant>) -> Result<Jwks, StytchError> {
+        let path = format!("/v1/sessions/jwks/{}", path_segment(&self.project_id));
+        self.call(Method::GET, &path, None, None, Retry::Safe, deadline)
+            .await
+    }
+
+    /// `GET /v1/users/{user_id}`: the user's fields are at the top level of the answer.
+    pub async fn get_user(
+        &self,
+        secret: &SecretString,
+        user_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<User, StytchError> {
+        let path = format!("/v1/users/{}", path_segment(user_id));
+        self.call(
+            Method::GET,
+            &path,
+            Some(secret),
+            None,
+            Retry::Safe,
+            deadline,
+        )
+        .await
+    }
+
+    /// `POST /v1/users`.
+    pub async fn create_user(
+        &self,
+        secret: &SecretString,
+        user: &CreateUser,
+        deadline: Option<Instant>,
+    ) -> Result<UserCreated, StytchError> {
+        self.call(
+            Method::POST,
+            "/v1/users",
+            Some(secret),
+            Self::json(user),
+            Retry::OnlyUnsent,
+            deadline,
+        )
+        .await
+    }
+
+    /// `POST /v1/totps`: creates the user's (single) TOTP registration.
+    pub async fn create_totp(
+        &self,
+        secret: &SecretString,
+        user_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<TotpCreated, StytchError> {
+        let body = Self::json(&serde_json::json!({ "user_id": user_id }));
+        self.call(
+            Method::POST,
+            "/v1/totps",
+            Some(secret),
+            body,
+            Retry::OnlyUnsent,
+            deadline,
+        )
+        .await
+    }
+
+    /// `POST /v1/totps/authenticate`, adding the factor to the caller's session (`session_jwt`).
+    /// A code is single-use, so a sent request is never retried.
+    pub async fn authenticate_totp(
+        &self,
+        secret: &SecretString,
+        user_id: &str,
+        totp_code: &str,
+        session_jwt: &str,
+        session_duration_minutes: Option<u32>,
+        deadline: Option<Instant>,
+    ) -> Result<Authenticated, StytchError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            user_id: &'a str,
+            totp_code: &'a str,
+            #[serde(flatten)]
+            session: SessionOptions<'a>,
+        }
+        let body = Self::json(&Body {
+            user_id,
+            totp_code,
+            session: SessionOptions {
+                session_jwt: Some(session_jwt),
+                session_duration_minutes,
+            },
+        });
+        self.call(
+            Method::POST,
+            "/v1/totps/authenticate",
+            Some(secret),
+            body,
+            Retry::OnlyUnsent,
+            deadline,
+        )
+        .await
+    }
+
+    /// `POST /v1/totps/recover` with a single-use recovery code.
+    pub async fn recover_totp(
+        &self,
+        secret: &SecretString,
+        user_id: &str,
+        recovery_code: &str,
+        session_jwt: &str,
+        session_duration_minutes: Option<u32>,
+        deadline: Option<Instant>,
+    ) -> Result<Authenticated, StytchError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            user_id: &'a str,
+            recovery_code: &'a str,
+            #[serde(flatten)]
+            session: SessionOptions<'a>,
+        }
+        let body = Self::json(&Body {
+            user_id,
+            recovery_code,
+            session: SessionOptions {
+                session_jwt: Some(session_jwt),
+                session_duration_minutes,
+            },
+        });
+        self.call(
+            Method::POST,
+            "/v1/totps/recover",
+            Some(secret),
+            body,
+            Retry::OnlyUnsent,
+            deadline,
+        )
+        .await
+    }
+
+    /// `POST /v1/totps/recovery_codes` (a read).
+    pub async fn recovery_codes(
+        &self,
+        secret: &SecretString,
+        user_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<RecoveryCodes, StytchError> {
+        let body = Self::json(&serde_json::json!({ "user_id": user_id }));
+        self.call(
+            Method::POST,
+            "/v1/totps/recovery_codes",
+            Some(secret),
+            body,
+            Retry::Safe,
+            deadline,
+        )
+        .await
+    }
+
+    /// `POST /v1/sessions/authenticate` with a session JWT (a check, safe to retry).
+    pub async fn authenticate_session(
+        &self,
+        secret: &SecretString,
+        session_jwt: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Authenticated, StytchError> {
+        let body = Self::json(&SessionOptions {
+            session_jwt: Some(session_jwt),
+            session_duration_minutes: None,
+        });
+        self.call(
+            Method::POST,
+            "/v1/sessions/authenticate",
+            Some(secret),
+            body,
+            Retry::Safe,
+            deadline,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::{RetryPolicy, http_client};
+    use std::time::Duration;
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn client(server: &MockServer, prefix: &str) -> StytchClient {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            ..RetryPolicy::new(3, Duration::from_secs(2))
+        };
+        let upstream = Upstream::new(
+            "stytch",
+            http_client(Duration::from_secs(1)),
+            &format!("{}{prefix}", server.uri()),
+            policy,
+        );
+        StytchClient::new(upstream, "project-test-1")
+    }
+
+    fn secret() -> SecretString {
+        SecretString::new("secret-test-1")
+    }
+
+    #[tokio::test]
+    async fn get_user_sends_basic_auth_and_reads_a_flat_user() {
+        let server = MockServer::start().await;
+        // base64("project-test-1:secret-test-1")
+        Mock::given(method("GET"))
+            .and(path("/proxy/v1/users/user-test-1"))
+            .and(header("authorization", "Basic cHJvamVjdC10ZXN0LTE6c2VjcmV0LXRlc3QtMQ=="))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "status_code": 200, "request_id": "request-id-test-1", "user_id": "user-test-1",
+                "status": "active", "emails": [{"email_id": "email-test-1", "email": "a@b.c", "verified": true}],
+                "phone_numbers": [], "name": {"first_name": "Ada", "middle_name": "", "last_name": "Lovelace"},
+                "totps": [], "webauthn_registrations": [], "is_locked": false, "roles": [], "password": null
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let user = client(&server, "/proxy/")
+            .get_user(&secret(), "user-test-1", None)
+            .await
+            .unwrap();
+        assert_eq!(user.emails[0].email, "a@b.c");
+        assert_eq!(user.name.unwrap().last_name, "Lovelace");
+    }
+
+    #[tokio::test]
+    async fn errors_decode_into_typed_errors_and_ids_are_path_encoded() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/users/user%2F..%2Fx"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
+                "status_code": 404, "request_id": "request-id-test-2", "error_type": "user_not_found",
+                "error_message": "User could not be found.", "error_url": "https://stytch.com/docs/api/errors/404"
+            })))
+            .mount(&server)
+            .await;
+        let err = client(&server, "")
+            .get_user(&secret(), "user/../x", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), Some("user_not_found"));
+        assert!(matches!(err, StytchError::Api { status: 404, .. }));
+    }
+
+    #[tokio::test]
+    async fn a_totp_code_is_sent_once_even_on_a_server_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/totps/authenticate"))
+            .and(body_json(serde_json::json!({
+                "user_id": "user-test-1", "totp_code": "123456", "session_jwt": "jwt", "session_duration_minutes": 60
+            })))
+            .respond_with(ResponseTemplate::new(500).set_body_json(serde_json::json!({
+                "status_code": 500, "request_id": "r", "error_type": "internal_server_error",
+                "error_message": "Oops", "error_url": "u"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(&server, "")
+            .authenticate_totp(&secret(), "user-test-1", "123456", "jwt", Some(60), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), Some("internal_server_error"));
+    }
+
+    #[tokio::test]
+    async fn the_jwks_needs_no_credentials_and_unknown_factor_types_parse() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/sessions/jwks/project-test-1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "keys": [{"kty": "RSA", "use": "sig", "key_ops": ["verify"], "alg": "RS256", "kid": "jwk-test-1",
+                          "x5c": [], "x5tS256": "", "n": "AQAB", "e": "AQAB"}],
+                "request_id": "r", "status_code": 200
+            })))
+            .mount(&server)
+            .await;
+        let c = client(&server, "");
+        let jwks = c.get_jwks(None).await.unwrap();
+        assert_eq!(jwks.keys[0].kid, "jwk-test-1");
+        let requests = server.received_requests().await.unwrap();
+        assert!(requests[0].headers.get("authorization").is_none());
+        let factor: AuthenticationFactor = serde_json::from_value(
+            serde_json::json!({"type": "passkey_v9", "delivery_method": "something_new"}),
+        )
+        .unwrap();
+        assert_eq!(factor.factor_type, "passkey_v9");
+    }
+
+    #[tokio::test]
+    async fn a_non_json_error_is_a_decode_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(502).set_body_string("<html>bad gateway</html>"))
+            .mount(&server)
+            .await;
+        let err = client(&server, "")
+            .recovery_codes(&secret(), "user-test-1", None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StytchError::Transport(TransportError::Decode { status: 502, .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            3,
+            "a read is retried"
+        );
+    }
+}

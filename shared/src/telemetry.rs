@@ -1,0 +1,35 @@
+//! Tracing set-up: JSON lines on Lambda (what CloudWatch and `LogFormat: JSON` expect), compact
+//! text locally. Level from `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, else `info`.
+//!
+//! Nothing secret is ever a field: tokens, JWTs and SSNs are wrapped in `SecretString`, whose
+//! `Debug` is redacted, and handlers log ids, never bodies.
+
+use tracing_subscriber::EnvFilter;
+
+fn filter() -> EnvFilter {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    EnvFilter::try_new(level.to_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// JSON logs for the Lambda functions (no ANSI, no timestamps: CloudWatch adds them).
+pub fn init_lambda() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter())
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+/// Human-readable logs for the local runner.
+pub fn init_local() {
+    let _ = tracing_subscriber::fmt()
+        .compact()
+        .with_env_filter(filter())
+        .with_target(false)
+        .try_init();
+}

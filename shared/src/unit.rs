@@ -1,0 +1,573 @@
+//! A small typed client of the Unit endpoints we use (unit-api.md; there is no official Rust SDK):
+//! application forms, applications, customers and customer tokens, over JSON:API.
+
+use std::collections::BTreeMap;
+
+use http::{HeaderMap, HeaderValue, Method, header};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::secrets::SecretString;
+use crate::stytch::path_segment;
+use crate::upstream::{Call, Retry, TransportError, Upstream};
+
+/// JSON:API media type Unit speaks.
+pub const JSON_API: &str = "application/vnd.api+json";
+
+/// One element of Unit's `{"errors": [...]}` body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UnitErrorItem {
+    /// HTTP status as a string.
+    pub status: String,
+    /// Short title.
+    pub title: String,
+    /// snake_case code, when Unit sends one.
+    pub code: Option<String>,
+    /// Detail text.
+    pub detail: Option<String>,
+}
+
+/// A Unit API failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// Unit answered with its error body.
+    #[error("Unit {status}: {}", errors.first().map(|e| e.title.as_str()).unwrap_or("error"))]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Unit's errors, in order.
+        errors: Vec<UnitErrorItem>,
+        /// `Retry-After` seconds, if sent.
+        retry_after: Option<u64>,
+    },
+    /// No usable answer.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    errors: Vec<UnitErrorItem>,
+}
+
+/// A JSON:API relationship to one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Relationship {
+    pub data: Option<ResourceId>,
+}
+
+/// `{type, id}` of a related resource.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ResourceId {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+/// A JSON:API resource object.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Resource<A> {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub attributes: A,
+    #[serde(default)]
+    pub relationships: BTreeMap<String, serde_json::Value>,
+}
+
+impl<A> Resource<A> {
+    /// The id of a to-one relationship (`relationships.<name>.data.id`).
+    pub fn related_id(&self, name: &str) -> Option<&str> {
+        self.relationships
+            .get(name)?
+            .get("data")?
+            .get("id")?
+            .as_str()
+    }
+}
+
+#[derive(Deserialize)]
+struct Document<T> {
+    data: T,
+}
+
+/// `{countryCode, number}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Phone {
+    pub country_code: String,
+    pub number: String,
+}
+
+/// `{first, last}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct FullName {
+    pub first: String,
+    pub last: String,
+}
+
+/// A US address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub street: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub street2: Option<String>,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+/// Attributes of an application (individual or otherwise; we read only these).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApplicationAttributes {
+    /// `Pending`, `Approved`, `Denied`, `Canceled`, `AwaitingDocuments`, `PendingReview`, ...
+    pub status: String,
+    pub jwt_subject: Option<String>,
+    pub created_at: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An application resource; `related_id("customer")` is set once approved.
+pub type Application = Resource<ApplicationAttributes>;
+
+/// Prefill of an application form (V1 `applicantDetails`, the shape of Unit's OpenAPI spec).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicantDetails {
+    pub application_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<FullName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
+    /// The Stytch `user_id`, which Unit matches against the JWT `sub`.
+    pub jwt_subject: String,
+}
+
+/// `POST /application-forms` attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateApplicationForm {
+    pub tags: BTreeMap<String, String>,
+    pub applicant_details: ApplicantDetails,
+    pub allowed_application_types: Vec<String>,
+}
+
+/// Attributes of an application form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApplicationFormAttributes {
+    /// The form link (it lasts 24 h; a GET returns a fresh one).
+    pub url: Option<String>,
+    pub stage: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An application form; `related_id("application")` once the applicant submitted it.
+pub type ApplicationForm = Resource<ApplicationFormAttributes>;
+
+/// `POST /applications` attributes of an individual application.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateIndividualApplication {
+    pub full_name: FullName,
+    pub date_of_birth: String,
+    pub address: Address,
+    pub email: String,
+    pub phone: Phone,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssn: Option<SecretString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passport: Option<SecretString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occupation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annual_income: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_of_income: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub tags: BTreeMap<String, String>,
+    /// Always set by us from the verified JWT, never from client input.
+    pub jwt_subject: String,
+    /// Unit performs the create at most once per key (48 h).
+    pub idempotency_key: String,
+}
+
+/// Attributes of a customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CustomerAttributes {
+    pub status: String,
+    pub jwt_subject: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A customer resource.
+pub type Customer = Resource<CustomerAttributes>;
+
+/// `resources` of a customer token: narrows it to some cards or accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub ids: Vec<String>,
+}
+
+/// `POST /customers/{id}/token` attributes (the JWT route).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCustomerToken {
+    /// Space-separated scopes.
+    pub scope: String,
+    /// The caller's Stytch session JWT.
+    pub jwt_token: SecretString,
+    /// Seconds, 1..=86400.
+    pub expires_in: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<TokenResource>>,
+}
+
+/// A customer bearer token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerTokenAttributes {
+    pub token: SecretString,
+    #[serde(default)]
+    pub expires_in: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct CustomerTokenData {
+    attributes: CustomerTokenAttributes,
+}
+
+/// The Unit client: Bearer org token on one shared connection pool.
+#[derive(Debug, Clone)]
+pub struct UnitClient {
+    upstream: Upstream,
+}
+
+impl UnitClient {
+    /// A client over `upstream`.
+    pub fn new(upstream: Upstream) -> Self {
+        Self { upstream }
+    }
+
+    fn headers(token: &SecretString) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_API));
+        headers.insert(header::ACCEPT, HeaderValue::from_static(JSON_API));
+        if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
+            value.set_sensitive(true);
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        headers
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        token: &SecretString,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        retry: Retry,
+        deadline: Option<Instant>,
+    ) -> Result<T, UnitError> {
+        let response = self
+            .upstream
+            .send(Call {
+                method,
+                path,
+                headers: Self::headers(token),
+                body: body.map(|b| b.to_string().into_bytes()),
+                retry,
+                deadline,
+            })
+            .await?;
+        let status = response.status.as_u16();
+        let decode_error = |message: String| TransportError::Decode {
+            service: "unit",
+            status,
+            message,
+        };
+        if response.status.is_success() {
+            let doc: Document<T> =
+                serde_json::from_slice(&response.body).map_err(|e| decode_error(e.to_string()))?;
+            return Ok(doc.data);
+        }
+        let retry_after = response.retry_after();
+        let body: ErrorBody = serde_json::from_slice(&response.body)
+            .map_err(|_| decode_error("error without a Unit errors body".into()))?;
+        Err(UnitError::Api {
+            status,
+            errors: body.errors,
+            retry_after,
+        })
+    }
+
+    fn document(kind: &str, attributes: impl Serialize) -> serde_json::Value {
+        serde_json::json!({ "data": { "type": kind, "attributes": attributes } })
+    }
+
+    /// `POST /application-forms` (V1, per Unit's OpenAPI spec). The spec gives V1 forms no
+    /// idempotency key, so a sent request is never retried; callers make the effect idempotent.
+    pub async fn create_application_form(
+        &self,
+        token: &SecretString,
+        form: &CreateApplicationForm,
+        deadline: Option<Instant>,
+    ) -> Result<ApplicationForm, UnitError> {
+        let body = Self::document("applicationForm", form);
+        self.call(
+            token,
+            Method::POST,
+            "/application-forms",
+            Some(body),
+            Retry::OnlyUnsent,
+            deadline,
+        )
+        .await
+    }
+
+    /// `GET /application-forms/{id}` (answers a fresh link).
+    pub async fn get_application_form(
+        &self,
+        token: &SecretString,
+        id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<ApplicationForm, UnitError> {
+        let path = format!("/application-forms/{}", path_segment(id));
+        self.call(token, Method::GET, &path, None, Retry::Safe, deadline)
+            .await
+    }
+
+    /// `POST /applications` for an individual; retried safely thanks to its idempotency key.
+    pub async fn create_individual_application(
+        &self,
+        token: &SecretString,
+        application: &CreateIndividualApplication,
+        deadline: Option<Instant>,
+    ) -> Result<Application, UnitError> {
+        let body = Self::document("individualApplication", application);
+        let retry = if application.idempotency_key.is_empty() {
+            Retry::OnlyUnsent
+        } else {
+            Retry::Safe
+        };
+        self.call(
+            token,
+            Method::POST,
+            "/applications",
+            Some(body),
+            retry,
+            deadline,
+        )
+        .await
+    }
+
+    /// `GET /applications/{id}`.
+    pub async fn get_application(
+        &self,
+        token: &SecretString,
+        id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Application, UnitError> {
+        let path = format!("/applications/{}", path_segment(id));
+        self.call(token, Method::GET, &path, None, Retry::Safe, deadline)
+            .await
+    }
+
+    /// `GET /customers/{id}`.
+    pub async fn get_customer(
+        &self,
+        token: &SecretString,
+        id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Customer, UnitError> {
+        let path = format!("/customers/{}", path_segment(id));
+        self.call(token, Method::GET, &path, None, Retry::Safe, deadline)
+            .await
+    }
+
+    /// `PATCH /customers/{id}` setting `jwtSubject` (binds an existing customer; idempotent).
+    pub async fn set_customer_jwt_subject(
+        &self,
+        token: &SecretString,
+        id: &str,
+        jwt_subject: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Customer, UnitError> {
+        let path = format!("/customers/{}", path_segment(id));
+        let body = Self::document(
+            "individualCustomer",
+            serde_json::json!({ "jwtSubject": jwt_subject }),
+        );
+        self.call(
+            token,
+            Method::PATCH,
+            &path,
+            Some(body),
+            Retry::Safe,
+            deadline,
+        )
+        .await
+    }
+
+    /// `POST /customers/{id}/token` with the caller's JWT. Minting a second token on a retry is
+    /// harmless (both expire), so 429/5xx/timeouts are retried.
+    pub async fn create_customer_token(
+        &self,
+        token: &SecretString,
+        customer_id: &str,
+        request: &CreateCustomerToken,
+        deadline: Option<Instant>,
+    ) -> Result<CustomerTokenAttributes, UnitError> {
+        let path = format!("/customers/{}/token", path_segment(customer_id));
+        let body = Self::document("customerToken", request);
+        let data: CustomerTokenData = self
+            .call(
+                token,
+                Method::POST,
+                &path,
+                Some(body),
+                Retry::Safe,
+                deadline,
+            )
+            .await?;
+        Ok(data.attributes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::{RetryPolicy, http_client};
+    use std::time::Duration;
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn client(server: &MockServer) -> UnitClient {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            ..RetryPolicy::new(3, Duration::from_secs(2))
+        };
+        UnitClient::new(Upstream::new(
+            "unit",
+            http_client(Duration::from_secs(1)),
+            &server.uri(),
+            policy,
+        ))
+    }
+
+    fn token() -> SecretString {
+        SecretString::new("v2.public.org")
+    }
+
+    #[tokio::test]
+    async fn a_customer_token_is_requested_in_json_api_with_the_jwt() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/customers/10000/token"))
+            .and(header("authorization", "Bearer v2.public.org"))
+            .and(header("content-type", JSON_API))
+            .and(body_json(serde_json::json!({"data": {"type": "customerToken", "attributes": {
+                "scope": "customers accounts", "jwtToken": "eyJ.x.y", "expiresIn": 3600}}})))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+                "data": {"type": "customerBearerToken", "attributes": {"token": "v2.public.cust", "expiresIn": 3600}}
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let request = CreateCustomerToken {
+            scope: "customers accounts".into(),
+            jwt_token: SecretString::new("eyJ.x.y"),
+            expires_in: 3600,
+            resources: None,
+        };
+        let t = client(&server)
+            .create_customer_token(&token(), "10000", &request, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (t.token.expose(), t.expires_in),
+            ("v2.public.cust", Some(3600))
+        );
+    }
+
+    #[tokio::test]
+    async fn unit_errors_are_typed_and_4xx_are_not_retried() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/applications/53"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
+                "errors": [{"status": "404", "title": "Not Found", "code": "not_found", "detail": "Application 53 not found"}]
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        match client(&server)
+            .get_application(&token(), "53", None)
+            .await
+            .unwrap_err()
+        {
+            UnitError::Api { status, errors, .. } => {
+                assert_eq!(status, 404);
+                assert_eq!(errors[0].code.as_deref(), Some("not_found"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_application_reads_its_customer_and_a_keyed_create_is_retried() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/applications"))
+            .respond_with(ResponseTemplate::new(503).set_body_json(
+                serde_json::json!({"errors": [{"status": "503", "title": "Unavailable"}]}),
+            ))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST")).and(path("/applications"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"data": {
+                "type": "individualApplication", "id": "53",
+                "attributes": {"status": "Approved", "jwtSubject": "user-test-1", "createdAt": "2020-01-14T14:05:04.718Z"},
+                "relationships": {"customer": {"data": {"type": "individualCustomer", "id": "10000"}}}}})))
+            .mount(&server).await;
+        let application = CreateIndividualApplication {
+            jwt_subject: "user-test-1".into(),
+            idempotency_key: "stytch-user-test-1".into(),
+            ssn: Some(SecretString::new("721074426")),
+            ..Default::default()
+        };
+        let a = client(&server)
+            .create_individual_application(&token(), &application, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.id.as_str(), a.attributes.status.as_str()),
+            ("53", "Approved")
+        );
+        assert_eq!(a.related_id("customer"), Some("10000"));
+        assert_eq!(server.received_requests().await.unwrap().len(), 2);
+        let sent: serde_json::Value = server.received_requests().await.unwrap()[0]
+            .body_json()
+            .unwrap();
+        assert_eq!(
+            sent["data"]["attributes"]["idempotencyKey"],
+            "stytch-user-test-1"
+        );
+        assert_eq!(sent["data"]["attributes"]["jwtSubject"], "user-test-1");
+    }
+}
