@@ -1,1 +1,154 @@
+//! The local stack: every route of the three functions on one localhost port, calling the very
+//! handlers the Lambda binaries run. A dev tool, never deployed.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::IntoResponse;
+use http::StatusCode;
+use shared::App;
+use shared::http::Route;
+
+pub mod settings;
+
+/// Largest request body accepted: Lambda's synchronous payload limit.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// The function that owns a path, as API Gateway would route it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    SignupWebhook,
+    TotpStepup,
+    CustomerToken,
+}
+
+impl Function {
+    /// Every function with its routes.
+    pub const ALL: [(Function, &'static str, &'static [Route]); 3] = [
+        (
+            Function::SignupWebhook,
+            "signup-webhook",
+            signup_webhook::ROUTES,
+        ),
+        (Function::TotpStepup, "totp-stepup", totp_stepup::ROUTES),
+        (
+            Function::CustomerToken,
+            "customer-token",
+            customer_token::ROUTES,
+        ),
+    ];
+
+    /// The function serving `path`, if any.
+    pub fn for_path(path: &str) -> Option<Function> {
+        let path = if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path
+        };
+        Self::ALL
+            .iter()
+            .find(|(_, _, routes)| routes.iter().any(|r| r.path == path))
+            .map(|(f, _, _)| *f)
+    }
+}
+
+/// Serves the stack on `listener` until the future is dropped.
+pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let router = axum::Router::new()
+        .fallback(dispatch)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app);
+    axum::serve(listener, router).await
+}
+
+/// Binds `addr` and serves in a background task; returns the bound address.
+pub async fn spawn(
+    app: Arc<App>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = serve(app, listener).await {
+            tracing::error!(error = %e, "local stack stopped");
+        }
+    });
+    Ok((local, task))
+}
+
+async fn dispatch(
+    State(app): State<Arc<App>>,
+    req: http::Request<axum::body::Body>,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return to_axum(
+                shared::ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                )
+                .into_response(),
+            );
+        }
+    };
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        lambda_http::Body::Binary(bytes.to_vec())
+    };
+    let req = lambda_http::Request::from_parts(parts, body);
+    let response = match Function::for_path(req.uri().path()) {
+        Some(Function::SignupWebhook) => signup_webhook::handle(&app, req).await,
+        Some(Function::TotpStepup) => totp_stepup::handle(&app, req).await,
+        Some(Function::CustomerToken) => customer_token::handle(&app, req).await,
+        // What API Gateway answers for an unknown route, in our error format.
+        None => shared::ApiError::route_not_found(req.method().as_str(), req.uri().path())
+            .into_response(),
+    };
+    to_axum(response)
+}
+
+fn to_axum(response: lambda_http::Response<lambda_http::Body>) -> axum::response::Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(text) => text.into_bytes(),
+        lambda_http::Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    (parts, bytes).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_design_route_has_one_function() {
+        let expected = [
+            ("/webhooks/stytch", Function::SignupWebhook),
+            ("/webhooks/unit", Function::SignupWebhook),
+            ("/onboarding", Function::SignupWebhook),
+            ("/onboarding/application", Function::SignupWebhook),
+            ("/mfa/totp", Function::TotpStepup),
+            ("/mfa/totp/authenticate", Function::TotpStepup),
+            ("/mfa/totp/recover", Function::TotpStepup),
+            ("/unit/customer-token", Function::CustomerToken),
+        ];
+        for (path, function) in expected {
+            assert_eq!(Function::for_path(path), Some(function), "{path}");
+        }
+        assert_eq!(Function::for_path("/mfa"), None);
+        let total: usize = Function::ALL.iter().map(|(_, _, r)| r.len()).sum();
+        assert_eq!(
+            total,
+            expected.len(),
+            "a route was added without updating this test"
+        );
+    }
+}

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod jwt;
+pub mod lambda;
 pub mod secrets;
 pub mod store;
 pub mod stytch;

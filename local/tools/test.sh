@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's test command (`make test`): installs the pinned tools, starts moto on a free
+# loopback port, runs every check and test, and stops moto again, whatever happens.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+started=$(date +%s)
+step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
+
+step "pinned tools"
+bin=$(bash local/tools/setup.sh)
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cfn-lint template.yaml"
+"$bin/cfn-lint" template.yaml
+
+step "start moto"
+mkdir -p .tools
+read -r moto_pid moto_url < <(bash local/tools/moto.sh "$bin" .tools/moto.log)
+[ -n "${moto_url:-}" ] || { echo "moto did not start" >&2; exit 1; }
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+echo "moto at $moto_url (pid $moto_pid)"
+export MOTO_URL=$moto_url
+
+step "build binaries (the end-to-end tests run them)"
+cargo build --workspace --bins --locked
+
+step "unit and end-to-end tests"
+cargo test --workspace --locked
+
+step "done in $(( $(date +%s) - started ))s"
