@@ -90,14 +90,14 @@ pub fn resolve(
         None => 3000,
         Some(p) => p.parse().map_err(|_| ConfigError {
             var: "PORT",
-            problem: format!("expected a port number, got {p:?}"),
+            problem: format!("must be a port number, got {p:?}"),
         })?,
     };
     let ip: IpAddr = match get("BIND_ADDRESS") {
         None => IpAddr::from([127, 0, 0, 1]),
         Some(a) => a.parse().map_err(|_| ConfigError {
             var: "BIND_ADDRESS",
-            problem: format!("expected an IP address, got {a:?}"),
+            problem: format!("must be an IP address, got {a:?}"),
         })?,
     };
     let create_table =

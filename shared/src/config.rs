@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// A configuration error: always names the variable and says what is wrong with it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("configuration error: {var}: {problem}")]
+#[error("configuration error: {var} {problem}")]
 pub struct ConfigError {
     /// The environment variable at fault.
     pub var: &'static str,
@@ -103,7 +103,7 @@ impl Config {
             return Err(ConfigError::new(
                 "STYTCH_PROJECT_ID",
                 format!(
-                    "expected a Stytch project id like project-test-..., got {stytch_project_id:?}"
+                    "is not a Stytch project id (project-test-... or project-live-...): {stytch_project_id:?}"
                 ),
             ));
         }
@@ -142,7 +142,7 @@ impl Config {
             _ => {
                 return Err(ConfigError::new(
                     "SECRET_ID",
-                    "set exactly one of SECRET_ID, SECRETS_FILE and SECRETS_JSON",
+                    "conflicts: set exactly one of SECRET_ID, SECRETS_FILE and SECRETS_JSON",
                 ));
             }
         };
@@ -165,7 +165,7 @@ impl Config {
             (Some(other), _) => {
                 return Err(ConfigError::new(
                     "STORE",
-                    format!("expected dynamodb or memory, got {other:?}"),
+                    format!("must be dynamodb or memory, got {other:?}"),
                 ));
             }
         };
@@ -235,7 +235,7 @@ impl Env<'_> {
             None => Ok(default),
             Some(v) => v
                 .parse()
-                .map_err(|_| ConfigError::new(var, format!("expected a whole number, got {v:?}"))),
+                .map_err(|_| ConfigError::new(var, format!("must be a whole number, got {v:?}"))),
         }
     }
 
@@ -250,14 +250,14 @@ impl Env<'_> {
             return Ok(None);
         };
         let parsed = http::Uri::try_from(v.as_str())
-            .map_err(|e| ConfigError::new(var, format!("not a URL ({e}): {v:?}")))?;
+            .map_err(|e| ConfigError::new(var, format!("is not a URL ({e}): {v:?}")))?;
         match (parsed.scheme_str(), parsed.host()) {
             (Some("http" | "https"), Some(_)) if parsed.query().is_none() => {
                 Ok(Some(v.trim_end_matches('/').to_owned()))
             }
             _ => Err(ConfigError::new(
                 var,
-                format!("expected an http(s) URL without a query, got {v:?}"),
+                format!("must be an http(s) URL without a query, got {v:?}"),
             )),
         }
     }
@@ -275,7 +275,7 @@ impl Env<'_> {
         {
             return Err(ConfigError::new(
                 var,
-                format!("{bad:?} is not a Unit scope name"),
+                format!("has {bad:?}, which is not a Unit scope name"),
             ));
         }
         Ok(scopes)
