@@ -1,0 +1,1097 @@
+//! Stytch sandbox: the consumer API surface of `stytch-api.md` (users, passwords for logging in,
+//! sessions and their JWKS/JWTs, TOTP) plus Svix-signed user webhooks.
+//!
+//! Readings of the contract's open questions, chosen to be strict where the real service might
+//! be, so our functions handle the harder case:
+//! - status codes of the TOTP errors: `invalid_*` 400, `unable_to_*` and `*_already_authenticated`
+//!   401, `*_not_found` 404 (OQ1);
+//! - `/v1/totps/authenticate` with `session_duration_minutes` and no session creates a TOTP-only
+//!   session (OQ2); with neither, no session (`session: null`, empty token strings);
+//! - JWT `roles` is `["stytch_user"]`, session objects' `roles` `[]` (OQ3);
+//! - only `/v1/users` and `/v1/passwords` creates, `PUT` and `DELETE` emit `direct.user.*` events;
+//!   TOTP enrolment does not (OQ5);
+//! - creating a TOTP while an unverified one is pending answers 400 `pending_totp_exists` until it
+//!   is deleted (`DELETE /v1/users/totps/{id}`) or expires.
+//! - a wrong password answers 401 `unauthorized_credentials`, an unknown e-mail 404
+//!   `email_not_found`; passwords under 8 characters 400 `weak_password`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use base64::Engine;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Map, Value, json};
+use shared::jwt::signer::Signer;
+use shared::webhook::SvixSecret;
+use time::OffsetDateTime;
+
+use super::webhooks::Sender;
+use super::{Controls, Running, now, rfc3339, totp, uuid};
+
+/// Percent-encodes everything but unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    shared::stytch::path_segment(s)
+}
+
+/// How the sandbox is set up.
+#[derive(Clone)]
+pub struct StytchSettings {
+    /// Project id (`project-test-...`).
+    pub project_id: String,
+    /// Project secret (HTTP Basic password).
+    pub secret: String,
+    /// Where user webhooks go, and the endpoint's `whsec_` secret.
+    pub webhook: Option<(String, String)>,
+    /// Retry delays of webhook deliveries.
+    pub webhook_schedule: Vec<std::time::Duration>,
+}
+
+struct Totp {
+    totp_id: String,
+    secret: String,
+    key: Vec<u8>,
+    verified: bool,
+    expires_at: OffsetDateTime,
+    used_steps: HashSet<u64>,
+    /// (id, code, used)
+    recovery: Vec<(String, String, bool)>,
+}
+
+struct User {
+    user_id: String,
+    created_at: OffsetDateTime,
+    email: Option<(String, String)>,
+    phone: Option<(String, String)>,
+    name: (String, String, String),
+    password: Option<String>,
+    totp: Option<Totp>,
+}
+
+struct Session {
+    session_id: String,
+    user_id: String,
+    token: String,
+    started_at: OffsetDateTime,
+    last_accessed_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    factors: Vec<Value>,
+}
+
+#[derive(Default)]
+struct Data {
+    users: HashMap<String, User>,
+    sessions: HashMap<String, Session>,
+}
+
+/// The sandbox's state.
+pub struct Stytch {
+    settings: StytchSettings,
+    data: Mutex<Data>,
+    /// Signing keys; the last one signs new JWTs, all are served.
+    keys: Mutex<Vec<Arc<Signer>>>,
+    /// Webhook deliveries.
+    pub webhooks: Arc<Sender>,
+}
+
+type Reply = Result<Response, Response>;
+
+fn request_id() -> String {
+    format!("request-id-test-{}", uuid())
+}
+
+/// A Stytch error with all five fields the SDKs require.
+pub fn error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    let body = json!({
+        "status_code": status.as_u16(),
+        "request_id": request_id(),
+        "error_type": error_type,
+        "error_message": message,
+        "error_url": format!("https://stytch.com/docs/api/errors/{}#{error_type}", status.as_u16()),
+        "error_details": {},
+    });
+    (status, Json(body)).into_response()
+}
+
+fn fault_body(status: StatusCode, _: &str) -> Response {
+    match status.as_u16() {
+        429 => error(
+            status,
+            "too_many_requests",
+            "Too many requests have been made.",
+        ),
+        401 => error(
+            status,
+            "unauthorized_credentials",
+            "Unauthorized credentials.",
+        ),
+        s if s >= 500 => error(
+            status,
+            "internal_server_error",
+            "Oops, something seems to have gone wrong.",
+        ),
+        _ => error(status, "bad_request", "Bad request."),
+    }
+}
+
+fn ok(mut body: Value) -> Reply {
+    body["request_id"] = json!(request_id());
+    body["status_code"] = json!(200);
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+fn bad(error_type: &str, message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, error_type, message)
+}
+
+/// Parses a JSON object body; an empty or `null` body is an empty object; `null` fields are absent.
+fn object(bytes: &Bytes) -> Result<Map<String, Value>, Response> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        Ok(Value::Null) => Ok(Map::new()),
+        _ => Err(bad(
+            "invalid_request_body",
+            "The request body is not a JSON object.",
+        )),
+    }
+}
+
+fn text<'a>(body: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, Response> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(bad(
+            "invalid_request_body",
+            &format!("{field} must be a string."),
+        )),
+    }
+}
+
+fn required<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+    error_type: &str,
+) -> Result<&'a str, Response> {
+    text(body, field)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad(error_type, &format!("{field} is required.")))
+}
+
+fn duration_minutes(body: &Map<String, Value>) -> Result<Option<i64>, Response> {
+    match body.get("session_duration_minutes") {
+        None => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(m) if (5..=527_040).contains(&m) => Ok(Some(m)),
+            _ => Err(bad(
+                "invalid_session_duration_minutes",
+                "session_duration_minutes must be between 5 and 527040.",
+            )),
+        },
+    }
+}
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "user_id": u.user_id,
+        "status": "active",
+        "emails": u.email.iter().map(|(id, e)| json!({"email_id": id, "email": e, "verified": true})).collect::<Vec<_>>(),
+        "phone_numbers": u.phone.iter().map(|(id, p)| json!({"phone_id": id, "phone_number": p, "verified": false})).collect::<Vec<_>>(),
+        "name": {"first_name": u.name.0, "middle_name": u.name.1, "last_name": u.name.2},
+        "totps": u.totp.iter().filter(|t| t.verified).map(|t| json!({"totp_id": t.totp_id, "verified": t.verified})).collect::<Vec<_>>(),
+        "webauthn_registrations": [], "providers": [], "crypto_wallets": [], "biometric_registrations": [],
+        "is_locked": false,
+        "roles": [],
+        "created_at": rfc3339(u.created_at),
+        "password": u.password.as_ref().map(|_| json!({"password_id": format!("password-test-{}", u.user_id), "requires_reset": false})),
+        "trusted_metadata": {}, "untrusted_metadata": {},
+        "external_id": "",
+        "lock_created_at": null, "lock_expires_at": null,
+    })
+}
+
+fn session_json(s: &Session) -> Value {
+    json!({
+        "session_id": s.session_id,
+        "user_id": s.user_id,
+        "authentication_factors": s.factors,
+        "roles": [],
+        "started_at": rfc3339(s.started_at),
+        "last_accessed_at": rfc3339(s.last_accessed_at),
+        "expires_at": rfc3339(s.expires_at),
+        "attributes": {"ip_address": "", "user_agent": ""},
+        "custom_claims": {},
+    })
+}
+
+fn factor(kind: &str, at: OffsetDateTime, extra: Option<(&str, Value)>) -> Value {
+    let delivery = match kind {
+        "password" => "knowledge",
+        "totp" => "authenticator_app",
+        _ => "recovery_code",
+    };
+    let mut f = json!({
+        "type": kind, "delivery_method": delivery,
+        "last_authenticated_at": rfc3339(at), "created_at": rfc3339(at), "updated_at": rfc3339(at),
+    });
+    if let Some((k, v)) = extra {
+        f[k] = v;
+    }
+    f
+}
+
+/// Adds or refreshes a factor of a session.
+fn add_factor(session: &mut Session, f: Value) {
+    let kind = f["type"].clone();
+    session.factors.retain(|existing| existing["type"] != kind);
+    session.factors.push(f);
+}
+
+impl Stytch {
+    /// A sandbox with one fresh signing key.
+    pub fn new(settings: StytchSettings) -> Arc<Self> {
+        let webhooks = Sender::new(settings.webhook_schedule.clone());
+        Arc::new(Self {
+            settings,
+            data: Mutex::new(Data::default()),
+            keys: Mutex::new(vec![Arc::new(Signer::generate(format!(
+                "jwk-test-{}",
+                uuid()
+            )))]),
+            webhooks,
+        })
+    }
+
+    fn data(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn current_key(&self) -> Arc<Signer> {
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys[keys.len() - 1].clone()
+    }
+
+    /// Rotates keys: a new key signs from now on; the old ones are still served.
+    pub fn rotate_keys(&self) -> String {
+        let signer = Arc::new(Signer::generate(format!("jwk-test-{}", uuid())));
+        let kid = signer.kid.clone();
+        self.keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(signer);
+        kid
+    }
+
+    /// The project's JWKS as Stytch serves it (all nine fields per key).
+    fn jwks(&self) -> Value {
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let keys: Vec<Value> = keys
+            .iter()
+            .map(|k| {
+                let jwk = k.jwk();
+                json!({
+                    "kty": "RSA", "use": "sig", "key_ops": ["verify"], "alg": "RS256", "kid": jwk.kid,
+                    // Placeholders: no SDK checks the certificate chain.
+                    "x5c": [base64::engine::general_purpose::STANDARD.encode(format!("sandbox certificate {}", jwk.kid))],
+                    "x5tS256": base64::engine::general_purpose::STANDARD.encode(format!("{:0>32}", jwk.kid.len())),
+                    "n": jwk.n, "e": jwk.e,
+                })
+            })
+            .collect();
+        json!({"keys": keys})
+    }
+
+    /// A session JWT exactly as Stytch issues it.
+    fn session_jwt(&self, s: &Session) -> String {
+        let iat = now().unix_timestamp();
+        let pid = &self.settings.project_id;
+        self.current_key().sign(&json!({
+            "aud": [pid], "iss": format!("stytch.com/{pid}"), "sub": s.user_id,
+            "iat": iat, "nbf": iat, "exp": iat + 300,
+            "https://stytch.com/session": {
+                "id": s.session_id,
+                "started_at": rfc3339(s.started_at),
+                "last_accessed_at": rfc3339(s.last_accessed_at),
+                "expires_at": rfc3339(s.expires_at),
+                "attributes": {"ip_address": "", "user_agent": ""},
+                "authentication_factors": s.factors,
+                "roles": ["stytch_user"],
+            }
+        }))
+    }
+
+    /// The session a `session_jwt` (signature checked, expiry not: Stytch accepts an expired JWT
+    /// of a live session) or `session_token` names.
+    fn find_session(
+        &self,
+        data: &Data,
+        body: &Map<String, Value>,
+    ) -> Result<Option<String>, Response> {
+        let token = text(body, "session_token")?.filter(|s| !s.is_empty());
+        let jwt = text(body, "session_jwt")?.filter(|s| !s.is_empty());
+        let id = match (token, jwt) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "too_many_session_arguments",
+                    "Provide only one of session_token and session_jwt.",
+                ));
+            }
+            (None, None) => return Ok(None),
+            (Some(token), None) => data
+                .sessions
+                .values()
+                .find(|s| s.token == token)
+                .map(|s| s.session_id.clone()),
+            (None, Some(jwt)) => Some(self.session_id_of_jwt(jwt)?),
+        };
+        let live = id.filter(|id| data.sessions.get(id).is_some_and(|s| s.expires_at > now()));
+        live.map(Some).ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "Session could not be found.",
+            )
+        })
+    }
+
+    fn session_id_of_jwt(&self, jwt: &str) -> Result<String, Response> {
+        let unparsable = || {
+            bad(
+                "unable_to_parse_session_jwt",
+                "The session JWT could not be parsed.",
+            )
+        };
+        let keys: Vec<_> = self
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|k| k.jwk())
+            .collect();
+        let header = jsonwebtoken::decode_header(jwt).map_err(|_| unparsable())?;
+        let jwk = keys
+            .iter()
+            .find(|k| Some(&k.kid) == header.kid.as_ref())
+            .ok_or_else(unparsable)?;
+        let key = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
+            .map_err(|_| unparsable())?;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.set_audience(&[&self.settings.project_id]);
+        let data =
+            jsonwebtoken::decode::<Value>(jwt, &key, &validation).map_err(|_| unparsable())?;
+        data.claims["https://stytch.com/session"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(unparsable)
+    }
+
+    fn new_session(&self, data: &mut Data, user_id: &str, minutes: i64, f: Value) -> String {
+        let at = now();
+        let session_id = format!("session-test-{}", uuid());
+        let mut token = [0u8; 33];
+        let _ = aws_lc_rs::rand::fill(&mut token);
+        let session = Session {
+            session_id: session_id.clone(),
+            user_id: user_id.to_owned(),
+            token: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token),
+            started_at: at,
+            last_accessed_at: at,
+            expires_at: at + time::Duration::minutes(minutes),
+            factors: vec![f],
+        };
+        data.sessions.insert(session_id.clone(), session);
+        session_id
+    }
+
+    /// `{session, session_token, session_jwt, user}` for a session (or the no-session form).
+    fn session_reply(&self, data: &Data, user_id: &str, session_id: Option<&str>) -> Value {
+        let user = data
+            .users
+            .get(user_id)
+            .map(user_json)
+            .unwrap_or(Value::Null);
+        match session_id.and_then(|id| data.sessions.get(id)) {
+            Some(s) => json!({
+                "user_id": user_id, "user": user, "session": session_json(s),
+                "session_token": s.token, "session_jwt": self.session_jwt(s),
+            }),
+            None => {
+                json!({"user_id": user_id, "user": user, "session": null, "session_token": "", "session_jwt": ""})
+            }
+        }
+    }
+
+    fn emit(&self, action: &str, user_id: &str, user: Option<Value>) {
+        let Some((url, secret)) = &self.settings.webhook else {
+            return;
+        };
+        let Ok(secret) = SvixSecret::parse(secret) else {
+            return;
+        };
+        let mut event = json!({
+            "action": action,
+            "event_id": format!("webhook-event-test-{}", uuid()),
+            "id": user_id,
+            "object_type": "user",
+            "project_id": self.settings.project_id,
+            "source": "DIRECT",
+            "timestamp": now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "vertical": "CONSUMER",
+        });
+        if let Some(user) = user {
+            event["user"] = user;
+        }
+        let msg_id = format!("msg_{}", super::random_hex(12));
+        let event_type = format!("direct.user.{}", action.to_lowercase());
+        let id = msg_id.clone();
+        let sign: super::webhooks::Signer = Arc::new(move |ts, body| {
+            let mut h = HeaderMap::new();
+            for (k, v) in [
+                ("svix-id", id.clone()),
+                ("svix-timestamp", ts.to_string()),
+                ("svix-signature", secret.sign(&id, ts, body)),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&v) {
+                    h.insert(k, v);
+                }
+            }
+            h
+        });
+        self.webhooks.send(
+            url.clone(),
+            msg_id,
+            event_type,
+            event.to_string().into_bytes(),
+            sign,
+        );
+    }
+}
+
+/// HTTP Basic with project id and secret on every route but the JWKS.
+async fn basic_auth(State(s): State<Arc<Stytch>>, req: Request, next: Next) -> Response {
+    let expected = format!("{}:{}", s.settings.project_id, s.settings.secret);
+    let given = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        });
+    let authorized = given.is_some_and(|g| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(&g, expected.as_bytes()).is_ok()
+    });
+    if !authorized {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized_credentials",
+            "Unauthorized credentials.",
+        );
+    }
+    next.run(req).await
+}
+
+async fn jwks(State(s): State<Arc<Stytch>>, Path(project_id): Path<String>) -> Reply {
+    if project_id != s.settings.project_id {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "project_not_found",
+            "Project could not be found.",
+        ));
+    }
+    ok(s.jwks())
+}
+
+fn user_id_prefix() -> String {
+    format!("user-test-{}", uuid())
+}
+
+fn create_user_record(
+    data: &mut Data,
+    body: &Map<String, Value>,
+    password: Option<String>,
+) -> Result<String, Response> {
+    let email = text(body, "email")?.filter(|e| !e.is_empty());
+    if let Some(e) = email {
+        if !e.contains('@') {
+            return Err(bad("invalid_email", "Email format is invalid."));
+        }
+        if data.users.values().any(|u| {
+            u.email
+                .as_ref()
+                .is_some_and(|(_, x)| x.eq_ignore_ascii_case(e))
+        }) {
+            return Err(bad(
+                "duplicate_email",
+                "A user with this email already exists for this project.",
+            ));
+        }
+    }
+    let phone = text(body, "phone_number")?.filter(|p| !p.is_empty());
+    if let Some(p) = phone
+        && !(p.starts_with('+') && p.len() >= 8 && p[1..].chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(bad(
+            "invalid_phone_number",
+            "Phone number format is invalid.",
+        ));
+    }
+    let name = body.get("name").and_then(Value::as_object);
+    let part = |k: &str| {
+        name.and_then(|n| n.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let user_id = user_id_prefix();
+    data.users.insert(
+        user_id.clone(),
+        User {
+            user_id: user_id.clone(),
+            created_at: now(),
+            email: email.map(|e| (format!("email-test-{}", uuid()), e.to_owned())),
+            phone: phone.map(|p| (format!("phone-number-test-{}", uuid()), p.to_owned())),
+            name: (part("first_name"), part("middle_name"), part("last_name")),
+            password,
+            totp: None,
+        },
+    );
+    Ok(user_id)
+}
+
+async fn create_user(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let (reply, user) = {
+        let mut data = s.data();
+        let user_id = create_user_record(&mut data, &body, None)?;
+        let u = &data.users[&user_id];
+        let user = user_json(u);
+        let reply = json!({
+            "user_id": user_id,
+            "email_id": u.email.as_ref().map(|(id, _)| id.as_str()).unwrap_or(""),
+            "phone_id": u.phone.as_ref().map(|(id, _)| id.as_str()).unwrap_or(""),
+            "status": "active",
+            "user": user,
+        });
+        (reply, user)
+    };
+    s.emit(
+        "CREATE",
+        reply["user_id"].as_str().unwrap_or_default(),
+        Some(user),
+    );
+    ok(reply)
+}
+
+fn not_found_user() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "user_not_found",
+        "User could not be found.",
+    )
+}
+
+async fn get_user(State(s): State<Arc<Stytch>>, Path(user_id): Path<String>) -> Reply {
+    let data = s.data();
+    let user = data.users.get(&user_id).ok_or_else(not_found_user)?;
+    // GET /v1/users/{id} answers the user's fields at the top level.
+    ok(user_json(user))
+}
+
+async fn update_user(
+    State(s): State<Arc<Stytch>>,
+    Path(user_id): Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    let body = object(&bytes)?;
+    let user = {
+        let mut data = s.data();
+        let user = data.users.get_mut(&user_id).ok_or_else(not_found_user)?;
+        if let Some(name) = body.get("name").and_then(Value::as_object) {
+            let get = |k: &str, old: &str| {
+                name.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or(old)
+                    .to_owned()
+            };
+            user.name = (
+                get("first_name", &user.name.0),
+                get("middle_name", &user.name.1),
+                get("last_name", &user.name.2),
+            );
+        }
+        user_json(user)
+    };
+    s.emit("UPDATE", &user_id, Some(user.clone()));
+    let mut reply = json!({"user_id": user_id, "user": user.clone()});
+    for k in ["emails", "phone_numbers", "crypto_wallets"] {
+        reply[k] = user[k].clone();
+    }
+    ok(reply)
+}
+
+async fn delete_user(State(s): State<Arc<Stytch>>, Path(user_id): Path<String>) -> Reply {
+    {
+        let mut data = s.data();
+        data.users.remove(&user_id).ok_or_else(not_found_user)?;
+        data.sessions
+            .retain(|_, session| session.user_id != user_id);
+    }
+    s.emit("DELETE", &user_id, None);
+    ok(json!({"user_id": user_id}))
+}
+
+async fn delete_totp(State(s): State<Arc<Stytch>>, Path(totp_id): Path<String>) -> Reply {
+    let mut data = s.data();
+    let user = data
+        .users
+        .values_mut()
+        .find(|u| u.totp.as_ref().is_some_and(|t| t.totp_id == totp_id))
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "totp_not_found",
+                "TOTP could not be found.",
+            )
+        })?;
+    user.totp = None;
+    let user_id = user.user_id.clone();
+    let user = user_json(user);
+    ok(json!({"user_id": user_id, "user": user}))
+}
+
+async fn create_password(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    required(&body, "email", "invalid_email")?;
+    let password = required(&body, "password", "weak_password")?;
+    if password.chars().count() < 8 {
+        return Err(bad(
+            "weak_password",
+            "Password does not meet the strength requirements.",
+        ));
+    }
+    let minutes = duration_minutes(&body)?.unwrap_or(60);
+    let (reply, user) = {
+        let mut data = s.data();
+        let user_id = create_user_record(&mut data, &body, Some(password.to_owned()))?;
+        let session_id = s.new_session(
+            &mut data,
+            &user_id,
+            minutes,
+            factor("password", now(), None),
+        );
+        let mut reply = s.session_reply(&data, &user_id, Some(&session_id));
+        let email_id = data.users[&user_id]
+            .email
+            .as_ref()
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default();
+        reply["email_id"] = json!(email_id);
+        (reply.clone(), reply["user"].clone())
+    };
+    s.emit(
+        "CREATE",
+        reply["user_id"].as_str().unwrap_or_default(),
+        Some(user),
+    );
+    ok(reply)
+}
+
+async fn authenticate_password(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let email = required(&body, "email", "invalid_email")?;
+    let password = required(&body, "password", "unauthorized_credentials")?;
+    let minutes = duration_minutes(&body)?.unwrap_or(60);
+    let mut data = s.data();
+    let user = data
+        .users
+        .values()
+        .find(|u| {
+            u.email
+                .as_ref()
+                .is_some_and(|(_, e)| e.eq_ignore_ascii_case(email))
+        })
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "email_not_found",
+                "Email could not be found.",
+            )
+        })?;
+    let matches = user.password.as_deref().is_some_and(|p| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(p.as_bytes(), password.as_bytes()).is_ok()
+    });
+    if !matches {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized_credentials",
+            "Unauthorized credentials.",
+        ));
+    }
+    let user_id = user.user_id.clone();
+    let existing = s.find_session(&data, &body)?;
+    let session_id = match existing {
+        Some(id) => {
+            let session = data.sessions.get_mut(&id).ok_or_else(not_found_user)?;
+            add_factor(session, factor("password", now(), None));
+            id
+        }
+        None => s.new_session(
+            &mut data,
+            &user_id,
+            minutes,
+            factor("password", now(), None),
+        ),
+    };
+    ok(s.session_reply(&data, &user_id, Some(&session_id)))
+}
+
+async fn authenticate_session(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let minutes = duration_minutes(&body)?;
+    let mut data = s.data();
+    let session_id = s.find_session(&data, &body)?.ok_or_else(|| {
+        bad(
+            "no_session_arguments",
+            "Provide one of session_token and session_jwt.",
+        )
+    })?;
+    let session = data
+        .sessions
+        .get_mut(&session_id)
+        .ok_or_else(not_found_user)?;
+    session.last_accessed_at = now();
+    if let Some(m) = minutes {
+        session.expires_at = now() + time::Duration::minutes(m);
+    }
+    let user_id = session.user_id.clone();
+    ok(s.session_reply(&data, &user_id, Some(&session_id)))
+}
+
+async fn revoke_session(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let mut data = s.data();
+    let id = match text(&body, "session_id")? {
+        Some(id) => Some(id.to_owned()),
+        None => s.find_session(&data, &body)?,
+    };
+    let id = id.ok_or_else(|| {
+        bad(
+            "no_session_arguments",
+            "Provide a session_id, session_token or session_jwt.",
+        )
+    })?;
+    data.sessions.remove(&id).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "Session could not be found.",
+        )
+    })?;
+    ok(json!({}))
+}
+
+async fn create_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let user_id = required(&body, "user_id", "invalid_user_id")?;
+    let minutes = match body.get("expiration_minutes") {
+        None => 1440,
+        Some(v) => v
+            .as_i64()
+            .filter(|m| (5..=1440).contains(m))
+            .ok_or_else(|| {
+                bad(
+                    "invalid_expiration_minutes",
+                    "expiration_minutes must be between 5 and 1440.",
+                )
+            })?,
+    };
+    let mut data = s.data();
+    let user = data.users.get_mut(user_id).ok_or_else(not_found_user)?;
+    match &user.totp {
+        Some(t) if t.verified => {
+            return Err(bad(
+                "active_totp_exists",
+                "The user already has an active TOTP; only one is allowed.",
+            ));
+        }
+        Some(t) if t.expires_at > now() => {
+            return Err(bad(
+                "pending_totp_exists",
+                "The user has a pending TOTP; delete it or authenticate it first.",
+            ));
+        }
+        _ => {}
+    }
+    let secret = totp::new_secret();
+    let codes = totp::recovery_codes();
+    let account = user
+        .email
+        .as_ref()
+        .map(|(_, e)| e.clone())
+        .unwrap_or_else(|| user.user_id.clone());
+    let totp_id = format!("totp-test-{}", uuid());
+    user.totp = Some(Totp {
+        totp_id: totp_id.clone(),
+        key: totp::base32_decode(&secret).unwrap_or_default(),
+        secret: secret.clone(),
+        verified: false,
+        expires_at: now() + time::Duration::minutes(minutes),
+        used_steps: HashSet::new(),
+        recovery: codes
+            .iter()
+            .map(|c| {
+                (
+                    format!("totp-recovery-code-test-{}", uuid()),
+                    c.clone(),
+                    false,
+                )
+            })
+            .collect(),
+    });
+    let uri = totp::otpauth_uri("stytch-unit-bridge", &account, &secret);
+    let user = user_json(user);
+    ok(json!({
+        "totp_id": totp_id, "secret": secret, "qr_code": super::png::qr_data_url(&uri),
+        "recovery_codes": codes, "user_id": user_id, "user": user,
+    }))
+}
+
+fn looks_like_recovery_code(code: &str) -> bool {
+    code.len() == 14 && code.split('-').count() == 3 && code.split('-').all(|p| p.len() == 4)
+}
+
+/// Shared end of the TOTP and recovery flows: put `f` on the caller's session, or a new one.
+fn finish(
+    s: &Stytch,
+    data: &mut Data,
+    body: &Map<String, Value>,
+    user_id: &str,
+    f: Value,
+) -> Result<Value, Response> {
+    let minutes = duration_minutes(body)?;
+    let session_id = match s.find_session(data, body)? {
+        Some(id) => {
+            let session = data.sessions.get_mut(&id).ok_or_else(not_found_user)?;
+            if session.user_id != user_id {
+                return Err(error(
+                    StatusCode::NOT_FOUND,
+                    "session_not_found",
+                    "Session could not be found.",
+                ));
+            }
+            add_factor(session, f);
+            session.last_accessed_at = now();
+            if let Some(m) = minutes {
+                session.expires_at = now() + time::Duration::minutes(m);
+            }
+            Some(id)
+        }
+        None => minutes.map(|m| s.new_session(data, user_id, m, f)),
+    };
+    Ok(s.session_reply(data, user_id, session_id.as_deref()))
+}
+
+async fn authenticate_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let user_id = required(&body, "user_id", "invalid_user_id")?;
+    let code = required(&body, "totp_code", "invalid_totp_code")?;
+    if looks_like_recovery_code(code) {
+        return Err(bad(
+            "recovery_code_used_as_totp_code",
+            "A recovery code was sent as a TOTP code.",
+        ));
+    }
+    if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad("invalid_totp_code", "The TOTP code must be 6 digits."));
+    }
+    let mut data = s.data();
+    let user = data.users.get_mut(user_id).ok_or_else(not_found_user)?;
+    let t = user
+        .totp
+        .as_mut()
+        .filter(|t| t.verified || t.expires_at > now())
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "totp_not_found",
+                "TOTP could not be found.",
+            )
+        })?;
+    let step = totp::matching_step(&t.key, code, now().unix_timestamp()).ok_or_else(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "unable_to_authenticate_totp",
+            "The TOTP code is incorrect.",
+        )
+    })?;
+    if !t.used_steps.insert(step) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "totp_code_already_authenticated",
+            "This TOTP code has already been used.",
+        ));
+    }
+    t.verified = true;
+    let f = factor(
+        "totp",
+        now(),
+        Some(("authenticator_app_factor", json!({"totp_id": t.totp_id}))),
+    );
+    let totp_id = t.totp_id.clone();
+    let mut reply = finish(&s, &mut data, &body, user_id, f)?;
+    reply["totp_id"] = json!(totp_id);
+    ok(reply)
+}
+
+async fn recover_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let user_id = required(&body, "user_id", "invalid_user_id")?;
+    let code = required(&body, "recovery_code", "invalid_recovery_code")?;
+    if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad(
+            "totp_code_used_as_recovery_code",
+            "A TOTP code was sent as a recovery code.",
+        ));
+    }
+    if !looks_like_recovery_code(code) {
+        return Err(bad(
+            "invalid_recovery_code",
+            "The recovery code is malformed.",
+        ));
+    }
+    let mut data = s.data();
+    let user = data.users.get_mut(user_id).ok_or_else(not_found_user)?;
+    let t = user.totp.as_mut().filter(|t| t.verified).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "recovery_codes_not_found",
+            "No recovery codes for this user.",
+        )
+    })?;
+    let entry = t
+        .recovery
+        .iter_mut()
+        .find(|(_, c, used)| c == code && !used)
+        .ok_or_else(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "unable_to_authenticate_recovery_code",
+                "The recovery code is incorrect or used.",
+            )
+        })?;
+    entry.2 = true;
+    let f = factor(
+        "recovery_codes",
+        now(),
+        Some((
+            "recovery_code_factor",
+            json!({"totp_recovery_code_id": entry.0}),
+        )),
+    );
+    ok(finish(&s, &mut data, &body, user_id, f)?)
+}
+
+async fn recovery_codes(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let user_id = required(&body, "user_id", "invalid_user_id")?;
+    let data = s.data();
+    let user = data.users.get(user_id).ok_or_else(not_found_user)?;
+    let totps: Vec<Value> = user
+        .totp
+        .iter()
+        .map(|t| {
+            let codes: Vec<&str> = t
+                .recovery
+                .iter()
+                .filter(|(_, _, used)| !used)
+                .map(|(_, c, _)| c.as_str())
+                .collect();
+            json!({"totp_id": t.totp_id, "verified": t.verified, "recovery_codes": codes})
+        })
+        .collect();
+    ok(json!({"user_id": user_id, "totps": totps}))
+}
+
+async fn rotate(State(s): State<Arc<Stytch>>) -> Json<Value> {
+    Json(json!({"kid": s.rotate_keys()}))
+}
+
+async fn webhook_log(State(s): State<Arc<Stytch>>) -> Json<Value> {
+    Json(json!(s.webhooks.deliveries()))
+}
+
+/// The current TOTP secret of a user, for scripted walkthroughs (a real authenticator app holds it).
+async fn totp_secret(State(s): State<Arc<Stytch>>, Path(user_id): Path<String>) -> Reply {
+    let data = s.data();
+    let t = data
+        .users
+        .get(&user_id)
+        .and_then(|u| u.totp.as_ref())
+        .ok_or_else(not_found_user)?;
+    Ok(Json(json!({"totp_id": t.totp_id, "secret": t.secret})).into_response())
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "The requested route was not found.",
+    )
+}
+
+/// The sandbox's router.
+pub fn router(s: Arc<Stytch>, controls: Arc<Controls>) -> axum::Router {
+    let authenticated = axum::Router::new()
+        .route("/v1/users", post(create_user))
+        .route(
+            "/v1/users/{user_id}",
+            get(get_user).put(update_user).delete(delete_user),
+        )
+        .route("/v1/users/totps/{totp_id}", delete(delete_totp))
+        .route("/v1/passwords", post(create_password))
+        .route("/v1/passwords/authenticate", post(authenticate_password))
+        .route("/v1/sessions/authenticate", post(authenticate_session))
+        .route("/v1/sessions/revoke", post(revoke_session))
+        .route("/v1/totps", post(create_totp))
+        .route("/v1/totps/authenticate", post(authenticate_totp))
+        .route("/v1/totps/recover", post(recover_totp))
+        .route("/v1/totps/recovery_codes", post(recovery_codes))
+        .route_layer(axum::middleware::from_fn_with_state(s.clone(), basic_auth));
+    let api = axum::Router::new()
+        .route("/v1/sessions/jwks/{project_id}", get(jwks))
+        .merge(authenticated)
+        .route_layer(axum::middleware::from_fn_with_state(
+            (controls.clone(), fault_body as super::ErrorBody),
+            super::observe,
+        ));
+    axum::Router::new()
+        .merge(api)
+        .route("/_sandbox/keys/rotate", post(rotate))
+        .route("/_sandbox/webhooks", get(webhook_log))
+        .route("/_sandbox/totp/{user_id}", get(totp_secret))
+        .fallback(not_found)
+        .with_state(s)
+        .merge(super::control_routes(controls))
+}
+
+/// Starts the Stytch sandbox on `addr`.
+pub async fn start(
+    settings: StytchSettings,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<(Arc<Stytch>, Running)> {
+    let stytch = Stytch::new(settings);
+    let controls = Arc::new(Controls::default());
+    let running = super::serve(router(stytch.clone(), controls.clone()), addr, controls).await?;
+    Ok((stytch, running))
+}
