@@ -1,5 +1,5 @@
-//! End-to-end: the local stack over HTTP, with Secrets Manager and DynamoDB in moto, and the
-//! binaries' start-up behaviour.
+//! End-to-end: the local stack over HTTP with Secrets Manager and DynamoDB in moto and the
+//! Stytch and Unit sandboxes, and the binaries' start-up behaviour.
 
 use std::process::Command;
 
@@ -10,6 +10,10 @@ async fn json(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let body = response.json().await.expect("a JSON body");
     (status, body)
+}
+
+fn code(body: &Value) -> Option<&str> {
+    body["error"]["code"].as_str()
 }
 
 const JWT_ROUTES: &[(&str, &str)] = &[
@@ -24,12 +28,9 @@ const JWT_ROUTES: &[(&str, &str)] = &[
 #[tokio::test]
 async fn unknown_routes_and_methods_get_json_errors() {
     let Some(moto) = moto_url() else { return };
-    let stack = Stack::start(&moto).await;
+    let stack = Stack::on_moto(&moto).await;
     let (status, body) = json(stack.http.get(stack.url("/nope")).send().await.unwrap()).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
+    assert_eq!((status, code(&body)), (404, Some("not_found")));
     let response = stack
         .http
         .get(stack.url("/webhooks/stytch"))
@@ -38,20 +39,20 @@ async fn unknown_routes_and_methods_get_json_errors() {
         .unwrap();
     assert_eq!(response.headers()["allow"], "POST");
     let (status, body) = json(response).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (405, Some("method_not_allowed"))
-    );
+    assert_eq!((status, code(&body)), (405, Some("method_not_allowed")));
 }
 
 #[tokio::test]
-async fn jwt_routes_verify_the_session_before_anything_else() {
+async fn jwt_routes_verify_the_stytch_session_before_anything_else() {
     let Some(moto) = moto_url() else { return };
-    let stack = Stack::start(&moto).await;
-    let valid = stack.jwks.session_jwt("user-test-e2e", now());
-    let expired = stack.jwks.session_jwt("user-test-e2e", now() - 400);
+    let stack = Stack::on_moto(&moto).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let expired = stack.forge(&login.user_id, now() - 400, |_| {});
+    let foreign = stack.forge(&login.user_id, now(), |c| {
+        c["aud"] = serde_json::json!(["project-test-other"])
+    });
     for (method, path) in JWT_ROUTES {
-        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let send = |auth: Option<String>| {
             let mut r = stack.http.request(method.clone(), stack.url(path));
             if let Some(a) = auth {
@@ -61,40 +62,76 @@ async fn jwt_routes_verify_the_session_before_anything_else() {
         };
         let (status, body) = send(None).await;
         assert_eq!(
-            (status, body["error"]["code"].as_str()),
+            (status, code(&body)),
             (401, Some("missing_token")),
             "{path}"
         );
         let (status, body) = send(Some("Bearer not.a.jwt".into())).await;
         assert_eq!(
-            (status, body["error"]["code"].as_str()),
+            (status, code(&body)),
             (401, Some("invalid_token")),
             "{path}"
         );
         let (status, body) = send(Some(format!("Bearer {expired}"))).await;
         assert_eq!(
-            (status, body["error"]["code"].as_str()),
+            (status, code(&body)),
             (401, Some("token_expired")),
             "{path}"
         );
-        let (status, body) = send(Some(format!("Bearer {valid}"))).await;
+        let (status, body) = send(Some(format!("Bearer {foreign}"))).await;
         assert_eq!(
-            (status, body["error"]["code"].as_str()),
+            (status, code(&body)),
+            (401, Some("invalid_token")),
+            "{path}"
+        );
+        let (status, body) = send(Some(format!("Bearer {}", login.session_jwt))).await;
+        assert_eq!(
+            (status, code(&body)),
             (501, Some("not_implemented")),
             "{path}: {body}"
         );
     }
-    // The JWKS was fetched once for all those verifications.
-    assert_eq!(
-        stack.jwks.fetches.load(std::sync::atomic::Ordering::SeqCst),
-        1
+    // One JWKS fetch served every verification: the local check calls Stytch no more.
+    let (_, sandbox) = stack.local.stytch.as_ref().unwrap();
+    let jwks_calls = sandbox
+        .controls
+        .requests()
+        .iter()
+        .filter(|r| r.route.starts_with("/v1/sessions/jwks"))
+        .count();
+    assert_eq!(jwks_calls, 1);
+}
+
+#[tokio::test]
+async fn signed_webhooks_from_the_sandboxes_pass_verification() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    // A Stytch signup makes the sandbox deliver a Svix-signed direct.user.create to the API.
+    stack.sign_up("grace@example.com").await;
+    let (stytch, _) = stack.local.stytch.as_ref().unwrap();
+    stack
+        .eventually("the Stytch webhook delivery", || {
+            stytch
+                .webhooks
+                .deliveries()
+                .iter()
+                .any(|d| !d.attempts.is_empty())
+        })
+        .await;
+    let delivery = stytch.webhooks.deliveries().remove(0);
+    assert_eq!(delivery.event_type, "direct.user.create");
+    // 501 (verified, then not implemented) rather than 401 (refused): the signature passed.
+    assert_eq!(delivery.attempts[0].status, Some(501));
+    assert!(
+        !delivery.delivered,
+        "a 5xx leaves the event for Svix to retry"
     );
 }
 
 #[tokio::test]
-async fn webhooks_are_verified_with_the_secrets_from_secrets_manager() {
+async fn forged_webhooks_are_refused() {
     let Some(moto) = moto_url() else { return };
-    let stack = Stack::start(&moto).await;
+    let stack = Stack::on_moto(&moto).await;
     let secret = shared::webhook::SvixSecret::parse(e2e::SVIX_SECRET).unwrap();
     let body = r#"{"action":"CREATE","event_id":"webhook-event-test-1","id":"user-test-e2e","object_type":"user","source":"DIRECT"}"#;
     let post = |ts: i64, signature: String| {
@@ -114,15 +151,12 @@ async fn webhooks_are_verified_with_the_secrets_from_secrets_manager() {
     )
     .await;
     assert_eq!(
-        (status, reply["error"]["code"].as_str()),
+        (status, code(&reply)),
         (501, Some("not_implemented")),
         "a 5xx makes Svix retry"
     );
     let (status, reply) = json(post(now(), "v1,AAAA".into()).await.unwrap()).await;
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (401, Some("invalid_signature"))
-    );
+    assert_eq!((status, code(&reply)), (401, Some("invalid_signature")));
     let old = now() - 600;
     let (status, _) = json(
         post(old, secret.sign("msg_e2e", old, body.as_bytes()))
@@ -145,12 +179,17 @@ async fn webhooks_are_verified_with_the_secrets_from_secrets_manager() {
     };
     assert_eq!(unit(&signature).await.unwrap().status(), 501);
     let (status, reply) = json(unit("UUNz8ch1Ovjg+ijXUEwlAlWEktU=").await.unwrap()).await;
-    assert_eq!(
-        (status, reply["error"]["code"].as_str()),
-        (401, Some("invalid_signature"))
+    assert_eq!((status, code(&reply)), (401, Some("invalid_signature")));
+    assert!(
+        !stack
+            .local
+            .app
+            .store
+            .event_processed("msg_e2e")
+            .await
+            .unwrap(),
+        "nothing stored"
     );
-    // Nothing was stored for the refused (or unimplemented) deliveries.
-    assert!(!stack.app.store.event_processed("msg_e2e").await.unwrap());
 }
 
 #[tokio::test]
@@ -160,9 +199,19 @@ async fn a_secret_without_a_field_stops_start_up_naming_it() {
     let mut value = e2e::secret_json();
     value.as_object_mut().unwrap().remove("unit_webhook_token");
     let secret = e2e::create_secret(&aws, &value).await;
-    let vars = e2e::env(&secret, "unused", "http://127.0.0.1:9");
-    let config = shared::config::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-    let err = shared::App::build(config, Some(aws))
+    let vars = [
+        ("STYTCH_PROJECT_ID", "project-test-e2e"),
+        ("UNIT_API_URL", "https://api.s.unit.sh"),
+        ("SECRET_ID", secret.as_str()),
+        ("TABLE_NAME", "unused"),
+    ];
+    let config = shared::config::Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
+    let err = shared::App::build(config.clone(), Some(aws))
         .await
         .err()
         .expect("start-up must fail");
@@ -171,8 +220,13 @@ async fn a_secret_without_a_field_stops_start_up_naming_it() {
             .contains("missing field `unit_webhook_token`"),
         "{err}"
     );
-    let vars = e2e::env("no-such-secret", "unused", "http://127.0.0.1:9");
-    let config = shared::config::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    let config = shared::config::Config {
+        secrets: shared::config::SecretsLocation::SecretsManager {
+            secret_id: "no-such-secret".into(),
+            ttl: std::time::Duration::from_secs(300),
+        },
+        ..config
+    };
     let err = shared::App::build(config, Some(e2e::aws(&moto).await))
         .await
         .err()
@@ -203,35 +257,26 @@ fn each_function_binary_names_a_missing_variable_and_exits() {
 }
 
 #[test]
-fn the_runner_says_which_upstream_is_missing() {
+fn the_runner_names_a_bad_setting_and_exits() {
     let out = Command::new(e2e::binary("local-stack"))
         .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+        .env("PORT", "http")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("no upstream configured: UNIT_API_URL is not set"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("PORT must be a port number"), "{stderr}");
 }
 
 #[tokio::test]
-async fn the_runner_binary_serves_and_prints_what_it_serves() {
+async fn the_runner_binary_serves_with_sandboxes_and_no_configuration() {
     use tokio::io::AsyncBufReadExt;
-    let jwks = e2e::Jwks::start().await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let state = std::env::temp_dir().join(format!("bridge-e2e-{}", uuid::Uuid::new_v4()));
     let mut child = tokio::process::Command::new(e2e::binary("local-stack"))
         .env_clear()
-        .env("STYTCH_PROJECT_ID", e2e::PROJECT_ID)
-        .env("STYTCH_API_URL", &jwks.url)
-        .env("UNIT_API_URL", "http://127.0.0.1:9")
-        .env("PORT", port.to_string())
+        .env("PORT", "0")
+        .env("STYTCH_SANDBOX_PORT", "0")
+        .env("UNIT_SANDBOX_PORT", "0")
         .env("LOCAL_STATE_DIR", &state)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -242,31 +287,27 @@ async fn the_runner_binary_serves_and_prints_what_it_serves() {
     while let Some(line) = lines.next_line().await.unwrap() {
         banner.push_str(&line);
         banner.push('\n');
-        if line.starts_with("Secrets:") {
+        if line == "Ready." {
             break;
         }
     }
-    let base = format!("http://127.0.0.1:{port}");
+    let base = banner
+        .lines()
+        .next()
+        .and_then(|l| l.split(" on ").nth(1))
+        .expect(&banner)
+        .to_owned();
     assert!(
         banner.contains(&format!("POST   {base}/unit/customer-token")),
         "{banner}"
     );
+    assert!(
+        banner.contains("(sandbox) project project-test-"),
+        "{banner}"
+    );
     assert!(banner.contains("in memory"), "{banner}");
     assert!(state.join("secrets.json").exists());
-    let client = reqwest::Client::new();
-    let jwt = jwks.session_jwt("user-test-runner", now());
-    let (status, body) = json(
-        client
-            .post(format!("{base}/mfa/totp"))
-            .bearer_auth(jwt)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (501, Some("not_implemented"))
-    );
+    let (status, body) = json(reqwest::get(format!("{base}/nope")).await.unwrap()).await;
+    assert_eq!((status, code(&body)), (404, Some("not_found")));
     child.kill().await.unwrap();
 }

@@ -15,6 +15,7 @@ use shared::http::Route;
 #[allow(clippy::result_large_err)]
 pub mod sandbox;
 pub mod settings;
+pub mod stack;
 
 /// Largest request body accepted: Lambda's synchronous payload limit.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;

@@ -1,9 +1,9 @@
-//! `local-stack`: runs every route of stytch-unit-bridge on localhost (see the README).
+//! `local-stack`: runs every route of stytch-unit-bridge on localhost, with in-process Stytch and
+//! Unit sandboxes unless real ones are configured (see the README).
 
-use std::sync::Arc;
-
-use shared::App;
-use shared::store::DynamoStore;
+use local_stack::settings::Plan;
+use local_stack::stack::LocalStack;
+use shared::config::{SecretsLocation, StoreLocation};
 
 #[tokio::main]
 async fn main() {
@@ -14,48 +14,21 @@ async fn main() {
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let state_dir = std::env::var("LOCAL_STATE_DIR").unwrap_or_else(|_| ".local".into());
-    let settings = local_stack::settings::resolve(
-        |k| std::env::var(k).ok(),
-        std::path::Path::new(&state_dir),
-    )?;
-    let config = settings.config.clone();
-    let aws = match (&config.store, &config.secrets) {
-        (
-            shared::config::StoreLocation::Memory,
-            shared::config::SecretsLocation::File(_) | shared::config::SecretsLocation::Inline(_),
-        ) => None,
-        _ => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
-    };
-    if settings.create_table
-        && let (shared::config::StoreLocation::DynamoDb { table_name }, Some(aws)) =
-            (&config.store, &aws)
-    {
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table_name)
-            .create_table_if_missing()
-            .await?;
-    }
-    let app = Arc::new(App::build(config, aws).await?);
-    let listener = tokio::net::TcpListener::bind(settings.bind)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {}: {e} (set PORT to another port)",
-                settings.bind
-            )
-        })?;
-    let base = format!("http://{}", listener.local_addr()?);
-    print_banner(&base, &settings, &app);
+    let plan = Plan::resolve(|k| std::env::var(k).ok(), std::path::Path::new(&state_dir))?;
+    let mut stack = LocalStack::start(&plan, None).await?;
+    print_banner(&stack, &plan).await;
     tokio::select! {
-        served = local_stack::serve(app, listener) => served?,
+        served = stack.wait() => served?,
         _ = tokio::signal::ctrl_c() => eprintln!("local-stack: stopped"),
     }
     Ok(())
 }
 
-fn print_banner(base: &str, settings: &local_stack::settings::LocalSettings, app: &App) {
-    let c = &settings.config;
+async fn print_banner(stack: &LocalStack, plan: &Plan) {
+    let c = &stack.app.config;
+    let base = &stack.api_url;
     println!("stytch-unit-bridge local stack on {base}");
     for (_, name, routes) in local_stack::Function::ALL {
         for route in routes {
@@ -66,24 +39,50 @@ fn print_banner(base: &str, settings: &local_stack::settings::LocalSettings, app
             );
         }
     }
+    let secrets = stack.app.secrets.current().await.ok();
+    let sandbox = |on: bool| if on { " (sandbox)" } else { "" };
     println!(
-        "Stytch:  {} (project {})",
-        c.stytch_api_url, c.stytch_project_id
+        "Stytch:  {}{} project {}",
+        c.stytch_api_url,
+        sandbox(stack.stytch.is_some()),
+        c.stytch_project_id
     );
+    if stack.stytch.is_some()
+        && let Some(s) = &secrets
+    {
+        println!(
+            "         Basic auth {}:{}",
+            c.stytch_project_id,
+            s.stytch_secret.expose()
+        );
+    }
     println!(
         "         JWKS for Unit's JWT settings: {}",
-        app.stytch.jwks_url()
+        stack.app.stytch.jwks_url()
     );
-    println!("Unit:    {}", c.unit_api_url);
+    println!(
+        "Unit:    {}{}",
+        c.unit_api_url,
+        sandbox(stack.unit.is_some())
+    );
+    if stack.unit.is_some()
+        && let Some(s) = &secrets
+    {
+        println!("         org token {}", s.unit_api_token.expose());
+    }
+    if stack.stytch.is_some() || stack.unit.is_some() {
+        println!(
+            "         sandbox controls: POST /_sandbox/faults, GET /_sandbox/requests, GET /_sandbox/webhooks"
+        );
+    }
     println!(
         "Store:   {}",
         match &c.store {
-            shared::config::StoreLocation::Memory => "in memory (lost on exit)".to_owned(),
-            shared::config::StoreLocation::DynamoDb { table_name } =>
-                format!("DynamoDB table {table_name}"),
+            StoreLocation::Memory => "in memory (lost on exit)".to_owned(),
+            StoreLocation::DynamoDb { table_name } => format!("DynamoDB table {table_name}"),
         }
     );
-    match (&settings.generated_secrets, &c.secrets) {
+    match (&plan.generated_secrets, &c.secrets) {
         (Some(path), _) => {
             println!("Secrets: generated in {} (local only)", path.display());
             let generated: serde_json::Value = std::fs::read_to_string(path)
@@ -97,12 +96,11 @@ fn print_banner(base: &str, settings: &local_stack::settings::LocalSettings, app
                 );
             }
         }
-        (None, shared::config::SecretsLocation::SecretsManager { secret_id, .. }) => {
+        (None, SecretsLocation::SecretsManager { secret_id, .. }) => {
             println!("Secrets: Secrets Manager {secret_id}")
         }
-        (None, shared::config::SecretsLocation::File(path)) => {
-            println!("Secrets: file {}", path.display())
-        }
-        (None, shared::config::SecretsLocation::Inline(_)) => println!("Secrets: SECRETS_JSON"),
+        (None, SecretsLocation::File(path)) => println!("Secrets: file {}", path.display()),
+        (None, SecretsLocation::Inline(_)) => println!("Secrets: SECRETS_JSON"),
     }
+    println!("Ready.");
 }

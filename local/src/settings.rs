@@ -11,16 +11,22 @@ use shared::config::{Config, ConfigError};
 /// Table used when `AWS_ENDPOINT_URL` points at a local DynamoDB and no `TABLE_NAME` is given.
 pub const LOCAL_TABLE: &str = "stytch-unit-bridge-local";
 
-/// Project id used with a local Stytch URL when none is given.
+/// Project id of the Stytch sandbox (and of a local Stytch URL given without a project id).
 pub const LOCAL_PROJECT_ID: &str = "project-test-00000000-0000-0000-0000-000000000000";
 
-/// What the local runner will run with.
-#[derive(Debug)]
-pub struct LocalSettings {
-    /// The functions' configuration.
-    pub config: Config,
-    /// Where to listen.
+/// Reads one environment variable.
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What the local runner will run with, before the sandboxes' addresses are known.
+pub struct Plan {
+    lookup: Lookup,
+    overlay: HashMap<&'static str, String>,
+    /// Where the API listens.
     pub bind: SocketAddr,
+    /// Where the Stytch sandbox listens, if Stytch is not configured.
+    pub stytch_sandbox: Option<SocketAddr>,
+    /// Where the Unit sandbox listens, if Unit is not configured.
+    pub unit_sandbox: Option<SocketAddr>,
     /// Create the DynamoDB table if it is missing (local endpoints only).
     pub create_table: bool,
     /// The secrets file generated for this checkout, if one is used.
@@ -33,81 +39,112 @@ pub enum SettingsError {
     /// A setting is missing or malformed.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// No Stytch or Unit to talk to.
-    #[error(
-        "no upstream configured: {0} is not set. The in-process Stytch and Unit sandboxes are not built yet; \
-         point the stack at real services (STYTCH_PROJECT_ID with a Stytch test project, UNIT_API_URL=https://api.s.unit.sh) \
-         or at your own emulators (STYTCH_API_URL, UNIT_API_URL)"
-    )]
-    NoUpstream(&'static str),
     /// The generated secrets file could not be written or read.
     #[error("local secrets file {path}: {problem}")]
     SecretsFile { path: String, problem: String },
 }
 
-/// Resolves the settings from `lookup` (the environment), writing generated secrets under `state_dir`.
-pub fn resolve(
-    lookup: impl Fn(&str) -> Option<String>,
-    state_dir: &Path,
-) -> Result<LocalSettings, SettingsError> {
-    let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
-    let mut overlay: HashMap<&'static str, String> = HashMap::new();
-
-    if get("UNIT_API_URL").is_none() {
-        return Err(SettingsError::NoUpstream("UNIT_API_URL"));
-    }
-    if get("STYTCH_PROJECT_ID").is_none() {
-        if get("STYTCH_API_URL").is_none() {
-            return Err(SettingsError::NoUpstream(
-                "STYTCH_API_URL (or STYTCH_PROJECT_ID)",
-            ));
-        }
-        overlay.insert("STYTCH_PROJECT_ID", LOCAL_PROJECT_ID.into());
-    }
-
-    let local_aws = get("AWS_ENDPOINT_URL").is_some() || get("AWS_ENDPOINT_URL_DYNAMODB").is_some();
-    if get("STORE").is_none() && get("TABLE_NAME").is_none() {
-        if local_aws {
-            overlay.insert("TABLE_NAME", LOCAL_TABLE.into());
-        } else {
-            overlay.insert("STORE", "memory".into());
-        }
-    }
-
-    let mut generated_secrets = None;
-    if ["SECRET_ID", "SECRETS_FILE", "SECRETS_JSON"]
-        .iter()
-        .all(|k| get(k).is_none())
-    {
-        let path = state_dir.join("secrets.json");
-        ensure_generated_secrets(&path)?;
-        overlay.insert("SECRETS_FILE", path.display().to_string());
-        generated_secrets = Some(path);
-    }
-
-    let config = Config::from_lookup(|k| overlay.get(k).cloned().or_else(|| get(k)))?;
-    let port: u16 = match get("PORT") {
-        None => 3000,
+fn port(
+    get: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u16,
+) -> Result<u16, ConfigError> {
+    match get(var) {
+        None => Ok(default),
         Some(p) => p.parse().map_err(|_| ConfigError {
-            var: "PORT",
+            var,
             problem: format!("must be a port number, got {p:?}"),
-        })?,
-    };
-    let ip: IpAddr = match get("BIND_ADDRESS") {
-        None => IpAddr::from([127, 0, 0, 1]),
-        Some(a) => a.parse().map_err(|_| ConfigError {
-            var: "BIND_ADDRESS",
-            problem: format!("must be an IP address, got {a:?}"),
-        })?,
-    };
-    let create_table =
-        local_aws && matches!(config.store, shared::config::StoreLocation::DynamoDb { .. });
-    Ok(LocalSettings {
-        config,
-        bind: SocketAddr::new(ip, port),
-        create_table,
-        generated_secrets,
-    })
+        }),
+    }
+}
+
+impl Plan {
+    /// Resolves the plan from `lookup` (the environment), writing generated secrets under
+    /// `state_dir`. A sandbox runs for each upstream that is not configured: Stytch unless
+    /// `STYTCH_API_URL` or `STYTCH_PROJECT_ID` is set, Unit unless `UNIT_API_URL` is set.
+    pub fn resolve(
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+        state_dir: &Path,
+    ) -> Result<Self, SettingsError> {
+        let get = move |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let mut overlay: HashMap<&'static str, String> = HashMap::new();
+        let ip: IpAddr = match get("BIND_ADDRESS") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(a) => a.parse().map_err(|_| ConfigError {
+                var: "BIND_ADDRESS",
+                problem: format!("must be an IP address, got {a:?}"),
+            })?,
+        };
+        let stytch_sandbox =
+            if get("STYTCH_API_URL").is_none() && get("STYTCH_PROJECT_ID").is_none() {
+                overlay.insert("STYTCH_PROJECT_ID", LOCAL_PROJECT_ID.into());
+                Some(SocketAddr::new(
+                    ip,
+                    port(&get, "STYTCH_SANDBOX_PORT", 3001)?,
+                ))
+            } else {
+                if get("STYTCH_PROJECT_ID").is_none() {
+                    overlay.insert("STYTCH_PROJECT_ID", LOCAL_PROJECT_ID.into());
+                }
+                None
+            };
+        let unit_sandbox = match get("UNIT_API_URL") {
+            None => Some(SocketAddr::new(ip, port(&get, "UNIT_SANDBOX_PORT", 3002)?)),
+            Some(_) => None,
+        };
+
+        let local_aws =
+            get("AWS_ENDPOINT_URL").is_some() || get("AWS_ENDPOINT_URL_DYNAMODB").is_some();
+        if get("STORE").is_none() && get("TABLE_NAME").is_none() {
+            if local_aws {
+                overlay.insert("TABLE_NAME", LOCAL_TABLE.into());
+            } else {
+                overlay.insert("STORE", "memory".into());
+            }
+        }
+
+        let mut generated_secrets = None;
+        if ["SECRET_ID", "SECRETS_FILE", "SECRETS_JSON"]
+            .iter()
+            .all(|k| get(k).is_none())
+        {
+            let path = state_dir.join("secrets.json");
+            ensure_generated_secrets(&path)?;
+            overlay.insert("SECRETS_FILE", path.display().to_string());
+            generated_secrets = Some(path);
+        }
+        let bind = SocketAddr::new(ip, port(&get, "PORT", 3000)?);
+        let create_table = local_aws
+            && (get("STORE").is_none_or(|s| s == "dynamodb"))
+            && !overlay.contains_key("STORE");
+        let plan = Self {
+            lookup: Box::new(get),
+            overlay,
+            bind,
+            stytch_sandbox,
+            unit_sandbox,
+            create_table,
+            generated_secrets,
+        };
+        // Fail now, not after binding ports, on a bad setting.
+        plan.config(Some("http://127.0.0.1:1"), Some("http://127.0.0.1:1"))?;
+        Ok(plan)
+    }
+
+    /// The functions' configuration, with the sandboxes' URLs where they run.
+    pub fn config(
+        &self,
+        stytch_sandbox_url: Option<&str>,
+        unit_sandbox_url: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| match k {
+            "STYTCH_API_URL" if self.stytch_sandbox.is_some() => {
+                stytch_sandbox_url.map(str::to_owned)
+            }
+            "UNIT_API_URL" if self.unit_sandbox.is_some() => unit_sandbox_url.map(str::to_owned),
+            _ => self.overlay.get(k).cloned().or_else(|| (self.lookup)(k)),
+        })
+    }
 }
 
 fn random_token(bytes: usize) -> String {
@@ -158,101 +195,88 @@ mod tests {
     use super::*;
     use shared::config::{SecretsLocation, StoreLocation};
 
-    fn resolve_with(vars: &[(&str, &str)], dir: &Path) -> Result<LocalSettings, SettingsError> {
+    fn plan(vars: &[(&str, &str)], dir: &Path) -> Result<Plan, SettingsError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        resolve(|k| map.get(k).cloned(), dir)
+        Plan::resolve(move |k| map.get(k).cloned(), dir)
     }
 
     fn temp_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("local-settings-{:016x}", fastrand_u64()));
+        let dir =
+            std::env::temp_dir().join(format!("local-settings-{}", crate::sandbox::random_hex(8)));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
 
-    fn fastrand_u64() -> u64 {
-        let mut b = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut b).unwrap();
-        u64::from_le_bytes(b)
-    }
-
     #[test]
-    fn without_upstreams_the_runner_says_what_to_set() {
+    fn defaults_are_sandboxes_memory_generated_secrets_and_port_3000() {
         let dir = temp_dir();
-        let e = resolve_with(&[], &dir).unwrap_err();
-        assert!(e.to_string().contains("UNIT_API_URL"), "{e}");
-        let e = resolve_with(&[("UNIT_API_URL", "http://127.0.0.1:3002")], &dir).unwrap_err();
-        assert!(e.to_string().contains("STYTCH_API_URL"), "{e}");
-    }
-
-    #[test]
-    fn defaults_are_memory_generated_secrets_and_port_3000() {
-        let dir = temp_dir();
-        let vars = [
-            ("UNIT_API_URL", "http://127.0.0.1:3002"),
-            ("STYTCH_API_URL", "http://127.0.0.1:3001"),
-        ];
-        let s = resolve_with(&vars, &dir).unwrap();
-        assert_eq!(s.config.store, StoreLocation::Memory);
-        assert_eq!(s.config.stytch_project_id, LOCAL_PROJECT_ID);
-        assert_eq!(s.bind, "127.0.0.1:3000".parse().unwrap());
-        assert!(!s.create_table);
+        let p = plan(&[], &dir).unwrap();
+        assert_eq!(p.bind, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(p.stytch_sandbox, Some("127.0.0.1:3001".parse().unwrap()));
+        assert_eq!(p.unit_sandbox, Some("127.0.0.1:3002".parse().unwrap()));
+        assert!(!p.create_table);
+        let c = p
+            .config(Some("http://127.0.0.1:3001"), Some("http://127.0.0.1:3002"))
+            .unwrap();
+        assert_eq!(c.store, StoreLocation::Memory);
+        assert_eq!(c.stytch_project_id, LOCAL_PROJECT_ID);
+        assert_eq!(
+            (c.stytch_api_url.as_str(), c.unit_api_url.as_str()),
+            ("http://127.0.0.1:3001", "http://127.0.0.1:3002")
+        );
         let file = dir.join("secrets.json");
-        assert_eq!(s.config.secrets, SecretsLocation::File(file.clone()));
+        assert_eq!(c.secrets, SecretsLocation::File(file.clone()));
         let first = std::fs::read_to_string(&file).unwrap();
         shared::secrets::Secrets::parse(&first, "generated", LOCAL_PROJECT_ID).unwrap();
         // Reused on the next start.
-        resolve_with(&vars, &dir).unwrap();
+        plan(&[], &dir).unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), first);
     }
 
     #[test]
-    fn a_local_aws_endpoint_selects_dynamodb_and_overrides_win() {
+    fn configured_upstreams_and_aws_replace_the_local_parts() {
         let dir = temp_dir();
-        let s = resolve_with(
+        let p = plan(
             &[
-                ("UNIT_API_URL", "http://127.0.0.1:3002"),
+                ("UNIT_API_URL", "https://api.s.unit.sh"),
                 ("STYTCH_PROJECT_ID", "project-test-abc"),
                 ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
                 ("SECRET_ID", "bridge"),
                 ("PORT", "4000"),
+                ("STYTCH_SANDBOX_PORT", "0"),
             ],
             &dir,
         )
         .unwrap();
+        assert_eq!((p.stytch_sandbox, p.unit_sandbox), (None, None));
+        assert!(p.create_table);
+        assert_eq!(p.bind.port(), 4000);
+        let c = p.config(None, None).unwrap();
         assert_eq!(
-            s.config.store,
+            c.store,
             StoreLocation::DynamoDb {
                 table_name: LOCAL_TABLE.into()
             }
         );
-        assert!(s.create_table);
-        assert!(matches!(
-            s.config.secrets,
-            SecretsLocation::SecretsManager { .. }
-        ));
-        assert_eq!(s.bind.port(), 4000);
-        assert_eq!(s.config.stytch_api_url, "https://test.stytch.com");
-        let e = resolve_with(
-            &[
-                ("UNIT_API_URL", "x"),
-                ("STYTCH_PROJECT_ID", "project-test-abc"),
-            ],
-            &dir,
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("UNIT_API_URL"), "{e}");
-        let e = resolve_with(
-            &[
-                ("UNIT_API_URL", "http://u"),
-                ("STYTCH_PROJECT_ID", "project-test-abc"),
-                ("PORT", "http"),
-            ],
-            &dir,
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("PORT"), "{e}");
+        assert!(matches!(c.secrets, SecretsLocation::SecretsManager { .. }));
+        assert_eq!(c.stytch_api_url, "https://test.stytch.com");
+        assert_eq!(c.unit_api_url, "https://api.s.unit.sh");
+    }
+
+    #[test]
+    fn bad_settings_fail_before_anything_binds() {
+        let dir = temp_dir();
+        for (var, value) in [
+            ("PORT", "http"),
+            ("UNIT_API_URL", "x"),
+            ("STYTCH_SANDBOX_PORT", "-1"),
+            ("BIND_ADDRESS", "home"),
+        ] {
+            let e = plan(&[(var, value)], &dir).err().expect("must fail");
+            assert!(e.to_string().contains(var), "{var}: {e}");
+        }
     }
 }

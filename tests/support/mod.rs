@@ -1,22 +1,24 @@
-//! Helpers of the end-to-end tests: moto, a local stack on a free port, signed requests.
+//! Helpers of the end-to-end tests: moto, the local stack on free ports with its sandboxes,
+//! logging a user in, and Stytch-shaped JWTs with chosen claims.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use shared::App;
-use shared::config::Config;
-use shared::jwt::signer::Signer;
+use local_stack::settings::Plan;
+use local_stack::stack::LocalStack;
+use serde_json::{Value, json};
 
-/// The project id the tests use.
-pub const PROJECT_ID: &str = "project-test-e2e00000-0000-0000-0000-000000000000";
-
-/// The Svix secret the tests put in Secrets Manager (the official test vector's).
+/// The Svix secret the tests put in the stack's secret (the official test vector's).
 pub const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// The Unit webhook token the tests put in Secrets Manager.
+/// The Unit webhook token the tests put in the stack's secret.
 pub const UNIT_WEBHOOK_TOKEN: &str = "unit-webhook-token-e2e";
+
+/// The Stytch project secret of the tests.
+pub const STYTCH_SECRET: &str = "secret-test-e2e";
+
+/// The Unit org token of the tests.
+pub const UNIT_TOKEN: &str = "v2.public.e2e";
 
 /// moto's URL from the test command; the tests need it (in CI its absence is a failure).
 pub fn moto_url() -> Option<String> {
@@ -44,19 +46,18 @@ pub async fn aws(moto: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// The secret JSON the stack reads from Secrets Manager.
-pub fn secret_json() -> serde_json::Value {
-    serde_json::json!({
-        "stytch_project_id": PROJECT_ID,
-        "stytch_secret": "secret-test-e2e",
+/// The secret JSON of the tests.
+pub fn secret_json() -> Value {
+    json!({
+        "stytch_secret": STYTCH_SECRET,
         "stytch_webhook_secret": SVIX_SECRET,
-        "unit_api_token": "v2.public.e2e",
+        "unit_api_token": UNIT_TOKEN,
         "unit_webhook_token": UNIT_WEBHOOK_TOKEN,
     })
 }
 
 /// Creates a secret in moto with a unique name; returns the name.
-pub async fn create_secret(aws: &aws_config::SdkConfig, value: &serde_json::Value) -> String {
+pub async fn create_secret(aws: &aws_config::SdkConfig, value: &Value) -> String {
     let name = format!("bridge-e2e-{}", uuid::Uuid::new_v4());
     aws_sdk_secretsmanager::Client::new(aws)
         .create_secret()
@@ -68,85 +69,44 @@ pub async fn create_secret(aws: &aws_config::SdkConfig, value: &serde_json::Valu
     name
 }
 
-/// A signing key served as the Stytch project's JWKS by a minimal HTTP server: the one Stytch
-/// endpoint the foundation's routes call (the full Stytch sandbox is a separate piece).
-pub struct Jwks {
-    pub signer: Signer,
-    pub url: String,
-    pub fetches: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Jwks {
-    /// Starts the JWKS server on a free port.
-    pub async fn start() -> Self {
-        use std::sync::atomic::Ordering;
-        let signer = Signer::generate("jwk-test-e2e");
-        let body = serde_json::json!({"keys": [signer.jwk()], "request_id": "request-id-test-e2e", "status_code": 200});
-        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = fetches.clone();
-        let path = format!("/v1/sessions/jwks/{PROJECT_ID}");
-        let router = axum::Router::new().route(
-            &path,
-            axum::routing::get(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let body = body.clone();
-                async move { axum::Json(body) }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Self {
-            signer,
-            url: format!("http://{addr}"),
-            fetches,
-        }
-    }
-
-    /// A Stytch-shaped session JWT for `user_id`, issued `age` seconds ago.
-    pub fn session_jwt(&self, user_id: &str, issued_at: i64) -> String {
-        self.signer.sign(&serde_json::json!({
-            "aud": [PROJECT_ID], "iss": format!("stytch.com/{PROJECT_ID}"), "sub": user_id,
-            "iat": issued_at, "nbf": issued_at, "exp": issued_at + 300,
-            "https://stytch.com/session": {
-                "id": "session-test-e2e", "started_at": "2026-11-25T09:00:00Z",
-                "last_accessed_at": "2026-11-25T09:00:00Z", "expires_at": "2026-12-25T09:00:00Z",
-                "attributes": {"ip_address": "", "user_agent": ""}, "roles": ["stytch_user"],
-                "authentication_factors": [{"type": "password", "delivery_method": "knowledge",
-                    "last_authenticated_at": "2026-11-25T09:00:00Z"}]
-            }
-        }))
-    }
-}
-
-/// Environment for the stack: Secrets Manager and DynamoDB in moto, Stytch at `stytch_url`.
-pub fn env(secret_id: &str, table: &str, stytch_url: &str) -> HashMap<String, String> {
-    [
-        ("STYTCH_PROJECT_ID", PROJECT_ID),
-        ("STYTCH_API_URL", stytch_url),
-        // Nothing listens here: no foundation route calls Unit yet.
-        ("UNIT_API_URL", "http://127.0.0.1:9"),
-        ("SECRET_ID", secret_id),
-        ("TABLE_NAME", table),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-/// A running local stack.
+/// A running local stack with both sandboxes, plus an HTTP client.
 pub struct Stack {
-    pub base: String,
+    pub local: LocalStack,
     pub http: reqwest::Client,
-    pub app: Arc<App>,
-    pub jwks: Jwks,
+}
+
+/// A user logged in at the Stytch sandbox.
+pub struct Login {
+    pub user_id: String,
+    pub session_jwt: String,
+    pub session_token: String,
 }
 
 impl Stack {
-    /// Starts the stack in process against moto, with a fresh secret and table.
-    pub async fn start(moto: &str) -> Self {
+    /// The stack on free ports with `vars` on top of the defaults, sandboxes included.
+    pub async fn with(vars: &[(&str, &str)], aws: Option<aws_config::SdkConfig>) -> Self {
+        let mut env: HashMap<String, String> = [
+            ("PORT", "0"),
+            ("STYTCH_SANDBOX_PORT", "0"),
+            ("UNIT_SANDBOX_PORT", "0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let state = std::env::temp_dir().join(format!("bridge-e2e-{}", uuid::Uuid::new_v4()));
+        let plan = Plan::resolve(move |k| env.get(k).cloned(), &state).expect("plan");
+        let local = LocalStack::start(&plan, aws)
+            .await
+            .expect("start the local stack");
+        Self {
+            local,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The stack on moto: a fresh secret in Secrets Manager and a fresh DynamoDB table.
+    pub async fn on_moto(moto: &str) -> Self {
         let aws = aws(moto).await;
         let secret = create_secret(&aws, &secret_json()).await;
         let table = format!("bridge-e2e-{}", uuid::Uuid::new_v4());
@@ -154,25 +114,105 @@ impl Stack {
             .create_table_if_missing()
             .await
             .expect("create the table in moto");
-        let jwks = Jwks::start().await;
-        let vars = env(&secret, &table, &jwks.url);
-        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("config");
-        let app = Arc::new(App::build(config, Some(aws)).await.expect("app"));
-        let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let (addr, _task) = local_stack::spawn(app.clone(), addr)
+        Self::with(&[("SECRET_ID", &secret), ("TABLE_NAME", &table)], Some(aws)).await
+    }
+
+    /// The stack in memory with the test secrets inline (no AWS at all).
+    pub async fn in_memory(vars: &[(&str, &str)]) -> Self {
+        let secrets = secret_json().to_string();
+        let mut all = vec![("STORE", "memory"), ("SECRETS_JSON", secrets.as_str())];
+        all.extend_from_slice(vars);
+        Self::with(&all, None).await
+    }
+
+    /// `api + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.local.api_url)
+    }
+
+    /// `stytch sandbox + path`.
+    pub fn stytch(&self, path: &str) -> String {
+        format!("{}{path}", self.local.stytch_url())
+    }
+
+    /// `unit sandbox + path`.
+    pub fn unit(&self, path: &str) -> String {
+        format!("{}{path}", self.local.unit_url())
+    }
+
+    /// The Stytch project id.
+    pub fn project_id(&self) -> String {
+        self.local.app.config.stytch_project_id.clone()
+    }
+
+    /// A Stytch API call with the project's Basic auth.
+    pub fn stytch_call(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.stytch(path))
+            .basic_auth(self.project_id(), Some(STYTCH_SECRET))
+    }
+
+    /// A Unit API call with the org token.
+    pub fn unit_call(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.unit(path))
+            .bearer_auth(UNIT_TOKEN)
+            .header("content-type", "application/vnd.api+json")
+    }
+
+    /// Signs up `email` with a password at the Stytch sandbox (a `direct.user.create` follows).
+    pub async fn sign_up(&self, email: &str) -> Login {
+        let reply: Value = self
+            .stytch_call(reqwest::Method::POST, "/v1/passwords")
+            .json(&json!({"email": email, "password": "correct horse battery staple"}))
+            .send()
             .await
-            .expect("spawn the stack");
-        Self {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            app,
-            jwks,
+            .expect("sign up")
+            .json()
+            .await
+            .expect("sign-up reply");
+        Login {
+            user_id: reply["user_id"].as_str().expect("user_id").to_owned(),
+            session_jwt: reply["session_jwt"]
+                .as_str()
+                .expect("session_jwt")
+                .to_owned(),
+            session_token: reply["session_token"]
+                .as_str()
+                .expect("session_token")
+                .to_owned(),
         }
     }
 
-    /// `base + path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// A JWT signed with the Stytch sandbox's current key: the standard claims for `user_id`
+    /// issued at `iat`, with `edit` applied.
+    pub fn forge(&self, user_id: &str, iat: i64, edit: impl FnOnce(&mut Value)) -> String {
+        let (stytch, _) = self.local.stytch.as_ref().expect("the Stytch sandbox runs");
+        let pid = self.project_id();
+        let mut claims = json!({
+            "aud": [pid], "iss": format!("stytch.com/{pid}"), "sub": user_id,
+            "iat": iat, "nbf": iat, "exp": iat + 300,
+            "https://stytch.com/session": {
+                "id": "session-test-forged", "started_at": "2026-11-25T09:00:00Z",
+                "last_accessed_at": "2026-11-25T09:00:00Z", "expires_at": "2026-12-25T09:00:00Z",
+                "attributes": {"ip_address": "", "user_agent": ""}, "roles": ["stytch_user"],
+                "authentication_factors": [{"type": "password", "delivery_method": "knowledge",
+                    "last_authenticated_at": "2026-11-25T09:00:00Z"}]
+            }
+        });
+        edit(&mut claims);
+        stytch.signer().sign(&claims)
+    }
+
+    /// Waits (up to 10 s) until `check` holds.
+    pub async fn eventually<F: FnMut() -> bool>(&self, what: &str, mut check: F) {
+        for _ in 0..200 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
     }
 }
 
@@ -196,4 +236,32 @@ pub fn binary(name: &str) -> PathBuf {
 /// Now in epoch seconds.
 pub fn now() -> i64 {
     shared::http::now_epoch()
+}
+
+/// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) written independently of the sandbox's, for the tests.
+pub fn totp(secret_base32: &str, unix_time: i64) -> String {
+    let mut bits = 0u64;
+    let mut count = 0;
+    let mut key = Vec::new();
+    for c in secret_base32.trim_end_matches('=').chars() {
+        let v = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+            .find(c.to_ascii_uppercase())
+            .expect("base32") as u64;
+        bits = (bits << 5) | v;
+        count += 5;
+        if count >= 8 {
+            key.push((bits >> (count - 8)) as u8);
+            count -= 8;
+            bits &= (1 << count) - 1;
+        }
+    }
+    let counter = (unix_time / 30) as u64;
+    let mac = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key),
+        &counter.to_be_bytes(),
+    );
+    let h = mac.as_ref();
+    let o = (h[19] & 0xf) as usize;
+    let n = u32::from_be_bytes([h[o] & 0x7f, h[o + 1], h[o + 2], h[o + 3]]) % 1_000_000;
+    format!("{n:06}")
 }

@@ -348,13 +348,12 @@ impl Drop for Running {
     }
 }
 
-/// Serves `router` on `addr` with `controls` counting connections.
-pub async fn serve(
+/// Serves `router` on `inner` with `controls` counting connections.
+pub fn serve(
     router: axum::Router,
-    addr: SocketAddr,
+    inner: tokio::net::TcpListener,
     controls: Arc<Controls>,
 ) -> std::io::Result<Running> {
-    let inner = tokio::net::TcpListener::bind(addr).await?;
     let local = inner.local_addr()?;
     let listener = CountingListener {
         inner,

@@ -46,8 +46,8 @@ pub struct StytchSettings {
     pub project_id: String,
     /// Project secret (HTTP Basic password).
     pub secret: String,
-    /// Where user webhooks go, and the endpoint's `whsec_` secret.
-    pub webhook: Option<(String, String)>,
+    /// Where user webhooks go, and the endpoint's signing secret.
+    pub webhook: Option<(String, SvixSecret)>,
     /// Retry delays of webhook deliveries.
     pub webhook_schedule: Vec<std::time::Duration>,
 }
@@ -278,6 +278,16 @@ impl Stytch {
         keys[keys.len() - 1].clone()
     }
 
+    /// The key new JWTs are signed with (tests use it to forge tokens with chosen claims).
+    pub fn signer(&self) -> Arc<Signer> {
+        self.current_key()
+    }
+
+    /// The project id.
+    pub fn project_id(&self) -> &str {
+        &self.settings.project_id
+    }
+
     /// Rotates keys: a new key signs from now on; the old ones are still served.
     pub fn rotate_keys(&self) -> String {
         let signer = Arc::new(Signer::generate(format!("jwk-test-{}", uuid())));
@@ -433,9 +443,7 @@ impl Stytch {
         let Some((url, secret)) = &self.settings.webhook else {
             return;
         };
-        let Ok(secret) = SvixSecret::parse(secret) else {
-            return;
-        };
+        let secret = secret.clone();
         let mut event = json!({
             "action": action,
             "event_id": format!("webhook-event-test-{}", uuid()),
@@ -1085,13 +1093,13 @@ pub fn router(s: Arc<Stytch>, controls: Arc<Controls>) -> axum::Router {
         .merge(super::control_routes(controls))
 }
 
-/// Starts the Stytch sandbox on `addr`.
-pub async fn start(
+/// Starts the Stytch sandbox on `listener`.
+pub fn start(
     settings: StytchSettings,
-    addr: std::net::SocketAddr,
+    listener: tokio::net::TcpListener,
 ) -> std::io::Result<(Arc<Stytch>, Running)> {
     let stytch = Stytch::new(settings);
     let controls = Arc::new(Controls::default());
-    let running = super::serve(router(stytch.clone(), controls.clone()), addr, controls).await?;
+    let running = super::serve(router(stytch.clone(), controls.clone()), listener, controls)?;
     Ok((stytch, running))
 }

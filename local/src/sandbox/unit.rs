@@ -1460,21 +1460,17 @@ pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
         .merge(super::control_routes(controls))
 }
 
-/// Starts the Unit sandbox on `addr`.
-pub async fn start(
+/// Starts the Unit sandbox on `listener`; form links use its address unless `public_url` is set.
+pub fn start(
     mut settings: UnitSettings,
-    addr: std::net::SocketAddr,
+    listener: tokio::net::TcpListener,
 ) -> std::io::Result<(Arc<Unit>, Running)> {
-    // Bind first so form links can carry the real port.
-    let listener = std::net::TcpListener::bind(addr)?;
-    let local = listener.local_addr()?;
-    drop(listener);
     if settings.public_url.is_empty() {
-        settings.public_url = format!("http://{local}");
+        settings.public_url = format!("http://{}", listener.local_addr()?);
     }
     let unit = Unit::new(settings);
     let controls = Arc::new(Controls::default());
-    let running = super::serve(router(unit.clone(), controls.clone()), local, controls).await?;
+    let running = super::serve(router(unit.clone(), controls.clone()), listener, controls)?;
     Ok((unit, running))
 }
 

@@ -1,0 +1,142 @@
+//! The whole local stack: the API on one port and, for each upstream not configured, its
+//! sandbox on its own port, wired together (shared secrets, webhooks pointing back at the API,
+//! Unit's JWT settings pointing at the Stytch JWKS).
+
+use std::sync::Arc;
+
+use shared::App;
+use shared::config::StoreLocation;
+use shared::store::DynamoStore;
+
+use crate::sandbox::stytch::{Stytch, StytchSettings};
+use crate::sandbox::unit::{Unit, UnitSettings};
+use crate::sandbox::webhooks::Sender;
+use crate::sandbox::{self, Running};
+use crate::settings::Plan;
+
+/// A running local stack.
+pub struct LocalStack {
+    /// Base URL of the API, e.g. `http://127.0.0.1:3000`.
+    pub api_url: String,
+    /// The functions' shared state.
+    pub app: Arc<App>,
+    /// The Stytch sandbox, if it runs.
+    pub stytch: Option<(Arc<Stytch>, Running)>,
+    /// The Unit sandbox, if it runs.
+    pub unit: Option<(Arc<Unit>, Running)>,
+    api: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Why the stack could not start.
+pub type StartError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn bind(
+    addr: std::net::SocketAddr,
+    var: &str,
+) -> Result<tokio::net::TcpListener, StartError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e} (set {var} to another port)").into())
+}
+
+impl LocalStack {
+    /// Binds every port, builds the functions' state and starts serving. AWS clients come from
+    /// `aws` if given, else the SDK's default chain when DynamoDB or Secrets Manager is used.
+    pub async fn start(
+        plan: &Plan,
+        aws: Option<aws_config::SdkConfig>,
+    ) -> Result<Self, StartError> {
+        let api_listener = bind(plan.bind, "PORT").await?;
+        let stytch_listener = match plan.stytch_sandbox {
+            Some(addr) => Some(bind(addr, "STYTCH_SANDBOX_PORT").await?),
+            None => None,
+        };
+        let unit_listener = match plan.unit_sandbox {
+            Some(addr) => Some(bind(addr, "UNIT_SANDBOX_PORT").await?),
+            None => None,
+        };
+        let url_of = |l: &tokio::net::TcpListener| l.local_addr().map(|a| format!("http://{a}"));
+        let stytch_url = stytch_listener.as_ref().map(url_of).transpose()?;
+        let unit_url = unit_listener.as_ref().map(url_of).transpose()?;
+        let api_url = url_of(&api_listener)?;
+        let config = plan.config(stytch_url.as_deref(), unit_url.as_deref())?;
+
+        let aws = match aws {
+            Some(aws) => Some(aws),
+            None if plan.create_table => {
+                Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+            }
+            None => None,
+        };
+        if plan.create_table
+            && let (StoreLocation::DynamoDb { table_name }, Some(aws)) = (&config.store, &aws)
+        {
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table_name)
+                .create_table_if_missing()
+                .await?;
+        }
+        let app = Arc::new(App::build(config, aws).await?);
+        let secrets = app.secrets.current().await?;
+        let project_id = app.config.stytch_project_id.clone();
+
+        let stytch = stytch_listener
+            .map(|listener| {
+                let settings = StytchSettings {
+                    project_id: project_id.clone(),
+                    secret: secrets.stytch_secret.expose().to_owned(),
+                    webhook: Some((
+                        format!("{api_url}/webhooks/stytch"),
+                        secrets.stytch_webhook_secret.clone(),
+                    )),
+                    webhook_schedule: Sender::default_schedule(),
+                };
+                sandbox::stytch::start(settings, listener)
+            })
+            .transpose()?;
+        let unit = unit_listener
+            .map(|listener| {
+                let settings = UnitSettings {
+                    org_token: secrets.unit_api_token.expose().to_owned(),
+                    webhook: Some((
+                        format!("{api_url}/webhooks/unit"),
+                        secrets.unit_webhook_token.expose().to_owned(),
+                    )),
+                    webhook_schedule: Sender::default_schedule(),
+                    jwt: Some((app.stytch.jwks_url(), format!("stytch.com/{project_id}"))),
+                    public_url: String::new(),
+                };
+                sandbox::unit::start(settings, listener)
+            })
+            .transpose()?;
+        let api = tokio::spawn(crate::serve(app.clone(), api_listener));
+        Ok(Self {
+            api_url,
+            app,
+            stytch,
+            unit,
+            api,
+        })
+    }
+
+    /// Waits until the API server stops (it runs until the process ends).
+    pub async fn wait(&mut self) -> Result<(), StartError> {
+        (&mut self.api).await??;
+        Ok(())
+    }
+
+    /// The Stytch base URL the functions use (sandbox or real).
+    pub fn stytch_url(&self) -> &str {
+        &self.app.config.stytch_api_url
+    }
+
+    /// The Unit base URL the functions use (sandbox or real).
+    pub fn unit_url(&self) -> &str {
+        &self.app.config.unit_api_url
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        self.api.abort();
+    }
+}

@@ -1,0 +1,1087 @@
+//! Contract tests of the Stytch and Unit sandboxes over HTTP: each pins a detail of
+//! `stytch-api.md` / `unit-api.md` that our clients, or the official SDKs, rely on.
+
+use std::time::Duration;
+
+use e2e::{Stack, now, totp};
+use reqwest::Method;
+use serde_json::{Value, json};
+use shared::stytch::StytchClient;
+use shared::upstream::{RetryPolicy, Upstream, http_client};
+
+async fn json_of(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = r.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn claims_of(jwt: &str) -> (Value, Value) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = jwt.split('.');
+    let header = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let claims = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
+    (header, claims)
+}
+
+fn assert_stytch_error(body: &Value, status: u16, error_type: &str) {
+    assert_eq!(body["status_code"], status, "{body}");
+    assert_eq!(body["error_type"], error_type, "{body}");
+    for field in ["request_id", "error_message", "error_url"] {
+        assert!(
+            body[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field} in {body}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- Stytch
+
+#[tokio::test]
+async fn stytch_basic_auth_guards_everything_but_the_jwks() {
+    let stack = Stack::in_memory(&[]).await;
+    let (status, body) = json_of(stack.http.get(stack.stytch("/v1/users/user-test-x"))).await;
+    assert_eq!(status, 401);
+    assert_stytch_error(&body, 401, "unauthorized_credentials");
+    let wrong = stack
+        .http
+        .get(stack.stytch("/v1/users/user-test-x"))
+        .basic_auth(stack.project_id(), Some("nope"));
+    assert_eq!(json_of(wrong).await.0, 401);
+
+    let (status, jwks) = json_of(
+        stack
+            .http
+            .get(stack.stytch(&format!("/v1/sessions/jwks/{}", stack.project_id()))),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(jwks["status_code"], 200);
+    assert!(
+        jwks["request_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("request-id-test-")
+    );
+    let key = &jwks["keys"][0];
+    for field in [
+        "kty", "use", "key_ops", "alg", "kid", "x5c", "x5tS256", "n", "e",
+    ] {
+        assert!(!key[field].is_null(), "JWK field {field}");
+    }
+    assert_eq!(
+        (key["kty"].as_str(), key["alg"].as_str(), key["e"].as_str()),
+        (Some("RSA"), Some("RS256"), Some("AQAB"))
+    );
+    assert!(
+        key["n"].as_str().unwrap().len() >= 342,
+        "RSA keys of at least 2048 bits"
+    );
+    let (status, body) = json_of(stack.http.get(stack.stytch("/v1/nothing-here"))).await;
+    assert_eq!(status, 404);
+    assert_stytch_error(&body, 404, "route_not_found");
+}
+
+#[tokio::test]
+async fn session_jwts_are_shaped_exactly_like_stytchs_and_verify_locally() {
+    let stack = Stack::in_memory(&[]).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let (header, claims) = claims_of(&login.session_jwt);
+    assert_eq!(
+        (header["alg"].as_str(), header["typ"].as_str()),
+        (Some("RS256"), Some("JWT"))
+    );
+    assert!(header["kid"].as_str().unwrap().starts_with("jwk-test-"));
+    let pid = stack.project_id();
+    assert_eq!(claims["aud"], json!([pid]));
+    assert_eq!(claims["iss"], format!("stytch.com/{pid}"));
+    assert_eq!(claims["sub"], login.user_id);
+    assert_eq!(claims["iat"], claims["nbf"]);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300
+    );
+    let session = &claims["https://stytch.com/session"];
+    for field in [
+        "id",
+        "started_at",
+        "last_accessed_at",
+        "expires_at",
+        "attributes",
+        "authentication_factors",
+        "roles",
+    ] {
+        assert!(!session[field].is_null(), "session claim field {field}");
+    }
+    assert_eq!(session["authentication_factors"][0]["type"], "password");
+    assert_eq!(
+        session["authentication_factors"][0]["delivery_method"],
+        "knowledge"
+    );
+    // Our own verifier accepts it against the sandbox's JWKS.
+    let verified = stack
+        .local
+        .app
+        .verifier
+        .verify(&login.session_jwt, now())
+        .await
+        .unwrap();
+    assert_eq!(verified.user_id, login.user_id);
+}
+
+#[tokio::test]
+async fn users_read_flat_tolerate_get_bodies_and_decode_ids() {
+    let stack = Stack::in_memory(&[]).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let encoded = login.user_id.replace('-', "%2D");
+    let (status, user) = json_of(
+        stack
+            .stytch_call(Method::GET, &format!("/v1/users/{encoded}"))
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{user}");
+    for field in [
+        "user_id",
+        "emails",
+        "status",
+        "phone_numbers",
+        "webauthn_registrations",
+        "providers",
+        "totps",
+        "crypto_wallets",
+        "biometric_registrations",
+        "is_locked",
+        "roles",
+    ] {
+        assert!(!user[field].is_null(), "user field {field}");
+    }
+    assert_eq!(user["emails"][0]["email"], "ada@example.com");
+    let (status, body) =
+        json_of(stack.stytch_call(Method::GET, "/v1/users/user-test-missing")).await;
+    assert_eq!(status, 404);
+    assert_stytch_error(&body, 404, "user_not_found");
+    // Our client reads it too; null fields count as absent on the way in.
+    let secret = shared::secrets::SecretString::new(e2e::STYTCH_SECRET);
+    let user = stack
+        .local
+        .app
+        .stytch
+        .get_user(&secret, &login.user_id, None)
+        .await
+        .unwrap();
+    assert_eq!(user.user_id, login.user_id);
+    let (status, created) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/users")
+            .json(&json!({"email": "bob@example.com", "phone_number": null, "name": null})),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(
+        created["phone_id"], "",
+        "phone_id is an empty string when not requested"
+    );
+    let (status, body) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/users")
+            .json(&json!({"email": "bob@example.com"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_stytch_error(&body, 400, "duplicate_email");
+}
+
+#[tokio::test]
+async fn totp_enrolment_step_up_and_recovery_follow_rfc_6238_and_the_contract() {
+    let stack = Stack::in_memory(&[]).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let (status, created) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/totps")
+            .json(&json!({"user_id": login.user_id})),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 32);
+    assert!(
+        created["qr_code"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64, iVBORw0KGgo")
+    );
+    let codes: Vec<String> = serde_json::from_value(created["recovery_codes"].clone()).unwrap();
+    assert_eq!(codes.len(), 10);
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 14 && c.split('-').all(|p| p.len() == 4))
+    );
+    let (status, body) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/totps")
+            .json(&json!({"user_id": login.user_id})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_stytch_error(&body, 400, "pending_totp_exists");
+
+    let authenticate = |code: String, jwt: &str| {
+        stack.stytch_call(Method::POST, "/v1/totps/authenticate").json(&json!({
+            "user_id": login.user_id, "totp_code": code, "session_jwt": jwt, "session_duration_minutes": 60,
+            "session_token": null,
+        }))
+    };
+    let (status, body) = json_of(authenticate("12345".into(), &login.session_jwt)).await;
+    assert_stytch_error(&body, 400, "invalid_totp_code");
+    assert_eq!(status, 400);
+    let wrong = if totp(&secret, now()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (status, body) = json_of(authenticate(wrong.into(), &login.session_jwt)).await;
+    assert_eq!(status, 401);
+    assert_stytch_error(&body, 401, "unable_to_authenticate_totp");
+    let (status, body) = json_of(authenticate(totp(&secret, now() - 90), &login.session_jwt)).await;
+    assert_eq!(
+        (status, body["error_type"].as_str()),
+        (401, Some("unable_to_authenticate_totp")),
+        "three steps back"
+    );
+
+    // The previous window's code is still accepted, once.
+    let code = totp(&secret, now() - 30);
+    let (status, stepped) = json_of(authenticate(code.clone(), &login.session_jwt)).await;
+    assert_eq!(status, 200, "{stepped}");
+    assert_eq!(
+        stepped["session_token"], login.session_token,
+        "the factor joined the same session"
+    );
+    let (_, claims) = claims_of(stepped["session_jwt"].as_str().unwrap());
+    let factors = claims["https://stytch.com/session"]["authentication_factors"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let t = factors
+        .iter()
+        .find(|f| f["type"] == "totp")
+        .expect("a totp factor");
+    assert_eq!(t["delivery_method"], "authenticator_app");
+    assert_eq!(t["authenticator_app_factor"]["totp_id"], created["totp_id"]);
+    assert!(
+        factors.iter().any(|f| f["type"] == "password"),
+        "the primary factor stays"
+    );
+    let (status, body) = json_of(authenticate(code, &login.session_jwt)).await;
+    assert_eq!(status, 401);
+    assert_stytch_error(&body, 401, "totp_code_already_authenticated");
+
+    let (status, body) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/totps")
+            .json(&json!({"user_id": login.user_id})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_stytch_error(&body, 400, "active_totp_exists");
+
+    let recover =
+        |code: &str| {
+            stack.stytch_call(Method::POST, "/v1/totps/recover").json(&json!({
+            "user_id": login.user_id, "recovery_code": code, "session_jwt": login.session_jwt,
+        }))
+        };
+    let (status, recovered) = json_of(recover(&codes[0])).await;
+    assert_eq!(status, 200, "{recovered}");
+    let (_, claims) = claims_of(recovered["session_jwt"].as_str().unwrap());
+    let factors = &claims["https://stytch.com/session"]["authentication_factors"];
+    assert!(
+        factors
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["type"] == "recovery_codes" && f["delivery_method"] == "recovery_code")
+    );
+    let (status, body) = json_of(recover(&codes[0])).await;
+    assert_eq!(status, 401);
+    assert_stytch_error(&body, 401, "unable_to_authenticate_recovery_code");
+    let (_, listed) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/totps/recovery_codes")
+            .json(&json!({"user_id": login.user_id})),
+    )
+    .await;
+    assert_eq!(
+        listed["totps"][0]["recovery_codes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        9
+    );
+
+    // No session asked for: session null and empty token strings.
+    let (status, bare) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/totps/authenticate")
+            .json(&json!({
+                "user_id": login.user_id, "totp_code": totp(&secret, now() + 30),
+            })),
+    )
+    .await;
+    assert_eq!(status, 200, "{bare}");
+    assert_eq!(
+        (
+            bare["session"].clone(),
+            bare["session_jwt"].clone(),
+            bare["session_token"].clone()
+        ),
+        (Value::Null, json!(""), json!(""))
+    );
+}
+
+#[tokio::test]
+async fn sessions_authenticate_and_key_rotation() {
+    let stack = Stack::in_memory(&[("JWKS_REFETCH_INTERVAL_SECONDS", "0")]).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let (status, body) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/sessions/authenticate")
+            .json(&json!({
+                "session_jwt": login.session_jwt, "session_token": login.session_token,
+            })),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_stytch_error(&body, 400, "too_many_session_arguments");
+    let (status, body) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/sessions/authenticate")
+            .json(&json!({"session_token": login.session_token})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["session"]["user_id"], login.user_id);
+
+    stack
+        .local
+        .app
+        .verifier
+        .verify(&login.session_jwt, now())
+        .await
+        .unwrap();
+    let (_, rotated) = json_of(stack.http.post(stack.stytch("/_sandbox/keys/rotate"))).await;
+    let (_, jwks) = json_of(
+        stack
+            .http
+            .get(stack.stytch(&format!("/v1/sessions/jwks/{}", stack.project_id()))),
+    )
+    .await;
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "old and new keys are both served"
+    );
+    let (_, fresh) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/sessions/authenticate")
+            .json(&json!({"session_token": login.session_token})),
+    )
+    .await;
+    let new_jwt = fresh["session_jwt"].as_str().unwrap();
+    assert_eq!(
+        claims_of(new_jwt).0["kid"],
+        rotated["kid"],
+        "new tokens use the new key"
+    );
+    stack
+        .local
+        .app
+        .verifier
+        .verify(new_jwt, now())
+        .await
+        .unwrap();
+    stack
+        .local
+        .app
+        .verifier
+        .verify(&login.session_jwt, now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn stytch_webhooks_are_svix_signed_with_a_stable_id_across_retries() {
+    use std::sync::{Arc, Mutex};
+    // A receiver that fails twice, then accepts, keeping every request's headers.
+    let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let recorder = seen.clone();
+    let receiver = axum_like_receiver(move |headers, body| {
+        let mut seen = recorder.lock().unwrap();
+        seen.push((headers, body));
+        if seen.len() < 3 { 500 } else { 204 }
+    })
+    .await;
+    let secret = shared::webhook::SvixSecret::parse(e2e::SVIX_SECRET).unwrap();
+    let settings = local_stack::sandbox::stytch::StytchSettings {
+        project_id: "project-test-webhooks".into(),
+        secret: "secret-test-webhooks".into(),
+        webhook: Some((receiver, secret.clone())),
+        webhook_schedule: vec![Duration::from_millis(50); 4],
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stytch, running) = local_stack::sandbox::stytch::start(settings, listener).unwrap();
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/v1/users", running.url))
+        .basic_auth("project-test-webhooks", Some("secret-test-webhooks"))
+        .json(&json!({"email": "ada@example.com", "name": {"first_name": "Ada"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if stytch
+            .webhooks
+            .deliveries()
+            .first()
+            .is_some_and(|d| d.delivered)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3, "two failures, then success");
+    let ids: Vec<_> = seen
+        .iter()
+        .map(|(h, _)| h["svix-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        ids[0].starts_with("msg_") && ids.iter().all(|i| *i == ids[0]),
+        "{ids:?}"
+    );
+    for (headers, body) in seen.iter() {
+        let delivery = shared::webhook::verify_svix(&secret, headers, body, now())
+            .expect("each attempt verifies");
+        assert_eq!(delivery.id, ids[0]);
+        let event: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            (
+                event["action"].as_str(),
+                event["source"].as_str(),
+                event["object_type"].as_str()
+            ),
+            (Some("CREATE"), Some("DIRECT"), Some("user"))
+        );
+        assert_eq!(event["id"], created["user_id"]);
+        assert!(
+            event["event_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("webhook-event-test-")
+        );
+        assert_eq!(event["user"]["name"]["first_name"], "Ada");
+    }
+}
+
+/// A request a receiver got: headers and body.
+type Received = (http::HeaderMap, Vec<u8>);
+
+/// A minimal webhook receiver on a free port answering `respond(headers, body)`'s status.
+async fn axum_like_receiver(
+    respond: impl Fn(http::HeaderMap, Vec<u8>) -> u16 + Send + Sync + 'static,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let respond = std::sync::Arc::new(respond);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let respond = respond.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (headers, body) = loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    let mut headers = http::HeaderMap::new();
+                    for line in head.lines().skip(1) {
+                        if let Some((k, v)) = line.split_once(':') {
+                            headers.insert(
+                                http::HeaderName::from_bytes(k.trim().to_lowercase().as_bytes())
+                                    .unwrap(),
+                                http::HeaderValue::from_str(v.trim()).unwrap(),
+                            );
+                        }
+                    }
+                    let len: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.to_str().ok()?.parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break (headers, buf[end + 4..end + 4 + len].to_vec());
+                    }
+                };
+                let status = respond(headers, body);
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn faults_are_injected_per_route_and_our_client_retries_through_them() {
+    let stack = Stack::in_memory(&[]).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let fault = |body: Value| {
+        stack
+            .http
+            .post(stack.stytch("/_sandbox/faults"))
+            .json(&body)
+            .send()
+    };
+    fault(json!({"route": "GET /v1/users/{user_id}", "status": 503, "times": 2}))
+        .await
+        .unwrap();
+    let policy = RetryPolicy {
+        base_delay: Duration::from_millis(1),
+        ..RetryPolicy::new(3, Duration::from_secs(2))
+    };
+    let client = StytchClient::new(
+        Upstream::new(
+            "stytch",
+            http_client(Duration::from_secs(1)),
+            stack.local.stytch_url(),
+            policy,
+        ),
+        stack.project_id(),
+    );
+    let secret = shared::secrets::SecretString::new(e2e::STYTCH_SECRET);
+    let user = client
+        .get_user(&secret, &login.user_id, None)
+        .await
+        .expect("the third attempt succeeds");
+    assert_eq!(user.user_id, login.user_id);
+    let (_, sandbox) = stack.local.stytch.as_ref().unwrap();
+    let log: Vec<_> = sandbox
+        .controls
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == "/v1/users/{user_id}")
+        .collect();
+    assert_eq!(
+        log.iter()
+            .map(|r| (r.status, r.faulted))
+            .collect::<Vec<_>>(),
+        vec![(503, true), (503, true), (200, false)]
+    );
+
+    fault(json!({"route": "GET /v1/users/{user_id}", "status": 429, "retry_after": 7, "times": 1}))
+        .await
+        .unwrap();
+    let response = stack
+        .stytch_call(Method::GET, &format!("/v1/users/{}", login.user_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            response.status().as_u16(),
+            response.headers()["retry-after"].to_str().unwrap()
+        ),
+        (429, "7")
+    );
+    assert_stytch_error(&response.json().await.unwrap(), 429, "too_many_requests");
+
+    fault(json!({"route": "*", "drop": true, "times": 3}))
+        .await
+        .unwrap();
+    let err = client
+        .get_user(&secret, &login.user_id, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, shared::stytch::StytchError::Transport(_)),
+        "{err:?}"
+    );
+    stack
+        .http
+        .delete(stack.stytch("/_sandbox/faults"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get_user(&secret, &login.user_id, None)
+        .await
+        .unwrap();
+    let (_, log) = json_of(stack.http.get(stack.stytch("/_sandbox/requests"))).await;
+    let sign_up = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "/v1/passwords")
+        .unwrap();
+    assert_eq!(
+        sign_up["body"]["password"], "[masked]",
+        "secrets never reach the request log"
+    );
+}
+
+// ---------------------------------------------------------------- Unit
+
+fn application(ssn: &str, key: &str, jwt_subject: &str) -> Value {
+    json!({"data": {"type": "individualApplication", "attributes": {
+        "ssn": ssn, "fullName": {"first": "Peter", "last": "Parker"}, "dateOfBirth": "2001-08-10",
+        "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postalCode": "11375", "country": "US"},
+        "email": "peter@oscorp.com", "phone": {"countryCode": "1", "number": "5555555555"},
+        "idempotencyKey": key, "jwtSubject": jwt_subject, "tags": {"userId": jwt_subject},
+    }}})
+}
+
+fn assert_unit_errors(body: &Value, status: &str) {
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors array: {body}"));
+    assert!(!errors.is_empty());
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["status"] == status && e["title"].is_string()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn unit_applications_validate_replay_keys_and_create_customers() {
+    let stack = Stack::in_memory(&[]).await;
+    let (status, body) = json_of(stack.http.get(stack.unit("/applications/1"))).await;
+    assert_eq!(status, 401);
+    assert_unit_errors(&body, "401");
+
+    let mut bad = application("12", "k-bad", "user-test-1");
+    bad["data"]["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("email");
+    bad["data"]["attributes"]["address"]["postalCode"] = json!("ABCDE");
+    let (status, body) = json_of(stack.unit_call(Method::POST, "/applications").json(&bad)).await;
+    assert_eq!(status, 400);
+    assert_unit_errors(&body, "400");
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["source"]["pointer"].as_str())
+        .collect();
+    for p in [
+        "/data/attributes/email",
+        "/data/attributes/ssn",
+        "/data/attributes/address/postalCode",
+    ] {
+        assert!(pointers.contains(&p), "{p} in {pointers:?}");
+    }
+
+    let response = stack
+        .unit_call(Method::POST, "/applications")
+        .json(&application("721074426", "k-1", "user-test-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/vnd.api+json")
+    );
+    let created: Value = response.json().await.unwrap();
+    let data = &created["data"];
+    assert_eq!(data["type"], "individualApplication");
+    assert!(
+        data["id"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .all(|c| c.is_ascii_digit())
+    );
+    assert_eq!(data["attributes"]["status"], "Approved");
+    assert_eq!(data["attributes"]["maskedSSN"], "*****4426");
+    assert!(
+        data["attributes"].get("ssn").is_none(),
+        "the full SSN is never echoed"
+    );
+    let customer_id = data["relationships"]["customer"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, replay) = json_of(
+        stack
+            .unit_call(Method::POST, "/applications")
+            .json(&application("721074426", "k-1", "user-test-1")),
+    )
+    .await;
+    assert_eq!(
+        (status, &replay["data"]["id"]),
+        (201, &data["id"]),
+        "the same key returns the original"
+    );
+    let (status, body) = json_of(
+        stack
+            .unit_call(Method::POST, "/applications")
+            .json(&application("721074426", "k-2", "user-test-2")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].as_str()),
+        (400, Some("duplicate_ssn"))
+    );
+
+    let (status, customer) =
+        json_of(stack.unit_call(Method::GET, &format!("/customers/{customer_id}"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(customer["data"]["type"], "individualCustomer");
+    assert_eq!(
+        customer["data"]["attributes"]["jwtSubject"], "user-test-1",
+        "the customer inherits jwtSubject"
+    );
+    assert_eq!(
+        customer["data"]["relationships"]["application"]["data"]["id"],
+        data["id"]
+    );
+
+    // Approval sent application.approved then customer.created, signed, to the API.
+    let (unit, _) = stack.local.unit.as_ref().unwrap();
+    stack
+        .eventually("two Unit webhooks", || {
+            unit.webhooks
+                .deliveries()
+                .iter()
+                .filter(|d| !d.attempts.is_empty())
+                .count()
+                >= 2
+        })
+        .await;
+    let kinds: Vec<String> = unit
+        .webhooks
+        .deliveries()
+        .iter()
+        .map(|d| d.event_type.clone())
+        .collect();
+    assert_eq!(kinds, vec!["application.approved", "customer.created"]);
+    assert_eq!(
+        unit.webhooks.deliveries()[0].attempts[0].status,
+        Some(501),
+        "verified by the API, then not implemented"
+    );
+}
+
+#[tokio::test]
+async fn unit_forms_v1_and_v2_complete_into_applications_under_each_policy() {
+    let stack = Stack::in_memory(&[]).await;
+    let v1 = json!({"data": {"type": "applicationForm", "attributes": {
+        "tags": {"userId": "user-test-form"},
+        "applicantDetails": {"applicationType": "Individual", "email": "ada@example.com", "jwtSubject": "user-test-form"},
+        "allowedApplicationTypes": ["Individual"]}}});
+    let (status, form) = json_of(
+        stack
+            .unit_call(Method::POST, "/application-forms")
+            .json(&v1),
+    )
+    .await;
+    assert_eq!(status, 201, "{form}");
+    assert_eq!(form["data"]["type"], "applicationForm");
+    let link = form["data"]["attributes"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(link.starts_with(stack.local.unit_url()));
+    let id = form["data"]["id"].as_str().unwrap().to_owned();
+    let (_, again) =
+        json_of(stack.unit_call(Method::GET, &format!("/application-forms/{id}"))).await;
+    assert_ne!(
+        again["data"]["attributes"]["url"].as_str().unwrap(),
+        link,
+        "a GET answers a fresh link"
+    );
+    let mut unknown = v1.clone();
+    unknown["data"]["attributes"]["idempotencyKey"] = json!("k");
+    assert_eq!(
+        json_of(
+            stack
+                .unit_call(Method::POST, "/application-forms")
+                .json(&unknown)
+        )
+        .await
+        .0,
+        400,
+        "V1 forms take no key"
+    );
+
+    stack
+        .http
+        .put(stack.unit("/_sandbox/approval"))
+        .json(&json!({"policy": "pending"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, app) = json_of(
+        stack
+            .http
+            .post(stack.unit(&format!("/_sandbox/application-forms/{id}/complete")))
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{app}");
+    assert_eq!(app["data"]["attributes"]["status"], "Pending");
+    assert_eq!(app["data"]["attributes"]["jwtSubject"], "user-test-form");
+    assert_eq!(
+        app["data"]["attributes"]["email"], "ada@example.com",
+        "the prefill is used"
+    );
+    let app_id = app["data"]["id"].as_str().unwrap().to_owned();
+    let (_, form) =
+        json_of(stack.unit_call(Method::GET, &format!("/application-forms/{id}"))).await;
+    assert_eq!(
+        form["data"]["relationships"]["application"]["data"]["id"],
+        app_id
+    );
+    assert_eq!(
+        form["data"]["attributes"]["stage"],
+        "IndividualApplicationCreated"
+    );
+    let (_, decided) = json_of(
+        stack
+            .http
+            .post(stack.unit(&format!("/_sandbox/applications/{app_id}/decide")))
+            .json(&json!({"decision": "approve"})),
+    )
+    .await;
+    assert_eq!(decided["data"]["attributes"]["status"], "Approved");
+
+    let v2 = |key: Option<&str>| {
+        let mut attributes =
+            json!({"jwtSubject": "user-test-v2", "applicantDetails": {"email": "v2@example.com"}});
+        if let Some(k) = key {
+            attributes["idempotencyKey"] = json!(k);
+        }
+        stack
+            .unit_call(Method::POST, "/application-forms")
+            .header("x-accept-version", "V2024_06")
+            .json(&json!({"data": {"type": "applicationForm", "attributes": attributes}}))
+    };
+    assert_eq!(
+        json_of(v2(None)).await.0,
+        400,
+        "V2 requires an idempotencyKey"
+    );
+    let (status, form2) = json_of(v2(Some("form-user-test-v2"))).await;
+    assert_eq!(status, 201);
+    assert_eq!(form2["data"]["type"], "applicationFormV2");
+    assert_eq!(form2["data"]["links"]["related"]["type"], "text/html");
+    assert!(form2["data"]["attributes"]["applicationFormToken"]["token"].is_string());
+    let (_, replay) = json_of(v2(Some("form-user-test-v2"))).await;
+    assert_eq!(replay["data"]["id"], form2["data"]["id"]);
+
+    stack
+        .http
+        .put(stack.unit("/_sandbox/approval"))
+        .json(&json!({"policy": "deny"}))
+        .send()
+        .await
+        .unwrap();
+    let id2 = form2["data"]["id"].as_str().unwrap();
+    let (_, denied) = json_of(
+        stack
+            .http
+            .post(stack.unit(&format!("/_sandbox/application-forms/{id2}/complete")))
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(denied["data"]["attributes"]["status"], "Denied");
+    assert!(denied["data"]["relationships"].get("customer").is_none());
+    // The hosted form page is what a browser opens from the link.
+    let href = form2["data"]["links"]["related"]["href"].as_str().unwrap();
+    let page = stack.http.get(href).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<form"));
+}
+
+async fn approved_customer(stack: &Stack, jwt_subject: &str) -> String {
+    let ssn = format!("{:09}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000);
+    let (status, created) = json_of(
+        stack
+            .unit_call(Method::POST, "/applications")
+            .json(&application(&ssn, &ssn, jwt_subject)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created["data"]["relationships"]["customer"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
+    let stack = Stack::in_memory(&[]).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let customer = approved_customer(&stack, &login.user_id).await;
+    let token = |attributes: Value| {
+        stack
+            .unit_call(Method::POST, &format!("/customers/{customer}/token"))
+            .json(&json!({"data": {"type": "customerToken", "attributes": attributes}}))
+    };
+    let (status, plain) = json_of(token(json!({"scope": "customers accounts"}))).await;
+    assert_eq!(status, 201, "{plain}");
+    assert_eq!(plain["data"]["type"], "customerBearerToken");
+    assert!(plain["data"].get("id").is_none());
+    assert_eq!(
+        plain["data"]["attributes"]["expiresIn"], 86400,
+        "the default"
+    );
+    let (status, body) = json_of(token(json!({"scope": "customers cards-write"}))).await;
+    assert_eq!(status, 403, "a 2FA scope needs a JWT or the OTP pair");
+    assert_unit_errors(&body, "403");
+    for bad in [
+        json!({"scope": "customers", "expiresIn": 0}),
+        json!({"scope": "customers", "expiresIn": 86401}),
+        json!({"scope": "customers teleport"}),
+        json!({"scope": ""}),
+    ] {
+        assert_eq!(json_of(token(bad.clone())).await.0, 400, "{bad}");
+    }
+    let (status, granted) = json_of(token(
+        json!({"scope": "customers cards-write", "jwtToken": login.session_jwt, "expiresIn": 3600}),
+    ))
+    .await;
+    assert_eq!(status, 201, "{granted}");
+    assert_eq!(granted["data"]["attributes"]["expiresIn"], 3600);
+    let bearer = granted["data"]["attributes"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let expired = stack.forge(&login.user_id, now() - 400, |_| {});
+    let other = stack.forge("user-test-someone-else", now(), |_| {});
+    let wrong_iss = stack.forge(&login.user_id, now(), |c| {
+        c["iss"] = json!("stytch.com/project-test-other")
+    });
+    for (name, jwt) in [
+        ("expired", expired),
+        ("other subject", other),
+        ("other issuer", wrong_iss),
+    ] {
+        let (status, body) = json_of(token(
+            json!({"scope": "customers cards-write", "jwtToken": jwt}),
+        ))
+        .await;
+        assert_eq!(status, 401, "{name}: {body}");
+        assert_unit_errors(&body, "401");
+    }
+
+    // The customer token reads that customer only.
+    let (status, me) = json_of(
+        stack
+            .http
+            .get(stack.unit(&format!("/customers/{customer}")))
+            .bearer_auth(&bearer),
+    )
+    .await;
+    assert_eq!(
+        (status, me["data"]["id"].as_str()),
+        (200, Some(customer.as_str()))
+    );
+    let someone = approved_customer(&stack, "user-test-other").await;
+    assert_eq!(
+        json_of(
+            stack
+                .http
+                .get(stack.unit(&format!("/customers/{someone}")))
+                .bearer_auth(&bearer)
+        )
+        .await
+        .0,
+        403
+    );
+
+    // The OTP route: verification token plus the sandbox code 000001.
+    let (status, v) = json_of(stack.unit_call(Method::POST, &format!("/customers/{customer}/token/verification"))
+        .json(&json!({"data": {"type": "customerTokenVerification", "attributes": {"channel": "sms"}}}))).await;
+    assert_eq!(status, 201);
+    let vt = v["data"]["attributes"]["verificationToken"]
+        .as_str()
+        .unwrap();
+    let (status, _) = json_of(token(
+        json!({"scope": "cards-write", "verificationToken": vt, "verificationCode": "000002"}),
+    ))
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = json_of(token(
+        json!({"scope": "cards-write", "verificationToken": vt, "verificationCode": "000001"}),
+    ))
+    .await;
+    assert_eq!(status, 201);
+
+    // Our Unit client speaks to it too.
+    let org = shared::secrets::SecretString::new(e2e::UNIT_TOKEN);
+    let request = shared::unit::CreateCustomerToken {
+        scope: "customers accounts".into(),
+        jwt_token: shared::secrets::SecretString::new(login.session_jwt.clone()),
+        expires_in: 600,
+        resources: None,
+    };
+    let issued = stack
+        .local
+        .app
+        .unit
+        .create_customer_token(&org, &customer, &request, None)
+        .await
+        .unwrap();
+    assert_eq!(issued.expires_in, Some(600));
+}
+
+#[tokio::test]
+async fn customers_patch_only_patchable_fields() {
+    let stack = Stack::in_memory(&[]).await;
+    let customer = approved_customer(&stack, "user-test-before").await;
+    let patch = |attributes: Value| {
+        stack
+            .unit_call(Method::PATCH, &format!("/customers/{customer}"))
+            .json(&json!({"data": {"type": "individualCustomer", "attributes": attributes}}))
+    };
+    let (status, body) = json_of(patch(json!({"fullName": {"first": "X", "last": "Y"}}))).await;
+    assert_eq!(status, 400);
+    assert_unit_errors(&body, "400");
+    let org = shared::secrets::SecretString::new(e2e::UNIT_TOKEN);
+    let updated = stack
+        .local
+        .app
+        .unit
+        .set_customer_jwt_subject(&org, &customer, "user-test-after", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.attributes.jwt_subject.as_deref(),
+        Some("user-test-after")
+    );
+    let (status, _) = json_of(stack.unit_call(Method::GET, "/customers/999999")).await;
+    assert_eq!(status, 404);
+}
