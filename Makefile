@@ -1,9 +1,13 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test fmt lint
+.PHONY: run test demo fmt lint
 
 ## run: serve every route on http://127.0.0.1:3000 (see README: Run locally)
 run:
 	cargo run --quiet -p local-stack --bin local-stack
+
+## demo: script the whole walkthrough (signup, onboarding, TOTP, customer token) against a local stack
+demo:
+	cargo run --quiet -p local-stack --bin local-stack -- demo
 
 ## test: install pinned tools, start moto, run fmt, clippy, cfn-lint, unit and end-to-end tests
 test:

@@ -311,3 +311,24 @@ async fn the_runner_binary_serves_with_sandboxes_and_no_configuration() {
     assert_eq!((status, code(&body)), (404, Some("not_found")));
     child.kill().await.unwrap();
 }
+
+#[test]
+fn the_demo_walks_every_step_that_is_built() {
+    let state = std::env::temp_dir().join(format!("bridge-e2e-{}", uuid::Uuid::new_v4()));
+    let out = Command::new(e2e::binary("local-stack"))
+        .arg("demo")
+        .env_clear()
+        .env("LOCAL_STATE_DIR", &state)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" 1. [ok  ] sign up at Stytch"), "{stdout}");
+    assert!(stdout.contains(" 9. ["), "every step is reported: {stdout}");
+    assert!(!stdout.contains("[FAIL]"), "{stdout}");
+}

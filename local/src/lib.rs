@@ -12,6 +12,7 @@ use shared::App;
 use shared::http::Route;
 
 // Sandbox handlers return ready error responses as `Err`; their size is irrelevant in a dev tool.
+pub mod demo;
 #[allow(clippy::result_large_err)]
 pub mod sandbox;
 pub mod settings;

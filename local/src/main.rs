@@ -16,7 +16,34 @@ async fn main() {
 
 async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let state_dir = std::env::var("LOCAL_STATE_DIR").unwrap_or_else(|_| ".local".into());
-    let plan = Plan::resolve(|k| std::env::var(k).ok(), std::path::Path::new(&state_dir))?;
+    let state_dir = std::path::Path::new(&state_dir);
+    match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => {}
+        Some("demo") => {
+            // Its own stack on free ports, so it runs beside `make run`.
+            let plan = Plan::resolve(
+                |k| match k {
+                    "PORT" | "STYTCH_SANDBOX_PORT" | "UNIT_SANDBOX_PORT" => Some("0".into()),
+                    _ => std::env::var(k).ok(),
+                },
+                state_dir,
+            )?;
+            let stack = LocalStack::start(&plan, None).await?;
+            println!(
+                "Walkthrough against {} (Stytch {}, Unit {})",
+                stack.api_url,
+                stack.stytch_url(),
+                stack.unit_url()
+            );
+            return local_stack::demo::run(&stack).await.map_err(Into::into);
+        }
+        Some(other) => {
+            return Err(
+                format!("unknown command {other:?}; use `serve` (default) or `demo`").into(),
+            );
+        }
+    }
+    let plan = Plan::resolve(|k| std::env::var(k).ok(), state_dir)?;
     let mut stack = LocalStack::start(&plan, None).await?;
     print_banner(&stack, &plan).await;
     tokio::select! {

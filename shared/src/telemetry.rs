@@ -25,11 +25,12 @@ pub fn init_lambda() {
         .try_init();
 }
 
-/// Human-readable logs for the local runner.
+/// Human-readable logs for the local runner, on stderr (stdout carries its banner and reports).
 pub fn init_local() {
     let _ = tracing_subscriber::fmt()
         .compact()
         .with_env_filter(filter())
         .with_target(false)
+        .with_writer(std::io::stderr)
         .try_init();
 }
