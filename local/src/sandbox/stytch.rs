@@ -601,6 +601,14 @@ async fn create_user(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
     ok(reply)
 }
 
+fn totp_not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "totp_not_found",
+        "TOTP could not be found.",
+    )
+}
+
 fn not_found_user() -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -665,13 +673,7 @@ async fn delete_totp(State(s): State<Arc<Stytch>>, Path(totp_id): Path<String>) 
         .users
         .values_mut()
         .find(|u| u.totp.as_ref().is_some_and(|t| t.totp_id == totp_id))
-        .ok_or_else(|| {
-            error(
-                StatusCode::NOT_FOUND,
-                "totp_not_found",
-                "TOTP could not be found.",
-            )
-        })?;
+        .ok_or_else(totp_not_found)?;
     user.totp = None;
     let user_id = user.user_id.clone();
     let user = user_json(user);
@@ -929,13 +931,7 @@ async fn authenticate_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply 
         .totp
         .as_mut()
         .filter(|t| t.verified || t.expires_at > now())
-        .ok_or_else(|| {
-            error(
-                StatusCode::NOT_FOUND,
-                "totp_not_found",
-                "TOTP could not be found.",
-            )
-        })?;
+        .ok_or_else(totp_not_found)?;
     let step = totp::matching_step(&t.key, code, now().unix_timestamp()).ok_or_else(|| {
         error(
             StatusCode::UNAUTHORIZED,
