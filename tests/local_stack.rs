@@ -85,10 +85,9 @@ async fn jwt_routes_verify_the_stytch_session_before_anything_else() {
             "{path}"
         );
         let (status, body) = send(Some(format!("Bearer {}", login.session_jwt))).await;
-        assert_eq!(
-            (status, code(&body)),
-            (501, Some("not_implemented")),
-            "{path}: {body}"
+        assert!(
+            status != 401 && status != 403 && (status < 500 || status == 501),
+            "{path}: a valid session passes: {status} {body}"
         );
     }
     // One JWKS fetch served every verification: the local check calls Stytch no more.
@@ -120,12 +119,12 @@ async fn signed_webhooks_from_the_sandboxes_pass_verification() {
         .await;
     let delivery = stytch.webhooks.deliveries().remove(0);
     assert_eq!(delivery.event_type, "direct.user.create");
-    // 501 (verified, then not implemented) rather than 401 (refused): the signature passed.
-    assert_eq!(delivery.attempts[0].status, Some(501));
-    assert!(
-        !delivery.delivered,
-        "a 5xx leaves the event for Svix to retry"
+    assert_eq!(
+        delivery.attempts[0].status,
+        Some(200),
+        "verified and applied"
     );
+    assert!(delivery.delivered);
 }
 
 #[tokio::test]
@@ -151,9 +150,9 @@ async fn forged_webhooks_are_refused() {
     )
     .await;
     assert_eq!(
-        (status, code(&reply)),
-        (501, Some("not_implemented")),
-        "a 5xx makes Svix retry"
+        (status, reply["status"].as_str()),
+        (200, Some("processed")),
+        "{reply}"
     );
     let (status, reply) = json(post(now(), "v1,AAAA".into()).await.unwrap()).await;
     assert_eq!((status, code(&reply)), (401, Some("invalid_signature")));
@@ -177,18 +176,18 @@ async fn forged_webhooks_are_refused() {
             .body(unit_body)
             .send()
     };
-    assert_eq!(unit(&signature).await.unwrap().status(), 501);
+    assert_eq!(unit(&signature).await.unwrap().status(), 200);
     let (status, reply) = json(unit("UUNz8ch1Ovjg+ijXUEwlAlWEktU=").await.unwrap()).await;
     assert_eq!((status, code(&reply)), (401, Some("invalid_signature")));
     assert!(
-        !stack
+        stack
             .local
             .app
             .store
-            .event_processed("msg_e2e")
+            .event_processed("svix:msg_e2e")
             .await
             .unwrap(),
-        "nothing stored"
+        "the verified delivery was applied"
     );
 }
 

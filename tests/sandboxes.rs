@@ -788,8 +788,8 @@ async fn unit_applications_validate_replay_keys_and_create_customers() {
     assert_eq!(kinds, vec!["application.approved", "customer.created"]);
     assert_eq!(
         unit.webhooks.deliveries()[0].attempts[0].status,
-        Some(501),
-        "verified by the API, then not implemented"
+        Some(200),
+        "verified and applied by the API"
     );
 }
 

@@ -37,10 +37,30 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             );
             return local_stack::demo::run(&stack).await.map_err(Into::into);
         }
-        Some(other) => {
-            return Err(
-                format!("unknown command {other:?}; use `serve` (default) or `demo`").into(),
+        Some("link-customer") => {
+            // An operator action against the configured deployment (the Lambda's variables).
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            let [user_id, customer_id] = args.as_slice() else {
+                return Err(
+                    "usage: local-stack link-customer <stytch user_id> <unit customer_id>".into(),
+                );
+            };
+            let app = shared::App::from_env().await?;
+            let record =
+                signup_webhook::onboarding::link_existing_customer(&app, user_id, customer_id)
+                    .await
+                    .map_err(|e| format!("{}: {}", e.code, e.message))?;
+            println!(
+                "linked: Unit customer {customer_id} now has jwtSubject {user_id}; record version {}",
+                record.version
             );
+            return Ok(());
+        }
+        Some(other) => {
+            return Err(format!(
+                "unknown command {other:?}; use `serve` (default), `demo` or `link-customer`"
+            )
+            .into());
         }
     }
     let plan = Plan::resolve(|k| std::env::var(k).ok(), state_dir)?;

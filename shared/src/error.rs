@@ -21,6 +21,17 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Methods for an `Allow` header (405).
     pub allow: Option<&'static str>,
+    /// Per-field problems of a validation error: `[{"field": "...", "problem": "..."}]`.
+    pub fields: Vec<FieldProblem>,
+}
+
+/// One invalid input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    /// The field, as the client named it (`address.postal_code`).
+    pub field: String,
+    /// What is wrong, safe to show (never echoes the value).
+    pub problem: String,
 }
 
 impl ApiError {
@@ -32,6 +43,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             allow: None,
+            fields: Vec::new(),
         }
     }
 
@@ -85,6 +97,16 @@ impl ApiError {
         )
     }
 
+    /// 400 `invalid_request` listing every invalid field.
+    pub fn invalid_fields(fields: Vec<FieldProblem>) -> Self {
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        let message = format!("invalid fields: {}", names.join(", "));
+        Self {
+            fields,
+            ..Self::bad_request("invalid_request", message)
+        }
+    }
+
     /// Adds a `Retry-After` header.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
@@ -101,11 +123,14 @@ impl ApiError {
         struct Inner<'a> {
             code: &'a str,
             message: &'a str,
+            #[serde(skip_serializing_if = "<[FieldProblem]>::is_empty")]
+            fields: &'a [FieldProblem],
         }
         let body = serde_json::to_vec(&Envelope {
             error: Inner {
                 code: self.code,
                 message: &self.message,
+                fields: &self.fields,
             },
         })
         .unwrap_or_default();

@@ -27,6 +27,15 @@ pub struct UnitErrorItem {
     pub code: Option<String>,
     /// Detail text.
     pub detail: Option<String>,
+    /// `{"pointer": "/data/attributes/..."}` of a validation error.
+    pub source: Option<serde_json::Value>,
+}
+
+impl UnitErrorItem {
+    /// The JSON pointer of the attribute at fault, if given.
+    pub fn source_pointer(&self) -> Option<&str> {
+        self.source.as_ref()?.get("pointer")?.as_str()
+    }
 }
 
 /// A Unit API failure.
@@ -75,6 +84,8 @@ pub struct Resource<A> {
     pub attributes: A,
     #[serde(default)]
     pub relationships: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub links: BTreeMap<String, serde_json::Value>,
 }
 
 impl<A> Resource<A> {
@@ -139,31 +150,33 @@ pub type Application = Resource<ApplicationAttributes>;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicantDetails {
-    pub application_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_name: Option<FullName>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<Phone>,
-    /// The Stytch `user_id`, which Unit matches against the JWT `sub`.
-    pub jwt_subject: String,
 }
 
-/// `POST /application-forms` attributes.
+/// `POST /application-forms` attributes of a white-label (V2) form: the current form API (V1 was
+/// sunset on 2025-02-18), and the one that takes an `idempotencyKey`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateApplicationForm {
-    pub tags: BTreeMap<String, String>,
+    /// Unit creates at most one form per key.
+    pub idempotency_key: String,
+    /// The Stytch `user_id`, which Unit matches against the JWT `sub`.
+    pub jwt_subject: String,
     pub applicant_details: ApplicantDetails,
+    pub tags: BTreeMap<String, String>,
     pub allowed_application_types: Vec<String>,
 }
 
-/// Attributes of an application form.
+/// Attributes of an application form (V1 `url`, or V2 `applicationFormToken`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ApplicationFormAttributes {
-    /// The form link (it lasts 24 h; a GET returns a fresh one).
+    /// V1: the form link (it lasts 24 h; a GET returns a fresh one).
     pub url: Option<String>,
     pub stage: Option<String>,
     pub tags: BTreeMap<String, String>,
@@ -171,6 +184,20 @@ pub struct ApplicationFormAttributes {
 
 /// An application form; `related_id("application")` once the applicant submitted it.
 pub type ApplicationForm = Resource<ApplicationFormAttributes>;
+
+impl ApplicationForm {
+    /// The link to send the applicant to: V2 `links.related.href`, else V1 `attributes.url`.
+    pub fn link(&self) -> Option<&str> {
+        self.links
+            .get("related")
+            .and_then(|r| r.get("href"))
+            .and_then(|h| h.as_str())
+            .or(self.attributes.url.as_deref())
+    }
+}
+
+/// The header selecting the white-label (V2) application form API.
+pub const FORM_API_VERSION: (&str, &str) = ("x-accept-version", "V2024_06");
 
 /// `POST /applications` attributes of an individual application.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -283,12 +310,19 @@ impl UnitClient {
         retry: Retry,
         deadline: Option<Instant>,
     ) -> Result<T, UnitError> {
+        let mut headers = Self::headers(token);
+        if path.starts_with("/application-forms") {
+            headers.insert(
+                FORM_API_VERSION.0,
+                HeaderValue::from_static(FORM_API_VERSION.1),
+            );
+        }
         let response = self
             .upstream
             .send(Call {
                 method,
                 path,
-                headers: Self::headers(token),
+                headers,
                 body: body.map(|b| b.to_string().into_bytes()),
                 retry,
                 deadline,
@@ -319,8 +353,8 @@ impl UnitClient {
         serde_json::json!({ "data": { "type": kind, "attributes": attributes } })
     }
 
-    /// `POST /application-forms` (V1, per Unit's OpenAPI spec). The spec gives V1 forms no
-    /// idempotency key, so a sent request is never retried; callers make the effect idempotent.
+    /// `POST /application-forms` (white-label V2, `X-Accept-Version: V2024_06`). Its
+    /// idempotency key makes retries safe: a replay returns the same form.
     pub async fn create_application_form(
         &self,
         token: &SecretString,
@@ -333,7 +367,7 @@ impl UnitClient {
             Method::POST,
             "/application-forms",
             Some(body),
-            Retry::OnlyUnsent,
+            Retry::Safe,
             deadline,
         )
         .await

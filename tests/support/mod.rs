@@ -107,6 +107,11 @@ impl Stack {
 
     /// The stack on moto: a fresh secret in Secrets Manager and a fresh DynamoDB table.
     pub async fn on_moto(moto: &str) -> Self {
+        Self::on_moto_with(moto, &[]).await
+    }
+
+    /// [`Stack::on_moto`] with `vars` on top.
+    pub async fn on_moto_with(moto: &str, vars: &[(&str, &str)]) -> Self {
         let aws = aws(moto).await;
         let secret = create_secret(&aws, &secret_json()).await;
         let table = format!("bridge-e2e-{}", uuid::Uuid::new_v4());
@@ -114,7 +119,12 @@ impl Stack {
             .create_table_if_missing()
             .await
             .expect("create the table in moto");
-        Self::with(&[("SECRET_ID", &secret), ("TABLE_NAME", &table)], Some(aws)).await
+        let mut all = vec![
+            ("SECRET_ID", secret.as_str()),
+            ("TABLE_NAME", table.as_str()),
+        ];
+        all.extend_from_slice(vars);
+        Self::with(&all, Some(aws)).await
     }
 
     /// The stack in memory with the test secrets inline (no AWS at all).

@@ -1,13 +1,17 @@
-//! signup-webhook: Stytch and Unit webhooks and the onboarding routes.
-//!
-//! Until the onboarding flow lands, each route authenticates its caller exactly as it will (Svix
-//! signature, `X-Unit-Signature`, or the Stytch session JWT) and then answers 501: a webhook
-//! sender retries a 5xx, so no signup event is lost meanwhile.
+//! signup-webhook: Stytch and Unit webhooks and the onboarding routes. It binds the Stytch
+//! `user_id` to the Unit customer through `jwtSubject`, in the three ways Stytch's guide names:
+//! the application form prefill (on signup), the application itself
+//! (`POST /onboarding/application`), and `PATCH /customers/{id}` for an existing customer (an
+//! operator command of the local tool, [`onboarding::link_existing_customer`]).
 
-use http::Method;
+use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use shared::http::{Route, route};
 use shared::{ApiError, App};
+
+pub mod application;
+pub mod onboarding;
+pub mod webhooks;
 
 /// The routes this function serves.
 pub const ROUTES: &[Route] = &[
@@ -23,39 +27,15 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let route = route(req, ROUTES)?;
-    match route.path {
-        "/webhooks/stytch" => {
-            let secrets = app.secrets.current().await?;
-            let delivery = shared::webhook::verify_svix(
-                &secrets.stytch_webhook_secret,
-                req.headers(),
-                req.body().as_ref(),
-                shared::http::now_epoch(),
-            )
-            .map_err(webhook_refused)?;
-            tracing::info!(svix_id = %delivery.id, "verified Stytch webhook");
-        }
-        "/webhooks/unit" => {
-            let secrets = app.secrets.current().await?;
-            shared::webhook::verify_unit(
-                secrets.unit_webhook_token.expose(),
-                req.headers(),
-                req.body().as_ref(),
-            )
-            .map_err(webhook_refused)?;
-        }
+    match route(req, ROUTES)?.path {
+        "/webhooks/stytch" => webhooks::stytch(app, req).await,
+        "/webhooks/unit" => webhooks::unit(app, req).await,
+        "/onboarding/application" => application::create(app, req).await,
         _ => {
-            app.authenticate(req).await?;
+            let session = app.authenticate(req).await?;
+            let state =
+                onboarding::state(app, &session.user_id, shared::http::deadline(req)).await?;
+            Ok(shared::error::json(StatusCode::OK, &state))
         }
     }
-    Err(ApiError::not_implemented(route.method.as_str(), route.path))
-}
-
-fn webhook_refused(e: shared::webhook::WebhookError) -> ApiError {
-    tracing::warn!(reason = %e, "webhook refused");
-    ApiError::unauthorized(
-        "invalid_signature",
-        format!("webhook signature check failed: {e}"),
-    )
 }

@@ -123,3 +123,112 @@ fn check_new(record: &UserRecord) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// Attempts of [`modify`] before a persistent version conflict is an error.
+const MODIFY_ATTEMPTS: usize = 8;
+
+/// Now as RFC 3339 (UTC, second precision) for record timestamps.
+pub fn timestamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl UserRecord {
+    /// A new record (version 1) for `user_id`.
+    pub fn new(user_id: &str) -> Self {
+        let now = timestamp();
+        Self {
+            user_id: user_id.to_owned(),
+            created_at: now.clone(),
+            updated_at: now,
+            version: 1,
+            ..Self::default()
+        }
+    }
+}
+
+/// Applies `change` to the user's record with optimistic concurrency: load, change, conditional
+/// write, and again from the top when another writer came first. `change` returns `false` when
+/// the record needs no write. With `create`, a missing record is created first (racing creators
+/// converge on one). Returns the record as stored, or `None` if it is missing and not created.
+pub async fn modify(
+    store: &dyn UserStore,
+    user_id: &str,
+    create: bool,
+    mut change: impl FnMut(&mut UserRecord) -> bool,
+) -> Result<Option<UserRecord>, StoreError> {
+    for _ in 0..MODIFY_ATTEMPTS {
+        let current = match store.get_user(user_id).await? {
+            Some(record) => record,
+            None if create => {
+                let mut fresh = UserRecord::new(user_id);
+                change(&mut fresh);
+                match store.create_user(&fresh).await {
+                    Ok(()) => return Ok(Some(fresh)),
+                    Err(StoreError::AlreadyExists) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            None => return Ok(None),
+        };
+        let mut next = current.clone();
+        if !change(&mut next) {
+            return Ok(Some(current));
+        }
+        next.updated_at = timestamp();
+        match store.update_user(&next).await {
+            Ok(stored) => return Ok(Some(stored)),
+            Err(StoreError::VersionConflict | StoreError::NotFound) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "record {user_id} kept changing under us ({MODIFY_ATTEMPTS} attempts)"
+    )))
+}
+
+#[cfg(test)]
+mod modify_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn concurrent_modifications_all_land() {
+        let store: Arc<dyn UserStore> = Arc::new(MemoryStore::new());
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..4 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                modify(&*store, "user-test-1", true, |r| {
+                    let tags = r.email.get_or_insert_with(String::new);
+                    tags.push_str(&n.to_string());
+                    true
+                })
+                .await
+            });
+        }
+        for r in tasks.join_all().await {
+            r.unwrap();
+        }
+        let stored = store.get_user("user-test-1").await.unwrap().unwrap();
+        let mut digits: Vec<char> = stored.email.unwrap().chars().collect();
+        digits.sort();
+        assert_eq!(digits, vec!['0', '1', '2', '3'], "no update was lost");
+        assert_eq!(
+            modify(&*store, "user-test-none", false, |_| true)
+                .await
+                .unwrap(),
+            None
+        );
+        let unchanged = modify(&*store, "user-test-1", false, |_| false)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            unchanged.version, stored.version,
+            "no write when nothing changes"
+        );
+    }
+}

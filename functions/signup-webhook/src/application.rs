@@ -1,0 +1,415 @@
+//! `POST /onboarding/application`: a Unit individual application from KYC fields the frontend
+//! sends. `jwtSubject` comes from the verified JWT, never from the body; the SSN is never logged
+//! or stored by us (it is a `SecretString` from parsing to sending).
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use shared::error::FieldProblem;
+use shared::secrets::SecretString;
+use shared::unit::{Address, CreateIndividualApplication, FullName, Phone, UnitError};
+use shared::{ApiError, App};
+
+use crate::onboarding::{OnboardingState, record_application};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NameIn {
+    #[serde(default)]
+    first: String,
+    #[serde(default)]
+    last: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AddressIn {
+    #[serde(default)]
+    street: String,
+    #[serde(default)]
+    street2: Option<String>,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    country: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PhoneIn {
+    #[serde(default)]
+    country_code: String,
+    #[serde(default)]
+    number: String,
+}
+
+/// The request body (snake_case, like the rest of our API).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ApplicationIn {
+    full_name: Option<NameIn>,
+    date_of_birth: Option<String>,
+    address: Option<AddressIn>,
+    email: Option<String>,
+    phone: Option<PhoneIn>,
+    ssn: Option<SecretString>,
+    passport: Option<SecretString>,
+    nationality: Option<String>,
+    occupation: Option<String>,
+    annual_income: Option<String>,
+    source_of_income: Option<String>,
+}
+
+const ANNUAL_INCOME: &[&str] = &[
+    "UpTo10k",
+    "Between10kAnd25k",
+    "Between25kAnd50k",
+    "Between50kAnd100k",
+    "Between100kAnd250k",
+    "Over250k",
+];
+const SOURCE_OF_INCOME: &[&str] = &[
+    "EmploymentOrPayrollIncome",
+    "PartTimeOrContractorIncome",
+    "InheritancesAndGifts",
+    "PersonalInvestments",
+    "BusinessOwnershipInterests",
+    "GovernmentBenefits",
+];
+
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Validates every field, collecting all problems; the values are never echoed.
+fn validate(
+    body: ApplicationIn,
+    email_fallback: Option<String>,
+) -> Result<CreateIndividualApplication, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, text: &str| {
+        problems.push(FieldProblem {
+            field: field.into(),
+            problem: text.into(),
+        })
+    };
+    let name = body.full_name.unwrap_or_default();
+    for (field, value) in [
+        ("full_name.first", &name.first),
+        ("full_name.last", &name.last),
+    ] {
+        if value.trim().is_empty() || value.len() > 255 {
+            problem(field, "is required (1 to 255 characters)");
+        }
+    }
+    let dob = body.date_of_birth.unwrap_or_default();
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(&dob, format) {
+        Err(_) => problem("date_of_birth", "must be a date YYYY-MM-DD"),
+        Ok(date) => {
+            let today = time::OffsetDateTime::now_utc().date();
+            if date >= today || today.year() - date.year() > 130 {
+                problem("date_of_birth", "must be a past date of a living person");
+            } else if today.year() - date.year() < 18 {
+                problem("date_of_birth", "the applicant must be at least 18");
+            }
+        }
+    }
+    let address = body.address.unwrap_or_default();
+    for (field, value) in [
+        ("address.street", &address.street),
+        ("address.city", &address.city),
+    ] {
+        if value.trim().is_empty() {
+            problem(field, "is required");
+        }
+    }
+    if !(address.state.len() == 2 && address.state.chars().all(|c| c.is_ascii_uppercase())) {
+        problem("address.state", "must be a two-letter US state code");
+    }
+    let zip = &address.postal_code;
+    let zip_ok = (zip.len() == 5 && digits(zip))
+        || (zip.len() == 10 && digits(&zip[..5]) && &zip[5..6] == "-" && digits(&zip[6..]));
+    if !zip_ok {
+        problem(
+            "address.postal_code",
+            "must be a US ZIP code (12345 or 12345-6789)",
+        );
+    }
+    let country = address.country.unwrap_or_else(|| "US".into());
+    if country != "US" {
+        problem(
+            "address.country",
+            "must be US (Unit opens accounts for US addresses)",
+        );
+    }
+    let email = body.email.or(email_fallback).unwrap_or_default();
+    if !(email.contains('@') && email.len() <= 255 && !email.contains(char::is_whitespace)) {
+        problem("email", "is required and must be an e-mail address");
+    }
+    let phone = body.phone.unwrap_or_default();
+    if !(digits(&phone.country_code) && phone.country_code.len() <= 3) {
+        problem("phone.country_code", "must be 1 to 3 digits");
+    }
+    if !(digits(&phone.number) && (4..=15).contains(&phone.number.len())) {
+        problem("phone.number", "must be 4 to 15 digits");
+    }
+    match (&body.ssn, &body.passport) {
+        (Some(_), Some(_)) => problem("ssn", "send either ssn or passport, not both"),
+        (Some(ssn), None) if !(ssn.expose().len() == 9 && digits(ssn.expose())) => {
+            problem("ssn", "must be 9 digits")
+        }
+        (None, Some(passport)) => {
+            if passport.expose().trim().is_empty() {
+                problem("passport", "must not be empty");
+            }
+            if !body
+                .nationality
+                .as_deref()
+                .is_some_and(|n| n.len() == 2 && n.chars().all(|c| c.is_ascii_uppercase()))
+            {
+                problem(
+                    "nationality",
+                    "is required with a passport (ISO 3166 alpha-2, e.g. GB)",
+                );
+            }
+        }
+        (None, None) => problem("ssn", "is required (or passport and nationality)"),
+        _ => {}
+    }
+    let foreign = body.passport.is_some();
+    for (field, value, allowed) in [
+        ("annual_income", &body.annual_income, ANNUAL_INCOME),
+        ("source_of_income", &body.source_of_income, SOURCE_OF_INCOME),
+    ] {
+        match value {
+            Some(v) if !allowed.contains(&v.as_str()) => {
+                problem(field, &format!("must be one of {}", allowed.join(", ")))
+            }
+            None if foreign => problem(field, "is required for non-US applicants"),
+            _ => {}
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(CreateIndividualApplication {
+        full_name: FullName {
+            first: name.first.trim().to_owned(),
+            last: name.last.trim().to_owned(),
+        },
+        date_of_birth: dob,
+        address: Address {
+            street: address.street.trim().to_owned(),
+            street2: address.street2.filter(|s| !s.trim().is_empty()),
+            city: address.city.trim().to_owned(),
+            state: address.state,
+            postal_code: address.postal_code,
+            country,
+        },
+        email,
+        phone: Phone {
+            country_code: phone.country_code,
+            number: phone.number,
+        },
+        ssn: body.ssn,
+        passport: body.passport,
+        nationality: body.nationality,
+        occupation: body.occupation,
+        annual_income: body.annual_income,
+        source_of_income: body.source_of_income,
+        ..Default::default()
+    })
+}
+
+/// The idempotency key of one application attempt: the same request retried maps to the same
+/// key (Unit replays the original); a corrected request is a new attempt.
+fn attempt_key(user_id: &str, application: &CreateIndividualApplication) -> String {
+    let canonical = serde_json::to_vec(application).unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
+    let hex: String = digest.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("stytch-unit-bridge-app-{user_id}-{hex}")
+}
+
+/// Maps Unit's `/data/attributes/address/postalCode` to our `address.postal_code`.
+fn our_field(pointer: &str) -> String {
+    let path = pointer
+        .trim_start_matches("/data/attributes/")
+        .replace('/', ".");
+    let mut out = String::new();
+    for c in path.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `POST /onboarding/application`.
+pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let session = app.authenticate(req).await?;
+    let user_id = session.user_id;
+    let body: ApplicationIn = serde_json::from_slice(req.body().as_ref()).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("the body is not a valid application: {e}"),
+        )
+    })?;
+    let record = app.store.get_user(&user_id).await?;
+    if let Some(r) = &record {
+        if r.deleted {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "account_deleted",
+                "this user has been deleted",
+            ));
+        }
+        if r.application_id.is_some()
+            && !matches!(r.application_status.as_deref(), Some("Denied" | "Canceled"))
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "application_exists",
+                "an application is already in progress or approved; see GET /onboarding",
+            ));
+        }
+    }
+    let deadline = shared::http::deadline(req);
+    // The e-mail defaults to what Stytch has (asked only when the body has none).
+    let email = match (&body.email, record.and_then(|r| r.email)) {
+        (Some(_), _) => None,
+        (None, Some(stored)) => Some(stored),
+        (None, None) => crate::onboarding::stytch_user(app, &user_id, deadline)
+            .await
+            .and_then(|u| u.emails.first().map(|e| e.email.clone())),
+    };
+    let mut application = validate(body, email).map_err(ApiError::invalid_fields)?;
+    application.jwt_subject = user_id.clone();
+    application
+        .tags
+        .insert("stytchUserId".into(), user_id.clone());
+    application.idempotency_key = attempt_key(&user_id, &application);
+    let secrets = app.secrets.current().await?;
+    let created = match app
+        .unit
+        .create_individual_application(&secrets.unit_api_token, &application, Some(deadline))
+        .await
+    {
+        Ok(a) => a,
+        Err(UnitError::Api {
+            status: 400,
+            errors,
+            ..
+        }) => {
+            let fields = errors
+                .iter()
+                .map(|e| FieldProblem {
+                    field: e
+                        .source_pointer()
+                        .map(our_field)
+                        .unwrap_or_else(|| "application".into()),
+                    problem: e.detail.clone().unwrap_or_else(|| e.title.clone()),
+                })
+                .collect();
+            return Err(ApiError {
+                code: "application_rejected",
+                message: "Unit rejected the application".into(),
+                ..ApiError::invalid_fields(fields)
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(application_id = %created.id, status = %created.attributes.status, "created the Unit application");
+    let record = record_application(app, &user_id, &created).await?;
+    Ok(shared::error::json(
+        StatusCode::CREATED,
+        &OnboardingState::of(&record),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> serde_json::Value {
+        serde_json::json!({
+            "full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
+            "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postal_code": "11375"},
+            "email": "peter@example.com", "phone": {"country_code": "1", "number": "5555555555"}, "ssn": "721074426"
+        })
+    }
+
+    fn check(v: serde_json::Value) -> Result<CreateIndividualApplication, Vec<String>> {
+        let body: ApplicationIn = serde_json::from_value(v).unwrap();
+        validate(body, None).map_err(|p| p.into_iter().map(|f| f.field).collect())
+    }
+
+    #[test]
+    fn a_valid_application_maps_to_unit_attributes() {
+        let a = check(valid()).unwrap();
+        assert_eq!(a.address.country, "US");
+        assert_eq!(a.ssn.unwrap().expose(), "721074426");
+    }
+
+    #[test]
+    fn every_invalid_field_is_named() {
+        let mut v = valid();
+        v["ssn"] = "12-34".into();
+        v["address"]["postal_code"] = "ABC".into();
+        v["address"]["state"] = "New York".into();
+        v["date_of_birth"] = "2030-01-01".into();
+        v["phone"]["number"] = "".into();
+        let fields = check(v).unwrap_err();
+        for f in [
+            "ssn",
+            "address.postal_code",
+            "address.state",
+            "date_of_birth",
+            "phone.number",
+        ] {
+            assert!(fields.contains(&f.to_string()), "{f} in {fields:?}");
+        }
+        let mut foreign = valid();
+        foreign.as_object_mut().unwrap().remove("ssn");
+        foreign["passport"] = "123456789".into();
+        let fields = check(foreign).unwrap_err();
+        assert!(
+            fields.contains(&"nationality".to_string())
+                && fields.contains(&"annual_income".to_string())
+        );
+        assert!(
+            serde_json::from_value::<ApplicationIn>(
+                serde_json::json!({"jwt_subject": "user-test-evil"})
+            )
+            .is_err(),
+            "unknown fields (jwt_subject among them) are refused"
+        );
+    }
+
+    #[test]
+    fn a_retried_request_keeps_its_key_and_a_corrected_one_gets_a_new_one() {
+        let a = check(valid()).unwrap();
+        let mut b = valid();
+        b["address"]["street"] = "21 Ingram St".into();
+        let b = check(b).unwrap();
+        assert_eq!(
+            attempt_key("u", &a),
+            attempt_key("u", &check(valid()).unwrap())
+        );
+        assert_ne!(attempt_key("u", &a), attempt_key("u", &b));
+        assert_eq!(
+            our_field("/data/attributes/address/postalCode"),
+            "address.postal_code"
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! Onboarding records and their Unit side: the prefilled application form, the caller's state,
+//! the direct application, and linking an existing customer.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use serde::Serialize;
+use shared::store::{self, UserRecord};
+use shared::stytch::User;
+use shared::unit::{
+    ApplicantDetails, Application, CreateApplicationForm, FullName, Phone, UnitError,
+};
+use shared::{ApiError, App};
+use tokio::time::Instant;
+
+/// Application statuses after which no other status may replace them.
+const FINAL: &[&str] = &["Approved", "Denied", "Canceled"];
+
+/// The Unit idempotency key of a user's application form: one form per Stytch user, ever.
+pub fn form_key(user_id: &str) -> String {
+    format!("stytch-unit-bridge-form-{user_id}")
+}
+
+/// A NANP (`+1` and ten digits) number as Unit's `{countryCode, number}`; others are not
+/// prefilled (Unit's form asks for them).
+fn unit_phone(e164: &str) -> Option<Phone> {
+    let digits = e164.strip_prefix("+1")?;
+    (digits.len() == 10 && digits.chars().all(|c| c.is_ascii_digit())).then(|| Phone {
+        country_code: "1".into(),
+        number: digits.to_owned(),
+    })
+}
+
+/// Copies the Stytch user's contact details onto the record; `true` if anything changed.
+pub fn apply_contact(record: &mut UserRecord, user: &User) -> bool {
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let email = user.emails.first().and_then(|e| nonempty(&e.email));
+    let phone = user
+        .phone_numbers
+        .first()
+        .and_then(|p| nonempty(&p.phone_number));
+    let first = user.name.as_ref().and_then(|n| nonempty(&n.first_name));
+    let last = user.name.as_ref().and_then(|n| nonempty(&n.last_name));
+    let changed = (
+        &record.email,
+        &record.phone,
+        &record.first_name,
+        &record.last_name,
+    ) != (&email, &phone, &first, &last);
+    record.email = email;
+    record.phone = phone;
+    record.first_name = first;
+    record.last_name = last;
+    changed
+}
+
+/// Records an application's status (and customer) on the user's record; `true` if it changed.
+///
+/// A final status (`Approved`, `Denied`, `Canceled`) of the same application is never replaced,
+/// so out-of-order events cannot move a user backwards; a new application replaces a denied or
+/// canceled one.
+pub fn apply_status(
+    record: &mut UserRecord,
+    application_id: &str,
+    status: &str,
+    customer_id: Option<&str>,
+) -> bool {
+    let same = record.application_id.as_deref() == Some(application_id);
+    let current = record.application_status.as_deref();
+    let replaceable =
+        record.application_id.is_none() || matches!(current, Some("Denied" | "Canceled"));
+    if !same && !replaceable {
+        tracing::warn!(
+            application_id,
+            "event for another application than the user's current one; ignored"
+        );
+        return false;
+    }
+    let mut changed = false;
+    if !same {
+        record.application_id = Some(application_id.to_owned());
+        record.application_status = None;
+        changed = true;
+    }
+    let keep = record
+        .application_status
+        .as_deref()
+        .is_some_and(|s| FINAL.contains(&s));
+    if !keep && record.application_status.as_deref() != Some(status) {
+        record.application_status = Some(status.to_owned());
+        changed = true;
+    }
+    if let Some(c) = customer_id
+        && record.customer_id.is_none()
+    {
+        record.customer_id = Some(c.to_owned());
+        changed = true;
+    }
+    changed
+}
+
+/// Makes sure the user has a Unit application form prefilled with `jwtSubject = user_id`: creates
+/// it (idempotently, keyed by the user id) and stores its id and link. A deleted user gets none.
+pub async fn ensure_form(
+    app: &App,
+    record: UserRecord,
+    deadline: Instant,
+) -> Result<UserRecord, ApiError> {
+    if record.form_id.is_some() || record.deleted {
+        return Ok(record);
+    }
+    let secrets = app.secrets.current().await?;
+    let full_name = match (&record.first_name, &record.last_name) {
+        (Some(first), Some(last)) => Some(FullName {
+            first: first.clone(),
+            last: last.clone(),
+        }),
+        _ => None,
+    };
+    let form = CreateApplicationForm {
+        idempotency_key: form_key(&record.user_id),
+        jwt_subject: record.user_id.clone(),
+        applicant_details: ApplicantDetails {
+            full_name,
+            email: record.email.clone(),
+            phone: record.phone.as_deref().and_then(unit_phone),
+        },
+        tags: BTreeMap::from([("stytchUserId".to_owned(), record.user_id.clone())]),
+        allowed_application_types: vec!["Individual".into()],
+    };
+    let created = app
+        .unit
+        .create_application_form(&secrets.unit_api_token, &form, Some(deadline))
+        .await?;
+    let link = created.link().map(str::to_owned);
+    tracing::info!(form_id = %created.id, "created the Unit application form");
+    let stored = store::modify(&*app.store, &record.user_id, true, |r| {
+        if r.form_id.as_deref() == Some(&created.id) && r.form_url == link {
+            return false;
+        }
+        r.form_id = Some(created.id.clone());
+        r.form_url = link.clone();
+        true
+    })
+    .await?;
+    stored.ok_or_else(ApiError::internal)
+}
+
+/// The Stytch user's current details, when Stytch can tell (a failure leaves them out: the form
+/// asks the applicant anyway).
+pub async fn stytch_user(app: &App, user_id: &str, deadline: Instant) -> Option<User> {
+    let secrets = app.secrets.current().await.ok()?;
+    match app
+        .stytch
+        .get_user(&secrets.stytch_secret, user_id, Some(deadline))
+        .await
+    {
+        Ok(user) => Some(user),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the Stytch user for the prefill");
+            None
+        }
+    }
+}
+
+/// Binds an application to the user and records its status and customer.
+pub async fn record_application(
+    app: &App,
+    user_id: &str,
+    application: &Application,
+) -> Result<UserRecord, ApiError> {
+    if let Err(e) = app.store.link_application(&application.id, user_id).await {
+        tracing::error!(error = %e, application_id = %application.id, "application bound to another user");
+        return Err(ApiError::internal());
+    }
+    let status = application.attributes.status.clone();
+    let customer = application.related_id("customer").map(str::to_owned);
+    let stored = store::modify(&*app.store, user_id, true, |r| {
+        apply_status(r, &application.id, &status, customer.as_deref())
+    })
+    .await?;
+    stored.ok_or_else(ApiError::internal)
+}
+
+/// What `GET /onboarding` answers.
+#[derive(Debug, Serialize)]
+pub struct OnboardingState {
+    /// `form_pending`, `application_pending`, `pending_review`, `awaiting_documents`, `approved`,
+    /// `denied` or `canceled`.
+    pub state: &'static str,
+    pub user_id: String,
+    pub form_id: Option<String>,
+    pub form_url: Option<String>,
+    pub application_id: Option<String>,
+    pub application_status: Option<String>,
+    pub customer_id: Option<String>,
+}
+
+impl OnboardingState {
+    /// The state of a record.
+    pub fn of(r: &UserRecord) -> Self {
+        let state = match (r.customer_id.as_deref(), r.application_status.as_deref()) {
+            (Some(_), _) | (None, Some("Approved")) => "approved",
+            (None, Some("Denied")) => "denied",
+            (None, Some("Canceled")) => "canceled",
+            (None, Some("PendingReview")) => "pending_review",
+            (None, Some("AwaitingDocuments")) => "awaiting_documents",
+            (None, Some(_)) => "application_pending",
+            (None, None) => "form_pending",
+        };
+        Self {
+            state,
+            user_id: r.user_id.clone(),
+            form_id: r.form_id.clone(),
+            form_url: r.form_url.clone(),
+            application_id: r.application_id.clone(),
+            application_status: r.application_status.clone(),
+            customer_id: r.customer_id.clone(),
+        }
+    }
+}
+
+/// The caller's onboarding state, creating the record and form if the signup webhook has not
+/// (yet) done so, and refreshing what Unit knows: a fresh form link, an application the webhook
+/// has not reported, an approval since. Unit being down degrades to the stored state.
+pub async fn state(
+    app: &App,
+    user_id: &str,
+    deadline: Instant,
+) -> Result<OnboardingState, ApiError> {
+    let mut record = match app.store.get_user(user_id).await? {
+        Some(r) => r,
+        None => {
+            let user = stytch_user(app, user_id, deadline).await;
+            let created = store::modify(&*app.store, user_id, true, |r| {
+                user.as_ref().is_some_and(|u| apply_contact(r, u))
+            })
+            .await?;
+            created.ok_or_else(ApiError::internal)?
+        }
+    };
+    if record.deleted {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "account_deleted",
+            "this user has been deleted",
+        ));
+    }
+    record = ensure_form(app, record, deadline).await?;
+    match refresh(app, &record, deadline).await {
+        Ok(Some(r)) => record = r,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not refresh the onboarding state from Unit; answering the stored one")
+        }
+    }
+    Ok(OnboardingState::of(&record))
+}
+
+/// Asks Unit what changed: the form's fresh link and application, or the application's decision.
+async fn refresh(
+    app: &App,
+    record: &UserRecord,
+    deadline: Instant,
+) -> Result<Option<UserRecord>, UnitError> {
+    let Ok(secrets) = app.secrets.current().await else {
+        return Ok(None);
+    };
+    let token = &secrets.unit_api_token;
+    let pending = record.customer_id.is_none()
+        && !matches!(
+            record.application_status.as_deref(),
+            Some("Denied" | "Canceled")
+        );
+    if !pending {
+        return Ok(None);
+    }
+    let application_id = match (&record.application_id, &record.form_id) {
+        (Some(id), _) => Some(id.clone()),
+        (None, Some(form_id)) => {
+            let form = app
+                .unit
+                .get_application_form(token, form_id, Some(deadline))
+                .await?;
+            let link = form.link().map(str::to_owned);
+            if link.is_some() && link != record.form_url {
+                let _ = store::modify(&*app.store, &record.user_id, false, |r| {
+                    r.form_url = link.clone();
+                    true
+                })
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "could not store the fresh form link"));
+            }
+            form.related_id("application").map(str::to_owned)
+        }
+        (None, None) => None,
+    };
+    let Some(application_id) = application_id else {
+        return Ok(app.store.get_user(&record.user_id).await.ok().flatten());
+    };
+    let application = app
+        .unit
+        .get_application(token, &application_id, Some(deadline))
+        .await?;
+    if application.attributes.jwt_subject.as_deref() != Some(record.user_id.as_str()) {
+        tracing::error!(
+            application_id,
+            "the form's application has another jwtSubject; not recorded"
+        );
+        return Ok(None);
+    }
+    Ok(record_application(app, &record.user_id, &application)
+        .await
+        .ok())
+}
+
+/// Operator action: binds an existing Unit customer to a Stytch user (`PATCH /customers/{id}`
+/// with `jwtSubject`), and records the customer on the user's record.
+pub async fn link_existing_customer(
+    app: &App,
+    user_id: &str,
+    customer_id: &str,
+) -> Result<UserRecord, ApiError> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    let secrets = app.secrets.current().await?;
+    let customer = app
+        .unit
+        .set_customer_jwt_subject(
+            &secrets.unit_api_token,
+            customer_id,
+            user_id,
+            Some(deadline),
+        )
+        .await?;
+    let application_id = customer.related_id("application").map(str::to_owned);
+    if let Some(a) = &application_id
+        && let Err(e) = app.store.link_application(a, user_id).await
+    {
+        tracing::error!(error = %e, "the customer's application is bound to another user");
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "application_bound_elsewhere",
+            e.to_string(),
+        ));
+    }
+    let stored = store::modify(&*app.store, user_id, true, |r| {
+        let app_id = application_id
+            .clone()
+            .unwrap_or_else(|| format!("customer-{customer_id}"));
+        let mut changed = apply_status(r, &app_id, "Approved", Some(customer_id));
+        if r.customer_id.as_deref() != Some(customer_id) {
+            // An operator correction wins over a previously recorded customer.
+            r.customer_id = Some(customer_id.to_owned());
+            changed = true;
+        }
+        changed
+    })
+    .await?;
+    stored.ok_or_else(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_statuses_are_never_moved_backwards() {
+        let mut r = UserRecord::new("user-test-1");
+        assert!(apply_status(&mut r, "53", "Pending", None));
+        assert!(apply_status(&mut r, "53", "Approved", Some("10000")));
+        assert!(
+            !apply_status(&mut r, "53", "PendingReview", None),
+            "a late pendingReview changes nothing"
+        );
+        assert_eq!(
+            (r.application_status.as_deref(), r.customer_id.as_deref()),
+            (Some("Approved"), Some("10000"))
+        );
+        assert!(
+            !apply_status(&mut r, "54", "Pending", None),
+            "another live application does not replace an approved one"
+        );
+        let mut denied = UserRecord::new("user-test-2");
+        apply_status(&mut denied, "60", "Denied", None);
+        assert!(
+            apply_status(&mut denied, "61", "Pending", None),
+            "a new application replaces a denied one"
+        );
+        assert_eq!(OnboardingState::of(&denied).state, "application_pending");
+    }
+
+    #[test]
+    fn states_follow_the_record() {
+        let mut r = UserRecord::new("user-test-1");
+        assert_eq!(OnboardingState::of(&r).state, "form_pending");
+        r.application_status = Some("PendingReview".into());
+        assert_eq!(OnboardingState::of(&r).state, "pending_review");
+        r.customer_id = Some("10000".into());
+        assert_eq!(OnboardingState::of(&r).state, "approved");
+    }
+
+    #[test]
+    fn only_nanp_numbers_are_prefilled() {
+        assert_eq!(unit_phone("+15555550100").unwrap().number, "5555550100");
+        assert!(unit_phone("+447700900123").is_none());
+        assert!(unit_phone("+1555").is_none());
+    }
+}

@@ -1,0 +1,758 @@
+//! End-to-end: signup-webhook through the local stack, DynamoDB and Secrets Manager in moto,
+//! Stytch and Unit sandboxes.
+
+use e2e::{Stack, moto_url, now};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn json_of(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = r.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn user_event(action: &str, user_id: &str, email: &str) -> String {
+    let mut event = json!({
+        "action": action, "event_id": format!("webhook-event-test-{}", uuid::Uuid::new_v4()), "id": user_id,
+        "object_type": "user", "project_id": "project-test-x", "source": "DIRECT",
+        "timestamp": "2026-11-25T06:47:49.555247073Z", "vertical": "CONSUMER",
+    });
+    if action != "DELETE" {
+        event["user"] = json!({
+            "user_id": user_id, "status": "active",
+            "emails": [{"email_id": "email-test-1", "email": email, "verified": true}],
+            "phone_numbers": [{"phone_id": "phone-number-test-1", "phone_number": "+15555550100", "verified": false}],
+            "name": {"first_name": "Ada", "middle_name": "", "last_name": "Lovelace"},
+            "password": null, "totps": [], "roles": [], "is_locked": false,
+        });
+    }
+    event.to_string()
+}
+
+fn fresh_user() -> String {
+    format!("user-test-{}", uuid::Uuid::new_v4())
+}
+
+/// A signed delivery straight to our API, as Svix sends it.
+fn stytch_delivery(stack: &Stack, svix_id: &str, body: &str, ts: i64) -> reqwest::RequestBuilder {
+    let secret = shared::webhook::SvixSecret::parse(e2e::SVIX_SECRET).unwrap();
+    stack
+        .http
+        .post(stack.url("/webhooks/stytch"))
+        .header("svix-id", svix_id)
+        .header("svix-timestamp", ts.to_string())
+        .header("svix-signature", secret.sign(svix_id, ts, body.as_bytes()))
+        .body(body.to_owned())
+}
+
+/// A signed delivery straight to our API, as Unit sends it.
+fn unit_delivery(stack: &Stack, body: &str) -> reqwest::RequestBuilder {
+    stack
+        .http
+        .post(stack.url("/webhooks/unit"))
+        .header(
+            "x-unit-signature",
+            shared::webhook::unit_signature(e2e::UNIT_WEBHOOK_TOKEN, body.as_bytes()),
+        )
+        .body(body.to_owned())
+}
+
+fn form_posts(stack: &Stack) -> Vec<local_stack::sandbox::LoggedRequest> {
+    let (_, unit) = stack.local.unit.as_ref().unwrap();
+    unit.controls
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/application-forms")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let user = fresh_user();
+    let body = user_event("CREATE", &user, "ada@example.com");
+    let (status, reply) = json_of(stytch_delivery(&stack, "msg_1", &body, now())).await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (200, Some("processed")),
+        "{reply}"
+    );
+    let record = stack
+        .local
+        .app
+        .store
+        .get_user(&user)
+        .await
+        .unwrap()
+        .expect("a record");
+    assert_eq!(
+        (record.email.as_deref(), record.phone.as_deref()),
+        (Some("ada@example.com"), Some("+15555550100"))
+    );
+    assert!(
+        record
+            .form_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with(stack.local.unit_url()))
+    );
+    let posts = form_posts(&stack);
+    assert_eq!(posts.len(), 1);
+    let attributes = &posts[0].body["data"]["attributes"];
+    assert_eq!(attributes["jwtSubject"], user);
+    assert_eq!(
+        attributes["idempotencyKey"],
+        format!("stytch-unit-bridge-form-{user}")
+    );
+    assert_eq!(attributes["applicantDetails"]["email"], "ada@example.com");
+    assert_eq!(
+        attributes["applicantDetails"]["fullName"],
+        json!({"first": "Ada", "last": "Lovelace"})
+    );
+    assert_eq!(
+        attributes["applicantDetails"]["phone"],
+        json!({"countryCode": "1", "number": "5555550100"})
+    );
+
+    // The same svix-id again changes nothing and calls nobody.
+    let (status, reply) = json_of(stytch_delivery(&stack, "msg_1", &body, now())).await;
+    assert_eq!((status, reply["status"].as_str()), (200, Some("duplicate")));
+    assert_eq!(form_posts(&stack).len(), 1);
+    assert_eq!(
+        stack
+            .local
+            .app
+            .store
+            .get_user(&user)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        record.version
+    );
+
+    // A burst of concurrent duplicates of another signup: one record, one form.
+    let racer = fresh_user();
+    let body = user_event("CREATE", &racer, "grace@example.com");
+    let mut burst = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let request = stytch_delivery(&stack, &format!("msg_race_{}", n % 2), &body, now());
+        burst.spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
+    }
+    let statuses: Vec<u16> = burst
+        .join_all()
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let record = stack
+        .local
+        .app
+        .store
+        .get_user(&racer)
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, unit) = stack.local.unit.as_ref().unwrap();
+    let forms: std::collections::HashSet<_> = unit
+        .controls
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path == "/application-forms" && r.body["data"]["attributes"]["jwtSubject"] == racer
+        })
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        forms,
+        [201].into(),
+        "every create answered the one keyed form"
+    );
+    let (_, form) = json_of(stack.unit_call(
+        Method::GET,
+        &format!("/application-forms/{}", record.form_id.unwrap()),
+    ))
+    .await;
+    assert_eq!(form["data"]["type"], "applicationFormV2");
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_and_store_nothing() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let user = fresh_user();
+    let body = user_event("CREATE", &user, "ada@example.com");
+    let secret = shared::webhook::SvixSecret::parse(e2e::SVIX_SECRET).unwrap();
+    let cases = [
+        ("missing", None, now()),
+        ("wrong", Some("v1,bm9wZQ==".to_owned()), now()),
+        (
+            "stale",
+            Some(secret.sign("msg_x", now() - 301, body.as_bytes())),
+            now() - 301,
+        ),
+        (
+            "future",
+            Some(secret.sign("msg_x", now() + 301, body.as_bytes())),
+            now() + 301,
+        ),
+        (
+            "other body",
+            Some(secret.sign("msg_x", now(), b"{}")),
+            now(),
+        ),
+    ];
+    for (name, signature, ts) in cases {
+        let mut r = stack
+            .http
+            .post(stack.url("/webhooks/stytch"))
+            .header("svix-id", "msg_x")
+            .header("svix-timestamp", ts.to_string());
+        if let Some(s) = signature {
+            r = r.header("svix-signature", s);
+        }
+        let (status, reply) = json_of(r.body(body.clone())).await;
+        assert_eq!(
+            (status, reply["error"]["code"].as_str()),
+            (401, Some("invalid_signature")),
+            "{name}"
+        );
+    }
+    assert_eq!(stack.local.app.store.get_user(&user).await.unwrap(), None);
+    assert!(form_posts(&stack).is_empty());
+    let forged = stack
+        .http
+        .post(stack.url("/webhooks/unit"))
+        .header("x-unit-signature", "bm9wZQ==")
+        .body("{}");
+    assert_eq!(json_of(forged).await.0, 401);
+    let (status, reply) = json_of(stytch_delivery(&stack, "msg_junk", "not json", now())).await;
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (400, Some("invalid_payload"))
+    );
+}
+
+#[tokio::test]
+async fn unit_failures_answer_5xx_and_the_retry_completes_without_duplicates() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto_with(&moto, &[("UPSTREAM_TIMEOUT_MS", "400")]).await;
+    let fault = |body: Value| {
+        stack
+            .http
+            .post(stack.unit("/_sandbox/faults"))
+            .json(&body)
+            .send()
+    };
+    for (name, fault_body, expected) in [
+        (
+            "503",
+            json!({"route": "POST /application-forms", "status": 503, "times": 3}),
+            502,
+        ),
+        (
+            "429",
+            json!({"route": "POST /application-forms", "status": 429, "retry_after": 0, "times": 3}),
+            429,
+        ),
+        (
+            "timeout",
+            json!({"route": "POST /application-forms", "latency_ms": 1000, "times": 3}),
+            504,
+        ),
+    ] {
+        let user = fresh_user();
+        let body = user_event("CREATE", &user, "ada@example.com");
+        let svix_id = format!("msg_{name}");
+        fault(fault_body).await.unwrap();
+        let (status, reply) = json_of(stytch_delivery(&stack, &svix_id, &body, now())).await;
+        assert_eq!(status, expected, "{name}: {reply}");
+        let record = stack.local.app.store.get_user(&user).await.unwrap();
+        assert!(
+            record.is_none_or(|r| r.form_id.is_none()),
+            "{name}: no form recorded"
+        );
+        stack
+            .http
+            .delete(stack.unit("/_sandbox/faults"))
+            .send()
+            .await
+            .unwrap();
+        let (status, reply) = json_of(stytch_delivery(&stack, &svix_id, &body, now())).await;
+        assert_eq!(
+            (status, reply["status"].as_str()),
+            (200, Some("processed")),
+            "{name}: the retry completes"
+        );
+        let record = stack
+            .local
+            .app
+            .store
+            .get_user(&user)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(record.form_id.is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_dynamodb_outage_answers_503_and_the_retry_completes() {
+    let Some(moto) = moto_url() else { return };
+    let aws = e2e::aws(&moto).await;
+    let secret = e2e::create_secret(&aws, &e2e::secret_json()).await;
+    let table = format!("bridge-e2e-{}", uuid::Uuid::new_v4());
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let store = shared::store::DynamoStore::new(dynamo.clone(), &table);
+    store.create_table_if_missing().await.unwrap();
+    let stack = Stack::with(&[("SECRET_ID", &secret), ("TABLE_NAME", &table)], Some(aws)).await;
+    // The table disappears (an outage as the SDK sees one) ...
+    dynamo
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let user = fresh_user();
+    let body = user_event("CREATE", &user, "ada@example.com");
+    let (status, reply) = json_of(stytch_delivery(&stack, "msg_outage", &body, now())).await;
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (503, Some("store_unavailable")),
+        "{reply}"
+    );
+    // ... and comes back: Svix's retry completes the work.
+    store.create_table_if_missing().await.unwrap();
+    let (status, _) = json_of(stytch_delivery(&stack, "msg_outage", &body, now())).await;
+    assert_eq!(status, 200);
+    assert!(
+        stack
+            .local
+            .app
+            .store
+            .get_user(&user)
+            .await
+            .unwrap()
+            .unwrap()
+            .form_id
+            .is_some()
+    );
+    assert!(
+        form_posts(&stack).len() <= 1,
+        "Unit was not reached before the store failed"
+    );
+}
+
+#[tokio::test]
+async fn the_full_signup_path_records_the_customer_after_unit_approves() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let onboarding = || {
+        stack
+            .http
+            .get(stack.url("/onboarding"))
+            .bearer_auth(&login.session_jwt)
+    };
+    // The sandbox's own signed webhook creates the record and form.
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = json_of(onboarding()).await.1;
+        if state["form_id"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(state["state"], "form_pending", "{state}");
+    let form_id = state["form_id"].as_str().unwrap().to_owned();
+    let (status, _) = json_of(
+        stack
+            .http
+            .post(stack.unit(&format!("/_sandbox/application-forms/{form_id}/complete")))
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // Unit's signed application.approved / customer.created reach /webhooks/unit.
+    let (unit, _) = stack.local.unit.as_ref().unwrap();
+    stack
+        .eventually("Unit's webhooks delivered", || {
+            unit.webhooks
+                .deliveries()
+                .iter()
+                .filter(|d| d.delivered)
+                .count()
+                >= 2
+        })
+        .await;
+    let record = stack
+        .local
+        .app
+        .store
+        .get_user(&login.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.application_status.as_deref(), Some("Approved"));
+    let customer = record
+        .customer_id
+        .clone()
+        .expect("the customer id is recorded");
+    let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
+    assert_eq!(
+        c["data"]["attributes"]["jwtSubject"], login.user_id,
+        "Unit's customer carries the Stytch user id"
+    );
+    let (status, state) = json_of(onboarding()).await;
+    assert_eq!(
+        (
+            status,
+            state["state"].as_str(),
+            state["customer_id"].as_str()
+        ),
+        (200, Some("approved"), Some(customer.as_str()))
+    );
+    // Redelivered Unit events change nothing.
+    let delivery = unit.webhooks.deliveries().remove(0);
+    let (status, _) = json_of(unit_delivery(&stack, &delivery.body.to_string())).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        stack
+            .local
+            .app
+            .store
+            .get_user(&login.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        record.version
+    );
+}
+
+#[tokio::test]
+async fn onboarding_works_without_the_webhook_and_tracks_decisions() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    // A user Stytch never told us about (no webhook, not even a Stytch record to prefill from):
+    // GET /onboarding creates the record and the form itself.
+    let user = fresh_user();
+    let jwt = stack.forge(&user, now(), |_| {});
+    stack
+        .http
+        .put(stack.unit("/_sandbox/approval"))
+        .json(&json!({"policy": "review"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
+    assert_eq!(
+        (status, state["state"].as_str()),
+        (200, Some("form_pending")),
+        "{state}"
+    );
+    let form_id = state["form_id"].as_str().unwrap();
+    stack
+        .http
+        .post(stack.unit(&format!("/_sandbox/application-forms/{form_id}/complete")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    // Even before Unit's webhook lands, GET /onboarding finds the application through the form.
+    let (_, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
+    assert_eq!(state["state"], "pending_review", "{state}");
+    let app_id = state["application_id"].as_str().unwrap().to_owned();
+    stack
+        .http
+        .post(stack.unit(&format!("/_sandbox/applications/{app_id}/decide")))
+        .json(&json!({"decision": "deny"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
+    assert_eq!(state["state"], "denied");
+    // A late pendingReview event cannot move the user back.
+    let late = json!({"data": [{"id": "999001", "type": "application.pendingReview", "attributes": {"createdAt": "2026-11-25T00:00:00.000Z"},
+        "relationships": {"application": {"data": {"type": "individualApplication", "id": app_id}}}}]});
+    assert_eq!(
+        json_of(unit_delivery(&stack, &late.to_string())).await.0,
+        200
+    );
+    let (_, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
+    assert_eq!(state["state"], "denied");
+    // Events for applications that are not ours are acknowledged and ignored.
+    let stranger = json!({"data": [{"id": "999002", "type": "application.approved", "attributes": {},
+        "relationships": {"application": {"data": {"type": "individualApplication", "id": "424242"}}}}]});
+    let (status, reply) = json_of(unit_delivery(&stack, &stranger.to_string())).await;
+    assert_eq!((status, reply["status"].as_str()), (200, Some("processed")));
+    assert_eq!(
+        stack
+            .local
+            .app
+            .store
+            .user_for_application("424242")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn updates_sync_contacts_and_deletes_mark_the_record() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let login = stack.sign_up("ada@example.com").await;
+    stack.eventually_record(&login.user_id).await;
+    let (status, _) = json_of(
+        stack
+            .stytch_call(Method::PUT, &format!("/v1/users/{}", login.user_id))
+            .json(&json!({"name": {"first_name": "Augusta", "last_name": "King"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for _ in 0..100 {
+        if stack
+            .local
+            .app
+            .store
+            .get_user(&login.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .first_name
+            .as_deref()
+            == Some("Augusta")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let record = stack
+        .local
+        .app
+        .store
+        .get_user(&login.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (record.first_name.as_deref(), record.last_name.as_deref()),
+        (Some("Augusta"), Some("King"))
+    );
+    let (status, _) =
+        json_of(stack.stytch_call(Method::DELETE, &format!("/v1/users/{}", login.user_id))).await;
+    assert_eq!(status, 200);
+    for _ in 0..100 {
+        if stack
+            .local
+            .app
+            .store
+            .get_user(&login.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        stack
+            .local
+            .app
+            .store
+            .get_user(&login.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted
+    );
+    // A delete that outruns its create leaves a tombstone, and the late create makes no form.
+    let ghost = fresh_user();
+    assert_eq!(
+        json_of(stytch_delivery(
+            &stack,
+            "msg_del",
+            &user_event("DELETE", &ghost, ""),
+            now()
+        ))
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        json_of(stytch_delivery(
+            &stack,
+            "msg_cre",
+            &user_event("CREATE", &ghost, "g@example.com"),
+            now()
+        ))
+        .await
+        .0,
+        200
+    );
+    let record = stack
+        .local
+        .app
+        .store
+        .get_user(&ghost)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.deleted && record.form_id.is_none());
+}
+
+#[tokio::test]
+async fn the_direct_application_validates_fields_and_binds_the_jwt_subject() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let login = stack.sign_up("peter@example.com").await;
+    let apply = |body: Value| {
+        stack
+            .http
+            .post(stack.url("/onboarding/application"))
+            .bearer_auth(&login.session_jwt)
+            .json(&body)
+    };
+    let (status, reply) = json_of(apply(
+        json!({"full_name": {"first": "Peter"}, "ssn": "12", "address": {"postal_code": "X"}}),
+    ))
+    .await;
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let fields: Vec<&str> = reply["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for f in [
+        "full_name.last",
+        "date_of_birth",
+        "address.street",
+        "address.state",
+        "address.postal_code",
+        "phone.number",
+        "ssn",
+    ] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+    assert!(
+        !reply.to_string().contains("\"12\""),
+        "values are never echoed"
+    );
+    let mut valid = json!({
+        "full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
+        "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postal_code": "11375"},
+        "phone": {"country_code": "1", "number": "5555555555"}, "ssn": "721074426"
+    });
+    let mut smuggled = valid.clone();
+    smuggled["jwt_subject"] = json!("user-test-someone-else");
+    assert_eq!(
+        json_of(apply(smuggled)).await.0,
+        400,
+        "jwtSubject never comes from the body"
+    );
+    let (status, state) = json_of(apply(valid.clone())).await;
+    assert_eq!(status, 201, "{state}");
+    assert_eq!(state["state"], "approved", "the sandbox approves at once");
+    let customer = state["customer_id"].as_str().unwrap();
+    let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
+    assert_eq!(c["data"]["attributes"]["jwtSubject"], login.user_id);
+    let (_, unit) = stack.local.unit.as_ref().unwrap();
+    let sent = unit
+        .controls
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/applications")
+        .unwrap();
+    assert_eq!(
+        sent.body["data"]["attributes"]["email"], "peter@example.com",
+        "the e-mail defaults to Stytch's"
+    );
+    valid["ssn"] = json!("721074427");
+    let (status, reply) = json_of(apply(valid)).await;
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (409, Some("application_exists"))
+    );
+}
+
+trait Eventually {
+    async fn eventually_record(&self, user_id: &str);
+}
+
+impl Eventually for Stack {
+    async fn eventually_record(&self, user_id: &str) {
+        for _ in 0..100 {
+            if self
+                .local
+                .app
+                .store
+                .get_user(user_id)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no record for {user_id}");
+    }
+}
+
+#[tokio::test]
+async fn an_operator_links_an_existing_customer_to_a_stytch_user() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    // A customer onboarded before this service existed, under no (or another) subject.
+    let (status, created) = json_of(stack.unit_call(Method::POST, "/applications").json(&json!({"data": {
+        "type": "individualApplication", "attributes": {
+            "ssn": "123456780", "fullName": {"first": "Old", "last": "Customer"}, "dateOfBirth": "1980-01-01",
+            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701"},
+            "email": "old@example.com", "phone": {"countryCode": "1", "number": "5555550101"}}}}))).await;
+    assert_eq!(status, 201, "{created}");
+    let customer = created["data"]["relationships"]["customer"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = stack.sign_up("old@example.com").await;
+    let record = signup_webhook::onboarding::link_existing_customer(
+        &stack.local.app,
+        &login.user_id,
+        &customer,
+    )
+    .await
+    .unwrap();
+    assert_eq!(record.customer_id.as_deref(), Some(customer.as_str()));
+    let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
+    assert_eq!(c["data"]["attributes"]["jwtSubject"], login.user_id);
+    let (_, state) = json_of(
+        stack
+            .http
+            .get(stack.url("/onboarding"))
+            .bearer_auth(&login.session_jwt),
+    )
+    .await;
+    assert_eq!(
+        (state["state"].as_str(), state["customer_id"].as_str()),
+        (Some("approved"), Some(customer.as_str()))
+    );
+    let err = signup_webhook::onboarding::link_existing_customer(
+        &stack.local.app,
+        &login.user_id,
+        "999999",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.status, 502,
+        "Unit's 404 for an unknown customer surfaces as an upstream failure"
+    );
+}
