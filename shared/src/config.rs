@@ -70,6 +70,12 @@ pub struct Config {
     pub jwks_ttl: Duration,
     /// How recent a `totp` factor must be for a sensitive scope.
     pub step_up_max_age: Duration,
+    /// `session_duration_minutes` a step-up extends the Stytch session to.
+    pub step_up_session_minutes: u32,
+    /// Failed TOTP or recovery-code checks allowed per user in a lockout window.
+    pub totp_max_failures: u32,
+    /// The lockout window (seconds from the first failed check).
+    pub totp_lockout: Duration,
     /// Unit scopes a customer token may carry.
     pub allowed_scopes: BTreeSet<String>,
     /// Unit scopes that need a recent TOTP step-up.
@@ -179,6 +185,17 @@ impl Config {
                 "must be between 1 and 10",
             ));
         }
+        let session_minutes = env.number("STEP_UP_SESSION_MINUTES", 60)?;
+        if !(5..=527_040).contains(&session_minutes) {
+            return Err(ConfigError::new(
+                "STEP_UP_SESSION_MINUTES",
+                "must be between 5 and 527040 (Stytch's range)",
+            ));
+        }
+        let totp_max_failures = env.number("TOTP_MAX_FAILURES", 5)?;
+        if totp_max_failures == 0 {
+            return Err(ConfigError::new("TOTP_MAX_FAILURES", "must be at least 1"));
+        }
         let upstream_timeout =
             Duration::from_millis(env.number("UPSTREAM_TIMEOUT_MS", 5000)?.into());
         if upstream_timeout.is_zero() {
@@ -207,6 +224,9 @@ impl Config {
             jwks_refetch_interval: env.seconds("JWKS_REFETCH_INTERVAL_SECONDS", 30)?,
             jwks_ttl: env.seconds("JWKS_TTL_SECONDS", 3600)?,
             step_up_max_age: env.seconds("STEP_UP_MAX_AGE", 300)?,
+            step_up_session_minutes: session_minutes,
+            totp_max_failures,
+            totp_lockout: env.seconds("TOTP_LOCKOUT_SECONDS", 900)?,
             allowed_scopes,
             sensitive_scopes,
             upstream_timeout,
@@ -362,6 +382,8 @@ mod tests {
             ("STEP_UP_MAX_AGE", "-1"),
             ("UPSTREAM_MAX_ATTEMPTS", "0"),
             ("UPSTREAM_TIMEOUT_MS", "0"),
+            ("STEP_UP_SESSION_MINUTES", "1"),
+            ("TOTP_MAX_FAILURES", "0"),
             ("SENSITIVE_SCOPES", "cards Write"),
             ("STORE", "redis"),
         ];

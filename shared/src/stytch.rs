@@ -468,6 +468,27 @@ impl StytchClient {
         .await
     }
 
+    /// `DELETE /v1/users/totps/{totp_id}` (removes a pending or active TOTP).
+    pub async fn delete_totp(
+        &self,
+        secret: &SecretString,
+        totp_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<(), StytchError> {
+        let path = format!("/v1/users/totps/{}", path_segment(totp_id));
+        let _: serde_json::Value = self
+            .call(
+                Method::DELETE,
+                &path,
+                Some(secret),
+                None,
+                Retry::Safe,
+                deadline,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `POST /v1/totps/recovery_codes` (a read).
     pub async fn recovery_codes(
         &self,

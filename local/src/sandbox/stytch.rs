@@ -205,7 +205,7 @@ fn user_json(u: &User) -> Value {
         "emails": u.email.iter().map(|(id, e)| json!({"email_id": id, "email": e, "verified": true})).collect::<Vec<_>>(),
         "phone_numbers": u.phone.iter().map(|(id, p)| json!({"phone_id": id, "phone_number": p, "verified": false})).collect::<Vec<_>>(),
         "name": {"first_name": u.name.0, "middle_name": u.name.1, "last_name": u.name.2},
-        "totps": u.totp.iter().filter(|t| t.verified).map(|t| json!({"totp_id": t.totp_id, "verified": t.verified})).collect::<Vec<_>>(),
+        "totps": u.totp.iter().map(|t| json!({"totp_id": t.totp_id, "verified": t.verified})).collect::<Vec<_>>(),
         "webauthn_registrations": [], "providers": [], "crypto_wallets": [], "biometric_registrations": [],
         "is_locked": false,
         "roles": [],

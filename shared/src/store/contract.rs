@@ -27,6 +27,65 @@ pub(crate) async fn run(store: Arc<dyn UserStore>) {
     applications_link_once(&*store, &run).await;
     events_are_recorded_once(&*store, &run).await;
     audit_entries_are_kept_in_order(&*store, &run).await;
+    attempts_are_limited_per_window(store.clone(), &run).await;
+}
+
+async fn attempts_are_limited_per_window(store: Arc<dyn UserStore>, run: &str) {
+    use super::Attempt;
+    let key = format!("totp:{run}");
+    let t0 = 1_800_000_000;
+    // Concurrent attempts never exceed the limit.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (store, key) = (store.clone(), key.clone());
+        tasks.spawn(async move { store.reserve_attempt(&key, 5, 900, t0).await });
+    }
+    let results: Vec<Attempt> = tasks
+        .join_all()
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        results.iter().filter(|a| **a == Attempt::Granted).count(),
+        5,
+        "{results:?}"
+    );
+    assert_eq!(
+        store.reserve_attempt(&key, 5, 900, t0 + 100).await.unwrap(),
+        Attempt::Refused { retry_after: 800 }
+    );
+    // A released attempt frees one slot.
+    store.release_attempt(&key).await.unwrap();
+    assert_eq!(
+        store.reserve_attempt(&key, 5, 900, t0 + 100).await.unwrap(),
+        Attempt::Granted
+    );
+    assert!(matches!(
+        store.reserve_attempt(&key, 5, 900, t0 + 100).await.unwrap(),
+        Attempt::Refused { .. }
+    ));
+    // After the window a new one starts.
+    assert_eq!(
+        store.reserve_attempt(&key, 5, 900, t0 + 900).await.unwrap(),
+        Attempt::Granted
+    );
+    // Clearing (a success) forgets everything.
+    store.clear_attempts(&key).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            store.reserve_attempt(&key, 5, 900, t0 + 901).await.unwrap(),
+            Attempt::Granted
+        );
+    }
+    assert!(matches!(
+        store.reserve_attempt(&key, 5, 900, t0 + 901).await.unwrap(),
+        Attempt::Refused { .. }
+    ));
+    store
+        .release_attempt(&format!("{key}-never-used"))
+        .await
+        .unwrap();
 }
 
 async fn creates_are_conditional(store: &dyn UserStore, run: &str) {

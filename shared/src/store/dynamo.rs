@@ -6,6 +6,7 @@
 //! | application → user | `APP#<application_id>` | `LINK` |
 //! | processed event (TTL) | `EVENT#<event_id>` | `EVENT` |
 //! | audit entry | `AUDIT#<user_id>` | `<issued_at>#<request_id>` |
+//! | attempt counter (TTL) | `ATTEMPTS#<key>` | `ATTEMPTS` |
 //!
 //! Every write that must not clash is a conditional write; reads are strongly consistent.
 
@@ -19,7 +20,7 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::{AuditEntry, StoreError, UserRecord, UserStore, check_new};
+use super::{Attempt, AuditEntry, StoreError, UserRecord, UserStore, check_new};
 
 /// The TTL attribute of the table.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -76,6 +77,10 @@ fn number(item: &Item, name: &str) -> Result<u64, StoreError> {
             .map_err(|_| StoreError::Corrupt(format!("{name} is not a number"))),
         _ => Err(StoreError::Corrupt(format!("missing {name}"))),
     }
+}
+
+fn key_of_attempts(key: &str) -> Item {
+    self::key(format!("ATTEMPTS#{key}"), "ATTEMPTS")
 }
 
 fn user_item(r: &UserRecord) -> Item {
@@ -402,6 +407,102 @@ impl UserStore for DynamoStore {
                 _ => return Ok(entries),
             }
         }
+    }
+
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        max: u32,
+        window: u32,
+        now: i64,
+    ) -> Result<Attempt, StoreError> {
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let cutoff = now - i64::from(window);
+        let expires = now + i64::from(window);
+        // Count this attempt in the current window, if the window has room.
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of_attempts(key)))
+            .update_expression(
+                "SET window_start = if_not_exists(window_start, :now), expires_at = if_not_exists(expires_at, :exp) \
+                 ADD attempts :one",
+            )
+            .condition_expression("attribute_not_exists(pk) OR (window_start > :cutoff AND attempts < :max)")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":exp", n(expires))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cutoff", n(cutoff))
+            .expression_attribute_values(":max", n(i64::from(max)))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => return Ok(Attempt::Granted),
+            Err(e) if is_condition_failure(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        // Full, or the window has passed: start a new window if it has.
+        let restarted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of_attempts(key)))
+            .update_expression("SET attempts = :one, window_start = :now, expires_at = :exp")
+            .condition_expression("window_start <= :cutoff")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":exp", n(expires))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cutoff", n(cutoff))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match restarted {
+            Ok(_) => Ok(Attempt::Granted),
+            Err(e) if is_condition_failure(&e) => {
+                let started = match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+                        c.item.as_ref().and_then(|item| number(item, "window_start").ok())
+                    }
+                    _ => None,
+                };
+                let window_end = started.map_or(expires, |s| s as i64 + i64::from(window));
+                Ok(Attempt::Refused {
+                    retry_after: u64::try_from(window_end - now).unwrap_or(1).max(1),
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release_attempt(&self, key: &str) -> Result<(), StoreError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of_attempts(key)))
+            .update_expression("ADD attempts :minus")
+            .condition_expression("attempts > :zero")
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of_attempts(key)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{AuditEntry, StoreError, UserRecord, UserStore, check_new};
+use super::{Attempt, AuditEntry, StoreError, UserRecord, UserStore, check_new};
 
 #[derive(Default)]
 struct State {
@@ -14,6 +14,8 @@ struct State {
     applications: HashMap<String, String>,
     events: HashMap<String, i64>,
     audit: BTreeMap<(String, String, String), AuditEntry>,
+    /// key -> (count, window start)
+    attempts: HashMap<String, (u32, i64)>,
 }
 
 /// A `UserStore` in process memory.
@@ -124,6 +126,40 @@ impl UserStore for MemoryStore {
             .filter(|((user, _, _), _)| user == user_id)
             .map(|(_, entry)| entry.clone())
             .collect())
+    }
+
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        max: u32,
+        window: u32,
+        now: i64,
+    ) -> Result<Attempt, StoreError> {
+        let mut state = self.state();
+        let entry = state.attempts.entry(key.to_owned()).or_insert((0, now));
+        if entry.1 + i64::from(window) <= now {
+            *entry = (0, now);
+        }
+        if entry.0 >= max {
+            let retry_after = u64::try_from(entry.1 + i64::from(window) - now)
+                .unwrap_or(1)
+                .max(1);
+            return Ok(Attempt::Refused { retry_after });
+        }
+        entry.0 += 1;
+        Ok(Attempt::Granted)
+    }
+
+    async fn release_attempt(&self, key: &str) -> Result<(), StoreError> {
+        if let Some(entry) = self.state().attempts.get_mut(key) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
+        self.state().attempts.remove(key);
+        Ok(())
     }
 }
 

@@ -112,6 +112,36 @@ pub trait UserStore: Send + Sync {
 
     /// The user's audit entries, oldest first.
     async fn audit_for_user(&self, user_id: &str) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Reserves one attempt of `key` (e.g. a user's TOTP checks) before it is made: at most
+    /// `max` in a window of `window` seconds that starts with the first attempt, atomically, so
+    /// concurrent attempts cannot exceed it. A success should [`clear_attempts`]; a failure keeps
+    /// its slot; an attempt that never reached the checker should [`release_attempt`].
+    ///
+    /// [`clear_attempts`]: UserStore::clear_attempts
+    /// [`release_attempt`]: UserStore::release_attempt
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        max: u32,
+        window: u32,
+        now: i64,
+    ) -> Result<Attempt, StoreError>;
+
+    /// Gives back one reserved attempt of `key`.
+    async fn release_attempt(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Forgets the attempts of `key`.
+    async fn clear_attempts(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// The answer of [`UserStore::reserve_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Go ahead.
+    Granted,
+    /// Too many attempts: wait this many seconds.
+    Refused { retry_after: u64 },
 }
 
 /// Checks a record before it is created: a version of 1 and a user id.

@@ -1,0 +1,466 @@
+//! End-to-end: totp-stepup through the local stack (DynamoDB in moto, the Stytch sandbox), with
+//! codes computed by the tests' own RFC 6238 implementation.
+
+use e2e::{Login, Stack, moto_url, now, totp};
+use serde_json::{Value, json};
+
+async fn json_of(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = r.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn call(stack: &Stack, login: &Login, path: &str, body: Value) -> reqwest::RequestBuilder {
+    stack
+        .http
+        .post(stack.url(path))
+        .bearer_auth(&login.session_jwt)
+        .json(&body)
+}
+
+async fn enrol(stack: &Stack, login: &Login) -> Value {
+    let (status, enrolled) = json_of(call(stack, login, "/mfa/totp", json!({}))).await;
+    assert_eq!(status, 201, "{enrolled}");
+    enrolled
+}
+
+fn code_of(body: &Value) -> Option<&str> {
+    body["error"]["code"].as_str()
+}
+
+/// A code that is surely wrong now (not in the ±1 window).
+fn wrong_code(secret: &str) -> String {
+    let valid: Vec<String> = [-30, 0, 30]
+        .iter()
+        .map(|d| totp(secret, now() + d))
+        .collect();
+    (0..)
+        .map(|n| format!("{:06}", 100_000 + n))
+        .find(|c| !valid.contains(c))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn enrolment_and_step_up_put_a_fresh_totp_factor_in_the_session_jwt() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let enrolled = enrol(&stack, &login).await;
+    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    assert!(
+        enrolled["qr_code"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+    assert_eq!(enrolled["recovery_codes"].as_array().unwrap().len(), 10);
+
+    let (status, stepped) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(&secret, now())}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{stepped}");
+    assert_eq!(
+        stepped["session_token"],
+        login.session_token.as_str(),
+        "the same Stytch session"
+    );
+    assert!(stepped["session_expires_at"].is_string());
+    let jwt = stepped["session_jwt"].as_str().unwrap();
+    let session = stack
+        .local
+        .app
+        .verifier
+        .verify(jwt, now())
+        .await
+        .expect("the new JWT verifies");
+    assert_eq!(session.user_id, login.user_id);
+    assert!(session.has_recent_factor(
+        "totp",
+        std::time::Duration::from_secs(10),
+        std::time::Duration::ZERO,
+        now()
+    ));
+    let totp_factor = session
+        .factors
+        .iter()
+        .find(|f| f.factor_type == "totp")
+        .unwrap();
+    assert_eq!(
+        totp_factor
+            .authenticator_app_factor
+            .as_ref()
+            .unwrap()
+            .totp_id,
+        enrolled["totp_id"].as_str().unwrap()
+    );
+
+    let (status, body) = json_of(call(&stack, &login, "/mfa/totp", json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (409, Some("totp_already_enrolled"))
+    );
+}
+
+#[tokio::test]
+async fn wrong_malformed_replayed_and_out_of_window_codes() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let (status, body) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": "123456"}),
+    ))
+    .await;
+    assert_eq!((status, code_of(&body)), (404, Some("totp_not_enrolled")));
+    let secret = enrol(&stack, &login).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for bad in [
+        json!({"totp_code": "12345"}),
+        json!({"totp_code": "12a456"}),
+        json!({"totp_code": 123456}),
+        json!({}),
+        json!({"totp_code": "123456", "user_id": "user-test-other"}),
+    ] {
+        let (status, body) =
+            json_of(call(&stack, &login, "/mfa/totp/authenticate", bad.clone())).await;
+        assert_eq!(
+            (status, code_of(&body)),
+            (400, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+    let (status, body) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": wrong_code(&secret)}),
+    ))
+    .await;
+    assert_eq!((status, code_of(&body)), (401, Some("invalid_totp_code")));
+    let (status, body) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(&secret, now() - 90)}),
+    ))
+    .await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (401, Some("invalid_totp_code")),
+        "three windows back"
+    );
+    let previous = totp(&secret, now() - 30);
+    let (status, _) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": previous}),
+    ))
+    .await;
+    assert_eq!(status, 200, "the previous window is accepted");
+    let (status, body) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": previous}),
+    ))
+    .await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (401, Some("invalid_totp_code")),
+        "a code works once"
+    );
+    let next = totp(&secret, now() + 30);
+    let (status, _) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": next}),
+    ))
+    .await;
+    assert_eq!(status, 200, "the next window is accepted");
+}
+
+#[tokio::test]
+async fn an_abandoned_enrolment_is_replaced_and_recovery_codes_work_once() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let first = enrol(&stack, &login).await;
+    let second = enrol(&stack, &login).await;
+    assert_ne!(
+        first["totp_id"], second["totp_id"],
+        "the unverified registration was replaced"
+    );
+    let old = first["secret"].as_str().unwrap();
+    let new = second["secret"].as_str().unwrap();
+    if totp(old, now()) != totp(new, now()) {
+        let (status, _) = json_of(call(
+            &stack,
+            &login,
+            "/mfa/totp/authenticate",
+            json!({"totp_code": totp(old, now())}),
+        ))
+        .await;
+        assert_eq!(status, 401, "the abandoned secret no longer works");
+    }
+    let (status, _) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(new, now())}),
+    ))
+    .await;
+    assert_eq!(status, 200);
+
+    let recovery = second["recovery_codes"][0].as_str().unwrap().to_owned();
+    let (status, body) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/recover",
+        json!({"recovery_code": "not-a-code"}),
+    ))
+    .await;
+    assert_eq!((status, code_of(&body)), (400, Some("invalid_request")));
+    let (status, recovered) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/recover",
+        json!({"recovery_code": recovery.to_uppercase()}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{recovered}");
+    let session = stack
+        .local
+        .app
+        .verifier
+        .verify(recovered["session_jwt"].as_str().unwrap(), now())
+        .await
+        .unwrap();
+    assert!(
+        session
+            .factors
+            .iter()
+            .any(|f| f.factor_type == "recovery_codes")
+    );
+    let (status, body) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/recover",
+        json!({"recovery_code": recovery}),
+    ))
+    .await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (401, Some("invalid_recovery_code"))
+    );
+}
+
+#[tokio::test]
+async fn failures_lock_the_user_out_even_when_concurrent() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto_with(
+        &moto,
+        &[("TOTP_MAX_FAILURES", "3"), ("TOTP_LOCKOUT_SECONDS", "600")],
+    )
+    .await;
+    let login = stack.sign_up("ada@example.com").await;
+    let secret = enrol(&stack, &login).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Two failures, then a success clears the count.
+    for _ in 0..2 {
+        assert_eq!(
+            json_of(call(
+                &stack,
+                &login,
+                "/mfa/totp/authenticate",
+                json!({"totp_code": wrong_code(&secret)})
+            ))
+            .await
+            .0,
+            401
+        );
+    }
+    assert_eq!(
+        json_of(call(
+            &stack,
+            &login,
+            "/mfa/totp/authenticate",
+            json!({"totp_code": totp(&secret, now() - 30)})
+        ))
+        .await
+        .0,
+        200
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            json_of(call(
+                &stack,
+                &login,
+                "/mfa/totp/authenticate",
+                json!({"totp_code": wrong_code(&secret)})
+            ))
+            .await
+            .0,
+            401
+        );
+    }
+    let response = call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(&secret, now())}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        response.status(),
+        429,
+        "even a right code waits out the lockout"
+    );
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        code_of(&response.json().await.unwrap()),
+        Some("too_many_attempts")
+    );
+    assert_eq!(
+        json_of(call(
+            &stack,
+            &login,
+            "/mfa/totp/recover",
+            json!({"recovery_code": "aaaa-bbbb-cccc"})
+        ))
+        .await
+        .0,
+        429,
+        "recovery codes share the limit"
+    );
+
+    // Another user fires ten wrong codes at once: only three reach Stytch.
+    let racer = stack.sign_up("grace@example.com").await;
+    let secret = enrol(&stack, &racer).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let request = call(
+            &stack,
+            &racer,
+            "/mfa/totp/authenticate",
+            json!({"totp_code": wrong_code(&secret)}),
+        );
+        burst.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = burst.join_all().await;
+    statuses.sort();
+    assert_eq!(statuses, [vec![401; 3], vec![429; 7]].concat());
+    let (_, sandbox) = stack.local.stytch.as_ref().unwrap();
+    let checked = sandbox
+        .controls
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path == "/v1/totps/authenticate" && r.body["user_id"] == racer.user_id.as_str()
+        })
+        .count();
+    assert_eq!(checked, 3);
+}
+
+#[tokio::test]
+async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto_with(
+        &moto,
+        &[("TOTP_MAX_FAILURES", "2"), ("UPSTREAM_TIMEOUT_MS", "400")],
+    )
+    .await;
+    let login = stack.sign_up("ada@example.com").await;
+    let secret = enrol(&stack, &login).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fault = |body: Value| {
+        stack
+            .http
+            .post(stack.stytch("/_sandbox/faults"))
+            .json(&body)
+            .send()
+    };
+    let route = "POST /v1/totps/authenticate";
+    fault(json!({"route": route, "status": 429, "retry_after": 3, "times": 3}))
+        .await
+        .unwrap();
+    let response = call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(&secret, now())}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            response.status().as_u16(),
+            response.headers()["retry-after"].to_str().unwrap()
+        ),
+        (429, "3")
+    );
+    stack
+        .http
+        .delete(stack.stytch("/_sandbox/faults"))
+        .send()
+        .await
+        .unwrap();
+    fault(json!({"route": route, "status": 503, "times": 1}))
+        .await
+        .unwrap();
+    let (status, body) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(&secret, now())}),
+    ))
+    .await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (502, Some("upstream_unavailable"))
+    );
+    fault(json!({"route": route, "latency_ms": 1500, "times": 1}))
+        .await
+        .unwrap();
+    let (status, body) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(&secret, now())}),
+    ))
+    .await;
+    assert_eq!((status, code_of(&body)), (504, Some("upstream_timeout")));
+    // None of those counted as failures (the limit is 2): the code still goes through.
+    let (status, body) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(&secret, now() + 30)}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
