@@ -80,6 +80,12 @@ pub struct Config {
     pub allowed_scopes: BTreeSet<String>,
     /// Unit scopes that need a recent TOTP step-up.
     pub sensitive_scopes: BTreeSet<String>,
+    /// Scopes of a customer token when the request names none.
+    pub default_scopes: BTreeSet<String>,
+    /// Lifetime of a customer token when the request names none (seconds, at most 86400).
+    pub default_token_expires_in: u32,
+    /// A session JWT with less life left than this is not sent to Unit (401 `session_jwt_expiring`).
+    pub jwt_min_remaining: Duration,
     /// Timeout of one upstream HTTP attempt.
     pub upstream_timeout: Duration,
     /// Attempts per upstream call (first try included) for retryable failures.
@@ -178,6 +184,20 @@ impl Config {
 
         let allowed_scopes = env.scopes("ALLOWED_SCOPES", DEFAULT_ALLOWED_SCOPES)?;
         let sensitive_scopes = env.scopes("SENSITIVE_SCOPES", DEFAULT_SENSITIVE_SCOPES)?;
+        let default_scopes = env.scopes("DEFAULT_SCOPES", "customers accounts")?;
+        if let Some(outside) = default_scopes.iter().find(|s| !allowed_scopes.contains(*s)) {
+            return Err(ConfigError::new(
+                "DEFAULT_SCOPES",
+                format!("has {outside:?}, which ALLOWED_SCOPES does not allow"),
+            ));
+        }
+        let default_token_expires_in = env.number("DEFAULT_TOKEN_EXPIRES_IN", 3600)?;
+        if !(1..=86_400).contains(&default_token_expires_in) {
+            return Err(ConfigError::new(
+                "DEFAULT_TOKEN_EXPIRES_IN",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
         let upstream_max_attempts = env.number("UPSTREAM_MAX_ATTEMPTS", 3)?;
         if !(1..=10).contains(&upstream_max_attempts) {
             return Err(ConfigError::new(
@@ -229,6 +249,9 @@ impl Config {
             totp_lockout: env.seconds("TOTP_LOCKOUT_SECONDS", 900)?,
             allowed_scopes,
             sensitive_scopes,
+            default_scopes,
+            default_token_expires_in,
+            jwt_min_remaining: env.seconds("JWT_MIN_REMAINING_SECONDS", 30)?,
             upstream_timeout,
             upstream_max_attempts,
         })
@@ -384,6 +407,8 @@ mod tests {
             ("UPSTREAM_TIMEOUT_MS", "0"),
             ("STEP_UP_SESSION_MINUTES", "1"),
             ("TOTP_MAX_FAILURES", "0"),
+            ("DEFAULT_SCOPES", "webhooks-write"),
+            ("DEFAULT_TOKEN_EXPIRES_IN", "90000"),
             ("SENSITIVE_SCOPES", "cards Write"),
             ("STORE", "redis"),
         ];

@@ -13,9 +13,6 @@ use shared::unit::{
 use shared::{ApiError, App};
 use tokio::time::Instant;
 
-/// Application statuses after which no other status may replace them.
-const FINAL: &[&str] = &["Approved", "Denied", "Canceled"];
-
 /// The Unit idempotency key of a user's application form: one form per Stytch user, ever.
 pub fn form_key(user_id: &str) -> String {
     format!("stytch-unit-bridge-form-{user_id}")
@@ -51,51 +48,6 @@ pub fn apply_contact(record: &mut UserRecord, user: &User) -> bool {
     record.phone = phone;
     record.first_name = first;
     record.last_name = last;
-    changed
-}
-
-/// Records an application's status (and customer) on the user's record; `true` if it changed.
-///
-/// A final status (`Approved`, `Denied`, `Canceled`) of the same application is never replaced,
-/// so out-of-order events cannot move a user backwards; a new application replaces a denied or
-/// canceled one.
-pub fn apply_status(
-    record: &mut UserRecord,
-    application_id: &str,
-    status: &str,
-    customer_id: Option<&str>,
-) -> bool {
-    let same = record.application_id.as_deref() == Some(application_id);
-    let current = record.application_status.as_deref();
-    let replaceable =
-        record.application_id.is_none() || matches!(current, Some("Denied" | "Canceled"));
-    if !same && !replaceable {
-        tracing::warn!(
-            application_id,
-            "event for another application than the user's current one; ignored"
-        );
-        return false;
-    }
-    let mut changed = false;
-    if !same {
-        record.application_id = Some(application_id.to_owned());
-        record.application_status = None;
-        changed = true;
-    }
-    let keep = record
-        .application_status
-        .as_deref()
-        .is_some_and(|s| FINAL.contains(&s));
-    if !keep && record.application_status.as_deref() != Some(status) {
-        record.application_status = Some(status.to_owned());
-        changed = true;
-    }
-    if let Some(c) = customer_id
-        && record.customer_id.is_none()
-    {
-        record.customer_id = Some(c.to_owned());
-        changed = true;
-    }
     changed
 }
 
@@ -176,7 +128,7 @@ pub async fn record_application(
     let status = application.attributes.status.clone();
     let customer = application.related_id("customer").map(str::to_owned);
     let stored = store::modify(&*app.store, user_id, true, |r| {
-        apply_status(r, &application.id, &status, customer.as_deref())
+        r.apply_application(&application.id, &status, customer.as_deref())
     })
     .await?;
     stored.ok_or_else(ApiError::internal)
@@ -347,7 +299,7 @@ pub async fn link_existing_customer(
         let app_id = application_id
             .clone()
             .unwrap_or_else(|| format!("customer-{customer_id}"));
-        let mut changed = apply_status(r, &app_id, "Approved", Some(customer_id));
+        let mut changed = r.apply_application(&app_id, "Approved", Some(customer_id));
         if r.customer_id.as_deref() != Some(customer_id) {
             // An operator correction wins over a previously recorded customer.
             r.customer_id = Some(customer_id.to_owned());
@@ -366,10 +318,10 @@ mod tests {
     #[test]
     fn final_statuses_are_never_moved_backwards() {
         let mut r = UserRecord::new("user-test-1");
-        assert!(apply_status(&mut r, "53", "Pending", None));
-        assert!(apply_status(&mut r, "53", "Approved", Some("10000")));
+        assert!(r.apply_application("53", "Pending", None));
+        assert!(r.apply_application("53", "Approved", Some("10000")));
         assert!(
-            !apply_status(&mut r, "53", "PendingReview", None),
+            !r.apply_application("53", "PendingReview", None),
             "a late pendingReview changes nothing"
         );
         assert_eq!(
@@ -377,13 +329,13 @@ mod tests {
             (Some("Approved"), Some("10000"))
         );
         assert!(
-            !apply_status(&mut r, "54", "Pending", None),
+            !r.apply_application("54", "Pending", None),
             "another live application does not replace an approved one"
         );
         let mut denied = UserRecord::new("user-test-2");
-        apply_status(&mut denied, "60", "Denied", None);
+        denied.apply_application("60", "Denied", None);
         assert!(
-            apply_status(&mut denied, "61", "Pending", None),
+            denied.apply_application("61", "Pending", None),
             "a new application replaces a denied one"
         );
         assert_eq!(OnboardingState::of(&denied).state, "application_pending");

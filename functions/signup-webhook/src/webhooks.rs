@@ -13,7 +13,7 @@ use shared::unit::UnitError;
 use shared::{ApiError, App};
 use tokio::time::Instant;
 
-use crate::onboarding::{apply_contact, apply_status, ensure_form, record_application};
+use crate::onboarding::{apply_contact, ensure_form, record_application};
 
 /// How long a processed event id is remembered: longer than Svix's ~27 h of retries and Unit's
 /// at-least-once redeliveries.
@@ -259,7 +259,7 @@ async fn apply_unit_event(
         }
     };
     store::modify(&*app.store, &user_id, true, |r| {
-        apply_status(r, &application_id, status, customer_id.as_deref())
+        r.apply_application(&application_id, status, customer_id.as_deref())
     })
     .await?;
     Ok(())

@@ -165,7 +165,56 @@ pub fn timestamp() -> String {
         .unwrap_or_default()
 }
 
+/// Application statuses after which no other status may replace them.
+const FINAL: &[&str] = &["Approved", "Denied", "Canceled"];
+
 impl UserRecord {
+    /// Records an application's status (and customer) on the user's record; `true` if it changed.
+    ///
+    /// A final status (`Approved`, `Denied`, `Canceled`) of the same application is never replaced,
+    /// so out-of-order events cannot move a user backwards; a new application replaces a denied or
+    /// canceled one.
+    pub fn apply_application(
+        &mut self,
+        application_id: &str,
+        status: &str,
+        customer_id: Option<&str>,
+    ) -> bool {
+        let record = self;
+        let same = record.application_id.as_deref() == Some(application_id);
+        let current = record.application_status.as_deref();
+        let replaceable =
+            record.application_id.is_none() || matches!(current, Some("Denied" | "Canceled"));
+        if !same && !replaceable {
+            tracing::warn!(
+                application_id,
+                "event for another application than the user's current one; ignored"
+            );
+            return false;
+        }
+        let mut changed = false;
+        if !same {
+            record.application_id = Some(application_id.to_owned());
+            record.application_status = None;
+            changed = true;
+        }
+        let keep = record
+            .application_status
+            .as_deref()
+            .is_some_and(|s| FINAL.contains(&s));
+        if !keep && record.application_status.as_deref() != Some(status) {
+            record.application_status = Some(status.to_owned());
+            changed = true;
+        }
+        if let Some(c) = customer_id
+            && record.customer_id.is_none()
+        {
+            record.customer_id = Some(c.to_owned());
+            changed = true;
+        }
+        changed
+    }
+
     /// A new record (version 1) for `user_id`.
     pub fn new(user_id: &str) -> Self {
         let now = timestamp();
