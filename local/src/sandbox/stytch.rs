@@ -1031,6 +1031,13 @@ async fn rotate(State(s): State<Arc<Stytch>>) -> Json<Value> {
     Json(json!({"kid": s.rotate_keys()}))
 }
 
+/// `PUT /_sandbox/webhooks {"deliver": false}` loses every later webhook; `true` delivers again.
+async fn webhook_switch(State(s): State<Arc<Stytch>>, Json(body): Json<Value>) -> StatusCode {
+    s.webhooks
+        .set_enabled(body["deliver"].as_bool().unwrap_or(true));
+    StatusCode::NO_CONTENT
+}
+
 async fn webhook_log(State(s): State<Arc<Stytch>>) -> Json<Value> {
     Json(json!(s.webhooks.deliveries()))
 }
@@ -1082,7 +1089,7 @@ pub fn router(s: Arc<Stytch>, controls: Arc<Controls>) -> axum::Router {
     axum::Router::new()
         .merge(api)
         .route("/_sandbox/keys/rotate", post(rotate))
-        .route("/_sandbox/webhooks", get(webhook_log))
+        .route("/_sandbox/webhooks", get(webhook_log).put(webhook_switch))
         .route("/_sandbox/totp/{user_id}", get(totp_secret))
         .fallback(not_found)
         .with_state(s)

@@ -1417,6 +1417,13 @@ async fn token_verification(
     ))
 }
 
+/// `PUT /_sandbox/webhooks {"deliver": false}` loses every later webhook; `true` delivers again.
+async fn webhook_switch(State(u): State<Arc<Unit>>, Json(body): Json<Value>) -> StatusCode {
+    u.webhooks
+        .set_enabled(body["deliver"].as_bool().unwrap_or(true));
+    StatusCode::NO_CONTENT
+}
+
 async fn webhook_log(State(u): State<Arc<Unit>>) -> Json<Value> {
     Json(json!(u.webhooks.deliveries()))
 }
@@ -1454,7 +1461,7 @@ pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
             "/_sandbox/application-forms/{id}/complete",
             post(complete_form),
         )
-        .route("/_sandbox/webhooks", get(webhook_log))
+        .route("/_sandbox/webhooks", get(webhook_log).put(webhook_switch))
         .fallback(fallback)
         .with_state(u)
         .merge(super::control_routes(controls))

@@ -44,6 +44,8 @@ pub struct Sender {
     client: reqwest::Client,
     schedule: Vec<Duration>,
     log: Mutex<Vec<Delivery>>,
+    /// When false, messages are logged but never sent (webhooks lost on the way).
+    enabled: std::sync::atomic::AtomicBool,
 }
 
 impl Sender {
@@ -56,7 +58,14 @@ impl Sender {
                 .unwrap_or_else(|e| panic!("cannot build the webhook client: {e}")),
             schedule,
             log: Mutex::new(Vec::new()),
+            enabled: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Turns delivery on or off (off: every new message is lost, as with Unit's `AtMostOnce`).
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled
+            .store(enabled, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The compressed Svix-like schedule: 1 s, 2 s, 5 s, 10 s, 30 s, 60 s.
@@ -100,6 +109,9 @@ impl Sender {
                 delivered: false,
                 body: serde_json::from_slice(&body).unwrap_or_default(),
             });
+        if !self.enabled.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let this = self.clone();
         tokio::spawn(async move {
             let delays = std::iter::once(Duration::ZERO).chain(this.schedule.clone());

@@ -1,0 +1,513 @@
+//! End-to-end: customer-token through the local stack (DynamoDB in moto, both sandboxes), from
+//! signup to a Unit call made with the token.
+
+use e2e::{Login, Stack, moto_url, now, totp};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn json_of(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = r.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn code_of(body: &Value) -> Option<&str> {
+    body["error"]["code"].as_str()
+}
+
+/// Signs up and applies directly (the sandbox approves at once); returns the login and customer.
+async fn onboarded(stack: &Stack, email: &str) -> (Login, String) {
+    let login = stack.sign_up(email).await;
+    let ssn = format!("{:09}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000);
+    let (status, state) = json_of(stack.http.post(stack.url("/onboarding/application")).bearer_auth(&login.session_jwt).json(&json!({
+        "full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
+        "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postal_code": "11375"},
+        "phone": {"country_code": "1", "number": "5555555555"}, "ssn": ssn
+    }))).await;
+    assert_eq!(status, 201, "{state}");
+    (
+        login,
+        state["customer_id"]
+            .as_str()
+            .expect("approved at once")
+            .to_owned(),
+    )
+}
+
+/// Enrols TOTP and steps up; returns the stepped-up session JWT.
+async fn stepped_up(stack: &Stack, login: &Login) -> String {
+    let (_, enrolled) = json_of(
+        stack
+            .http
+            .post(stack.url("/mfa/totp"))
+            .bearer_auth(&login.session_jwt)
+            .json(&json!({})),
+    )
+    .await;
+    let secret = enrolled["secret"].as_str().expect("enrolled");
+    let (status, stepped) = json_of(
+        stack
+            .http
+            .post(stack.url("/mfa/totp/authenticate"))
+            .bearer_auth(&login.session_jwt)
+            .json(&json!({"totp_code": totp(secret, now())})),
+    )
+    .await;
+    assert_eq!(status, 200, "{stepped}");
+    stepped["session_jwt"].as_str().unwrap().to_owned()
+}
+
+fn token(stack: &Stack, jwt: &str, body: Value) -> reqwest::RequestBuilder {
+    stack
+        .http
+        .post(stack.url("/unit/customer-token"))
+        .bearer_auth(jwt)
+        .json(&body)
+}
+
+fn unit_token_calls(stack: &Stack) -> usize {
+    let (_, unit) = stack.local.unit.as_ref().unwrap();
+    unit.controls
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .count()
+}
+
+#[tokio::test]
+async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let (login, customer) = onboarded(&stack, "peter@example.com").await;
+
+    // Read-only scopes need only a session.
+    let (status, read) = json_of(token(
+        &stack,
+        &login.session_jwt,
+        json!({"scope": "customers accounts"}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(
+        (read["scope"].as_str(), read["expires_in"].as_u64()),
+        (Some("accounts customers"), Some(3600))
+    );
+    // A sensitive scope without step-up: the frontend is told to step up.
+    let (status, body) = json_of(token(
+        &stack,
+        &login.session_jwt,
+        json!({"scope": "customers cards-write"}),
+    ))
+    .await;
+    assert_eq!((status, code_of(&body)), (403, Some("step_up_required")));
+    assert_eq!(unit_token_calls(&stack), 1, "refused before Unit");
+
+    let jwt = stepped_up(&stack, &login).await;
+    let (status, issued) = json_of(token(
+        &stack,
+        &jwt,
+        json!({"scope": "customers cards-write", "expires_in": 600}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!(
+        (
+            issued["expires_in"].as_u64(),
+            issued["customer_id"].as_str()
+        ),
+        (Some(600), Some(customer.as_str()))
+    );
+    let bearer = issued["token"].as_str().unwrap();
+    let (status, me) = json_of(
+        stack
+            .http
+            .get(stack.unit(&format!("/customers/{customer}")))
+            .bearer_auth(bearer),
+    )
+    .await;
+    assert_eq!(
+        (status, me["data"]["id"].as_str()),
+        (200, Some(customer.as_str())),
+        "the token reads its customer at Unit"
+    );
+
+    // Unit received the caller's own JWT.
+    let (_, unit) = stack.local.unit.as_ref().unwrap();
+    let sent = unit
+        .controls
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path.ends_with("/token"))
+        .unwrap();
+    assert_eq!(sent.path, format!("/customers/{customer}/token"));
+    assert_eq!(
+        sent.body["data"]["attributes"]["jwtToken"], "[masked]",
+        "sent, and masked in the sandbox log"
+    );
+    // One audit entry per token, never the token.
+    let audit = stack
+        .local
+        .app
+        .store
+        .audit_for_user(&login.user_id)
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 2);
+    assert_eq!(
+        audit[1].scopes,
+        vec!["cards-write".to_owned(), "customers".to_owned()]
+    );
+    assert_eq!(
+        (audit[1].customer_id.as_str(), audit[1].expires_in),
+        (customer.as_str(), 600)
+    );
+    assert!(!format!("{audit:?}").contains(bearer));
+}
+
+#[tokio::test]
+async fn stale_or_missing_step_up_and_bad_requests_are_refused_before_unit() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let (login, _) = onboarded(&stack, "peter@example.com").await;
+    let old = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    let stamp = old
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let stale = stack.forge(&login.user_id, now(), |c| {
+        c["https://stytch.com/session"]["authentication_factors"] = json!([
+            {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": stamp},
+            {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": stamp,
+             "authenticator_app_factor": {"totp_id": "totp-test-old"}}]);
+    });
+    let (status, body) = json_of(token(&stack, &stale, json!({"scope": "payments-write"}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (403, Some("step_up_required")),
+        "a 10-minute-old step-up is stale"
+    );
+    let recovered_only = stack.forge(&login.user_id, now(), |c| {
+        c["https://stytch.com/session"]["authentication_factors"] = json!([
+            {"type": "recovery_codes", "delivery_method": "recovery_code", "last_authenticated_at": e2e_now_stamp()}]);
+    });
+    let (status, _) = json_of(token(
+        &stack,
+        &recovered_only,
+        json!({"scope": "cards-write"}),
+    ))
+    .await;
+    assert_eq!(status, 403, "a recovery code is not a TOTP step-up");
+    let expiring = stack.forge(&login.user_id, now() - 290, |_| {});
+    let (status, body) = json_of(token(&stack, &expiring, json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (401, Some("session_jwt_expiring"))
+    );
+    let (status, body) = json_of(token(
+        &stack,
+        &login.session_jwt,
+        json!({"scope": "customers webhooks-write"}),
+    ))
+    .await;
+    assert_eq!((status, code_of(&body)), (400, Some("scope_not_allowed")));
+    let (status, body) = json_of(token(&stack, &login.session_jwt, json!({"expires_in": 0}))).await;
+    assert_eq!((status, code_of(&body)), (400, Some("invalid_request")));
+    let (status, body) = json_of(token(
+        &stack,
+        &login.session_jwt,
+        json!({"resources": [{"type": "vault", "ids": ["x"]}]}),
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"]["fields"].as_array().map(Vec::len)),
+        (400, Some(2))
+    );
+    let (status, _) = json_of(token(
+        &stack,
+        &login.session_jwt,
+        json!({"customer_id": "10000"}),
+    ))
+    .await;
+    assert_eq!(status, 400, "the customer never comes from the body");
+    assert_eq!(unit_token_calls(&stack), 0);
+    let (status, capped) = json_of(token(
+        &stack,
+        &login.session_jwt,
+        json!({"expires_in": 100000}),
+    ))
+    .await;
+    assert_eq!(
+        (status, capped["expires_in"].as_u64()),
+        (200, Some(86400)),
+        "capped at Unit's maximum"
+    );
+}
+
+fn e2e_now_stamp() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    t.replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn hostile_jwts_get_401_and_never_reach_unit() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let (login, _) = onboarded(&stack, "peter@example.com").await;
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let (_, payload_and_sig) = login.session_jwt.split_once('.').unwrap();
+    let (payload, signature) = payload_and_sig.split_once('.').unwrap();
+    let kid = {
+        let header: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(login.session_jwt.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    };
+    let other_project = shared::jwt::signer::Signer::generate(kid.clone());
+    let cases: Vec<(&str, String)> = vec![
+        ("expired", stack.forge(&login.user_id, now() - 400, |_| {})),
+        (
+            "wrong issuer",
+            stack.forge(&login.user_id, now(), |c| {
+                c["iss"] = json!("stytch.com/project-test-other")
+            }),
+        ),
+        (
+            "wrong audience",
+            stack.forge(&login.user_id, now(), |c| {
+                c["aud"] = json!(["project-test-other"])
+            }),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{payload}.",
+                b64(&json!({"alg": "none", "typ": "JWT", "kid": kid}))
+            ),
+        ),
+        (
+            "alg HS256",
+            format!(
+                "{}.{payload}.{signature}",
+                b64(&json!({"alg": "HS256", "typ": "JWT", "kid": kid}))
+            ),
+        ),
+        (
+            "another project's key",
+            other_project.sign(&json!({"sub": login.user_id})),
+        ),
+        ("tampered subject", {
+            let forged = stack.forge("user-test-victim", now(), |_| {});
+            let victim_payload = forged.split('.').nth(1).unwrap().to_owned();
+            format!(
+                "{}.{victim_payload}.{signature}",
+                login.session_jwt.split('.').next().unwrap()
+            )
+        }),
+        ("garbage", "x.y.z".into()),
+    ];
+    for (name, jwt) in cases {
+        let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "customers"}))).await;
+        assert_eq!(status, 401, "{name}: {body}");
+    }
+    assert_eq!(unit_token_calls(&stack), 0);
+}
+
+#[tokio::test]
+async fn another_users_jwt_never_gets_this_customers_token() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let (_, customer_a) = onboarded(&stack, "a@example.com").await;
+    let stranger = stack.sign_up("b@example.com").await;
+    let (status, body) = json_of(token(&stack, &stranger.session_jwt, json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (409, Some("onboarding_incomplete"))
+    );
+    let (login_c, customer_c) = onboarded(&stack, "c@example.com").await;
+    let (status, issued) = json_of(token(&stack, &login_c.session_jwt, json!({}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(issued["customer_id"].as_str(), Some(customer_c.as_str()));
+    let (status, _) = json_of(
+        stack
+            .http
+            .get(stack.unit(&format!("/customers/{customer_a}")))
+            .bearer_auth(issued["token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(status, 403, "C's token cannot read A");
+    // If Unit's customer no longer carries this user as jwtSubject, Unit refuses the exchange.
+    let org = shared::secrets::SecretString::new(e2e::UNIT_TOKEN);
+    stack
+        .local
+        .app
+        .unit
+        .set_customer_jwt_subject(&org, &customer_c, "user-test-someone-else", None)
+        .await
+        .unwrap();
+    let (status, body) = json_of(token(&stack, &login_c.session_jwt, json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (401, Some("session_rejected_by_unit"))
+    );
+}
+
+#[tokio::test]
+async fn an_approval_whose_webhook_was_missed_is_found_at_unit() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let login = stack.sign_up("late@example.com").await;
+    // Unit approved an application for this user, its webhook was lost, and our record only
+    // knows the application as pending.
+    stack
+        .http
+        .put(stack.unit("/_sandbox/webhooks"))
+        .json(&json!({"deliver": false}))
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = json_of(stack.unit_call(Method::POST, "/applications").json(&json!({"data": {
+        "type": "individualApplication", "attributes": {
+            "ssn": "555443333", "fullName": {"first": "Late", "last": "Hook"}, "dateOfBirth": "1990-02-03",
+            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701"},
+            "email": "late@example.com", "phone": {"countryCode": "1", "number": "5555550102"},
+            "jwtSubject": login.user_id}}}))).await;
+    assert_eq!(status, 201);
+    let application_id = created["data"]["id"].as_str().unwrap().to_owned();
+    let customer = created["data"]["relationships"]["customer"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    shared::store::modify(&*stack.local.app.store, &login.user_id, true, |r| {
+        r.application_id = Some(application_id.clone());
+        r.application_status = Some("Pending".into());
+        true
+    })
+    .await
+    .unwrap();
+    let (status, issued) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!(
+        (status, issued["customer_id"].as_str()),
+        (200, Some(customer.as_str())),
+        "{issued}"
+    );
+    let record = stack
+        .local
+        .app
+        .store
+        .get_user(&login.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            record.customer_id.as_deref(),
+            record.application_status.as_deref()
+        ),
+        (Some(customer.as_str()), Some("Approved"))
+    );
+    let (_, unit) = stack.local.unit.as_ref().unwrap();
+    assert!(
+        unit.controls
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path == format!("/applications/{application_id}")),
+        "the customer was found by asking Unit"
+    );
+}
+
+#[tokio::test]
+async fn unit_faults_are_retried_within_bounds_and_rotation_keeps_working() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto_with(
+        &moto,
+        &[
+            ("UPSTREAM_TIMEOUT_MS", "400"),
+            ("JWKS_REFETCH_INTERVAL_SECONDS", "0"),
+        ],
+    )
+    .await;
+    let (login, _) = onboarded(&stack, "peter@example.com").await;
+    let fault = |body: Value| {
+        stack
+            .http
+            .post(stack.unit("/_sandbox/faults"))
+            .json(&body)
+            .send()
+    };
+    let route = "POST /customers/{id}/token";
+    fault(json!({"route": route, "status": 503, "times": 2}))
+        .await
+        .unwrap();
+    let (status, _) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!(status, 200, "two 503s, then the third attempt succeeds");
+    fault(json!({"route": route, "status": 503, "times": 3}))
+        .await
+        .unwrap();
+    let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (502, Some("upstream_unavailable"))
+    );
+    fault(json!({"route": route, "status": 429, "retry_after": 0, "times": 3}))
+        .await
+        .unwrap();
+    let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (429, Some("upstream_rate_limited"))
+    );
+    fault(json!({"route": route, "latency_ms": 1000, "times": 3}))
+        .await
+        .unwrap();
+    let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!((status, code_of(&body)), (504, Some("upstream_timeout")));
+    fault(json!({"route": route, "drop": true, "times": 3}))
+        .await
+        .unwrap();
+    let (status, _) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!(status, 502, "dropped connections");
+    stack
+        .http
+        .delete(stack.unit("/_sandbox/faults"))
+        .send()
+        .await
+        .unwrap();
+    let audited = stack
+        .local
+        .app
+        .store
+        .audit_for_user(&login.user_id)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(audited, 1, "only the issued token is audited");
+
+    // Stytch rotates its signing key: new sessions carry the new kid and still work.
+    stack
+        .http
+        .post(stack.stytch("/_sandbox/keys/rotate"))
+        .send()
+        .await
+        .unwrap();
+    let (_, fresh) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/sessions/authenticate")
+            .json(&json!({"session_token": login.session_token})),
+    )
+    .await;
+    let (status, body) = json_of(token(
+        &stack,
+        fresh["session_jwt"].as_str().unwrap(),
+        json!({}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
