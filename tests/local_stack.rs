@@ -86,7 +86,7 @@ async fn jwt_routes_verify_the_stytch_session_before_anything_else() {
         );
         let (status, body) = send(Some(format!("Bearer {}", login.session_jwt))).await;
         assert!(
-            status != 401 && status != 403 && (status < 500 || status == 501),
+            status != 401 && status != 403 && status < 500,
             "{path}: a valid session passes: {status} {body}"
         );
     }
@@ -312,7 +312,7 @@ async fn the_runner_binary_serves_with_sandboxes_and_no_configuration() {
 }
 
 #[test]
-fn the_demo_walks_every_step_that_is_built() {
+fn the_demo_walks_the_whole_flow() {
     let state = std::env::temp_dir().join(format!("bridge-e2e-{}", uuid::Uuid::new_v4()));
     let out = Command::new(e2e::binary("local-stack"))
         .arg("demo")
@@ -328,6 +328,10 @@ fn the_demo_walks_every_step_that_is_built() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains(" 1. [ok  ] sign up at Stytch"), "{stdout}");
-    assert!(stdout.contains(" 9. ["), "every step is reported: {stdout}");
-    assert!(!stdout.contains("[FAIL]"), "{stdout}");
+    for step in 1..=9 {
+        assert!(
+            stdout.contains(&format!("{step:>2}. [ok  ]")),
+            "step {step} passes: {stdout}"
+        );
+    }
 }

@@ -2,8 +2,8 @@
 //! its sandboxes: signup → webhook → onboarding form → approval → TOTP enrolment → step-up →
 //! customer token → a Unit call with that token.
 //!
-//! Each step prints what happened. A route whose function is not built yet (501) marks its step
-//! "not built yet" and skips the steps that need its result; any other failure fails the demo.
+//! Each step prints what happened; a failed step skips the steps that need its result and fails
+//! the demo.
 
 use std::time::Duration;
 
@@ -14,7 +14,6 @@ use crate::stack::LocalStack;
 /// How one step ended.
 enum Step {
     Done(String),
-    NotBuilt(String),
     Failed(String),
 }
 
@@ -30,7 +29,6 @@ impl Demo<'_> {
         self.n += 1;
         let (mark, detail, ok) = match step {
             Step::Done(d) => ("ok  ", d, true),
-            Step::NotBuilt(d) => ("todo", d, false),
             Step::Failed(d) => {
                 self.failed = true;
                 ("FAIL", d, false)
@@ -45,7 +43,7 @@ impl Demo<'_> {
         println!("{:>2}. [skip] {title}: needs {needs}", self.n);
     }
 
-    /// Calls our API; 501 means the route's function is not built yet.
+    /// Calls our API; anything but a 2xx fails the step.
     async fn api(
         &self,
         method: reqwest::Method,
@@ -65,9 +63,6 @@ impl Demo<'_> {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         match status {
             200..=299 => Ok(body),
-            501 => Err(Step::NotBuilt(format!(
-                "{path} answers 501 not_implemented"
-            ))),
             _ => Err(Step::Failed(format!("{path} answered {status}: {body}"))),
         }
     }
@@ -125,10 +120,7 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
             .deliveries()
             .into_iter()
             .find(|d| d.body["id"] == user_id && !d.attempts.is_empty());
-        if delivery
-            .as_ref()
-            .is_some_and(|d| d.delivered || d.attempts.iter().any(|a| a.status == Some(501)))
-        {
+        if delivery.as_ref().is_some_and(|d| d.delivered) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -137,10 +129,6 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
         Some(d) if d.delivered => {
             Step::Done(format!("{} delivered to /webhooks/stytch", d.event_type))
         }
-        Some(d) if d.attempts.iter().any(|a| a.status == Some(501)) => Step::NotBuilt(
-            "/webhooks/stytch verified the signature and answered 501; Svix-style retries continue"
-                .into(),
-        ),
         Some(d) => Step::Failed(format!("attempts: {:?}", d.attempts)),
         None => Step::Failed("no delivery within 5 s".into()),
     };

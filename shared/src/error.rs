@@ -78,16 +78,6 @@ impl ApiError {
         }
     }
 
-    /// 501 `not_implemented` for a route whose function is not built yet. Senders of webhooks
-    /// retry a 5xx, so no event is lost meanwhile.
-    pub fn not_implemented(method: &str, path: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_implemented",
-            format!("{method} {path} is not implemented yet"),
-        )
-    }
-
     /// 500 `internal_error`: the details go to the log, never to the client.
     pub fn internal() -> Self {
         Self::new(
