@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test demo fmt lint
+.PHONY: run test demo package events fmt lint
 
 ## run: serve every route on http://127.0.0.1:3000 (see README: Run locally)
 run:
@@ -12,6 +12,14 @@ demo:
 ## test: install pinned tools, start moto, run fmt, clippy, cfn-lint, unit and end-to-end tests
 test:
 	bash local/tools/test.sh
+
+## package: release builds for Lambda (glibc 2.34, zig via cargo-lambda), glibc check, zips and sizes
+package:
+	bash local/tools/package.sh
+
+## events: rewrite events/*.json and events/manifest.json from local/tools/make_events.py
+events:
+	python3 local/tools/make_events.py
 
 fmt:
 	cargo fmt --all

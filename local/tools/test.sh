@@ -16,8 +16,18 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cfn-lint template.yaml"
+step "cfn-lint and sam validate --lint"
 "$bin/cfn-lint" template.yaml
+SAM_CLI_TELEMETRY=0 "$bin/sam" validate --lint --template template.yaml --region us-east-1
+
+if [ "${FAST:-}" = 1 ]; then
+  echo "FAST=1: skipping the Lambda packages; the smoke test runs the debug binaries"
+  unset BOOTSTRAP_DIR
+else
+  step "package the Lambda functions (release, glibc 2.34)"
+  bash local/tools/package.sh
+  export BOOTSTRAP_DIR="$root/target/lambda"
+fi
 
 step "start moto"
 mkdir -p .tools

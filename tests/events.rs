@@ -1,0 +1,45 @@
+//! Every sample event in `events/` runs through its function's handler (the code
+//! `sam local invoke` runs) against the sandboxes and moto, and gets the status the manifest
+//! gives it. The same events drive the real binaries in `runtime_api.rs`.
+
+use e2e::events::{manifest, render};
+use e2e::{Stack, moto_url};
+
+#[tokio::test]
+async fn every_sample_event_gets_its_status_from_its_handler() {
+    let Some(moto) = moto_url() else { return };
+    let stack = Stack::on_moto(&moto).await;
+    let entries = manifest();
+    assert!(entries.len() >= 15, "every route has events");
+    let app = &stack.local.app;
+    for entry in &entries {
+        let rendered = render(&stack, entry).await;
+        let request = lambda_http::request::from_str(&rendered)
+            .unwrap_or_else(|e| panic!("{} is not an API Gateway v2 event: {e}", entry.event));
+        let response = match entry.function.as_str() {
+            "signup-webhook" => signup_webhook::handle(app, request).await,
+            "totp-stepup" => totp_stepup::handle(app, request).await,
+            "customer-token" => customer_token::handle(app, request).await,
+            other => panic!("unknown function {other}"),
+        };
+        let body = String::from_utf8_lossy(response.body().as_ref()).to_string();
+        assert_eq!(
+            response.status().as_u16(),
+            entry.status,
+            "{}: {body}",
+            entry.event
+        );
+    }
+    // Every route of every function has at least one event.
+    for (_, function, routes) in local_stack::Function::ALL {
+        for route in routes {
+            let covered = entries.iter().any(|e| {
+                e.function == function && {
+                    let text = std::fs::read_to_string(e2e::events::dir().join(&e.event)).unwrap();
+                    text.contains(&format!("\"rawPath\": \"{}\"", route.path))
+                }
+            });
+            assert!(covered, "no event for {} {}", route.method, route.path);
+        }
+    }
+}

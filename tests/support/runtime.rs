@@ -1,0 +1,139 @@
+//! A local Lambda Runtime API (the 2018-06-01 interface a `bootstrap` polls): hands out queued
+//! events and collects the answers, so the real function binaries can be driven as on Lambda.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Default)]
+struct Inner {
+    waiting: HashMap<String, oneshot::Sender<Result<Value, Value>>>,
+    init_error: Option<Value>,
+}
+
+#[derive(Clone)]
+struct RuntimeState {
+    queue: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, String)>>>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// A running Runtime API.
+pub struct RuntimeApi {
+    /// `host:port`, for `AWS_LAMBDA_RUNTIME_API`.
+    pub address: String,
+    sender: mpsc::UnboundedSender<(String, String)>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+async fn next(State(s): State<RuntimeState>) -> (HeaderMap, String) {
+    let (id, event) = s
+        .queue
+        .lock()
+        .await
+        .recv()
+        .await
+        .expect("the harness outlives the function");
+    let mut headers = HeaderMap::new();
+    let deadline = (std::time::SystemTime::now() + std::time::Duration::from_secs(15))
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    for (k, v) in [
+        ("lambda-runtime-aws-request-id", id.clone()),
+        ("lambda-runtime-deadline-ms", deadline.to_string()),
+        (
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:smoke".into(),
+        ),
+        (
+            "lambda-runtime-trace-id",
+            "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".into(),
+        ),
+    ] {
+        headers.insert(k, v.parse().expect("header"));
+    }
+    (headers, event)
+}
+
+async fn respond(
+    State(s): State<RuntimeState>,
+    Path(id): Path<String>,
+    body: String,
+) -> StatusCode {
+    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    if let Some(tx) = s.inner.lock().expect("lock").waiting.remove(&id) {
+        let _ = tx.send(Ok(value));
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn error(State(s): State<RuntimeState>, Path(id): Path<String>, body: String) -> StatusCode {
+    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    if let Some(tx) = s.inner.lock().expect("lock").waiting.remove(&id) {
+        let _ = tx.send(Err(value));
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(s): State<RuntimeState>, body: String) -> StatusCode {
+    s.inner.lock().expect("lock").init_error =
+        Some(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+    StatusCode::ACCEPTED
+}
+
+impl RuntimeApi {
+    /// Starts the Runtime API on a free loopback port.
+    pub async fn start() -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let state = RuntimeState {
+            queue: Arc::new(tokio::sync::Mutex::new(receiver)),
+            inner: inner.clone(),
+        };
+        let router = axum::Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("addr").to_string();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            address,
+            sender,
+            inner,
+        }
+    }
+
+    /// Invokes the function with `event` and waits (up to 30 s) for its answer.
+    pub async fn invoke(&self, event: String) -> Result<Value, Value> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .lock()
+            .expect("lock")
+            .waiting
+            .insert(id.clone(), tx);
+        self.sender.send((id, event)).expect("queue");
+        tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+            .await
+            .expect("the function answers within 30 s")
+            .expect("answered")
+    }
+
+    /// The init error the function reported, if any.
+    pub fn init_error(&self) -> Option<Value> {
+        self.inner.lock().expect("lock").init_error.clone()
+    }
+}
