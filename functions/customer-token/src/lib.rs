@@ -299,7 +299,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
             user_id: session.user_id.clone(),
             customer_id: customer_id.clone(),
             scopes: checked.scopes.iter().cloned().collect(),
-            issued_at: shared::store::timestamp(),
+            issued_at: shared::store::timestamp_millis(),
             request_id: shared::http::request_id(req),
             expires_in,
         })

@@ -168,6 +168,16 @@ pub fn timestamp() -> String {
 /// Application statuses after which no other status may replace them.
 const FINAL: &[&str] = &["Approved", "Denied", "Canceled"];
 
+/// Now as RFC 3339 with milliseconds (UTC, fixed width, so it sorts as text): audit times.
+pub fn timestamp_millis() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(format)
+        .unwrap_or_default()
+}
+
 impl UserRecord {
     /// Records an application's status (and customer) on the user's record; `true` if it changed.
     ///
