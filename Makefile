@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test demo package events fmt lint
+.PHONY: run test demo package bench events fmt lint
 
 ## run: serve every route on http://127.0.0.1:3000 (see README: Run locally)
 run:
@@ -16,6 +16,10 @@ test:
 ## package: release builds for Lambda (glibc 2.34, zig via cargo-lambda), glibc check, zips and sizes
 package:
 	bash local/tools/package.sh
+
+## bench: cold start, memory, size, JWT, overhead and throughput figures; rewrites BENCHMARKS.md
+bench:
+	bash local/tools/bench.sh
 
 ## events: rewrite events/*.json and events/manifest.json from local/tools/make_events.py
 events:

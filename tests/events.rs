@@ -2,18 +2,18 @@
 //! `sam local invoke` runs) against the sandboxes and moto, and gets the status the manifest
 //! gives it. The same events drive the real binaries in `runtime_api.rs`.
 
-use e2e::events::{manifest, render};
 use e2e::{Stack, moto_url};
+use local_stack::sample_events::{manifest, render};
 
 #[tokio::test]
 async fn every_sample_event_gets_its_status_from_its_handler() {
     let Some(moto) = moto_url() else { return };
     let stack = Stack::on_moto(&moto).await;
-    let entries = manifest();
+    let entries = manifest().unwrap();
     assert!(entries.len() >= 15, "every route has events");
     let app = &stack.local.app;
     for entry in &entries {
-        let rendered = render(&stack, entry).await;
+        let rendered = render(&stack.local, &stack.http, entry).await.unwrap();
         let request = lambda_http::request::from_str(&rendered)
             .unwrap_or_else(|e| panic!("{} is not an API Gateway v2 event: {e}", entry.event));
         let response = match entry.function.as_str() {
@@ -35,7 +35,9 @@ async fn every_sample_event_gets_its_status_from_its_handler() {
         for route in routes {
             let covered = entries.iter().any(|e| {
                 e.function == function && {
-                    let text = std::fs::read_to_string(e2e::events::dir().join(&e.event)).unwrap();
+                    let text =
+                        std::fs::read_to_string(local_stack::sample_events::dir().join(&e.event))
+                            .unwrap();
                     text.contains(&format!("\"rawPath\": \"{}\"", route.path))
                 }
             });

@@ -4,9 +4,9 @@
 //! status. With `BOOTSTRAP_DIR` set (the test command sets it after `make package`), the
 //! release `bootstrap`s built for Lambda's glibc are the ones tested.
 
-use e2e::events::{manifest, render};
-use e2e::runtime::RuntimeApi;
 use e2e::{Stack, moto_url};
+use local_stack::runtime_api::RuntimeApi;
+use local_stack::sample_events::{manifest, render};
 use shared::config::{SecretsLocation, StoreLocation};
 
 fn binary(function: &str) -> std::path::PathBuf {
@@ -27,7 +27,7 @@ async fn each_binary_answers_its_sample_events_through_the_runtime_api() {
     let StoreLocation::DynamoDb { table_name } = &config.store else {
         panic!("DynamoDB")
     };
-    let entries = manifest();
+    let entries = manifest().unwrap();
     for function in ["signup-webhook", "totp-stepup", "customer-token"] {
         let runtime = RuntimeApi::start().await;
         let path = binary(function);
@@ -59,7 +59,7 @@ async fn each_binary_answers_its_sample_events_through_the_runtime_api() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for entry in entries.iter().filter(|e| e.function == function) {
             let answer = runtime
-                .invoke(render(&stack, entry).await)
+                .invoke(render(&stack.local, &stack.http, entry).await.unwrap())
                 .await
                 .unwrap_or_else(|e| panic!("{}: the function reported an error: {e}", entry.event));
             assert_eq!(

@@ -12,7 +12,10 @@ use shared::App;
 use shared::http::Route;
 
 // Sandbox handlers return ready error responses as `Err`; their size is irrelevant in a dev tool.
+pub mod bench;
 pub mod demo;
+pub mod runtime_api;
+pub mod sample_events;
 #[allow(clippy::result_large_err)]
 pub mod sandbox;
 pub mod settings;

@@ -37,6 +37,29 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             );
             return local_stack::demo::run(&stack).await.map_err(Into::into);
         }
+        Some("bench") => {
+            let var =
+                |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.to_owned());
+            let number = |k: &str, default: usize| -> Result<usize, String> {
+                var(k, &default.to_string())
+                    .parse()
+                    .map_err(|_| format!("{k} must be a whole number"))
+            };
+            let options = local_stack::bench::Options {
+                moto_url: std::env::var("MOTO_URL")
+                    .map_err(|_| "MOTO_URL is not set (make bench starts moto)")?,
+                bootstrap_dir: var("BOOTSTRAP_DIR", "target/lambda").into(),
+                cold_runs: number("BENCH_COLD_RUNS", 20)?,
+                rss_requests: number("BENCH_RSS_REQUESTS", 1000)?,
+                overhead_requests: number("BENCH_OVERHEAD_REQUESTS", 2000)?,
+                throughput_seconds: number("BENCH_SECONDS", 5)? as u64,
+            };
+            let report = local_stack::bench::run(&options).await?;
+            let out = var("BENCH_OUT", "BENCHMARKS.md");
+            std::fs::write(&out, report)?;
+            println!("wrote {out}");
+            return Ok(());
+        }
         Some("link-customer") => {
             // An operator action against the configured deployment (the Lambda's variables).
             let args: Vec<String> = std::env::args().skip(2).collect();
@@ -58,7 +81,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Some(other) => {
             return Err(format!(
-                "unknown command {other:?}; use `serve` (default), `demo` or `link-customer`"
+                "unknown command {other:?}; use `serve` (default), `demo`, `bench` or `link-customer`"
             )
             .into());
         }

@@ -385,6 +385,11 @@ pub mod signer {
             }
         }
 
+        /// The public key, DER-encoded (PKCS#1 `RSAPublicKey`), for raw signature checks.
+        pub fn public_key_der(&self) -> Vec<u8> {
+            self.key.public_key().as_ref().to_vec()
+        }
+
         /// Signs `header` and `claims` (both JSON objects) as a compact RS256 JWS.
         pub fn sign_raw(&self, header: &serde_json::Value, claims: &serde_json::Value) -> String {
             let signing_input = format!(

@@ -1,9 +1,6 @@
 //! Helpers of the end-to-end tests: moto, the local stack on free ports with its sandboxes,
 //! logging a user in, and Stytch-shaped JWTs with chosen claims.
 
-pub mod events;
-pub mod runtime;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 

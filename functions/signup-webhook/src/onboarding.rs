@@ -227,6 +227,7 @@ async fn refresh(
     if !pending {
         return Ok(None);
     }
+    let mut refreshed = None;
     let application_id = match (&record.application_id, &record.form_id) {
         (Some(id), _) => Some(id.clone()),
         (None, Some(form_id)) => {
@@ -236,19 +237,22 @@ async fn refresh(
                 .await?;
             let link = form.link().map(str::to_owned);
             if link.is_some() && link != record.form_url {
-                let _ = store::modify(&*app.store, &record.user_id, false, |r| {
+                match store::modify(&*app.store, &record.user_id, false, |r| {
                     r.form_url = link.clone();
                     true
                 })
                 .await
-                .map_err(|e| tracing::warn!(error = %e, "could not store the fresh form link"));
+                {
+                    Ok(stored) => refreshed = stored,
+                    Err(e) => tracing::warn!(error = %e, "could not store the fresh form link"),
+                }
             }
             form.related_id("application").map(str::to_owned)
         }
         (None, None) => None,
     };
     let Some(application_id) = application_id else {
-        return Ok(app.store.get_user(&record.user_id).await.ok().flatten());
+        return Ok(refreshed);
     };
     let application = app
         .unit

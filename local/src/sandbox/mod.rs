@@ -86,6 +86,9 @@ pub struct LoggedRequest {
     pub body: Value,
     /// Whether an injected fault answered it.
     pub faulted: bool,
+    /// The caller's `User-Agent` (ours is `stytch-unit-bridge/<version>`).
+    #[serde(default)]
+    pub user_agent: String,
 }
 
 /// Fault rules, the request log and the connection count of one sandbox.
@@ -185,6 +188,12 @@ pub async fn observe(
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let template = matched
         .as_ref()
         .map(|m| m.as_str().to_owned())
@@ -236,6 +245,7 @@ pub async fn observe(
             status: response.status().as_u16(),
             body: logged_body,
             faulted,
+            user_agent,
         });
     response
 }

@@ -1,5 +1,6 @@
 //! A local Lambda Runtime API (the 2018-06-01 interface a `bootstrap` polls): hands out queued
-//! events and collects the answers, so the real function binaries can be driven as on Lambda.
+//! events and collects the answers, so the real function binaries can be driven as on Lambda
+//! (the smoke test in `tests/runtime_api.rs` and the cold-start benchmark use it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 struct Inner {
     waiting: HashMap<String, oneshot::Sender<Result<Value, Value>>>,
     init_error: Option<Value>,
+    /// When the function first asked for an event: its init is over.
+    first_poll: Option<std::time::Instant>,
 }
 
 #[derive(Clone)]
@@ -31,13 +34,12 @@ pub struct RuntimeApi {
 }
 
 async fn next(State(s): State<RuntimeState>) -> (HeaderMap, String) {
-    let (id, event) = s
-        .queue
+    s.inner
         .lock()
-        .await
-        .recv()
-        .await
-        .expect("the harness outlives the function");
+        .expect("lock")
+        .first_poll
+        .get_or_insert_with(std::time::Instant::now);
+    let (id, event) = s.queue.lock().await.recv().await.unwrap_or_default();
     let mut headers = HeaderMap::new();
     let deadline = (std::time::SystemTime::now() + std::time::Duration::from_secs(15))
         .duration_since(std::time::UNIX_EPOCH)
@@ -118,7 +120,7 @@ impl RuntimeApi {
 
     /// Invokes the function with `event` and waits (up to 30 s) for its answer.
     pub async fn invoke(&self, event: String) -> Result<Value, Value> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::sandbox::uuid();
         let (tx, rx) = oneshot::channel();
         self.inner
             .lock()
@@ -130,6 +132,11 @@ impl RuntimeApi {
             .await
             .expect("the function answers within 30 s")
             .expect("answered")
+    }
+
+    /// When the function first polled for an event (the end of its init).
+    pub fn first_poll(&self) -> Option<std::time::Instant> {
+        self.inner.lock().expect("lock").first_poll
     }
 
     /// The init error the function reported, if any.

@@ -1,0 +1,983 @@
+//! `local-stack bench`: measures what a Rust Lambda is picked for and writes `BENCHMARKS.md`:
+//! package sizes, cold starts and peak memory of the release `bootstrap`s through a local Lambda
+//! Runtime API (Secrets Manager and DynamoDB in moto), the handlers' own time per request with
+//! the time spent waiting on Stytch and Unit taken out, upstream round trips per route,
+//! connection reuse, and the local stack's throughput on one core.
+//!
+//! Figures, never pass/fail: the report states each budget and whether it is met.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use shared::App;
+use shared::store::{Attempt, AuditEntry, StoreError, UserRecord, UserStore};
+
+use crate::runtime_api::RuntimeApi;
+use crate::sample_events::{Entry, manifest, render};
+use crate::settings::Plan;
+use crate::stack::LocalStack;
+
+/// Why the benchmark could not run.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// What to run.
+pub struct Options {
+    /// moto's URL (DynamoDB and Secrets Manager).
+    pub moto_url: String,
+    /// Where `make package` put the release builds (`<dir>/<function>/bootstrap`, `<dir>/<function>.zip`).
+    pub bootstrap_dir: PathBuf,
+    /// Cold starts per function.
+    pub cold_runs: usize,
+    /// Requests per function before reading its peak RSS.
+    pub rss_requests: usize,
+    /// Requests per measured route for the overhead figures.
+    pub overhead_requests: usize,
+    /// Seconds of the throughput run.
+    pub throughput_seconds: u64,
+}
+
+const FUNCTIONS: [&str; 3] = ["signup-webhook", "totp-stepup", "customer-token"];
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+/// A `UserStore` that counts reads and writes (for the round-trip table).
+struct Counting {
+    inner: Arc<dyn UserStore>,
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl Counting {
+    fn snapshot(&self) -> (u64, u64) {
+        (
+            self.reads.load(Ordering::SeqCst),
+            self.writes.load(Ordering::SeqCst),
+        )
+    }
+    fn read(&self) {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+    }
+    fn write(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl UserStore for Counting {
+    async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.read();
+        self.inner.get_user(user_id).await
+    }
+    async fn create_user(&self, record: &UserRecord) -> Result<(), StoreError> {
+        self.write();
+        self.inner.create_user(record).await
+    }
+    async fn update_user(&self, record: &UserRecord) -> Result<UserRecord, StoreError> {
+        self.write();
+        self.inner.update_user(record).await
+    }
+    async fn link_application(
+        &self,
+        application_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        self.write();
+        self.inner.link_application(application_id, user_id).await
+    }
+    async fn user_for_application(
+        &self,
+        application_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.read();
+        self.inner.user_for_application(application_id).await
+    }
+    async fn record_event(&self, event_id: &str, expires_at: i64) -> Result<bool, StoreError> {
+        self.write();
+        self.inner.record_event(event_id, expires_at).await
+    }
+    async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {
+        self.read();
+        self.inner.event_processed(event_id).await
+    }
+    async fn put_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.write();
+        self.inner.put_audit(entry).await
+    }
+    async fn audit_for_user(&self, user_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read();
+        self.inner.audit_for_user(user_id).await
+    }
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        max: u32,
+        window: u32,
+        now: i64,
+    ) -> Result<Attempt, StoreError> {
+        self.write();
+        self.inner.reserve_attempt(key, max, window, now).await
+    }
+    async fn release_attempt(&self, key: &str) -> Result<(), StoreError> {
+        self.write();
+        self.inner.release_attempt(key).await
+    }
+    async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
+        self.write();
+        self.inner.clear_attempts(key).await
+    }
+}
+
+/// The local stack on moto (a fresh secret and table), sandboxes on free ports.
+async fn stack_on_moto(moto: &str) -> Result<(LocalStack, aws_config::SdkConfig, String), Error> {
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "bench",
+        ))
+        .load()
+        .await;
+    let id = crate::sandbox::random_hex(6);
+    let secret_name = format!("bench-{id}");
+    let secret = json!({
+        "stytch_secret": format!("secret-test-{}", crate::sandbox::random_hex(12)),
+        "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "unit_api_token": format!("v2.public.bench.{}", crate::sandbox::random_hex(12)),
+        "unit_webhook_token": crate::sandbox::random_hex(12),
+    });
+    aws_sdk_secretsmanager::Client::new(&aws)
+        .create_secret()
+        .name(&secret_name)
+        .secret_string(secret.to_string())
+        .send()
+        .await?;
+    let table = format!("bench-{id}");
+    shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &table)
+        .create_table_if_missing()
+        .await?;
+    let vars: Vec<(&str, String)> = vec![
+        ("PORT", "0".into()),
+        ("STYTCH_SANDBOX_PORT", "0".into()),
+        ("UNIT_SANDBOX_PORT", "0".into()),
+        ("SECRET_ID", secret_name.clone()),
+        ("TABLE_NAME", table.clone()),
+        ("TOTP_MAX_FAILURES", "1000000".into()),
+    ];
+    let plan = Plan::resolve(
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
+        &std::env::temp_dir().join(format!("bench-{id}")),
+    )?;
+    let stack = LocalStack::start(&plan, Some(aws.clone())).await?;
+    Ok((stack, aws, secret_name))
+}
+
+fn spawn_bootstrap(
+    dir: &Path,
+    function: &str,
+    runtime: &RuntimeApi,
+    stack: &LocalStack,
+    moto: &str,
+) -> Result<tokio::process::Child, Error> {
+    let c = &stack.app.config;
+    let shared::config::SecretsLocation::SecretsManager { secret_id, .. } = &c.secrets else {
+        return Err("the bench stack reads Secrets Manager".into());
+    };
+    let shared::config::StoreLocation::DynamoDb { table_name } = &c.store else {
+        return Err("the bench stack uses DynamoDB".into());
+    };
+    let path = dir.join(function).join("bootstrap");
+    Ok(tokio::process::Command::new(&path)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        )
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", moto)
+        .env("STYTCH_PROJECT_ID", &c.stytch_project_id)
+        .env("STYTCH_API_URL", &c.stytch_api_url)
+        .env("UNIT_API_URL", &c.unit_api_url)
+        .env("SECRET_ID", secret_id)
+        .env("TABLE_NAME", table_name)
+        .env("TOTP_MAX_FAILURES", "1000000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{}: {e} (run `make package` first)", path.display()))?)
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map(|kib| format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, {mem}, Linux {}, {rustc}",
+        kernel.trim()
+    )
+}
+
+/// One no-auth event per function: answered without any upstream call, so a cold start measures
+/// init (configuration, AWS clients, the Secrets Manager fetch) plus one handler run.
+fn cold_event(entries: &[Entry], function: &str) -> Option<Entry> {
+    entries
+        .iter()
+        .find(|e| e.function == function && e.event.ends_with("no-auth.json"))
+        .cloned()
+}
+
+/// A JSON request for a handler, as API Gateway would build it.
+fn request(
+    method: &str,
+    path: &str,
+    jwt: Option<&str>,
+    headers: &[(&str, String)],
+    body: &str,
+) -> lambda_http::Request {
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(jwt) = jwt {
+        builder = builder.header("authorization", format!("Bearer {jwt}"));
+    }
+    for (k, v) in headers {
+        builder = builder.header(*k, v);
+    }
+    builder
+        .body(lambda_http::Body::from(body.to_owned()))
+        .unwrap_or_else(|_| lambda_http::Request::default())
+}
+
+/// Runs `req` through `handler` and returns (total, upstream wait, status).
+async fn timed(app: &App, function: &str, req: lambda_http::Request) -> (Duration, Duration, u16) {
+    let started = Instant::now();
+    let (status, waited) = shared::upstream::UPSTREAM_WAIT
+        .scope(std::cell::Cell::new(Duration::ZERO), async {
+            let response = match function {
+                "signup-webhook" => signup_webhook::handle(app, req).await,
+                "totp-stepup" => totp_stepup::handle(app, req).await,
+                _ => customer_token::handle(app, req).await,
+            };
+            (
+                response.status().as_u16(),
+                shared::upstream::UPSTREAM_WAIT.with(|w| w.get()),
+            )
+        })
+        .await;
+    (started.elapsed(), waited, status)
+}
+
+/// Runs every measurement and returns the report.
+pub async fn run(options: &Options) -> Result<String, Error> {
+    let mut out = String::new();
+    let entries = manifest()?;
+    let http = reqwest::Client::new();
+    writeln!(out, "# Benchmarks\n")?;
+    writeln!(
+        out,
+        "Written by `make bench` (`local/tools/bench.sh`): re-run it to refresh every figure. Machine: {}. Date: {}.\n",
+        machine(),
+        crate::sandbox::rfc3339(crate::sandbox::now())
+    )?;
+    eprintln!("bench: sizes");
+
+    // Sizes.
+    let mut size_rows = String::new();
+    let mut sizes_ok = true;
+    for f in FUNCTIONS {
+        let boot = std::fs::metadata(options.bootstrap_dir.join(f).join("bootstrap"))?.len();
+        let zip = std::fs::metadata(options.bootstrap_dir.join(format!("{f}.zip")))?.len();
+        sizes_ok &= zip < 5 * 1024 * 1024;
+        writeln!(
+            size_rows,
+            "| {f} | {:.2} MiB | {:.2} MiB |",
+            boot as f64 / 1048576.0,
+            zip as f64 / 1048576.0
+        )?;
+    }
+
+    let (stack, aws, secret_name) = stack_on_moto(&options.moto_url).await?;
+    // Secrets Manager round trip as the functions see it at init (the upstream wait of a cold start).
+    let sm = aws_sdk_secretsmanager::Client::new(&aws);
+    let mut sm_samples = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        sm.get_secret_value().secret_id(&secret_name).send().await?;
+        sm_samples.push(ms(t.elapsed()));
+    }
+    let sm_wait = median(sm_samples);
+
+    eprintln!("bench: cold starts");
+    let mut cold_rows = String::new();
+    let mut cold_ok = true;
+    for f in FUNCTIONS {
+        let entry = cold_event(&entries, f).ok_or("no no-auth event for a function")?;
+        let (mut init, mut first) = (Vec::new(), Vec::new());
+        for _ in 0..options.cold_runs {
+            let runtime = RuntimeApi::start().await;
+            let event = render(&stack, &http, &entry).await?;
+            let started = Instant::now();
+            let mut child = spawn_bootstrap(
+                &options.bootstrap_dir,
+                f,
+                &runtime,
+                &stack,
+                &options.moto_url,
+            )?;
+            let answer = runtime
+                .invoke(event)
+                .await
+                .map_err(|e| format!("{f}: {e}"))?;
+            let done = started.elapsed();
+            if answer["statusCode"].as_u64() != Some(u64::from(entry.status)) {
+                return Err(format!("{f}: unexpected answer {answer}").into());
+            }
+            init.push(ms(runtime
+                .first_poll()
+                .map(|p| p - started)
+                .unwrap_or_default()));
+            first.push(ms(done));
+            let _ = child.kill().await;
+        }
+        let (init, first) = (median(init), median(first));
+        let own = first - sm_wait;
+        cold_ok &= own < 25.0;
+        writeln!(
+            cold_rows,
+            "| {f} | {init:.1} ms | {first:.1} ms | {sm_wait:.1} ms | {own:.1} ms |"
+        )?;
+    }
+
+    eprintln!("bench: peak memory");
+    let mut rss_rows = String::new();
+    let mut rss_ok = true;
+    for f in FUNCTIONS {
+        let mine: Vec<&Entry> = entries.iter().filter(|e| e.function == f).collect();
+        let runtime = RuntimeApi::start().await;
+        let child = spawn_bootstrap(
+            &options.bootstrap_dir,
+            f,
+            &runtime,
+            &stack,
+            &options.moto_url,
+        )?;
+        let pid = child.id().ok_or("the bootstrap exited")?;
+        let mut statuses = std::collections::BTreeMap::<u64, usize>::new();
+        for i in 0..options.rss_requests {
+            let entry = mine[i % mine.len()];
+            let answer = runtime
+                .invoke(render(&stack, &http, entry).await?)
+                .await
+                .map_err(|e| format!("{f}: {e}"))?;
+            *statuses
+                .entry(answer["statusCode"].as_u64().unwrap_or(0))
+                .or_default() += 1;
+        }
+        let rss = peak_rss_kib(pid).ok_or("cannot read the bootstrap's peak RSS")? as f64 / 1024.0;
+        rss_ok &= rss < 25.0;
+        let mix: Vec<String> = statuses.iter().map(|(s, n)| format!("{n}×{s}")).collect();
+        writeln!(
+            rss_rows,
+            "| {f} | {} | {} | {rss:.1} MiB |",
+            options.rss_requests,
+            mix.join(", ")
+        )?;
+        drop(child);
+    }
+
+    eprintln!("bench: own overhead and round trips");
+    let (overhead_rows, trips_rows, reuse) =
+        overhead(&stack, &http, options.overhead_requests).await?;
+
+    eprintln!("bench: throughput on one core");
+    let seconds = options.throughput_seconds;
+    let throughput = std::thread::spawn(move || -> Result<(f64, usize), String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime
+            .block_on(one_core_throughput(seconds))
+            .map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "the throughput thread panicked")??;
+
+    let jwt = jwt_estimates();
+
+    // The report.
+    writeln!(out, "## Budgets\n")?;
+    writeln!(out, "| figure | budget | result |\n|---|---|---|")?;
+    writeln!(
+        out,
+        "| cold start, spawn to first response, without the Secrets Manager wait | < 25 ms median | {} |",
+        verdict(cold_ok)
+    )?;
+    writeln!(
+        out,
+        "| peak RSS after {} mixed requests | < 25 MiB | {} |",
+        options.rss_requests,
+        verdict(rss_ok)
+    )?;
+    writeln!(out, "| zip size | < 5 MiB | {} |", verdict(sizes_ok))?;
+    match &jwt {
+        Some((verify, raw)) => writeln!(
+            out,
+            "| JWT verification vs the raw RS256 check | within 1.3x | {} ({:.2}x) |",
+            verdict(verify / raw <= 1.3),
+            verify / raw
+        )?,
+        None => writeln!(
+            out,
+            "| JWT verification vs the raw RS256 check | within 1.3x | not measured (run `cargo bench -p shared --bench jwt`) |"
+        )?,
+    }
+    writeln!(
+        out,
+        "| own overhead of customer-token and totp-stepup | p50 < 150 µs, p99 < 1 ms | see below |"
+    )?;
+    writeln!(
+        out,
+        "| upstream round trips of customer-token | 0 Stytch, 1 store read, 1 Unit call | see below |\n"
+    )?;
+
+    writeln!(
+        out,
+        "## Package sizes (`make package`, release, x86_64, glibc 2.34)\n"
+    )?;
+    writeln!(
+        out,
+        "| function | bootstrap | zip |\n|---|---|---|\n{size_rows}"
+    )?;
+    writeln!(
+        out,
+        "## Cold start (release bootstrap, local Lambda Runtime API, median of {} runs)\n",
+        options.cold_runs
+    )?;
+    writeln!(
+        out,
+        "Spawn to the first poll of `/next` (init: configuration, AWS clients, the secret from moto's Secrets Manager), \
+         and spawn to the first response (a request answered without upstream calls; the JWKS is not fetched yet). \
+         The Secrets Manager round trip is measured separately from the same host and taken out in the last column.\n"
+    )?;
+    writeln!(
+        out,
+        "| function | init | first response | Secrets Manager wait | first response without it |\n|---|---|---|---|---|\n{cold_rows}"
+    )?;
+    writeln!(out, "## Peak memory (VmHWM of the release bootstrap)\n")?;
+    writeln!(
+        out,
+        "The function's own sample events (`events/`), filled in fresh each time, in turn.\n"
+    )?;
+    writeln!(
+        out,
+        "| function | requests | statuses | peak RSS |\n|---|---|---|---|\n{rss_rows}"
+    )?;
+    writeln!(
+        out,
+        "## Own overhead per request (handler time minus time waiting on Stytch and Unit)\n"
+    )?;
+    writeln!(
+        out,
+        "Measured in the `local-stack` binary that `make bench` builds in release mode, calling the handlers directly \
+         with the sandboxes in process and the in-memory store; `UPSTREAM_WAIT` (shared/src/upstream.rs) adds up each \
+         request's Stytch and Unit time, which is taken out.\n"
+    )?;
+    writeln!(
+        out,
+        "| route | requests | p50 | p99 | status |\n|---|---|---|---|---|\n{overhead_rows}"
+    )?;
+    writeln!(out, "## Upstream round trips per request\n")?;
+    writeln!(
+        out,
+        "Steady state (the JWKS already cached), counted at the sandboxes (our user agent only) and at the store.\n"
+    )?;
+    writeln!(
+        out,
+        "| route | Stytch calls | Unit calls | store reads | store writes |\n|---|---|---|---|---|\n{trips_rows}"
+    )?;
+    writeln!(out, "## Connection reuse\n\n{reuse}\n")?;
+    writeln!(out, "## Throughput of the local stack on one core\n")?;
+    writeln!(
+        out,
+        "`POST /unit/customer-token` (a sensitive scope after step-up) over HTTP with 8 concurrent clients, the API, both \
+         sandboxes and the clients all on one current-thread Tokio runtime: **{:.0} requests/s** ({} requests in {} s). \
+         Each request includes the sandbox's own work (Unit verifying the RS256 JWT against the JWKS it fetches), so \
+         this is a floor for the function itself.\n",
+        throughput.0, throughput.1, seconds
+    )?;
+    writeln!(
+        out,
+        "## JWT verification (criterion, `cargo bench -p shared --bench jwt`)\n"
+    )?;
+    match jwt {
+        Some((verify, raw)) => writeln!(
+            out,
+            "| check | time per token |\n|---|---|\n| `SessionVerifier::verify` (keys cached) | {:.1} µs |\n| raw RS256 signature check of the same token | {:.1} µs |\n| ratio | {:.2}x |\n",
+            verify / 1000.0,
+            raw / 1000.0,
+            verify / raw
+        )?,
+        None => writeln!(out, "Not measured in this run.\n")?,
+    }
+    writeln!(out, "{}", NOTES)?;
+    Ok(out)
+}
+
+const NOTES: &str = "## Notes\n\n\
+- Release profile (Cargo.toml): `opt-level = 3`, fat LTO, one codegen unit, `strip`, `panic = \"abort\"`; cargo-lambda \
+  builds with zig for glibc 2.34. One crypto backend (aws-lc-rs) serves TLS, JWT signatures and HMACs.\n\
+- Per cold start: one `reqwest` client (one connection pool) for Stytch and Unit, one AWS SDK configuration; the \
+  configuration is parsed and the secret fetched once; JWKS keys are parsed once and cached.\n\
+- Not measured here: the effect of each release-profile setting on its own (each variant is a 5-minute release build \
+  on this machine), and a CPU profile of the throughput run (no `perf` on this machine).\n";
+
+/// Onboards a user through the handlers and measures the own overhead of customer-token and
+/// totp-stepup, the round trips of every route, and connection reuse.
+async fn overhead(
+    stack: &LocalStack,
+    http: &reqwest::Client,
+    n: usize,
+) -> Result<(String, String, String), Error> {
+    // An App of our own on the same sandboxes, with a counting in-memory store.
+    let mut config = stack.app.config.clone();
+    let secrets_json = {
+        let s = stack.app.secrets.current().await?;
+        json!({"stytch_secret": s.stytch_secret.expose(), "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+               "unit_api_token": s.unit_api_token.expose(), "unit_webhook_token": s.unit_webhook_token.expose()})
+        .to_string()
+    };
+    config.secrets = shared::config::SecretsLocation::Inline(secrets_json);
+    config.store = shared::config::StoreLocation::Memory;
+    config.totp_max_failures = u32::MAX;
+    let mut app = App::build(config, None).await?;
+    let counting = Arc::new(Counting {
+        inner: app.store.clone(),
+        reads: AtomicU64::new(0),
+        writes: AtomicU64::new(0),
+    });
+    app.store = counting.clone();
+    if stack.stytch.is_none() || stack.unit.is_none() {
+        return Err("the benchmark needs both sandboxes".into());
+    }
+    // Only our calls count (the Unit sandbox fetches the Stytch JWKS itself), and the sandboxes'
+    // webhooks to the stack's own API are switched off so that nothing else runs meanwhile.
+    if let Some((s, _)) = &stack.stytch {
+        s.webhooks.set_enabled(false);
+    }
+    if let Some((u, _)) = &stack.unit {
+        u.webhooks.set_enabled(false);
+    }
+    let ours = |log: Vec<crate::sandbox::LoggedRequest>| {
+        log.iter()
+            .filter(|r| r.user_agent.starts_with("stytch-unit-bridge/"))
+            .count()
+    };
+    let stytch_calls = || {
+        stack
+            .stytch
+            .as_ref()
+            .map_or(0, |(_, r)| ours(r.controls.requests()))
+    };
+    let unit_calls = || {
+        stack
+            .unit
+            .as_ref()
+            .map_or(0, |(_, r)| ours(r.controls.requests()))
+    };
+
+    let (user_id, jwt) = crate::sample_events::sign_up(stack, http).await?;
+    // Warm-up: the JWKS is fetched once per cold start; the table shows steady state.
+    timed(
+        &app,
+        "customer-token",
+        request("POST", "/unit/customer-token", Some(&jwt), &[], "{}"),
+    )
+    .await;
+    let mut trips = String::new();
+    let mut trip = |name: &str, before: (usize, usize, (u64, u64))| -> Result<(), Error> {
+        let after = (stytch_calls(), unit_calls(), counting.snapshot());
+        writeln!(
+            trips,
+            "| {name} | {} | {} | {} | {} |",
+            after.0 - before.0,
+            after.1 - before.1,
+            after.2.0 - before.2.0,
+            after.2.1 - before.2.1
+        )?;
+        Ok(())
+    };
+    let mark = || (stytch_calls(), unit_calls(), counting.snapshot());
+
+    // Signup webhook (the user object in the event: no Stytch read).
+    let secrets = app.secrets.current().await?;
+    let body = json!({"action": "CREATE", "event_id": "webhook-event-test-bench", "id": user_id, "object_type": "user",
+        "source": "DIRECT", "user": {"user_id": user_id, "emails": [{"email": "bench@example.com"}]}})
+    .to_string();
+    let ts = crate::sandbox::now().unix_timestamp();
+    let msg = format!("msg_{}", crate::sandbox::random_hex(8));
+    let signed = [
+        ("svix-id", msg.clone()),
+        ("svix-timestamp", ts.to_string()),
+        (
+            "svix-signature",
+            secrets
+                .stytch_webhook_secret
+                .sign(&msg, ts, body.as_bytes()),
+        ),
+    ];
+    let before = mark();
+    let (_, _, status) = timed(
+        &app,
+        "signup-webhook",
+        request("POST", "/webhooks/stytch", None, &signed, &body),
+    )
+    .await;
+    if status != 200 {
+        return Err(format!("signup webhook answered {status}").into());
+    }
+    trip("POST /webhooks/stytch (user create)", before)?;
+    let before = mark();
+    timed(
+        &app,
+        "signup-webhook",
+        request("GET", "/onboarding", Some(&jwt), &[], ""),
+    )
+    .await;
+    trip("GET /onboarding (form pending)", before)?;
+    let kyc = json!({"full_name": {"first": "Bench", "last": "Mark"}, "date_of_birth": "1990-01-01",
+        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701"},
+        "phone": {"country_code": "1", "number": "5555550199"}, "ssn": format!("{:09}", u64::from_str_radix(&crate::sandbox::random_hex(4), 16).unwrap_or(1) % 1_000_000_000)});
+    let before = mark();
+    let (_, _, status) = timed(
+        &app,
+        "signup-webhook",
+        request(
+            "POST",
+            "/onboarding/application",
+            Some(&jwt),
+            &[],
+            &kyc.to_string(),
+        ),
+    )
+    .await;
+    if status != 201 {
+        return Err(format!("application answered {status}").into());
+    }
+    trip("POST /onboarding/application (approved at once)", before)?;
+    let approved = json!({"data": [{"id": format!("{}", 800_000 + fastrand_u32()), "type": "customer.created", "attributes": {},
+        "relationships": {"application": {"data": {"type": "individualApplication", "id": app.store.get_user(&user_id).await?.and_then(|r| r.application_id).unwrap_or_default()}}}}]})
+    .to_string();
+    let unit_sig = [(
+        "x-unit-signature",
+        shared::webhook::unit_signature(secrets.unit_webhook_token.expose(), approved.as_bytes()),
+    )];
+    let before = mark();
+    timed(
+        &app,
+        "signup-webhook",
+        request("POST", "/webhooks/unit", None, &unit_sig, &approved),
+    )
+    .await;
+    trip("POST /webhooks/unit (known application)", before)?;
+
+    let before = mark();
+    let enrol = timed(
+        &app,
+        "totp-stepup",
+        request("POST", "/mfa/totp", Some(&jwt), &[], "{}"),
+    )
+    .await;
+    trip("POST /mfa/totp", before)?;
+    if enrol.2 != 201 {
+        return Err(format!("enrolment answered {}", enrol.2).into());
+    }
+    let totp_secret = {
+        let (_, s) = stack.stytch.as_ref().ok_or("sandbox")?;
+        let listed: Value = http
+            .get(format!("{}/_sandbox/totp/{user_id}", s.url))
+            .send()
+            .await?
+            .json()
+            .await?;
+        listed["secret"].as_str().unwrap_or_default().to_owned()
+    };
+    let key = crate::sandbox::totp::base32_decode(&totp_secret).unwrap_or_default();
+    let code = crate::sandbox::totp::code_at(&key, crate::sandbox::now().unix_timestamp());
+    let before = mark();
+    let stepped = {
+        let req = request(
+            "POST",
+            "/mfa/totp/authenticate",
+            Some(&jwt),
+            &[],
+            &json!({"totp_code": code}).to_string(),
+        );
+        let response = totp_stepup::handle(&app, req).await;
+        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
+        body["session_jwt"].as_str().unwrap_or_default().to_owned()
+    };
+    trip("POST /mfa/totp/authenticate (right code)", before)?;
+    if stepped.is_empty() {
+        return Err("the step-up failed".into());
+    }
+    let token_body = json!({"scope": "customers cards-write"}).to_string();
+    let before = mark();
+    let (_, _, status) = timed(
+        &app,
+        "customer-token",
+        request(
+            "POST",
+            "/unit/customer-token",
+            Some(&stepped),
+            &[],
+            &token_body,
+        ),
+    )
+    .await;
+    if status != 200 {
+        return Err(format!("customer-token answered {status}").into());
+    }
+    trip("POST /unit/customer-token", before)?;
+    let before = mark();
+    timed(
+        &app,
+        "totp-stepup",
+        request(
+            "POST",
+            "/mfa/totp/authenticate",
+            Some(&stepped),
+            &[],
+            r#"{"totp_code":"000000"}"#,
+        ),
+    )
+    .await;
+    trip("POST /mfa/totp/authenticate (wrong code)", before)?;
+
+    // Own overhead: many requests, upstream wait taken out.
+    let connections_before = (
+        stack
+            .stytch
+            .as_ref()
+            .map_or(0, |(_, r)| r.controls.connections()),
+        stack
+            .unit
+            .as_ref()
+            .map_or(0, |(_, r)| r.controls.connections()),
+    );
+    let mut rows = String::new();
+    for (name, function, path, body, status_wanted) in [
+        (
+            "POST /unit/customer-token",
+            "customer-token",
+            "/unit/customer-token",
+            token_body.clone(),
+            200,
+        ),
+        (
+            "POST /mfa/totp/authenticate (wrong code)",
+            "totp-stepup",
+            "/mfa/totp/authenticate",
+            r#"{"totp_code":"000000"}"#.to_owned(),
+            401,
+        ),
+    ] {
+        let mut own = Vec::with_capacity(n);
+        let mut statuses = std::collections::BTreeSet::new();
+        for _ in 0..n {
+            let (total, waited, status) = timed(
+                &app,
+                function,
+                request("POST", path, Some(&stepped), &[], &body),
+            )
+            .await;
+            statuses.insert(status);
+            own.push(total.saturating_sub(waited).as_secs_f64() * 1e6);
+        }
+        let (p50, p99) = (percentile(own.clone(), 0.5), percentile(own, 0.99));
+        let ok = p50 < 150.0 && p99 < 1000.0 && statuses == [status_wanted].into();
+        writeln!(
+            rows,
+            "| {name} | {n} | {p50:.0} µs | {p99:.0} µs | {statuses:?} ({}) |",
+            verdict(ok)
+        )?;
+    }
+    let connections_after = (
+        stack
+            .stytch
+            .as_ref()
+            .map_or(0, |(_, r)| r.controls.connections()),
+        stack
+            .unit
+            .as_ref()
+            .map_or(0, |(_, r)| r.controls.connections()),
+    );
+    let reuse = format!(
+        "Over those {} requests the one HTTP client of the App opened {} new connection(s) to the Stytch sandbox and {} to the \
+         Unit sandbox: the connection pool is reused, nothing is built per request.",
+        2 * n,
+        connections_after.0 - connections_before.0,
+        connections_after.1 - connections_before.1
+    );
+    Ok((rows, trips, reuse))
+}
+
+fn fastrand_u32() -> u32 {
+    u32::from_str_radix(&crate::sandbox::random_hex(3), 16).unwrap_or(0)
+}
+
+/// Requests per second of customer-token through the whole local stack on one thread.
+async fn one_core_throughput(seconds: u64) -> Result<(f64, usize), Error> {
+    let secrets = json!({"stytch_secret": "secret-test-throughput", "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "unit_api_token": "v2.public.throughput", "unit_webhook_token": "throughput"})
+    .to_string();
+    let vars: Vec<(&str, String)> = vec![
+        ("PORT", "0".into()),
+        ("STYTCH_SANDBOX_PORT", "0".into()),
+        ("UNIT_SANDBOX_PORT", "0".into()),
+        ("STORE", "memory".into()),
+        ("SECRETS_JSON", secrets),
+        ("RUST_LOG", "error".into()),
+    ];
+    let plan = Plan::resolve(
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
+        &std::env::temp_dir().join("bench-throughput"),
+    )?;
+    let stack = LocalStack::start(&plan, None).await?;
+    let http = reqwest::Client::new();
+    let (user_id, jwt) = crate::sample_events::sign_up(&stack, &http).await?;
+    let kyc = json!({"full_name": {"first": "Through", "last": "Put"}, "date_of_birth": "1990-01-01",
+        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701"},
+        "phone": {"country_code": "1", "number": "5555550198"}, "ssn": "987654320"});
+    http.post(format!("{}/onboarding/application", stack.api_url))
+        .bearer_auth(&jwt)
+        .json(&kyc)
+        .send()
+        .await?;
+    let enrolled: Value = http
+        .post(format!("{}/mfa/totp", stack.api_url))
+        .bearer_auth(&jwt)
+        .json(&json!({}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let key = crate::sandbox::totp::base32_decode(enrolled["secret"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    let code = crate::sandbox::totp::code_at(&key, crate::sandbox::now().unix_timestamp());
+    let stepped: Value = http
+        .post(format!("{}/mfa/totp/authenticate", stack.api_url))
+        .bearer_auth(&jwt)
+        .json(&json!({"totp_code": code}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let stepped = stepped["session_jwt"]
+        .as_str()
+        .ok_or(format!("no step-up for {user_id}"))?
+        .to_owned();
+    let url = format!("{}/unit/customer-token", stack.api_url);
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (http, url, jwt, done) = (http.clone(), url.clone(), stepped.clone(), done.clone());
+        tasks.spawn(async move {
+            while Instant::now() < until {
+                let ok = http
+                    .post(&url)
+                    .bearer_auth(&jwt)
+                    .json(&json!({"scope": "customers cards-write"}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    tasks.join_all().await;
+    let n = done.load(Ordering::Relaxed) as usize;
+    Ok((n as f64 / seconds as f64, n))
+}
+
+/// Mean times (ns) of criterion's `jwt_verify` and `rs256_raw` benchmarks, if they ran.
+fn jwt_estimates() -> Option<(f64, f64)> {
+    let read = |name: &str| -> Option<f64> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../target/criterion/{name}/new/estimates.json"));
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        v["median"]["point_estimate"].as_f64()
+    };
+    Some((read("jwt_verify")?, read("rs256_raw")?))
+}
