@@ -39,6 +39,16 @@ pub struct Options {
     pub overhead_requests: usize,
     /// Seconds of the throughput run.
     pub throughput_seconds: u64,
+    /// A CPU profile summary of a throughput run (`perf report` text) to include.
+    pub profile: Option<String>,
+}
+
+/// Runs only the one-core throughput measurement (what `make bench` profiles with `perf`).
+pub fn throughput_only(seconds: u64) -> Result<(f64, usize), Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(one_core_throughput(seconds))
 }
 
 const FUNCTIONS: [&str; 3] = ["signup-webhook", "totp-stepup", "customer-token"];
@@ -455,21 +465,15 @@ pub async fn run(options: &Options) -> Result<String, Error> {
 
     eprintln!("bench: own overhead and round trips");
     let (overhead_rows, trips_rows, reuse) =
-        overhead(&stack, &http, options.overhead_requests).await?;
+        overhead(&memory_stack().await?, &http, options.overhead_requests).await?;
 
     eprintln!("bench: throughput on one core");
     let seconds = options.throughput_seconds;
-    let throughput = std::thread::spawn(move || -> Result<(f64, usize), String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        runtime
-            .block_on(one_core_throughput(seconds))
-            .map_err(|e| e.to_string())
-    })
-    .join()
-    .map_err(|_| "the throughput thread panicked")??;
+    // Its own thread and runtime: everything on one core.
+    let throughput =
+        std::thread::spawn(move || throughput_only(seconds).map_err(|e| e.to_string()))
+            .join()
+            .map_err(|_| "the throughput thread panicked")??;
 
     let jwt = jwt_estimates();
 
@@ -497,7 +501,7 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         )?,
         None => writeln!(
             out,
-            "| JWT verification vs the raw RS256 check | within 1.3x | not measured (run `cargo bench -p shared --bench jwt`) |"
+            "| JWT verification vs the raw RS256 check | within 1.3x | not measured (run `cargo bench -p shared --features signer --bench jwt`) |"
         )?,
     }
     writeln!(
@@ -574,9 +578,21 @@ pub async fn run(options: &Options) -> Result<String, Error> {
          this is a floor for the function itself.\n",
         throughput.0, throughput.1, seconds
     )?;
+    if let Some(profile) = &options.profile {
+        writeln!(
+            out,
+            "### Where the time goes (perf, the same throughput run)\n"
+        )?;
+        writeln!(
+            out,
+            "Sampled with `perf record -F 999 -g` over the whole process (API, sandboxes and load in one thread), \
+             flat self time by symbol, from a build with symbols (`--profile profiling`):\n"
+        )?;
+        writeln!(out, "```\n{}\n```\n", profile.trim_end())?;
+    }
     writeln!(
         out,
-        "## JWT verification (criterion, `cargo bench -p shared --bench jwt`)\n"
+        "## JWT verification (criterion, `cargo bench -p shared --features signer --bench jwt`)\n"
     )?;
     match jwt {
         Some((verify, raw)) => writeln!(
@@ -894,10 +910,11 @@ fn fastrand_u32() -> u32 {
     u32::from_str_radix(&crate::sandbox::random_hex(3), 16).unwrap_or(0)
 }
 
-/// Requests per second of customer-token through the whole local stack on one thread.
-async fn one_core_throughput(seconds: u64) -> Result<(f64, usize), Error> {
-    let secrets = json!({"stytch_secret": "secret-test-throughput", "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        "unit_api_token": "v2.public.throughput", "unit_webhook_token": "throughput"})
+/// A local stack in memory (no AWS) with both sandboxes on free ports, nothing else running.
+async fn memory_stack() -> Result<LocalStack, Error> {
+    let secrets = json!({"stytch_secret": format!("secret-test-{}", crate::sandbox::random_hex(8)),
+        "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "unit_api_token": format!("v2.public.bench.{}", crate::sandbox::random_hex(8)), "unit_webhook_token": "bench"})
     .to_string();
     let vars: Vec<(&str, String)> = vec![
         ("PORT", "0".into()),
@@ -905,13 +922,17 @@ async fn one_core_throughput(seconds: u64) -> Result<(f64, usize), Error> {
         ("UNIT_SANDBOX_PORT", "0".into()),
         ("STORE", "memory".into()),
         ("SECRETS_JSON", secrets),
-        ("RUST_LOG", "error".into()),
     ];
     let plan = Plan::resolve(
         move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
-        &std::env::temp_dir().join("bench-throughput"),
+        &std::env::temp_dir().join("bench-memory"),
     )?;
-    let stack = LocalStack::start(&plan, None).await?;
+    LocalStack::start(&plan, None).await
+}
+
+/// Requests per second of customer-token through the whole local stack on one thread.
+async fn one_core_throughput(seconds: u64) -> Result<(f64, usize), Error> {
+    let stack = memory_stack().await?;
     let http = reqwest::Client::new();
     let (user_id, jwt) = crate::sample_events::sign_up(&stack, &http).await?;
     let kyc = json!({"full_name": {"first": "Through", "last": "Put"}, "date_of_birth": "1990-01-01",

@@ -53,7 +53,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 rss_requests: number("BENCH_RSS_REQUESTS", 1000)?,
                 overhead_requests: number("BENCH_OVERHEAD_REQUESTS", 2000)?,
                 throughput_seconds: number("BENCH_SECONDS", 5)? as u64,
+                profile: std::env::var("BENCH_PROFILE")
+                    .ok()
+                    .and_then(|path| std::fs::read_to_string(path).ok()),
             };
+            if std::env::var("BENCH_ONLY").as_deref() == Ok("throughput") {
+                let seconds = options.throughput_seconds;
+                let (rate, n) = tokio::task::spawn_blocking(move || {
+                    local_stack::bench::throughput_only(seconds)
+                })
+                .await?
+                .map_err(|e| e.to_string())?;
+                println!("{rate:.0} requests/s ({n} in {seconds} s)");
+                return Ok(());
+            }
             let report = local_stack::bench::run(&options).await?;
             let out = var("BENCH_OUT", "BENCHMARKS.md");
             std::fs::write(&out, report)?;

@@ -190,63 +190,71 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// What a client learns of an upstream failure the handler did not handle itself.
+enum Failure {
+    /// The service answered with this status (and maybe a `Retry-After`).
+    Answered(u16, Option<u64>),
+    /// No answer in time.
+    TimedOut,
+    /// Unreachable, or an unreadable answer.
+    Failed,
+}
+
+impl From<&crate::upstream::TransportError> for Failure {
+    fn from(e: &crate::upstream::TransportError) -> Self {
+        match e {
+            crate::upstream::TransportError::Timeout { .. } => Failure::TimedOut,
+            _ => Failure::Failed,
+        }
+    }
+}
+
 impl From<crate::stytch::StytchError> for ApiError {
     fn from(e: crate::stytch::StytchError) -> Self {
-        upstream_error(
-            "Stytch",
-            &e,
-            match &e {
-                crate::stytch::StytchError::Api {
-                    status,
-                    retry_after,
-                    ..
-                } => Some((*status, *retry_after)),
-                crate::stytch::StytchError::Transport(_) => None,
-            },
-        )
+        let kind = match &e {
+            crate::stytch::StytchError::Api {
+                status,
+                retry_after,
+                ..
+            } => Failure::Answered(*status, *retry_after),
+            crate::stytch::StytchError::Transport(t) => t.into(),
+        };
+        upstream_error("Stytch", &e, kind)
     }
 }
 
 impl From<crate::unit::UnitError> for ApiError {
     fn from(e: crate::unit::UnitError) -> Self {
-        upstream_error(
-            "Unit",
-            &e,
-            match &e {
-                crate::unit::UnitError::Api {
-                    status,
-                    retry_after,
-                    ..
-                } => Some((*status, *retry_after)),
-                crate::unit::UnitError::Transport(_) => None,
-            },
-        )
+        let kind = match &e {
+            crate::unit::UnitError::Api {
+                status,
+                retry_after,
+                ..
+            } => Failure::Answered(*status, *retry_after),
+            crate::unit::UnitError::Transport(t) => t.into(),
+        };
+        upstream_error("Unit", &e, kind)
     }
 }
 
 /// The default mapping of an upstream failure a handler did not handle itself: 429 stays 429,
 /// a timeout is 504, everything else 502. Upstream details go to the log only.
-fn upstream_error(
-    service: &str,
-    e: &dyn std::error::Error,
-    api: Option<(u16, Option<u64>)>,
-) -> ApiError {
+fn upstream_error(service: &str, e: &dyn std::error::Error, kind: Failure) -> ApiError {
     use http::StatusCode;
     tracing::warn!(service, error = %e, "upstream call failed");
-    let timed_out = e.to_string().contains("timed out");
-    match api {
-        Some((429, retry_after)) => ApiError::new(
+    match kind {
+        Failure::Answered(429, retry_after) => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "upstream_rate_limited",
             format!("{service} is rate limiting; retry later"),
         )
         .with_retry_after(retry_after.unwrap_or(1)),
-        _ if timed_out => ApiError::new(
+        Failure::TimedOut => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "upstream_timeout",
             format!("{service} did not answer in time"),
         ),
-        _ => ApiError::new(
+        Failure::Answered(..) | Failure::Failed => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_unavailable",
             format!("{service} failed to handle the request"),

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -132,9 +134,12 @@ pub struct VerifierSettings {
     pub ttl: Duration,
 }
 
+/// An RSA public key of the JWKS.
+type PublicKey = RsaPublicKeyComponents<Vec<u8>>;
+
 #[derive(Default)]
 struct KeySet {
-    keys: HashMap<String, Arc<DecodingKey>>,
+    keys: HashMap<String, Arc<PublicKey>>,
     fetched_at: Option<Instant>,
 }
 
@@ -142,7 +147,8 @@ struct KeySet {
 pub struct SessionVerifier {
     source: Box<dyn JwksSource>,
     settings: VerifierSettings,
-    validation: Validation,
+    /// Accepted `iss` values.
+    issuers: Vec<String>,
     keys: RwLock<KeySet>,
     /// Serialises fetches and remembers the last one.
     fetching: Mutex<FetchState>,
@@ -165,11 +171,42 @@ struct Header {
     kid: Option<String>,
 }
 
+/// `aud` is an array in Stytch's tokens; a single string is valid JWT too.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Audience::One(a) => a == wanted,
+            Audience::Many(list) => list.iter().any(|a| a == wanted),
+        }
+    }
+}
+
+/// The registered claims, each optional so that a missing one is named rather than a parse error.
+#[derive(Deserialize)]
+struct Registered {
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    nbf: Option<i64>,
+}
+
 #[derive(Deserialize)]
 struct Claims {
-    sub: String,
-    exp: i64,
-    nbf: i64,
+    #[serde(flatten)]
+    registered: Registered,
     iat: i64,
     #[serde(rename = "https://stytch.com/session")]
     session: SessionClaim,
@@ -185,20 +222,12 @@ struct SessionClaim {
 impl SessionVerifier {
     /// A verifier; the JWKS is fetched on first use.
     pub fn new(source: Box<dyn JwksSource>, settings: VerifierSettings) -> Self {
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.algorithms = vec![Algorithm::RS256];
         let mut issuers = vec![format!("stytch.com/{}", settings.project_id)];
         issuers.extend(settings.extra_issuers.iter().cloned());
-        validation.set_issuer(&issuers);
-        validation.set_audience(&[&settings.project_id]);
-        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
-        // Times are checked by hand against an explicit `now`, with our leeway.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
         Self {
             source,
             settings,
-            validation,
+            issuers,
             keys: RwLock::new(KeySet::default()),
             fetching: Mutex::new(FetchState::default()),
         }
@@ -209,7 +238,20 @@ impl SessionVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::Invalid("token too large"));
         }
-        let header = decode_header(token)?;
+        let (signing_input, signature) = token
+            .rsplit_once('.')
+            .ok_or(JwtError::Invalid("not a JWS compact token"))?;
+        let (header, payload) = signing_input
+            .split_once('.')
+            .ok_or(JwtError::Invalid("not a JWS compact token"))?;
+        if payload.contains('.') {
+            return Err(JwtError::Invalid("not a JWS compact token"));
+        }
+        let header: Header = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(JwtError::Invalid("malformed header"))?;
         if header.alg != "RS256" {
             return Err(JwtError::Invalid("algorithm must be RS256"));
         }
@@ -221,40 +263,60 @@ impl SessionVerifier {
             .filter(|k| !k.is_empty() && k.len() <= 256)
             .ok_or(JwtError::Invalid("missing kid"))?;
         let key = self.key(&kid).await?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidSignature => JwtError::BadSignature,
-                ErrorKind::InvalidIssuer => JwtError::Invalid("wrong issuer"),
-                ErrorKind::InvalidAudience => JwtError::Invalid("wrong audience"),
-                ErrorKind::MissingRequiredClaim(_) => JwtError::Invalid("missing claim"),
-                ErrorKind::InvalidAlgorithm => JwtError::Invalid("algorithm must be RS256"),
-                _ => JwtError::Invalid("malformed token"),
-            }
-        })?;
-        let claims = data.claims;
+        // RS256 whatever the header says: the algorithm is ours to choose, never the token's.
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| JwtError::BadSignature)?;
+        key.verify(
+            &RSA_PKCS1_2048_8192_SHA256,
+            signing_input.as_bytes(),
+            &signature,
+        )
+        .map_err(|_| JwtError::BadSignature)?;
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(JwtError::Invalid("malformed token"))?;
+        let Registered {
+            iss,
+            aud,
+            sub,
+            exp,
+            nbf,
+        } = claims.registered;
+        let (Some(iss), Some(aud), Some(sub), Some(exp), Some(nbf)) = (iss, aud, sub, exp, nbf)
+        else {
+            return Err(JwtError::Invalid("missing claim"));
+        };
+        if !self.issuers.contains(&iss) {
+            return Err(JwtError::Invalid("wrong issuer"));
+        }
+        if !aud.contains(&self.settings.project_id) {
+            return Err(JwtError::Invalid("wrong audience"));
+        }
         let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
-        if claims.exp + leeway < now {
+        if exp + leeway < now {
             return Err(JwtError::Expired);
         }
-        if claims.nbf - leeway > now || claims.iat - leeway > now {
+        if nbf - leeway > now || claims.iat - leeway > now {
             return Err(JwtError::NotYetValid);
         }
-        if claims.sub.is_empty() || claims.session.id.is_empty() {
+        if sub.is_empty() || claims.session.id.is_empty() {
             return Err(JwtError::Invalid("missing subject or session"));
         }
         Ok(VerifiedSession {
-            user_id: claims.sub,
+            user_id: sub,
             session_id: claims.session.id,
             issued_at: claims.iat,
-            expires_at: claims.exp,
+            expires_at: exp,
             factors: claims.session.authentication_factors,
             token: SecretString::new(token),
         })
     }
 
     /// The key for `kid`: from the cache, or after a (rate-limited) refetch.
-    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, JwtError> {
+    async fn key(&self, kid: &str) -> Result<Arc<PublicKey>, JwtError> {
         {
             let keys = self.keys.read().await;
             let fresh = keys
@@ -317,29 +379,17 @@ impl SessionVerifier {
     }
 }
 
-/// An RS256 signing key of the JWKS, or `None` for anything else.
-fn rsa_key(jwk: &Jwk) -> Option<DecodingKey> {
+/// An RS256 signing key of the JWKS (at least 2048 bits), or `None` for anything else.
+fn rsa_key(jwk: &Jwk) -> Option<PublicKey> {
     let usable = jwk.kty == "RSA"
         && jwk.alg.as_deref().is_none_or(|a| a == "RS256")
         && jwk.key_use.as_deref().is_none_or(|u| u == "sig");
     if !usable {
         return None;
     }
-    DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()
-}
-
-fn decode_header(token: &str) -> Result<Header, JwtError> {
-    use base64::Engine;
-    let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Invalid("not a JWS compact token"));
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| JwtError::Invalid("malformed header"))?;
-    serde_json::from_slice(&bytes).map_err(|_| JwtError::Invalid("malformed header"))
+    let n = URL_SAFE_NO_PAD.decode(&jwk.n).ok()?;
+    let e = URL_SAFE_NO_PAD.decode(&jwk.e).ok()?;
+    (n.len() >= 256 && !e.is_empty()).then_some(RsaPublicKeyComponents { n, e })
 }
 
 /// RS256 signing of Stytch-shaped session JWTs, for the local sandbox and tests.
@@ -549,7 +599,7 @@ mod tests {
             (
                 "no sub",
                 with(claims(), "sub", Value::Null),
-                JwtError::Invalid("malformed token"),
+                JwtError::Invalid("missing claim"),
             ),
             (
                 "no session (M2M token)",
