@@ -1,19 +1,9 @@
 //! End-to-end: customer-token through the local stack (DynamoDB in moto, both sandboxes), from
 //! signup to a Unit call made with the token.
 
-use e2e::{Login, Stack, moto_url, now, totp};
+use e2e::{Login, Stack, code_of, json_of, moto_url, now, totp};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn json_of(r: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = r.send().await.expect("send");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-fn code_of(body: &Value) -> Option<&str> {
-    body["error"]["code"].as_str()
-}
 
 /// Signs up and applies directly (the sandbox approves at once); returns the login and customer.
 async fn onboarded(stack: &Stack, email: &str) -> (Login, String) {

@@ -3,17 +3,11 @@
 
 use std::time::Duration;
 
-use e2e::{Stack, now, totp};
+use e2e::{Stack, json_of, now, totp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use shared::stytch::StytchClient;
 use shared::upstream::{RetryPolicy, Upstream, http_client};
-
-async fn json_of(r: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = r.send().await.expect("send");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 fn claims_of(jwt: &str) -> (Value, Value) {
     use base64::Engine;

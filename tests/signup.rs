@@ -1,15 +1,9 @@
 //! End-to-end: signup-webhook through the local stack, DynamoDB and Secrets Manager in moto,
 //! Stytch and Unit sandboxes.
 
-use e2e::{Stack, moto_url, now};
+use e2e::{Stack, json_of, moto_url, now};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn json_of(r: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = r.send().await.expect("send");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 fn user_event(action: &str, user_id: &str, email: &str) -> String {
     let mut event = json!({

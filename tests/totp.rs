@@ -1,14 +1,8 @@
 //! End-to-end: totp-stepup through the local stack (DynamoDB in moto, the Stytch sandbox), with
 //! codes computed by the tests' own RFC 6238 implementation.
 
-use e2e::{Login, Stack, moto_url, now, totp};
+use e2e::{Login, Stack, code_of, json_of, moto_url, now, totp};
 use serde_json::{Value, json};
-
-async fn json_of(r: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = r.send().await.expect("send");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 fn call(stack: &Stack, login: &Login, path: &str, body: Value) -> reqwest::RequestBuilder {
     stack
@@ -22,10 +16,6 @@ async fn enrol(stack: &Stack, login: &Login) -> Value {
     let (status, enrolled) = json_of(call(stack, login, "/mfa/totp", json!({}))).await;
     assert_eq!(status, 201, "{enrolled}");
     enrolled
-}
-
-fn code_of(body: &Value) -> Option<&str> {
-    body["error"]["code"].as_str()
 }
 
 /// A code that is surely wrong now (not in the ±1 window).

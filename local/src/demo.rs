@@ -79,38 +79,15 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
         failed: false,
         n: 0,
     };
-    let secrets = stack
-        .app
-        .secrets
-        .current()
-        .await
-        .map_err(|e| e.to_string())?;
-    let pid = stytch.project_id().to_owned();
-
     // 1. Sign up at Stytch (password), as a frontend SDK would.
-    let email = format!("demo-{}@example.com", crate::sandbox::random_hex(4));
-    let signup: Value = demo
-        .http
-        .post(format!("{}/v1/passwords", stack.stytch_url()))
-        .basic_auth(&pid, Some(secrets.stytch_secret.expose()))
-        .json(&json!({"email": email, "password": "correct horse battery staple", "session_duration_minutes": 60}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let (Some(user_id), Some(mut jwt)) = (
-        signup["user_id"].as_str(),
-        signup["session_jwt"].as_str().map(str::to_owned),
-    ) else {
-        demo.report("sign up at Stytch", Step::Failed(signup.to_string()));
-        return Err("sign-up failed".into());
+    let (user_id, mut jwt) = match crate::sample_events::sign_up(stack, &demo.http).await {
+        Ok(login) => login,
+        Err(e) => {
+            demo.report("sign up at Stytch", Step::Failed(e.to_string()));
+            return Err("sign-up failed".into());
+        }
     };
-    demo.report(
-        "sign up at Stytch",
-        Step::Done(format!("{email} is {user_id}")),
-    );
+    demo.report("sign up at Stytch", Step::Done(format!("user {user_id}")));
 
     // 2. Stytch tells us through its Svix-signed webhook.
     let mut delivery = None;
@@ -119,7 +96,7 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
             .webhooks
             .deliveries()
             .into_iter()
-            .find(|d| d.body["id"] == user_id && !d.attempts.is_empty());
+            .find(|d| d.body["id"] == user_id.as_str() && !d.attempts.is_empty());
         if delivery.as_ref().is_some_and(|d| d.delivered) {
             break;
         }

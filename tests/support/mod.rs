@@ -226,6 +226,18 @@ impl Stack {
     }
 }
 
+/// Sends `request`: its status and JSON body (`null` when the body is not JSON).
+pub async fn json_of(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The `error.code` of one of our error bodies.
+pub fn code_of(body: &Value) -> Option<&str> {
+    body["error"]["code"].as_str()
+}
+
 /// A workspace binary built by the test command (`cargo build --workspace --bins`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
