@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Starts moto's server (DynamoDB + Secrets Manager, the real AWS wire protocol) on a free
+# Starts moto's server (DynamoDB + Secrets Manager, the real AWS wire protocol; requests applied
+# one at a time, as DynamoDB's conditional writes are atomic: see moto_server.py) on a free
 # loopback port and waits until it answers. Prints "<pid> <url>". Stop it with: kill <pid>.
 set -euo pipefail
 bin=$1
 log=${2:-/dev/null}
 port=$("$bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+MOTO_PORT=$port "$bin/python" "$(dirname "$0")/moto_server.py" 127.0.0.1 "$port" >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   if "$bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
