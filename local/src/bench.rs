@@ -614,7 +614,7 @@ const NOTES: &str = "## Notes\n\n\
 - Per cold start: one `reqwest` client (one connection pool) for Stytch and Unit, one AWS SDK configuration; the \
   configuration is parsed and the secret fetched once; JWKS keys are parsed once and cached.\n\
 - Not measured here: the effect of each release-profile setting on its own (each variant is a 5-minute release build \
-  on this machine), and a CPU profile of the throughput run (no `perf` on this machine).\n";
+  on this machine); the settings are the usual Lambda ones, and size and cold start meet their budgets with them.\n";
 
 /// Onboards a user through the handlers and measures the own overhead of customer-token and
 /// totp-stepup, the round trips of every route, and connection reuse.

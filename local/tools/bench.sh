@@ -20,7 +20,7 @@ if command -v perf >/dev/null 2>&1 && perf record -o .tools/perf-probe.data -- t
   BENCH_ONLY=throughput BENCH_SECONDS=5 RUST_LOG=error MOTO_URL=$moto_url \
     perf record -F 999 -g -o .tools/perf.data -- "$exe" bench
   perf report -i .tools/perf.data --stdio --no-children -g none --sort symbol --percent-limit 1.5 2>/dev/null \
-    | grep -v '^#' | grep -v '^$' | head -n 30 | cut -c1-140 > .tools/profile.txt
+    | grep -v '^#' | grep -v '^$' | head -n 30 | sed 's/ *$//' > .tools/profile.txt
   profile="$root/.tools/profile.txt"
 else
   echo "perf is not usable here: the report has no profile" >&2
