@@ -5,9 +5,8 @@
 //! release `bootstrap`s built for Lambda's glibc are the ones tested.
 
 use e2e::{Stack, moto_url};
-use local_stack::runtime_api::RuntimeApi;
+use local_stack::runtime_api::{RuntimeApi, bootstrap_command};
 use local_stack::sample_events::{manifest, render};
-use shared::config::{SecretsLocation, StoreLocation};
 
 fn binary(function: &str) -> std::path::PathBuf {
     match std::env::var("BOOTSTRAP_DIR") {
@@ -20,43 +19,16 @@ fn binary(function: &str) -> std::path::PathBuf {
 async fn each_binary_answers_its_sample_events_through_the_runtime_api() {
     let Some(moto) = moto_url() else { return };
     let stack = Stack::on_moto(&moto).await;
-    let config = &stack.local.app.config;
-    let SecretsLocation::SecretsManager { secret_id, .. } = &config.secrets else {
-        panic!("Secrets Manager")
-    };
-    let StoreLocation::DynamoDb { table_name } = &config.store else {
-        panic!("DynamoDB")
-    };
     let entries = manifest().unwrap();
     for function in ["signup-webhook", "totp-stepup", "customer-token"] {
         let runtime = RuntimeApi::start().await;
         let path = binary(function);
         assert!(path.exists(), "{} is missing", path.display());
-        let mut child = tokio::process::Command::new(&path)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-            .env("AWS_LAMBDA_FUNCTION_NAME", function)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "smoke")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{function}"),
-            )
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL", &moto)
-            .env("STYTCH_PROJECT_ID", &config.stytch_project_id)
-            .env("STYTCH_API_URL", &config.stytch_api_url)
-            .env("UNIT_API_URL", &config.unit_api_url)
-            .env("SECRET_ID", secret_id)
-            .env("TABLE_NAME", table_name)
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut child =
+            bootstrap_command(&path, function, &runtime, &stack.local.app.config, &moto)
+                .unwrap()
+                .spawn()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for entry in entries.iter().filter(|e| e.function == function) {
             let answer = runtime
                 .invoke(render(&stack.local, &stack.http, entry).await.unwrap())

@@ -217,39 +217,13 @@ fn spawn_bootstrap(
     stack: &LocalStack,
     moto: &str,
 ) -> Result<tokio::process::Child, Error> {
-    let c = &stack.app.config;
-    let shared::config::SecretsLocation::SecretsManager { secret_id, .. } = &c.secrets else {
-        return Err("the bench stack reads Secrets Manager".into());
-    };
-    let shared::config::StoreLocation::DynamoDb { table_name } = &c.store else {
-        return Err("the bench stack uses DynamoDB".into());
-    };
     let path = dir.join(function).join("bootstrap");
-    Ok(tokio::process::Command::new(&path)
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{function}"),
-        )
+    let mut command =
+        crate::runtime_api::bootstrap_command(&path, function, runtime, &stack.app.config, moto)?;
+    Ok(command
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_ENDPOINT_URL", moto)
-        .env("STYTCH_PROJECT_ID", &c.stytch_project_id)
-        .env("STYTCH_API_URL", &c.stytch_api_url)
-        .env("UNIT_API_URL", &c.unit_api_url)
-        .env("SECRET_ID", secret_id)
-        .env("TABLE_NAME", table_name)
         .env("TOTP_MAX_FAILURES", "1000000")
-        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("{}: {e} (run `make package` first)", path.display()))?)
 }

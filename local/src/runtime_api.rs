@@ -144,3 +144,47 @@ impl RuntimeApi {
         self.inner.lock().expect("lock").init_error.clone()
     }
 }
+
+/// The command that runs a function's `bootstrap` on `runtime` as Lambda would: the Lambda
+/// variables, AWS at `aws_endpoint` (moto) with dummy credentials, and the function's own
+/// configuration taken from `config` (which must read Secrets Manager and DynamoDB). Callers add
+/// their own extras (log level, output) and spawn it.
+pub fn bootstrap_command(
+    path: &std::path::Path,
+    function: &str,
+    runtime: &RuntimeApi,
+    config: &shared::config::Config,
+    aws_endpoint: &str,
+) -> Result<tokio::process::Command, String> {
+    let shared::config::SecretsLocation::SecretsManager { secret_id, .. } = &config.secrets else {
+        return Err("the function must read Secrets Manager (SECRET_ID)".into());
+    };
+    let shared::config::StoreLocation::DynamoDb { table_name } = &config.store else {
+        return Err("the function must use DynamoDB (TABLE_NAME)".into());
+    };
+    let mut command = tokio::process::Command::new(path);
+    command
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        )
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", aws_endpoint)
+        .env("STYTCH_PROJECT_ID", &config.stytch_project_id)
+        .env("STYTCH_API_URL", &config.stytch_api_url)
+        .env("UNIT_API_URL", &config.unit_api_url)
+        .env("SECRET_ID", secret_id)
+        .env("TABLE_NAME", table_name)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    Ok(command)
+}
