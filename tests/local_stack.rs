@@ -335,3 +335,121 @@ fn the_demo_walks_the_whole_flow() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_demo_page_its_login_backend_and_openapi_yaml_are_served() {
+    let stack = Stack::in_memory(&[]).await;
+    let page = stack.http.get(stack.url("/demo")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    for id in [
+        "signup",
+        "form-link",
+        "enrol",
+        "qr",
+        "secret",
+        "step-up",
+        "get-token",
+        "use-token",
+    ] {
+        assert!(
+            html.contains(&format!("id=\"{id}\"")),
+            "the page lost #{id}"
+        );
+    }
+    let script = stack
+        .http
+        .get(stack.url("/demo/demo.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    let served = stack
+        .http
+        .get(stack.url("/openapi.yaml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.text().await.unwrap(),
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap()
+    );
+    let (status, config) = e2e::json_of(stack.http.get(stack.url("/demo/config.json"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        config["unit_api_url"].as_str(),
+        Some(stack.unit("").as_str())
+    );
+
+    // The login backend: Stytch's own answers, passed through.
+    let creds = serde_json::json!({"email": "grace@example.com", "password": "correct horse battery staple"});
+    let (status, signed_up) =
+        e2e::json_of(stack.http.post(stack.url("/demo/api/signup")).json(&creds)).await;
+    assert_eq!(status, 200, "{signed_up}");
+    assert!(
+        signed_up["user_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("user-test-")
+    );
+    let (status, logged_in) =
+        e2e::json_of(stack.http.post(stack.url("/demo/api/login")).json(&creds)).await;
+    assert_eq!(
+        (status, &logged_in["user_id"]),
+        (200, &signed_up["user_id"])
+    );
+    let (status, refreshed) = e2e::json_of(
+        stack
+            .http
+            .post(stack.url("/demo/api/refresh"))
+            .json(&serde_json::json!({"session_token": logged_in["session_token"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, &refreshed["user_id"]),
+        (200, &signed_up["user_id"])
+    );
+    let wrong = serde_json::json!({"email": "grace@example.com", "password": "not the password"});
+    let (status, body) =
+        e2e::json_of(stack.http.post(stack.url("/demo/api/login")).json(&wrong)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (401, Some("unauthorized_credentials"))
+    );
+}
+
+#[tokio::test]
+async fn the_unit_sandbox_answers_browsers_cors_preflights() {
+    let stack = Stack::in_memory(&[]).await;
+    let preflight = stack
+        .http
+        .request(reqwest::Method::OPTIONS, stack.unit("/customers/1"))
+        .header("origin", "http://127.0.0.1:3000")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let plain = stack
+        .http
+        .get(stack.unit("/customers/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 401);
+    assert_eq!(plain.headers()["access-control-allow-origin"], "*");
+}

@@ -228,6 +228,62 @@ fn spawn_bootstrap(
         .map_err(|e| format!("{}: {e} (run `make package` first)", path.display()))?)
 }
 
+/// Medians over `options.cold_runs` cold starts of one function's bootstrap: (spawn to first
+/// poll of the Runtime API, spawn to first response), in milliseconds.
+async fn cold_starts(
+    options: &Options,
+    stack: &LocalStack,
+    http: &reqwest::Client,
+    entries: &[Entry],
+    f: &str,
+) -> Result<(f64, f64), Error> {
+    let entry = cold_event(entries, f).ok_or("no no-auth event for a function")?;
+    let (mut init, mut first) = (Vec::new(), Vec::new());
+    for _ in 0..options.cold_runs {
+        let runtime = RuntimeApi::start().await;
+        let event = render(stack, http, &entry).await?;
+        let started = Instant::now();
+        let mut child = spawn_bootstrap(
+            &options.bootstrap_dir,
+            f,
+            &runtime,
+            stack,
+            &options.moto_url,
+        )?;
+        let answer = runtime
+            .invoke(event)
+            .await
+            .map_err(|e| format!("{f}: {e}"))?;
+        let done = started.elapsed();
+        if answer["statusCode"].as_u64() != Some(u64::from(entry.status)) {
+            return Err(format!("{f}: unexpected answer {answer}").into());
+        }
+        init.push(ms(runtime
+            .first_poll()
+            .map(|p| p - started)
+            .unwrap_or_default()));
+        first.push(ms(done));
+        let _ = child.kill().await;
+    }
+    Ok((median(init), median(first)))
+}
+
+/// Runs only the cold starts of the functions found in `options.bootstrap_dir` (what
+/// `make profile-matrix` measures for each release-profile variant); one line per function.
+pub async fn cold_only(options: &Options) -> Result<String, Error> {
+    let entries = manifest()?;
+    let http = reqwest::Client::new();
+    let (stack, _, _) = stack_on_moto(&options.moto_url).await?;
+    let mut out = String::new();
+    for f in FUNCTIONS {
+        if options.bootstrap_dir.join(f).join("bootstrap").exists() {
+            let (init, first) = cold_starts(options, &stack, &http, &entries, f).await?;
+            writeln!(out, "{f} {init:.2} {first:.2}")?;
+        }
+    }
+    Ok(out)
+}
+
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -363,35 +419,7 @@ pub async fn run(options: &Options) -> Result<String, Error> {
     let mut cold_rows = String::new();
     let mut cold_ok = true;
     for f in FUNCTIONS {
-        let entry = cold_event(&entries, f).ok_or("no no-auth event for a function")?;
-        let (mut init, mut first) = (Vec::new(), Vec::new());
-        for _ in 0..options.cold_runs {
-            let runtime = RuntimeApi::start().await;
-            let event = render(&stack, &http, &entry).await?;
-            let started = Instant::now();
-            let mut child = spawn_bootstrap(
-                &options.bootstrap_dir,
-                f,
-                &runtime,
-                &stack,
-                &options.moto_url,
-            )?;
-            let answer = runtime
-                .invoke(event)
-                .await
-                .map_err(|e| format!("{f}: {e}"))?;
-            let done = started.elapsed();
-            if answer["statusCode"].as_u64() != Some(u64::from(entry.status)) {
-                return Err(format!("{f}: unexpected answer {answer}").into());
-            }
-            init.push(ms(runtime
-                .first_poll()
-                .map(|p| p - started)
-                .unwrap_or_default()));
-            first.push(ms(done));
-            let _ = child.kill().await;
-        }
-        let (init, first) = (median(init), median(first));
+        let (init, first) = cold_starts(options, &stack, &http, &entries, f).await?;
         let own = first - sm_wait;
         cold_ok &= own < 25.0;
         writeln!(

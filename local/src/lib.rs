@@ -20,6 +20,7 @@ pub mod sample_events;
 pub mod sandbox;
 pub mod settings;
 pub mod stack;
+pub mod web;
 
 /// Largest request body accepted: Lambda's synchronous payload limit.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
@@ -64,7 +65,7 @@ impl Function {
 
 /// Serves the stack on `listener` until the future is dropped.
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let router = axum::Router::new()
+    let router = web::routes()
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
@@ -110,6 +111,7 @@ async fn dispatch(
         lambda_http::Body::Binary(bytes.to_vec())
     };
     let req = lambda_http::Request::from_parts(parts, body);
+    let exchange = recorder().map(|_| Exchange::of(&req));
     let response = match Function::for_path(req.uri().path()) {
         Some(Function::SignupWebhook) => signup_webhook::handle(&app, req).await,
         Some(Function::TotpStepup) => totp_stepup::handle(&app, req).await,
@@ -118,10 +120,20 @@ async fn dispatch(
         None => shared::ApiError::route_not_found(req.method().as_str(), req.uri().path())
             .into_response(),
     };
-    to_axum(response)
+    let (parts, bytes) = into_bytes(response);
+    if let (Some(exchange), Some(file)) = (exchange, recorder()) {
+        exchange.record(file, &parts, &bytes);
+    }
+    (parts, bytes).into_response()
 }
 
 fn to_axum(response: lambda_http::Response<lambda_http::Body>) -> axum::response::Response {
+    into_bytes(response).into_response()
+}
+
+fn into_bytes(
+    response: lambda_http::Response<lambda_http::Body>,
+) -> (http::response::Parts, Vec<u8>) {
     let (parts, body) = response.into_parts();
     let bytes = match body {
         lambda_http::Body::Empty => Vec::new(),
@@ -129,7 +141,75 @@ fn to_axum(response: lambda_http::Response<lambda_http::Body>) -> axum::response
         lambda_http::Body::Binary(bytes) => bytes,
         _ => Vec::new(),
     };
-    (parts, bytes).into_response()
+    (parts, bytes)
+}
+
+/// Where every exchange on our routes is appended as one JSON line when `LOCAL_STACK_RECORD`
+/// names a file: the test command checks them all against `openapi.yaml`
+/// (`local/tools/check_openapi.py`). Test tooling only; off unless the variable is set.
+fn recorder() -> Option<&'static std::sync::Mutex<std::fs::File>> {
+    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
+        std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::var_os("LOCAL_STACK_RECORD")?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .inspect_err(|e| tracing::error!(error = %e, "cannot open LOCAL_STACK_RECORD"))
+            .ok()?;
+        Some(std::sync::Mutex::new(file))
+    })
+    .as_ref()
+}
+
+/// The request half of a recorded exchange.
+struct Exchange {
+    method: String,
+    path: String,
+    query: String,
+    content_type: Option<String>,
+}
+
+impl Exchange {
+    fn of(req: &lambda_http::Request) -> Self {
+        Self {
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            query: req.uri().query().unwrap_or_default().to_owned(),
+            content_type: header_text(req.headers(), http::header::CONTENT_TYPE),
+        }
+    }
+
+    fn record(
+        self,
+        file: &std::sync::Mutex<std::fs::File>,
+        parts: &http::response::Parts,
+        body: &[u8],
+    ) {
+        use std::io::Write as _;
+        let headers: serde_json::Map<String, serde_json::Value> = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
+            .collect();
+        let line = serde_json::json!({
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "request_content_type": self.content_type,
+            "status": parts.status.as_u16(),
+            "headers": headers,
+            "body": String::from_utf8_lossy(body),
+        });
+        // Under the lock: lines from concurrent requests never interleave.
+        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+fn header_text(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_owned)
 }
 
 #[cfg(test)]

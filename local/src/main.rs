@@ -67,6 +67,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 println!("{rate:.0} requests/s ({n} in {seconds} s)");
                 return Ok(());
             }
+            if std::env::var("BENCH_ONLY").as_deref() == Ok("cold") {
+                // `<function> <ms to first poll> <ms to first response>`, medians.
+                print!("{}", local_stack::bench::cold_only(&options).await?);
+                return Ok(());
+            }
             let report = local_stack::bench::run(&options).await?;
             let out = var("BENCH_OUT", "BENCHMARKS.md");
             std::fs::write(&out, report)?;
@@ -113,6 +118,7 @@ async fn print_banner(stack: &LocalStack, plan: &Plan) {
     let c = &stack.app.config;
     let base = &stack.api_url;
     println!("stytch-unit-bridge local stack on {base}");
+    println!("  demo page: {base}/demo   API description: {base}/openapi.yaml");
     for (_, name, routes) in local_stack::Function::ALL {
         for route in routes {
             println!(

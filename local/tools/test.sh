@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's test command (`make test`): installs the pinned tools, starts moto on a free
-# loopback port, runs every check and test, and stops moto again, whatever happens.
+# The README's test command (`make test`): installs the pinned tools (Python venvs, Debian's
+# chromium and the browser test's npm packages when missing), starts moto on a free loopback
+# port, runs every check and test, and stops moto again, whatever happens.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -41,6 +42,16 @@ step "build binaries (the end-to-end tests run them)"
 cargo build --workspace --bins --locked
 
 step "unit and end-to-end tests"
+# Every answer of the local stack's routes is recorded, then checked against openapi.yaml.
+export LOCAL_STACK_RECORD="$root/target/exchanges.jsonl"
+rm -f "$LOCAL_STACK_RECORD"
 cargo test --workspace --locked
+
+step "browser test of the demo page (headless Chromium, screenshots in target/browser)"
+bash local/tools/browser_test.sh
+
+step "every recorded answer against openapi.yaml"
+openapi_bin=$(bash local/tools/setup.sh openapi)
+"$openapi_bin/python" local/tools/check_openapi.py openapi.yaml "$LOCAL_STACK_RECORD"
 
 step "done in $(( $(date +%s) - started ))s"

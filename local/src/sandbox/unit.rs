@@ -1465,6 +1465,41 @@ pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
         .fallback(fallback)
         .with_state(u)
         .merge(super::control_routes(controls))
+        .layer(axum::middleware::from_fn(cors))
+}
+
+/// Browsers call Unit's API with customer tokens (Unit's white-label components do): the API
+/// answers CORS preflights and allows any origin, as the public API does for token-authenticated
+/// calls (our reading; the contract docs are silent). The demo page relies on it.
+async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use http::header::{
+        ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+        ACCESS_CONTROL_MAX_AGE, HeaderValue,
+    };
+    let preflight = req.method() == http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PATCH, PUT, DELETE"),
+        );
+        h.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, accept, x-accept-version"),
+        );
+        h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        r
+    } else {
+        next.run(req).await
+    };
+    response
+        .headers_mut()
+        .insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
 }
 
 /// Starts the Unit sandbox on `listener`; form links use its address unless `public_url` is set.

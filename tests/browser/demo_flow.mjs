@@ -1,0 +1,162 @@
+// The demo page walked end to end in headless Chromium (Debian's /usr/bin/chromium) with
+// playwright-core: sign up through the Stytch sandbox, fill in the Unit sandbox's application form,
+// wait for the approval, enrol TOTP by scanning the QR code the page shows, meet step_up_required,
+// step up with a code computed here, get a customer token and use it at the Unit sandbox.
+// A screenshot of each step goes to the artifacts folder.
+// Usage: node demo_flow.mjs <base url of the local stack> <artifacts folder>
+import { createHmac } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import jsQR from "jsqr";
+import { chromium } from "playwright-core";
+
+const [base, artifacts] = process.argv.slice(2);
+if (!base || !artifacts) {
+  console.error("usage: node demo_flow.mjs <base url> <artifacts folder>");
+  process.exit(2);
+}
+mkdirSync(artifacts, { recursive: true });
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret. */
+function totp(secret, at = Date.now()) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of secret.replace(/=+$/, "").toUpperCase()) {
+    const v = alphabet.indexOf(c);
+    if (v < 0) throw new Error(`not base32: ${c}`);
+    bits += v.toString(2).padStart(5, "0");
+  }
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return n.toString().padStart(6, "0");
+}
+
+// The RFC 6238 test vector (SHA-1, T = 59 s: 94287082, the last 6 digits).
+if (totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", 59_000) !== "287082") throw new Error("TOTP self-check failed");
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const problems = [];
+let shot = 0;
+let page;
+async function step(name, run) {
+  const started = Date.now();
+  try {
+    await run();
+  } catch (e) {
+    if (page) await page.screenshot({ path: join(artifacts, `failed-${name}.png`), fullPage: true }).catch(() => {});
+    throw new Error(`step "${name}" failed: ${e.message}`);
+  }
+  shot += 1;
+  await page.screenshot({ path: join(artifacts, `${String(shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+  console.log(`ok  ${name} (${Date.now() - started} ms)`);
+}
+const text = (sel) => page.locator(sel).innerText();
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  page = await context.newPage();
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  // HTTP errors the flow expects (403 step_up_required) are logged as failed loads; they are
+  // checked by the steps themselves. Any other console error, or an exception, fails the test.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console error: ${m.text()}`);
+  });
+  const email = `browser-${Date.now()}@example.com`;
+
+  await step("page", async () => {
+    await page.goto(`${base}/demo`);
+    await page.waitForSelector("body[data-ready=true]");
+  });
+
+  await step("signed-up", async () => {
+    await page.fill("#email", email);
+    await page.fill("#password", "correct horse battery staple");
+    await page.click("#signup");
+    await page.waitForSelector("#login-status.ok");
+    const userId = await page.getAttribute("#login-status", "data-user-id");
+    if (!/^user-test-/.test(userId || "")) throw new Error(`no Stytch user id: ${userId}`);
+  });
+
+  let form;
+  await step("unit-form", async () => {
+    await page.waitForSelector("#form-link:not([hidden])");
+    [form] = await Promise.all([context.waitForEvent("page"), page.click("#form-link")]);
+    await form.waitForSelector("#submit");
+    await form.screenshot({ path: join(artifacts, "03b-unit-form-page.png"), fullPage: true });
+    await form.click("#submit");
+    await form.waitForSelector("#done");
+    await form.screenshot({ path: join(artifacts, "03c-unit-form-submitted.png"), fullPage: true });
+    await form.close();
+  });
+
+  await step("approved", async () => {
+    await page.waitForFunction(() => document.getElementById("onboarding-state").textContent === "approved", null, { timeout: 30_000 });
+    if (!/Unit customer \d+/.test(await text("#customer"))) throw new Error("no customer id shown");
+  });
+
+  let secret;
+  await step("enrolled", async () => {
+    await page.click("#enrol");
+    await page.waitForSelector("#enrolment:not([hidden])");
+    await page.waitForFunction(() => document.getElementById("qr").naturalWidth > 0);
+    // Scan the QR code as an authenticator app would: the pixels the browser rendered.
+    const image = await page.evaluate(() => {
+      const img = document.getElementById("qr");
+      const canvas = document.createElement("canvas");
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const ctx = canvas.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      const data = ctx.getImageData(0, 0, canvas.width, canvas.height);
+      return { width: data.width, height: data.height, pixels: Array.from(data.data) };
+    });
+    const code = jsQR(Uint8ClampedArray.from(image.pixels), image.width, image.height);
+    if (!code) throw new Error("the QR code does not scan");
+    const uri = new URL(code.data);
+    if (uri.protocol !== "otpauth:" || uri.host !== "totp") throw new Error(`not an otpauth TOTP URI: ${code.data}`);
+    secret = uri.searchParams.get("secret");
+    const shown = (await text("#secret")).trim();
+    if (secret !== shown) throw new Error(`the QR code's secret ${secret} is not the one shown (${shown})`);
+    const codes = await page.locator("#recovery-codes li").count();
+    if (codes < 1) throw new Error("no recovery codes shown");
+  });
+
+  await step("step-up-required", async () => {
+    await page.fill("#scope", "customers accounts cards-write");
+    await page.click("#get-token");
+    await page.waitForFunction(() => document.getElementById("token-status").textContent.includes("step_up_required"));
+  });
+
+  await step("stepped-up", async () => {
+    await page.fill("#totp-code", totp(secret));
+    await page.click("#step-up");
+    await page.waitForSelector("#token-status.ok");
+    if (!(await text("#token-status")).includes("Stepped up")) throw new Error(await text("#token-status"));
+  });
+
+  await step("customer-token", async () => {
+    await page.click("#get-token");
+    await page.waitForFunction(() => document.getElementById("token-status").textContent.includes("Customer token issued"));
+    if (!(await text("#token-status")).includes("cards-write")) throw new Error("the token lacks the sensitive scope");
+  });
+
+  await step("unit-call", async () => {
+    await page.click("#use-token");
+    await page.waitForSelector("#unit-status.ok, #unit-status.err");
+    const result = await text("#unit-status");
+    if (!result.includes("Unit accepted the token")) throw new Error(result);
+  });
+
+  if (problems.length) throw new Error(problems.join("\n"));
+  console.log(`browser test: ${shot} steps passed; screenshots in ${artifacts}`);
+} finally {
+  await browser.close();
+}
