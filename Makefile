@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test demo package bench events fmt lint
+.PHONY: run test demo package bench profile-matrix events fmt lint
 
 ## run: serve every route on http://127.0.0.1:3000 (see README: Run locally)
 run:
@@ -20,6 +20,10 @@ package:
 ## bench: cold start, memory, size, JWT, overhead and throughput figures; rewrites BENCHMARKS.md
 bench:
 	bash local/tools/bench.sh
+
+## profile-matrix: what each release-profile setting buys (size, cold start, JWT verify); rewrites BENCHMARKS-release-profile.md
+profile-matrix:
+	bash local/tools/profile_matrix.sh
 
 ## events: rewrite events/*.json and events/manifest.json from local/tools/make_events.py
 events:

@@ -1,55 +1,9 @@
 //! End-to-end: signup-webhook through the local stack, DynamoDB and Secrets Manager in moto,
 //! Stytch and Unit sandboxes.
 
-use e2e::{Stack, json_of, moto_url, now};
+use e2e::{Stack, fresh_user, json_of, moto_url, now, user_event};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-fn user_event(action: &str, user_id: &str, email: &str) -> String {
-    let mut event = json!({
-        "action": action, "event_id": format!("webhook-event-test-{}", uuid::Uuid::new_v4()), "id": user_id,
-        "object_type": "user", "project_id": "project-test-x", "source": "DIRECT",
-        "timestamp": "2026-11-25T06:47:49.555247073Z", "vertical": "CONSUMER",
-    });
-    if action != "DELETE" {
-        event["user"] = json!({
-            "user_id": user_id, "status": "active",
-            "emails": [{"email_id": "email-test-1", "email": email, "verified": true}],
-            "phone_numbers": [{"phone_id": "phone-number-test-1", "phone_number": "+15555550100", "verified": false}],
-            "name": {"first_name": "Ada", "middle_name": "", "last_name": "Lovelace"},
-            "password": null, "totps": [], "roles": [], "is_locked": false,
-        });
-    }
-    event.to_string()
-}
-
-fn fresh_user() -> String {
-    format!("user-test-{}", uuid::Uuid::new_v4())
-}
-
-/// A signed delivery straight to our API, as Svix sends it.
-fn stytch_delivery(stack: &Stack, svix_id: &str, body: &str, ts: i64) -> reqwest::RequestBuilder {
-    let secret = shared::webhook::SvixSecret::parse(e2e::SVIX_SECRET).unwrap();
-    stack
-        .http
-        .post(stack.url("/webhooks/stytch"))
-        .header("svix-id", svix_id)
-        .header("svix-timestamp", ts.to_string())
-        .header("svix-signature", secret.sign(svix_id, ts, body.as_bytes()))
-        .body(body.to_owned())
-}
-
-/// A signed delivery straight to our API, as Unit sends it.
-fn unit_delivery(stack: &Stack, body: &str) -> reqwest::RequestBuilder {
-    stack
-        .http
-        .post(stack.url("/webhooks/unit"))
-        .header(
-            "x-unit-signature",
-            shared::webhook::unit_signature(e2e::UNIT_WEBHOOK_TOKEN, body.as_bytes()),
-        )
-        .body(body.to_owned())
-}
 
 fn form_posts(stack: &Stack) -> Vec<local_stack::sandbox::LoggedRequest> {
     let (_, unit) = stack.local.unit.as_ref().unwrap();
@@ -66,7 +20,7 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
     let stack = Stack::on_moto(&moto).await;
     let user = fresh_user();
     let body = user_event("CREATE", &user, "ada@example.com");
-    let (status, reply) = json_of(stytch_delivery(&stack, "msg_1", &body, now())).await;
+    let (status, reply) = json_of(stack.stytch_delivery("msg_1", &body, now())).await;
     assert_eq!(
         (status, reply["status"].as_str()),
         (200, Some("processed")),
@@ -109,7 +63,7 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
     );
 
     // The same svix-id again changes nothing and calls nobody.
-    let (status, reply) = json_of(stytch_delivery(&stack, "msg_1", &body, now())).await;
+    let (status, reply) = json_of(stack.stytch_delivery("msg_1", &body, now())).await;
     assert_eq!((status, reply["status"].as_str()), (200, Some("duplicate")));
     assert_eq!(form_posts(&stack).len(), 1);
     assert_eq!(
@@ -130,7 +84,7 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
     let body = user_event("CREATE", &racer, "grace@example.com");
     let mut burst = tokio::task::JoinSet::new();
     for n in 0..16 {
-        let request = stytch_delivery(&stack, &format!("msg_race_{}", n % 2), &body, now());
+        let request = stack.stytch_delivery(&format!("msg_race_{}", n % 2), &body, now());
         burst.spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
     }
     let statuses: Vec<u16> = burst
@@ -221,7 +175,7 @@ async fn bad_signatures_are_refused_and_store_nothing() {
         .header("x-unit-signature", "bm9wZQ==")
         .body("{}");
     assert_eq!(json_of(forged).await.0, 401);
-    let (status, reply) = json_of(stytch_delivery(&stack, "msg_junk", "not json", now())).await;
+    let (status, reply) = json_of(stack.stytch_delivery("msg_junk", "not json", now())).await;
     assert_eq!(
         (status, reply["error"]["code"].as_str()),
         (400, Some("invalid_payload"))
@@ -260,7 +214,7 @@ async fn unit_failures_answer_5xx_and_the_retry_completes_without_duplicates() {
         let body = user_event("CREATE", &user, "ada@example.com");
         let svix_id = format!("msg_{name}");
         fault(fault_body).await.unwrap();
-        let (status, reply) = json_of(stytch_delivery(&stack, &svix_id, &body, now())).await;
+        let (status, reply) = json_of(stack.stytch_delivery(&svix_id, &body, now())).await;
         assert_eq!(status, expected, "{name}: {reply}");
         let record = stack.local.app.store.get_user(&user).await.unwrap();
         assert!(
@@ -273,7 +227,7 @@ async fn unit_failures_answer_5xx_and_the_retry_completes_without_duplicates() {
             .send()
             .await
             .unwrap();
-        let (status, reply) = json_of(stytch_delivery(&stack, &svix_id, &body, now())).await;
+        let (status, reply) = json_of(stack.stytch_delivery(&svix_id, &body, now())).await;
         assert_eq!(
             (status, reply["status"].as_str()),
             (200, Some("processed")),
@@ -310,7 +264,7 @@ async fn a_dynamodb_outage_answers_503_and_the_retry_completes() {
         .unwrap();
     let user = fresh_user();
     let body = user_event("CREATE", &user, "ada@example.com");
-    let (status, reply) = json_of(stytch_delivery(&stack, "msg_outage", &body, now())).await;
+    let (status, reply) = json_of(stack.stytch_delivery("msg_outage", &body, now())).await;
     assert_eq!(
         (status, reply["error"]["code"].as_str()),
         (503, Some("store_unavailable")),
@@ -318,7 +272,7 @@ async fn a_dynamodb_outage_answers_503_and_the_retry_completes() {
     );
     // ... and comes back: Svix's retry completes the work.
     store.create_table_if_missing().await.unwrap();
-    let (status, _) = json_of(stytch_delivery(&stack, "msg_outage", &body, now())).await;
+    let (status, _) = json_of(stack.stytch_delivery("msg_outage", &body, now())).await;
     assert_eq!(status, 200);
     assert!(
         stack
@@ -409,7 +363,7 @@ async fn the_full_signup_path_records_the_customer_after_unit_approves() {
     );
     // Redelivered Unit events change nothing.
     let delivery = unit.webhooks.deliveries().remove(0);
-    let (status, _) = json_of(unit_delivery(&stack, &delivery.body.to_string())).await;
+    let (status, _) = json_of(stack.unit_delivery(&delivery.body.to_string())).await;
     assert_eq!(status, 200);
     assert_eq!(
         stack
@@ -470,16 +424,13 @@ async fn onboarding_works_without_the_webhook_and_tracks_decisions() {
     // A late pendingReview event cannot move the user back.
     let late = json!({"data": [{"id": "999001", "type": "application.pendingReview", "attributes": {"createdAt": "2026-11-25T00:00:00.000Z"},
         "relationships": {"application": {"data": {"type": "individualApplication", "id": app_id}}}}]});
-    assert_eq!(
-        json_of(unit_delivery(&stack, &late.to_string())).await.0,
-        200
-    );
+    assert_eq!(json_of(stack.unit_delivery(&late.to_string())).await.0, 200);
     let (_, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
     assert_eq!(state["state"], "denied");
     // Events for applications that are not ours are acknowledged and ignored.
     let stranger = json!({"data": [{"id": "999002", "type": "application.approved", "attributes": {},
         "relationships": {"application": {"data": {"type": "individualApplication", "id": "424242"}}}}]});
-    let (status, reply) = json_of(unit_delivery(&stack, &stranger.to_string())).await;
+    let (status, reply) = json_of(stack.unit_delivery(&stranger.to_string())).await;
     assert_eq!((status, reply["status"].as_str()), (200, Some("processed")));
     assert_eq!(
         stack
@@ -567,19 +518,13 @@ async fn updates_sync_contacts_and_deletes_mark_the_record() {
     // A delete that outruns its create leaves a tombstone, and the late create makes no form.
     let ghost = fresh_user();
     assert_eq!(
-        json_of(stytch_delivery(
-            &stack,
-            "msg_del",
-            &user_event("DELETE", &ghost, ""),
-            now()
-        ))
-        .await
-        .0,
+        json_of(stack.stytch_delivery("msg_del", &user_event("DELETE", &ghost, ""), now()))
+            .await
+            .0,
         200
     );
     assert_eq!(
-        json_of(stytch_delivery(
-            &stack,
+        json_of(stack.stytch_delivery(
             "msg_cre",
             &user_event("CREATE", &ghost, "g@example.com"),
             now()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make profile-matrix`: what each release-profile setting buys. Builds customer-token and the JWT
 # criterion benchmark once per variant (the shipped profile, cargo's defaults, and one setting
-# changed at a time), and writes BENCHMARKS-release-profile.md: build time, stripped binary and
+# changed at a time), and writes BENCHMARKS-release-profile.md: stripped binary and
 # zip size, cold start through a local Lambda Runtime API (moto for secrets and the table) and
 # the time of one session-JWT verification. Host target (not zig): sizes are within a few KiB of
 # `make package`'s. About 45 minutes on 2 cores; nothing else should run meanwhile.
@@ -27,6 +27,10 @@ variants=(
   "codegen-units-16|3|fat|16|abort"
   "panic-unwind|3|fat|1|unwind"
 )
+# Waits until no compiler runs on this machine (a build beside the measurement skews it).
+quiet() {
+  while pgrep -x rustc >/dev/null || pgrep -f 'cc1|ld.lld|zig' >/dev/null; do sleep 5; done
+}
 rows=""
 for v in "${variants[@]}"; do
   IFS='|' read -r name opt lto cgu panic <<<"$v"
@@ -34,11 +38,7 @@ for v in "${variants[@]}"; do
   export CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt CARGO_PROFILE_RELEASE_LTO=$lto \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=$cgu CARGO_PROFILE_RELEASE_PANIC=$panic \
     CARGO_PROFILE_BENCH_PANIC=$panic
-  # A clean build of the binary's crates each time: build times compare like with like.
-  rm -rf "$target/release"
-  t0=$(date +%s)
   cargo build --locked --release -p customer-token --target-dir "$target"
-  build_s=$(( $(date +%s) - t0 ))
   mkdir -p "$out/$name/customer-token"
   cp "$target/release/customer-token" "$out/$name/customer-token/bootstrap"
   size=$(stat -c %s "$out/$name/customer-token/bootstrap")
@@ -50,15 +50,18 @@ with zipfile.ZipFile(buf, "w") as z, open(sys.argv[1], "rb") as f:
 print(len(buf.getvalue()))
 PY
 )
+  cargo bench --locked -p shared --features signer --bench jwt --target-dir "$target" --no-run
+  quiet
   cold=$(BENCH_ONLY=cold BENCH_COLD_RUNS=20 MOTO_URL=$moto_url BOOTSTRAP_DIR="$out/$name" RUST_LOG=error \
     target/debug/local-stack bench | awk '$1=="customer-token"{print $3}')
   rm -rf "$target/criterion/jwt_verify"
+  quiet
   cargo bench --locked -p shared --features signer --bench jwt --target-dir "$target" -- \
     --warm-up-time 2 --measurement-time 5 jwt_verify >&2
   verify=$("$bin/python" -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["median"]["point_estimate"]/1000))' \
     "$target/criterion/jwt_verify/new/estimates.json")
-  rows+=$(printf '| %s | `%s` | `%s` | %s | `%s` | %s s | %.2f MiB | %.2f MiB | %s ms | %s µs |' \
-    "$name" "$opt" "$lto" "$cgu" "$panic" "$build_s" \
+  rows+=$(printf '| %s | `%s` | `%s` | %s | `%s` | %.2f MiB | %.2f MiB | %s ms | %s µs |' \
+    "$name" "$opt" "$lto" "$cgu" "$panic" \
     "$(awk -v b="$size" 'BEGIN{print b/1048576}')" "$(awk -v b="$zip" 'BEGIN{print b/1048576}')" "$cold" "$verify")$'\n'
 done
 unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS \
@@ -69,14 +72,14 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
   echo "# What each release-profile setting buys"
   echo
   echo "Written by \`make profile-matrix\` (\`local/tools/profile_matrix.sh\`) on $(nproc) cores ($cpu), $(date -u +%Y-%m-%d)."
-  echo "customer-token built for the host target with each variant (strip = true in all), a clean build"
-  echo "of its crates each time (dependencies compiled from scratch). Cold start: median of 20 spawns to the first"
+  echo "customer-token built for the host target with each variant (strip = true in all), measured only while no"
+  echo "compiler runs. Cold start: median of 20 spawns to the first"
   echo "response through a local Lambda Runtime API, secrets and table in moto (the Secrets Manager wait included)."
   echo "JWT verify: criterion median of \`SessionVerifier::verify\` with the keys cached (the CPU-heavy step of"
   echo "customer-token and totp-stepup)."
   echo
-  echo "| variant | opt-level | lto | codegen-units | panic | build | binary | zip | cold start | JWT verify |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| variant | opt-level | lto | codegen-units | panic | binary | zip | cold start | JWT verify |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s' "$rows"
 } > BENCHMARKS-release-profile.md
 cat BENCHMARKS-release-profile.md

@@ -169,6 +169,10 @@ struct Header {
     typ: Option<String>,
     #[serde(default)]
     kid: Option<String>,
+    /// RFC 7515 §4.1.11: extensions the token says must be understood. We understand none, so a
+    /// token that lists any is refused (Stytch's never carry `crit`).
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
 }
 
 /// `aud` is an array in Stytch's tokens; a single string is valid JWT too.
@@ -257,6 +261,11 @@ impl SessionVerifier {
         }
         if header.typ.as_deref() != Some("JWT") {
             return Err(JwtError::Invalid("typ must be JWT"));
+        }
+        if header.crit.is_some() {
+            return Err(JwtError::Invalid(
+                "critical header extensions are not supported",
+            ));
         }
         let kid = header
             .kid
@@ -442,6 +451,17 @@ pub mod signer {
 
         /// Signs `header` and `claims` (both JSON objects) as a compact RS256 JWS.
         pub fn sign_raw(&self, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+            self.sign_raw_with(&RSA_PKCS1_SHA256, header, claims)
+        }
+
+        /// Signs `header` and `claims` with another RSA scheme of the same key (RS384, RS512,
+        /// PS256, ...): what an algorithm-confusion attempt looks like.
+        pub fn sign_raw_with(
+            &self,
+            scheme: &'static dyn aws_lc_rs::signature::RsaEncoding,
+            header: &serde_json::Value,
+            claims: &serde_json::Value,
+        ) -> String {
             let signing_input = format!(
                 "{}.{}",
                 URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -450,7 +470,7 @@ pub mod signer {
             let mut signature = vec![0; self.key.public_modulus_len()];
             self.key
                 .sign(
-                    &RSA_PKCS1_SHA256,
+                    scheme,
                     &SystemRandom::new(),
                     signing_input.as_bytes(),
                     &mut signature,
@@ -669,6 +689,14 @@ mod tests {
         assert_eq!(
             v.verify(&no_typ, NOW).await.unwrap_err(),
             JwtError::Invalid("typ must be JWT")
+        );
+        let crit = s.sign_raw(
+            &json!({"alg": "RS256", "typ": "JWT", "kid": "jwk-test-1", "crit": ["exp"]}),
+            &claims(),
+        );
+        assert_eq!(
+            v.verify(&crit, NOW).await.unwrap_err(),
+            JwtError::Invalid("critical header extensions are not supported")
         );
         let no_kid = s.sign_raw(&json!({"alg": "RS256", "typ": "JWT"}), &claims());
         assert_eq!(

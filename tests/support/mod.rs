@@ -214,6 +214,28 @@ impl Stack {
         stytch.signer().sign(&claims)
     }
 
+    /// A signed delivery straight to our API, as Svix sends it.
+    pub fn stytch_delivery(&self, svix_id: &str, body: &str, ts: i64) -> reqwest::RequestBuilder {
+        let secret = shared::webhook::SvixSecret::parse(crate::SVIX_SECRET).unwrap();
+        self.http
+            .post(self.url("/webhooks/stytch"))
+            .header("svix-id", svix_id)
+            .header("svix-timestamp", ts.to_string())
+            .header("svix-signature", secret.sign(svix_id, ts, body.as_bytes()))
+            .body(body.to_owned())
+    }
+
+    /// A signed delivery straight to our API, as Unit sends it.
+    pub fn unit_delivery(&self, body: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url("/webhooks/unit"))
+            .header(
+                "x-unit-signature",
+                shared::webhook::unit_signature(crate::UNIT_WEBHOOK_TOKEN, body.as_bytes()),
+            )
+            .body(body.to_owned())
+    }
+
     /// Waits (up to 10 s) until `check` holds.
     pub async fn eventually<F: FnMut() -> bool>(&self, what: &str, mut check: F) {
         for _ in 0..200 {
@@ -286,4 +308,36 @@ pub fn totp(secret_base32: &str, unix_time: i64) -> String {
     let o = (h[19] & 0xf) as usize;
     let n = u32::from_be_bytes([h[o] & 0x7f, h[o + 1], h[o + 2], h[o + 3]]) % 1_000_000;
     format!("{n:06}")
+}
+
+/// A Stytch `user` event body as Svix delivers it (`action` CREATE, UPDATE or DELETE).
+pub fn user_event(action: &str, user_id: &str, email: &str) -> String {
+    let mut event = json!({
+        "action": action, "event_id": format!("webhook-event-test-{}", uuid::Uuid::new_v4()), "id": user_id,
+        "object_type": "user", "project_id": "project-test-x", "source": "DIRECT",
+        "timestamp": "2026-11-25T06:47:49.555247073Z", "vertical": "CONSUMER",
+    });
+    if action != "DELETE" {
+        event["user"] = json!({
+            "user_id": user_id, "status": "active",
+            "emails": [{"email_id": "email-test-1", "email": email, "verified": true}],
+            "phone_numbers": [{"phone_id": "phone-number-test-1", "phone_number": "+15555550100", "verified": false}],
+            "name": {"first_name": "Ada", "middle_name": "", "last_name": "Lovelace"},
+            "password": null, "totps": [], "roles": [], "is_locked": false,
+        });
+    }
+    event.to_string()
+}
+
+/// A Stytch user id nobody has used.
+pub fn fresh_user() -> String {
+    format!("user-test-{}", uuid::Uuid::new_v4())
+}
+
+/// `epoch` seconds as RFC 3339 (how Stytch writes times).
+pub fn rfc3339(epoch: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .expect("a valid time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339")
 }
