@@ -45,7 +45,12 @@ fn unit_calls(stack: &Stack) -> usize {
 }
 
 /// A Stytch delivery's name, svix-id, svix-timestamp and svix-signature (`None`: header absent).
-type Delivery = (&'static str, Option<&'static str>, Option<String>, Option<String>);
+type Delivery = (
+    &'static str,
+    Option<&'static str>,
+    Option<String>,
+    Option<String>,
+);
 
 /// A deep JSON document: `[[[...]]]`.
 fn nested(depth: usize) -> Vec<u8> {

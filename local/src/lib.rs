@@ -164,11 +164,15 @@ fn recorder() -> Option<&'static std::sync::Mutex<std::fs::File>> {
 }
 
 /// The request half of a recorded exchange.
+/// The request's credentials and body are kept too: `local/tools/check_logs.py` takes the secrets
+/// to look for in the logs from them (the file is a test artifact under `target/`).
 struct Exchange {
     method: String,
     path: String,
     query: String,
     content_type: Option<String>,
+    authorization: Option<String>,
+    body: String,
 }
 
 impl Exchange {
@@ -178,6 +182,8 @@ impl Exchange {
             path: req.uri().path().to_owned(),
             query: req.uri().query().unwrap_or_default().to_owned(),
             content_type: header_text(req.headers(), http::header::CONTENT_TYPE),
+            authorization: header_text(req.headers(), http::header::AUTHORIZATION),
+            body: String::from_utf8_lossy(req.body().as_ref()).into_owned(),
         }
     }
 
@@ -198,6 +204,8 @@ impl Exchange {
             "path": self.path,
             "query": self.query,
             "request_content_type": self.content_type,
+            "request_authorization": self.authorization,
+            "request_body": self.body,
             "status": parts.status.as_u16(),
             "headers": headers,
             "body": String::from_utf8_lossy(body),

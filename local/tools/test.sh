@@ -42,13 +42,17 @@ step "build binaries (the end-to-end tests run them)"
 cargo build --workspace --bins --locked
 
 step "unit and end-to-end tests"
-# Every answer of the local stack's routes is recorded, then checked against openapi.yaml.
-export LOCAL_STACK_RECORD="$root/target/exchanges.jsonl"
-rm -f "$LOCAL_STACK_RECORD"
+# Every exchange on the local stack's routes is recorded (then checked against openapi.yaml),
+# and every log line captured (then scanned for the secrets those exchanges carried).
+export LOCAL_STACK_RECORD="$root/target/exchanges.jsonl" E2E_LOG_FILE="$root/target/e2e.log"
+rm -f "$LOCAL_STACK_RECORD" "$E2E_LOG_FILE"
 cargo test --workspace --locked
 
 step "browser test of the demo page (headless Chromium, screenshots in target/browser)"
 bash local/tools/browser_test.sh
+
+step "no secret in any log line"
+"$bin/python" local/tools/check_logs.py "$LOCAL_STACK_RECORD" "$E2E_LOG_FILE" target/browser/local-stack.log
 
 step "every recorded answer against openapi.yaml"
 openapi_bin=$(bash local/tools/setup.sh openapi)

@@ -15,13 +15,33 @@ fn filter() -> EnvFilter {
 
 /// JSON logs for the Lambda functions (no ANSI, no timestamps: CloudWatch adds them).
 pub fn init_lambda() {
+    init_json(filter(), std::io::stdout);
+}
+
+/// The Lambda functions' JSON logs at `level` (an `EnvFilter` directive), written to `writer`:
+/// how the end-to-end suite captures every line to scan it for secrets.
+pub fn init_json_to<W>(level: &str, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    init_json(
+        EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info")),
+        writer,
+    );
+}
+
+fn init_json<W>(filter: EnvFilter, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter())
+        .with_env_filter(filter)
         .with_current_span(false)
         .with_ansi(false)
         .without_time()
         .with_target(false)
+        .with_writer(writer)
         .try_init();
 }
 

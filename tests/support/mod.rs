@@ -85,6 +85,7 @@ pub struct Login {
 impl Stack {
     /// The stack on free ports with `vars` on top of the defaults, sandboxes included.
     pub async fn with(vars: &[(&str, &str)], aws: Option<aws_config::SdkConfig>) -> Self {
+        capture_logs();
         let mut env: HashMap<String, String> = [
             ("PORT", "0"),
             ("STYTCH_SANDBOX_PORT", "0"),
@@ -340,4 +341,25 @@ pub fn rfc3339(epoch: i64) -> String {
         .expect("a valid time")
         .format(&time::format_description::well_known::Rfc3339)
         .expect("RFC 3339")
+}
+
+/// With `E2E_LOG_FILE` set (the test command sets it), every log line of this test process, in
+/// the Lambda functions' JSON format and at debug level for our crates, is appended to that file;
+/// `local/tools/check_logs.py` then scans it for secrets.
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(path) = std::env::var_os("E2E_LOG_FILE") else {
+            return;
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open E2E_LOG_FILE");
+        shared::telemetry::init_json_to(
+            "info,shared=debug,signup_webhook=debug,totp_stepup=debug,customer_token=debug,local_stack=debug",
+            std::sync::Mutex::new(file),
+        );
+    });
 }
