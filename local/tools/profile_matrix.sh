@@ -31,14 +31,15 @@ variants=(
 quiet() {
   while pgrep -x rustc >/dev/null || pgrep -f 'cc1|ld.lld|zig' >/dev/null; do sleep 5; done
 }
+# Criterion writes its estimates under CARGO_TARGET_DIR (a --target-dir flag it does not see).
+export CARGO_TARGET_DIR="$target"
 rows=""
 for v in "${variants[@]}"; do
   IFS='|' read -r name opt lto cgu panic <<<"$v"
   echo "==> $name (opt-level=$opt lto=$lto codegen-units=$cgu panic=$panic)" >&2
   export CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt CARGO_PROFILE_RELEASE_LTO=$lto \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=$cgu CARGO_PROFILE_RELEASE_PANIC=$panic \
-    CARGO_PROFILE_BENCH_PANIC=$panic
-  cargo build --locked --release -p customer-token --target-dir "$target"
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=$cgu CARGO_PROFILE_RELEASE_PANIC=$panic
+  cargo build --locked --release -p customer-token 
   mkdir -p "$out/$name/customer-token"
   cp "$target/release/customer-token" "$out/$name/customer-token/bootstrap"
   size=$(stat -c %s "$out/$name/customer-token/bootstrap")
@@ -50,13 +51,13 @@ with zipfile.ZipFile(buf, "w") as z, open(sys.argv[1], "rb") as f:
 print(len(buf.getvalue()))
 PY
 )
-  cargo bench --locked -p shared --features signer --bench jwt --target-dir "$target" --no-run
+  cargo bench --locked -p shared --features signer --bench jwt  --no-run
   quiet
   cold=$(BENCH_ONLY=cold BENCH_COLD_RUNS=20 MOTO_URL=$moto_url BOOTSTRAP_DIR="$out/$name" RUST_LOG=error \
     target/debug/local-stack bench | awk '$1=="customer-token"{print $3}')
   rm -rf "$target/criterion/jwt_verify"
   quiet
-  cargo bench --locked -p shared --features signer --bench jwt --target-dir "$target" -- \
+  cargo bench --locked -p shared --features signer --bench jwt  -- \
     --warm-up-time 2 --measurement-time 5 jwt_verify >&2
   verify=$("$bin/python" -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["median"]["point_estimate"]/1000))' \
     "$target/criterion/jwt_verify/new/estimates.json")
@@ -65,13 +66,14 @@ PY
     "$(awk -v b="$size" 'BEGIN{print b/1048576}')" "$(awk -v b="$zip" 'BEGIN{print b/1048576}')" "$cold" "$verify")$'\n'
 done
 unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS \
-  CARGO_PROFILE_RELEASE_PANIC CARGO_PROFILE_BENCH_PANIC
+  CARGO_PROFILE_RELEASE_PANIC CARGO_TARGET_DIR
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
   echo "# What each release-profile setting buys"
   echo
   echo "Written by \`make profile-matrix\` (\`local/tools/profile_matrix.sh\`) on $(nproc) cores ($cpu), $(date -u +%Y-%m-%d)."
+  echo "(The JWT benchmark ignores \`panic\`: cargo builds benches with unwinding.)"
   echo "customer-token built for the host target with each variant (strip = true in all), measured only while no"
   echo "compiler runs. Cold start: median of 20 spawns to the first"
   echo "response through a local Lambda Runtime API, secrets and table in moto (the Secrets Manager wait included)."

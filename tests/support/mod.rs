@@ -237,6 +237,46 @@ impl Stack {
             .body(body.to_owned())
     }
 
+    /// Signs up and applies directly (the sandbox approves at once); returns the login and customer.
+    pub async fn onboarded(&self, email: &str) -> (Login, String) {
+        let login = self.sign_up(email).await;
+        let ssn = format!("{:09}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000);
+        let (status, state) = json_of(self.http.post(self.url("/onboarding/application")).bearer_auth(&login.session_jwt).json(&json!({
+            "full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
+            "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postal_code": "11375"},
+            "phone": {"country_code": "1", "number": "5555555555"}, "ssn": ssn
+        }))).await;
+        assert_eq!(status, 201, "{state}");
+        (
+            login,
+            state["customer_id"]
+                .as_str()
+                .expect("approved at once")
+                .to_owned(),
+        )
+    }
+
+    /// Enrols TOTP and steps up; returns the stepped-up session JWT.
+    pub async fn stepped_up(&self, login: &Login) -> String {
+        let (_, enrolled) = json_of(
+            self.http
+                .post(self.url("/mfa/totp"))
+                .bearer_auth(&login.session_jwt)
+                .json(&json!({})),
+        )
+        .await;
+        let secret = enrolled["secret"].as_str().expect("enrolled");
+        let (status, stepped) = json_of(
+            self.http
+                .post(self.url("/mfa/totp/authenticate"))
+                .bearer_auth(&login.session_jwt)
+                .json(&json!({"totp_code": totp(secret, now())})),
+        )
+        .await;
+        assert_eq!(status, 200, "{stepped}");
+        stepped["session_jwt"].as_str().unwrap().to_owned()
+    }
+
     /// Waits (up to 10 s) until `check` holds.
     pub async fn eventually<F: FnMut() -> bool>(&self, what: &str, mut check: F) {
         for _ in 0..200 {

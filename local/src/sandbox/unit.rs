@@ -494,6 +494,29 @@ impl Unit {
         self.data.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// What Unit holds for one `jwtSubject`: (application forms, applications, customers). The
+    /// exactly-once checks of the fault and concurrency suites read it.
+    pub fn census(&self, jwt_subject: &str) -> (usize, usize, usize) {
+        let data = self.data();
+        let mine = |a: &Map<String, Value>| {
+            a.get("jwtSubject").and_then(Value::as_str) == Some(jwt_subject)
+        };
+        (
+            data.forms
+                .values()
+                .filter(|f| f.jwt_subject.as_deref() == Some(jwt_subject))
+                .count(),
+            data.applications
+                .values()
+                .filter(|a| mine(&a.attributes))
+                .count(),
+            data.customers
+                .values()
+                .filter(|c| mine(&c.attributes))
+                .count(),
+        )
+    }
+
     /// Sets what happens to new applications.
     pub fn set_policy(&self, policy: Policy) {
         self.data().policy = policy;
