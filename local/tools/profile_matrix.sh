@@ -27,9 +27,17 @@ variants=(
   "codegen-units-16|3|fat|16|abort"
   "panic-unwind|3|fat|1|unwind"
 )
-# Waits until no compiler runs on this machine (a build beside the measurement skews it).
+# Waits until the machine is idle (under 10% of its CPU busy over 3 s): a build or a test run
+# beside the measurement would skew it.
 quiet() {
-  while pgrep -x rustc >/dev/null || pgrep -f 'cc1|ld.lld|zig' >/dev/null; do sleep 5; done
+  while :; do
+    read -r _ u1 n1 s1 i1 w1 q1 sq1 _ < /proc/stat
+    sleep 3
+    read -r _ u2 n2 s2 i2 w2 q2 sq2 _ < /proc/stat
+    busy=$(( (u2 + n2 + s2 + q2 + sq2) - (u1 + n1 + s1 + q1 + sq1) ))
+    idle=$(( (i2 + w2) - (i1 + w1) ))
+    [ $(( busy * 10 )) -lt $(( busy + idle )) ] && return
+  done
 }
 # Criterion writes its estimates under CARGO_TARGET_DIR (a --target-dir flag it does not see).
 export CARGO_TARGET_DIR="$target"
@@ -39,7 +47,7 @@ for v in "${variants[@]}"; do
   echo "==> $name (opt-level=$opt lto=$lto codegen-units=$cgu panic=$panic)" >&2
   export CARGO_PROFILE_RELEASE_OPT_LEVEL=$opt CARGO_PROFILE_RELEASE_LTO=$lto \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=$cgu CARGO_PROFILE_RELEASE_PANIC=$panic
-  cargo build --locked --release -p customer-token 
+  cargo build --locked --release -p customer-token
   mkdir -p "$out/$name/customer-token"
   cp "$target/release/customer-token" "$out/$name/customer-token/bootstrap"
   size=$(stat -c %s "$out/$name/customer-token/bootstrap")
@@ -51,13 +59,13 @@ with zipfile.ZipFile(buf, "w") as z, open(sys.argv[1], "rb") as f:
 print(len(buf.getvalue()))
 PY
 )
-  cargo bench --locked -p shared --features signer --bench jwt  --no-run
+  cargo bench --locked -p shared --features signer --bench jwt --no-run
   quiet
   cold=$(BENCH_ONLY=cold BENCH_COLD_RUNS=20 MOTO_URL=$moto_url BOOTSTRAP_DIR="$out/$name" RUST_LOG=error \
     target/debug/local-stack bench | awk '$1=="customer-token"{print $3}')
   rm -rf "$target/criterion/jwt_verify"
   quiet
-  cargo bench --locked -p shared --features signer --bench jwt  -- \
+  cargo bench --locked -p shared --features signer --bench jwt -- \
     --warm-up-time 2 --measurement-time 5 jwt_verify >&2
   verify=$("$bin/python" -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["median"]["point_estimate"]/1000))' \
     "$target/criterion/jwt_verify/new/estimates.json")

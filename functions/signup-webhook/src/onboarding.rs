@@ -87,7 +87,9 @@ pub async fn ensure_form(
     let link = created.link().map(str::to_owned);
     tracing::info!(form_id = %created.id, "created the Unit application form");
     let stored = store::modify(&*app.store, &record.user_id, true, |r| {
-        if r.form_id.as_deref() == Some(&created.id) && r.form_url == link {
+        // The same form (Unit's idempotency key): any link already stored for it will do, so
+        // racing creators do not overwrite each other's (GET /onboarding refreshes stale ones).
+        if r.form_id.as_deref() == Some(&created.id) && (r.form_url.is_some() || link.is_none()) {
             return false;
         }
         r.form_id = Some(created.id.clone());
@@ -237,7 +239,12 @@ async fn refresh(
                 .await?;
             let link = form.link().map(str::to_owned);
             if link.is_some() && link != record.form_url {
+                // Only over the link we read: a visit that stored a fresher one meanwhile wins,
+                // and racing visits do not fight over a cache.
                 match store::modify(&*app.store, &record.user_id, false, |r| {
+                    if r.form_url != record.form_url {
+                        return false;
+                    }
                     r.form_url = link.clone();
                     true
                 })

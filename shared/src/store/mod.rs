@@ -248,7 +248,13 @@ pub async fn modify(
     create: bool,
     mut change: impl FnMut(&mut UserRecord) -> bool,
 ) -> Result<Option<UserRecord>, StoreError> {
-    for _ in 0..MODIFY_ATTEMPTS {
+    for attempt in 0..MODIFY_ATTEMPTS {
+        if attempt > 0 {
+            // Another writer came first: back off with full jitter (up to 2^attempt ms) so that
+            // many racing writers spread out instead of colliding again.
+            let cap = 1u64 << attempt.min(7);
+            tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(0..=cap))).await;
+        }
         let current = match store.get_user(user_id).await? {
             Some(record) => record,
             None if create => {
