@@ -31,6 +31,9 @@ pub struct Plan {
     pub create_table: bool,
     /// The secrets file generated for this checkout, if one is used.
     pub generated_secrets: Option<PathBuf>,
+    /// The sandboxes' webhook retry delays (`SANDBOX_WEBHOOK_RETRY_MS`, comma-separated
+    /// milliseconds; default 1, 2, 5, 10, 30 and 60 s).
+    pub webhook_schedule: Vec<std::time::Duration>,
 }
 
 /// Why the runner cannot start.
@@ -113,6 +116,17 @@ impl Plan {
             overlay.insert("SECRETS_FILE", path.display().to_string());
             generated_secrets = Some(path);
         }
+        let webhook_schedule = match get("SANDBOX_WEBHOOK_RETRY_MS") {
+            None => crate::sandbox::webhooks::Sender::default_schedule(),
+            Some(list) => list
+                .split(',')
+                .map(|ms| ms.trim().parse().map(std::time::Duration::from_millis))
+                .collect::<Result<_, _>>()
+                .map_err(|_| ConfigError {
+                    var: "SANDBOX_WEBHOOK_RETRY_MS",
+                    problem: format!("must be comma-separated milliseconds, got {list:?}"),
+                })?,
+        };
         let bind = SocketAddr::new(ip, port(&get, "PORT", 3000)?);
         let create_table = local_aws
             && (get("STORE").is_none_or(|s| s == "dynamodb"))
@@ -125,6 +139,7 @@ impl Plan {
             unit_sandbox,
             create_table,
             generated_secrets,
+            webhook_schedule,
         };
         // Fail now, not after binding ports, on a bad setting.
         plan.config(Some("http://127.0.0.1:1"), Some("http://127.0.0.1:1"))?;

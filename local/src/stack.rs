@@ -10,7 +10,6 @@ use shared::store::DynamoStore;
 
 use crate::sandbox::stytch::{Stytch, StytchSettings};
 use crate::sandbox::unit::{Unit, UnitSettings};
-use crate::sandbox::webhooks::Sender;
 use crate::sandbox::{self, Running};
 use crate::settings::Plan;
 
@@ -88,7 +87,7 @@ impl LocalStack {
                         format!("{api_url}/webhooks/stytch"),
                         secrets.stytch_webhook_secret.clone(),
                     )),
-                    webhook_schedule: Sender::default_schedule(),
+                    webhook_schedule: plan.webhook_schedule.clone(),
                 };
                 sandbox::stytch::start(settings, listener)
             })
@@ -101,7 +100,7 @@ impl LocalStack {
                         format!("{api_url}/webhooks/unit"),
                         secrets.unit_webhook_token.expose().to_owned(),
                     )),
-                    webhook_schedule: Sender::default_schedule(),
+                    webhook_schedule: plan.webhook_schedule.clone(),
                     jwt: Some((app.stytch.jwks_url(), format!("stytch.com/{project_id}"))),
                     public_url: String::new(),
                 };

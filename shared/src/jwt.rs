@@ -119,6 +119,10 @@ impl JwksSource for StytchClient {
     }
 }
 
+/// How soon a JWKS fetch may follow a failed one (at most one fetch a second per instance while
+/// Stytch is unreachable).
+const RETRY_AFTER_FAILED_FETCH: Duration = Duration::from_secs(1);
+
 /// Verifier settings.
 #[derive(Debug, Clone)]
 pub struct VerifierSettings {
@@ -344,9 +348,14 @@ impl SessionVerifier {
             let fresh = keys
                 .fetched_at
                 .is_some_and(|at| at.elapsed() < self.settings.ttl);
-            let recent = fetch
-                .last
-                .is_some_and(|at| at.elapsed() < self.settings.refetch_interval);
+            // After a failed fetch, the next may come sooner: without keys nobody gets in, and
+            // Stytch answering again should end that within a second, not an interval.
+            let interval = if fetch.error.is_some() {
+                RETRY_AFTER_FAILED_FETCH.min(self.settings.refetch_interval)
+            } else {
+                self.settings.refetch_interval
+            };
+            let recent = fetch.last.is_some_and(|at| at.elapsed() < interval);
             match keys.keys.get(kid) {
                 Some(key) if fresh || recent => return Ok(key.clone()),
                 None if recent => {
@@ -734,6 +743,24 @@ mod tests {
                 "{junk:.20}"
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_first_fetch_is_retried_after_a_second_not_an_interval() {
+        let key = Signer::generate("jwk-test-1");
+        let (v, keys) = setup(&[&key]);
+        keys.fail.store(true, Ordering::SeqCst);
+        for _ in 0..5 {
+            assert!(matches!(
+                v.verify(&key.sign(&claims()), NOW).await.unwrap_err(),
+                JwtError::KeysUnavailable(_)
+            ));
+        }
+        assert_eq!(keys.fetches.load(Ordering::SeqCst), 1, "one fetch a second");
+        keys.fail.store(false, Ordering::SeqCst);
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        v.verify(&key.sign(&claims()), NOW).await.unwrap();
+        assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

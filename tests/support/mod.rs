@@ -1,6 +1,8 @@
 //! Helpers of the end-to-end tests: moto, the local stack on free ports with its sandboxes,
 //! logging a user in, and Stytch-shaped JWTs with chosen claims.
 
+pub mod fault_proxy;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

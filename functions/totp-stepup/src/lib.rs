@@ -232,7 +232,12 @@ async fn check(
     };
     match result {
         Ok(authenticated) => {
-            app.store.clear_attempts(&key).await?;
+            // The step-up is done at Stytch (the code is spent, the factor is in the session):
+            // answering an error now would lose the new session JWT. The failure counter is
+            // housekeeping; left uncleared, it expires with its window.
+            if let Err(e) = app.store.clear_attempts(&key).await {
+                tracing::warn!(error = %e, "could not clear the failed-attempt counter");
+            }
             Ok(shared::error::json(
                 StatusCode::OK,
                 &stepped_up(session, authenticated),
