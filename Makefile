@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test demo package bench profile-matrix events fmt lint
+.PHONY: run test demo package bench profile-matrix fuzz events fmt lint
 
 ## run: serve every route on http://127.0.0.1:3000 (see README: Run locally)
 run:
@@ -24,6 +24,10 @@ bench:
 ## profile-matrix: what each release-profile setting buys (size, cold start, JWT verify); rewrites BENCHMARKS-release-profile.md
 profile-matrix:
 	bash local/tools/profile_matrix.sh
+
+## fuzz: the fuzz targets for FUZZ_SECONDS each (default 20; e.g. FUZZ_SECONDS=3600 make fuzz for a long run)
+fuzz:
+	bash local/tools/fuzz.sh
 
 ## events: rewrite events/*.json and events/manifest.json from local/tools/make_events.py
 events:

@@ -48,6 +48,9 @@ export LOCAL_STACK_RECORD="$root/target/exchanges.jsonl" E2E_LOG_FILE="$root/tar
 rm -f "$LOCAL_STACK_RECORD" "$E2E_LOG_FILE"
 cargo test --workspace --locked
 
+step "fuzzing, bounded (FUZZ_SECONDS per target)"
+bash local/tools/fuzz.sh
+
 step "browser test of the demo page (headless Chromium, screenshots in target/browser)"
 bash local/tools/browser_test.sh
 

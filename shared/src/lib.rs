@@ -1,11 +1,13 @@
 //! Shared library of stytch-unit-bridge: configuration, secrets, the user store, Stytch and Unit
 //! clients, Stytch session JWT verification, webhook signatures, errors and tracing.
 
+#[cfg(feature = "aws")]
 pub mod app;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod jwt;
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod secrets;
 pub mod store;
@@ -15,5 +17,6 @@ pub mod unit;
 pub mod upstream;
 pub mod webhook;
 
+#[cfg(feature = "aws")]
 pub use app::{App, StartupError};
 pub use error::ApiError;

@@ -162,11 +162,13 @@ pub trait RawSecretFetcher: Send + Sync {
 }
 
 /// Secrets Manager `GetSecretValue` of one secret.
+#[cfg(feature = "aws")]
 pub struct SecretsManagerFetcher {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
 }
 
+#[cfg(feature = "aws")]
 impl SecretsManagerFetcher {
     /// A fetcher for `secret_id` (name or ARN).
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
@@ -177,6 +179,7 @@ impl SecretsManagerFetcher {
     }
 }
 
+#[cfg(feature = "aws")]
 #[async_trait]
 impl RawSecretFetcher for SecretsManagerFetcher {
     fn origin(&self) -> String {

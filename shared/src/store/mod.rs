@@ -5,12 +5,14 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "aws")]
 mod dynamo;
 mod memory;
 
 #[cfg(test)]
 pub(crate) mod contract;
 
+#[cfg(feature = "aws")]
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
