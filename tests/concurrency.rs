@@ -73,14 +73,7 @@ async fn hundreds_of_duplicate_webhook_deliveries_apply_once() {
         results.iter().all(|r| r.0 == 200),
         "every delivery is acknowledged"
     );
-    let record = stack
-        .local
-        .app
-        .store
-        .get_user(&user)
-        .await
-        .unwrap()
-        .expect("one record");
+    let record = stack.record(&user).await.expect("one record");
     assert_eq!(unit.census(&user), (1, 0, 0), "one form for 200 deliveries");
 
     // The applicant completes the form; Unit's approval events arrive 200 times at once.
@@ -121,14 +114,7 @@ async fn hundreds_of_duplicate_webhook_deliveries_apply_once() {
     let results = all_at_once((0..200).map(|_| stack.unit_delivery(&events)).collect()).await;
     no_5xx("duplicate Unit deliveries", &results);
     assert!(results.iter().all(|r| r.0 == 200));
-    let record = stack
-        .local
-        .app
-        .store
-        .get_user(&user)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = stack.record(&user).await.unwrap();
     assert_eq!(record.customer_id.as_deref(), Some(customer.as_str()));
     assert_eq!(record.application_id.as_deref(), Some(application.as_str()));
     assert_eq!(unit.census(&user), (1, 1, 1));

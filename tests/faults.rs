@@ -254,14 +254,7 @@ async fn schedule(moto: &str, seed: u64, tally: &mut Tally) -> String {
         (1, 1, 1),
         "{described}: forms, applications, customers at Unit"
     );
-    let record = stack
-        .local
-        .app
-        .store
-        .get_user(&user)
-        .await
-        .unwrap()
-        .expect("the record");
+    let record = stack.record(&user).await.expect("the record");
     let application = record.application_id.clone().expect("the application id");
     let (_, at_unit) = json_of(stack.unit_call(
         reqwest::Method::GET,

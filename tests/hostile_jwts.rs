@@ -7,18 +7,9 @@
 use aws_lc_rs::signature::{RSA_PKCS1_SHA384, RSA_PKCS1_SHA512, RSA_PSS_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use e2e::{Stack, code_of, json_of, moto_url, now};
+use e2e::{JWT_ROUTES, Stack, code_of, json_of, moto_url, now};
 use serde_json::{Value, json};
 use shared::jwt::signer::Signer;
-
-const JWT_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/onboarding"),
-    ("POST", "/onboarding/application"),
-    ("POST", "/mfa/totp"),
-    ("POST", "/mfa/totp/authenticate"),
-    ("POST", "/mfa/totp/recover"),
-    ("POST", "/unit/customer-token"),
-];
 
 /// The body each route gets: one that would reach Stytch or Unit if the token were accepted.
 fn body_for(path: &str) -> Value {
@@ -617,7 +608,7 @@ async fn hostile_jwts_are_refused_on_every_route_without_reaching_upstreams() {
         .count();
     assert_eq!(unit_after, unit_before, "hostile tokens reached Unit");
     // And nothing was written for the user.
-    assert_eq!(stack.local.app.store.get_user(&user).await.unwrap(), None);
+    assert_eq!(stack.record(&user).await, None);
     assert!(
         stack
             .local

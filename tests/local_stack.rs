@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use e2e::{Stack, moto_url, now};
+use e2e::{JWT_ROUTES, Stack, moto_url, now};
 use serde_json::Value;
 
 async fn json(response: reqwest::Response) -> (u16, Value) {
@@ -15,15 +15,6 @@ async fn json(response: reqwest::Response) -> (u16, Value) {
 fn code(body: &Value) -> Option<&str> {
     body["error"]["code"].as_str()
 }
-
-const JWT_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/onboarding"),
-    ("POST", "/onboarding/application"),
-    ("POST", "/mfa/totp"),
-    ("POST", "/mfa/totp/authenticate"),
-    ("POST", "/mfa/totp/recover"),
-    ("POST", "/unit/customer-token"),
-];
 
 #[tokio::test]
 async fn unknown_routes_and_methods_get_json_errors() {

@@ -26,14 +26,7 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
         (200, Some("processed")),
         "{reply}"
     );
-    let record = stack
-        .local
-        .app
-        .store
-        .get_user(&user)
-        .await
-        .unwrap()
-        .expect("a record");
+    let record = stack.record(&user).await.expect("a record");
     assert_eq!(
         (record.email.as_deref(), record.phone.as_deref()),
         (Some("ada@example.com"), Some("+15555550100"))
@@ -66,18 +59,7 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
     let (status, reply) = json_of(stack.stytch_delivery("msg_1", &body, now())).await;
     assert_eq!((status, reply["status"].as_str()), (200, Some("duplicate")));
     assert_eq!(form_posts(&stack).len(), 1);
-    assert_eq!(
-        stack
-            .local
-            .app
-            .store
-            .get_user(&user)
-            .await
-            .unwrap()
-            .unwrap()
-            .version,
-        record.version
-    );
+    assert_eq!(stack.record(&user).await.unwrap().version, record.version);
 
     // A burst of concurrent duplicates of another signup: one record, one form.
     let racer = fresh_user();
@@ -94,14 +76,7 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
         .map(Result::unwrap)
         .collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let record = stack
-        .local
-        .app
-        .store
-        .get_user(&racer)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = stack.record(&racer).await.unwrap();
     let (_, unit) = stack.local.unit.as_ref().unwrap();
     let forms: std::collections::HashSet<_> = unit
         .controls
@@ -167,7 +142,7 @@ async fn bad_signatures_are_refused_and_store_nothing() {
             "{name}"
         );
     }
-    assert_eq!(stack.local.app.store.get_user(&user).await.unwrap(), None);
+    assert_eq!(stack.record(&user).await, None);
     assert!(form_posts(&stack).is_empty());
     let forged = stack
         .http
@@ -216,7 +191,7 @@ async fn unit_failures_answer_5xx_and_the_retry_completes_without_duplicates() {
         fault(fault_body).await.unwrap();
         let (status, reply) = json_of(stack.stytch_delivery(&svix_id, &body, now())).await;
         assert_eq!(status, expected, "{name}: {reply}");
-        let record = stack.local.app.store.get_user(&user).await.unwrap();
+        let record = stack.record(&user).await;
         assert!(
             record.is_none_or(|r| r.form_id.is_none()),
             "{name}: no form recorded"
@@ -233,14 +208,7 @@ async fn unit_failures_answer_5xx_and_the_retry_completes_without_duplicates() {
             (200, Some("processed")),
             "{name}: the retry completes"
         );
-        let record = stack
-            .local
-            .app
-            .store
-            .get_user(&user)
-            .await
-            .unwrap()
-            .unwrap();
+        let record = stack.record(&user).await.unwrap();
         assert!(record.form_id.is_some());
     }
 }
@@ -274,18 +242,7 @@ async fn a_dynamodb_outage_answers_503_and_the_retry_completes() {
     store.create_table_if_missing().await.unwrap();
     let (status, _) = json_of(stack.stytch_delivery("msg_outage", &body, now())).await;
     assert_eq!(status, 200);
-    assert!(
-        stack
-            .local
-            .app
-            .store
-            .get_user(&user)
-            .await
-            .unwrap()
-            .unwrap()
-            .form_id
-            .is_some()
-    );
+    assert!(stack.record(&user).await.unwrap().form_id.is_some());
     assert!(
         form_posts(&stack).len() <= 1,
         "Unit was not reached before the store failed"
@@ -533,14 +490,7 @@ async fn updates_sync_contacts_and_deletes_mark_the_record() {
         .0,
         200
     );
-    let record = stack
-        .local
-        .app
-        .store
-        .get_user(&ghost)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = stack.record(&ghost).await.unwrap();
     assert!(record.deleted && record.form_id.is_none());
 }
 

@@ -3,6 +3,16 @@
 
 pub mod fault_proxy;
 
+/// Every route that takes a Stytch session JWT.
+pub const JWT_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/onboarding"),
+    ("POST", "/onboarding/application"),
+    ("POST", "/mfa/totp"),
+    ("POST", "/mfa/totp/authenticate"),
+    ("POST", "/mfa/totp/recover"),
+    ("POST", "/unit/customer-token"),
+];
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -277,6 +287,16 @@ impl Stack {
         .await;
         assert_eq!(status, 200, "{stepped}");
         stepped["session_jwt"].as_str().unwrap().to_owned()
+    }
+
+    /// The user's record in the stack's store.
+    pub async fn record(&self, user_id: &str) -> Option<shared::store::UserRecord> {
+        self.local
+            .app
+            .store
+            .get_user(user_id)
+            .await
+            .expect("the store answers")
     }
 
     /// Waits (up to 10 s) until `check` holds.
