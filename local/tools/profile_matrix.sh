@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make profile-matrix`: what each release-profile setting buys. Builds customer-token and the JWT
-# criterion benchmark once per variant (the shipped profile, cargo's defaults, and one setting
-# changed at a time), and writes BENCHMARKS-release-profile.md: stripped binary and
+# criterion benchmark once per variant (cargo's defaults, a baseline, and one setting
+# changed at a time from the baseline: opt-level 3, fat LTO, one codegen unit, panic=abort),
+# and writes BENCHMARKS-release-profile.md: stripped binary and
 # zip size, cold start through a local Lambda Runtime API (moto for secrets and the table) and
 # the time of one session-JWT verification. Host target (not zig): sizes are within a few KiB of
 # `make package`'s. About 45 minutes on 2 cores; nothing else should run meanwhile.
@@ -19,7 +20,7 @@ trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
 
 # name | opt-level | lto | codegen-units | panic
 variants=(
-  "shipped|3|fat|1|abort"
+  "baseline|3|fat|1|abort"
   "cargo-defaults|3|false|16|unwind"
   "opt-level-s|s|fat|1|abort"
   "opt-level-z|z|fat|1|abort"
@@ -87,6 +88,8 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
   echo "response through a local Lambda Runtime API, secrets and table in moto (the Secrets Manager wait included)."
   echo "JWT verify: criterion median of \`SessionVerifier::verify\` with the keys cached (the CPU-heavy step of"
   echo "customer-token and totp-stepup)."
+  echo
+  echo "The release profile in Cargo.toml is the opt-level-s row: see the notes in BENCHMARKS.md."
   echo
   echo "| variant | opt-level | lto | codegen-units | panic | binary | zip | cold start | JWT verify |"
   echo "|---|---|---|---|---|---|---|---|---|"
