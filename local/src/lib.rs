@@ -163,9 +163,9 @@ fn recorder() -> Option<&'static std::sync::Mutex<std::fs::File>> {
     .as_ref()
 }
 
-/// The request half of a recorded exchange.
-/// The request's credentials and body are kept too: `local/tools/check_logs.py` takes the secrets
-/// to look for in the logs from them (the file is a test artifact under `target/`).
+/// The request half of a recorded exchange. Its credentials and body are kept too:
+/// `local/tools/check_logs.py` takes the secrets to look for in the logs from them (the file is a
+/// test artifact under `target/`).
 struct Exchange {
     method: String,
     path: String,
