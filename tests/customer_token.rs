@@ -270,14 +270,7 @@ async fn an_approval_whose_webhook_was_missed_is_found_at_unit() {
         (200, Some(customer.as_str())),
         "{issued}"
     );
-    let record = stack
-        .local
-        .app
-        .store
-        .get_user(&login.user_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = stack.record(&login.user_id).await.unwrap();
     assert_eq!(
         (
             record.customer_id.as_deref(),

@@ -291,14 +291,7 @@ async fn the_full_signup_path_records_the_customer_after_unit_approves() {
                 >= 2
         })
         .await;
-    let record = stack
-        .local
-        .app
-        .store
-        .get_user(&login.user_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = stack.record(&login.user_id).await.unwrap();
     assert_eq!(record.application_status.as_deref(), Some("Approved"));
     let customer = record
         .customer_id
@@ -323,15 +316,7 @@ async fn the_full_signup_path_records_the_customer_after_unit_approves() {
     let (status, _) = json_of(stack.unit_delivery(&delivery.body.to_string())).await;
     assert_eq!(status, 200);
     assert_eq!(
-        stack
-            .local
-            .app
-            .store
-            .get_user(&login.user_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .version,
+        stack.record(&login.user_id).await.unwrap().version,
         record.version
     );
 }
@@ -416,12 +401,8 @@ async fn updates_sync_contacts_and_deletes_mark_the_record() {
     assert_eq!(status, 200);
     for _ in 0..100 {
         if stack
-            .local
-            .app
-            .store
-            .get_user(&login.user_id)
+            .record(&login.user_id)
             .await
-            .unwrap()
             .unwrap()
             .first_name
             .as_deref()
@@ -431,14 +412,7 @@ async fn updates_sync_contacts_and_deletes_mark_the_record() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let record = stack
-        .local
-        .app
-        .store
-        .get_user(&login.user_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let record = stack.record(&login.user_id).await.unwrap();
     assert_eq!(
         (record.first_name.as_deref(), record.last_name.as_deref()),
         (Some("Augusta"), Some("King"))
@@ -447,31 +421,12 @@ async fn updates_sync_contacts_and_deletes_mark_the_record() {
         json_of(stack.stytch_call(Method::DELETE, &format!("/v1/users/{}", login.user_id))).await;
     assert_eq!(status, 200);
     for _ in 0..100 {
-        if stack
-            .local
-            .app
-            .store
-            .get_user(&login.user_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .deleted
-        {
+        if stack.record(&login.user_id).await.unwrap().deleted {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(
-        stack
-            .local
-            .app
-            .store
-            .get_user(&login.user_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .deleted
-    );
+    assert!(stack.record(&login.user_id).await.unwrap().deleted);
     // A delete that outruns its create leaves a tombstone, and the late create makes no form.
     let ghost = fresh_user();
     assert_eq!(

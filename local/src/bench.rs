@@ -168,14 +168,7 @@ impl UserStore for Counting {
 
 /// The local stack on moto (a fresh secret and table), sandboxes on free ports.
 async fn stack_on_moto(moto: &str) -> Result<(LocalStack, aws_config::SdkConfig, String), Error> {
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "bench",
-        ))
-        .load()
-        .await;
+    let aws = crate::stack::local_aws(moto).await;
     let id = crate::sandbox::random_hex(6);
     let secret_name = format!("bench-{id}");
     let secret = json!({

@@ -139,3 +139,16 @@ impl Drop for LocalStack {
         self.api.abort();
     }
 }
+
+/// AWS SDK configuration for a local endpoint such as moto: the SDK's defaults, region
+/// us-east-1 and dummy credentials (the bench and the end-to-end tests).
+pub async fn local_aws(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "local",
+        ))
+        .load()
+        .await
+}

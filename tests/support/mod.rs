@@ -48,14 +48,7 @@ pub fn moto_url() -> Option<String> {
 
 /// AWS SDK configuration pointing at moto with dummy credentials.
 pub async fn aws(moto: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await
+    local_stack::stack::local_aws(moto).await
 }
 
 /// The secret JSON of the tests.
