@@ -45,7 +45,16 @@ const UNIT_ROUTES: &[&str] = &[
 
 /// A random fault on one of `routes`.
 fn fault(rng: &mut Rng, routes: &[&str]) -> Value {
-    let mut f = json!({"route": rng.pick(routes), "times": 1 + rng.below(3), "ratio": rng.pick(&[0.5, 1.0])});
+    let route = rng.pick(routes);
+    // Stytch's JWKS serves Unit too (it verifies the JWT at the token exchange): a JWKS fault
+    // applies to every call until spent, so our verifier's first fetches spend it, and the
+    // schedule tests our recovery rather than what Unit answers when it cannot fetch the keys.
+    let ratio = if route.contains("/jwks/") {
+        1.0
+    } else {
+        rng.pick(&[0.5, 1.0])
+    };
+    let mut f = json!({"route": route, "times": 1 + rng.below(3), "ratio": ratio});
     match rng.below(4) {
         0 => f["drop"] = json!(true),
         1 => {
