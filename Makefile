@@ -11,27 +11,27 @@ demo:
 
 ## test: install pinned tools, start moto, run fmt, clippy, cfn-lint, unit and end-to-end tests
 test:
-	bash local/tools/test.sh
+	bash tools/test.sh
 
 ## package: release builds for Lambda (glibc 2.34, zig via cargo-lambda), glibc check, zips and sizes
 package:
-	bash local/tools/package.sh
+	bash tools/package.sh
 
 ## bench: cold start, memory, size, JWT, overhead and throughput figures; rewrites BENCHMARKS.md
 bench:
-	bash local/tools/bench.sh
+	bash tools/bench.sh
 
 ## profile-matrix: what each release-profile setting buys (size, cold start, JWT verify); rewrites BENCHMARKS-release-profile.md
 profile-matrix:
-	bash local/tools/profile_matrix.sh
+	bash tools/profile_matrix.sh
 
 ## fuzz: the fuzz targets for FUZZ_SECONDS each (default 20; e.g. FUZZ_SECONDS=3600 make fuzz for a long run)
 fuzz:
-	bash local/tools/fuzz.sh
+	bash tools/fuzz.sh
 
-## events: rewrite events/*.json and events/manifest.json from local/tools/make_events.py
+## events: rewrite events/*.json and events/manifest.json from tools/make_events.py
 events:
-	python3 local/tools/make_events.py
+	python3 tools/make_events.py
 
 fmt:
 	cargo fmt --all

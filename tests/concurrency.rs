@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Stack, fresh_user, json_of, moto_url, now, user_event};
+use e2e::{Stack, fresh_user, json_of, now, user_event};
 use serde_json::{Value, json};
 
 /// Every request is answered within this (moto applies requests one at a time, so hundreds at
@@ -56,9 +56,9 @@ fn no_5xx(name: &str, results: &[(u16, Value, Duration)]) {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
 async fn hundreds_of_duplicate_webhook_deliveries_apply_once() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::on_moto(&e2e::moto()).await;
     let (unit, _) = stack.local.unit.as_ref().unwrap();
     unit.webhooks.set_enabled(false);
     let user = fresh_user();
@@ -121,9 +121,9 @@ async fn hundreds_of_duplicate_webhook_deliveries_apply_once() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
 async fn racing_first_visits_create_one_record_and_one_form() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::on_moto(&e2e::moto()).await;
     let (stytch, _) = stack.local.stytch.as_ref().unwrap();
     let (unit, _) = stack.local.unit.as_ref().unwrap();
     // Stytch's webhook is lost: the first visits find no record and create it themselves.
@@ -153,9 +153,9 @@ async fn racing_first_visits_create_one_record_and_one_form() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
 async fn hundreds_of_concurrent_token_requests_are_each_issued_and_audited() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::on_moto(&e2e::moto()).await;
     let (login, customer) = stack.onboarded("load@example.com").await;
     let jwt = stack.stepped_up(&login).await;
     let requests = (0..300)

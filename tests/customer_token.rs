@@ -1,7 +1,7 @@
 //! End-to-end: customer-token through the local stack (DynamoDB in moto, both sandboxes), from
 //! signup to a Unit call made with the token.
 
-use e2e::{Stack, code_of, json_of, moto_url, now};
+use e2e::{Stack, code_of, json_of, now};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -24,8 +24,7 @@ fn unit_token_calls(stack: &Stack) -> usize {
 
 #[tokio::test]
 async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::start(&[]).await;
     let (login, customer) = stack.onboarded("peter@example.com").await;
 
     // Read-only scopes need only a session.
@@ -114,8 +113,7 @@ async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
 
 #[tokio::test]
 async fn stale_or_missing_step_up_and_bad_requests_are_refused_before_unit() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::start(&[]).await;
     let (login, _) = stack.onboarded("peter@example.com").await;
     let old = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
     let stamp = old
@@ -194,8 +192,7 @@ async fn stale_or_missing_step_up_and_bad_requests_are_refused_before_unit() {
 
 #[tokio::test]
 async fn another_users_jwt_never_gets_this_customers_token() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::start(&[]).await;
     let (_, customer_a) = stack.onboarded("a@example.com").await;
     let stranger = stack.sign_up("b@example.com").await;
     let (status, body) = json_of(token(&stack, &stranger.session_jwt, json!({}))).await;
@@ -233,8 +230,7 @@ async fn another_users_jwt_never_gets_this_customers_token() {
 
 #[tokio::test]
 async fn an_approval_whose_webhook_was_missed_is_found_at_unit() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::start(&[]).await;
     let login = stack.sign_up("late@example.com").await;
     // Unit approved an application for this user, its webhook was lost, and our record only
     // knows the application as pending.
@@ -290,14 +286,10 @@ async fn an_approval_whose_webhook_was_missed_is_found_at_unit() {
 
 #[tokio::test]
 async fn unit_faults_are_retried_within_bounds_and_rotation_keeps_working() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto_with(
-        &moto,
-        &[
-            ("UPSTREAM_TIMEOUT_MS", "400"),
-            ("JWKS_REFETCH_INTERVAL_SECONDS", "0"),
-        ],
-    )
+    let stack = Stack::start(&[
+        ("UPSTREAM_TIMEOUT_MS", "400"),
+        ("JWKS_REFETCH_INTERVAL_SECONDS", "0"),
+    ])
     .await;
     let (login, _) = stack.onboarded("peter@example.com").await;
     let fault = |body: Value| {

@@ -2,13 +2,12 @@
 //! `sam local invoke` runs) against the sandboxes and moto, and gets the status the manifest
 //! gives it. The same events drive the real binaries in `runtime_api.rs`.
 
-use e2e::{Stack, moto_url};
-use local_stack::sample_events::{manifest, render};
+use bench::sample_events::{manifest, render};
+use e2e::Stack;
 
 #[tokio::test]
 async fn every_sample_event_gets_its_status_from_its_handler() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::start(&[]).await;
     let entries = manifest().unwrap();
     assert!(entries.len() >= 15, "every route has events");
     let app = &stack.local.app;
@@ -35,9 +34,8 @@ async fn every_sample_event_gets_its_status_from_its_handler() {
         for route in routes {
             let covered = entries.iter().any(|e| {
                 e.function == function && {
-                    let text =
-                        std::fs::read_to_string(local_stack::sample_events::dir().join(&e.event))
-                            .unwrap();
+                    let text = std::fs::read_to_string(bench::sample_events::dir().join(&e.event))
+                        .unwrap();
                     text.contains(&format!("\"rawPath\": \"{}\"", route.path))
                 }
             });

@@ -1,7 +1,7 @@
 //! End-to-end: totp-stepup through the local stack (DynamoDB in moto, the Stytch sandbox), with
 //! codes computed by the tests' own RFC 6238 implementation.
 
-use e2e::{Login, Stack, code_of, json_of, moto_url, now, totp};
+use e2e::{Login, Stack, code_of, json_of, now, totp};
 use serde_json::{Value, json};
 
 fn call(stack: &Stack, login: &Login, path: &str, body: Value) -> reqwest::RequestBuilder {
@@ -32,8 +32,7 @@ fn wrong_code(secret: &str) -> String {
 
 #[tokio::test]
 async fn enrolment_and_step_up_put_a_fresh_totp_factor_in_the_session_jwt() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::start(&[]).await;
     let login = stack.sign_up("ada@example.com").await;
     let enrolled = enrol(&stack, &login).await;
     let secret = enrolled["secret"].as_str().unwrap().to_owned();
@@ -97,8 +96,7 @@ async fn enrolment_and_step_up_put_a_fresh_totp_factor_in_the_session_jwt() {
 
 #[tokio::test]
 async fn wrong_malformed_replayed_and_out_of_window_codes() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::start(&[]).await;
     let login = stack.sign_up("ada@example.com").await;
     let (status, body) = json_of(call(
         &stack,
@@ -181,8 +179,7 @@ async fn wrong_malformed_replayed_and_out_of_window_codes() {
 
 #[tokio::test]
 async fn an_abandoned_enrolment_is_replaced_and_recovery_codes_work_once() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto(&moto).await;
+    let stack = Stack::start(&[]).await;
     let login = stack.sign_up("ada@example.com").await;
     let first = enrol(&stack, &login).await;
     let second = enrol(&stack, &login).await;
@@ -256,12 +253,7 @@ async fn an_abandoned_enrolment_is_replaced_and_recovery_codes_work_once() {
 
 #[tokio::test]
 async fn failures_lock_the_user_out_even_when_concurrent() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto_with(
-        &moto,
-        &[("TOTP_MAX_FAILURES", "3"), ("TOTP_LOCKOUT_SECONDS", "600")],
-    )
-    .await;
+    let stack = Stack::start(&[("TOTP_MAX_FAILURES", "3"), ("TOTP_LOCKOUT_SECONDS", "600")]).await;
     let login = stack.sign_up("ada@example.com").await;
     let secret = enrol(&stack, &login).await["secret"]
         .as_str()
@@ -375,12 +367,7 @@ async fn failures_lock_the_user_out_even_when_concurrent() {
 
 #[tokio::test]
 async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
-    let Some(moto) = moto_url() else { return };
-    let stack = Stack::on_moto_with(
-        &moto,
-        &[("TOTP_MAX_FAILURES", "2"), ("UPSTREAM_TIMEOUT_MS", "400")],
-    )
-    .await;
+    let stack = Stack::start(&[("TOTP_MAX_FAILURES", "2"), ("UPSTREAM_TIMEOUT_MS", "400")]).await;
     let login = stack.sign_up("ada@example.com").await;
     let secret = enrol(&stack, &login).await["secret"]
         .as_str()

@@ -80,7 +80,7 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
         n: 0,
     };
     // 1. Sign up at Stytch (password), as a frontend SDK would.
-    let (user_id, mut jwt) = match crate::sample_events::sign_up(stack, &demo.http).await {
+    let (user_id, mut jwt) = match stack.sign_up(&demo.http).await {
         Ok(login) => login,
         Err(e) => {
             demo.report("sign up at Stytch", Step::Failed(e.to_string()));
@@ -196,8 +196,8 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
                 "enrol TOTP (POST /mfa/totp)",
                 Step::Done(format!("totp {}", enrolled["totp_id"])),
             );
-            let key = crate::sandbox::totp::base32_decode(&secret).unwrap_or_default();
-            let code = crate::sandbox::totp::code_at(&key, crate::sandbox::now().unix_timestamp());
+            let key = sandboxes::totp::base32_decode(&secret).unwrap_or_default();
+            let code = sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp());
             match demo
                 .api(
                     reqwest::Method::POST,

@@ -11,13 +11,7 @@ use http::StatusCode;
 use shared::App;
 use shared::http::Route;
 
-// Sandbox handlers return ready error responses as `Err`; their size is irrelevant in a dev tool.
-pub mod bench;
 pub mod demo;
-pub mod runtime_api;
-pub mod sample_events;
-#[allow(clippy::result_large_err)]
-pub mod sandbox;
 pub mod settings;
 pub mod stack;
 pub mod web;
@@ -146,7 +140,7 @@ fn into_bytes(
 
 /// Where every exchange on our routes is appended as one JSON line when `LOCAL_STACK_RECORD`
 /// names a file: the test command checks them all against `openapi.yaml`
-/// (`local/tools/check_openapi.py`). Test tooling only; off unless the variable is set.
+/// (`tools/check_openapi.py`). Test tooling only; off unless the variable is set.
 fn recorder() -> Option<&'static std::sync::Mutex<std::fs::File>> {
     static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
         std::sync::OnceLock::new();
@@ -164,7 +158,7 @@ fn recorder() -> Option<&'static std::sync::Mutex<std::fs::File>> {
 }
 
 /// The request half of a recorded exchange. Its credentials and body are kept too:
-/// `local/tools/check_logs.py` takes the secrets to look for in the logs from them (the file is a
+/// `tools/check_logs.py` takes the secrets to look for in the logs from them (the file is a
 /// test artifact under `target/`).
 struct Exchange {
     method: String,

@@ -117,7 +117,7 @@ impl Plan {
             generated_secrets = Some(path);
         }
         let webhook_schedule = match get("SANDBOX_WEBHOOK_RETRY_MS") {
-            None => crate::sandbox::webhooks::Sender::default_schedule(),
+            None => sandboxes::webhooks::Sender::default_schedule(),
             Some(list) => list
                 .split(',')
                 .map(|ms| ms.trim().parse().map(std::time::Duration::from_millis))
@@ -219,8 +219,7 @@ mod tests {
     }
 
     fn temp_dir() -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("local-settings-{}", crate::sandbox::random_hex(8)));
+        let dir = std::env::temp_dir().join(format!("local-settings-{}", sandboxes::random_hex(8)));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

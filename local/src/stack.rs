@@ -8,10 +8,10 @@ use shared::App;
 use shared::config::StoreLocation;
 use shared::store::DynamoStore;
 
-use crate::sandbox::stytch::{Stytch, StytchSettings};
-use crate::sandbox::unit::{Unit, UnitSettings};
-use crate::sandbox::{self, Running};
 use crate::settings::Plan;
+use sandboxes::Running;
+use sandboxes::stytch::{Stytch, StytchSettings};
+use sandboxes::unit::{Unit, UnitSettings};
 
 /// A running local stack.
 pub struct LocalStack {
@@ -89,7 +89,7 @@ impl LocalStack {
                     )),
                     webhook_schedule: plan.webhook_schedule.clone(),
                 };
-                sandbox::stytch::start(settings, listener)
+                sandboxes::stytch::start(settings, listener)
             })
             .transpose()?;
         let unit = unit_listener
@@ -104,7 +104,7 @@ impl LocalStack {
                     jwt: Some((app.stytch.jwks_url(), format!("stytch.com/{project_id}"))),
                     public_url: String::new(),
                 };
-                sandbox::unit::start(settings, listener)
+                sandboxes::unit::start(settings, listener)
             })
             .transpose()?;
         let api = tokio::spawn(crate::serve(app.clone(), api_listener));
@@ -131,6 +131,28 @@ impl LocalStack {
     /// The Unit base URL the functions use (sandbox or real).
     pub fn unit_url(&self) -> &str {
         &self.app.config.unit_api_url
+    }
+
+    /// A new user signed up with a password at Stytch (the sandbox, or a test project):
+    /// `(user_id, session_jwt)`.
+    pub async fn sign_up(&self, http: &reqwest::Client) -> Result<(String, String), StartError> {
+        let secrets = self.app.secrets.current().await?;
+        let email = format!("event-{}@example.com", sandboxes::random_hex(8));
+        let reply: serde_json::Value = http
+            .post(format!("{}/v1/passwords", self.stytch_url()))
+            .basic_auth(
+                &self.app.config.stytch_project_id,
+                Some(secrets.stytch_secret.expose()),
+            )
+            .json(&serde_json::json!({"email": email, "password": "correct horse battery staple"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        match (reply["user_id"].as_str(), reply["session_jwt"].as_str()) {
+            (Some(user), Some(jwt)) => Ok((user.to_owned(), jwt.to_owned())),
+            _ => Err(format!("sign-up failed: {reply}").into()),
+        }
     }
 }
 

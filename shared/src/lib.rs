@@ -9,6 +9,8 @@ pub mod http;
 pub mod jwt;
 #[cfg(feature = "aws")]
 pub mod lambda;
+#[cfg(feature = "aws")]
+pub mod onboarding;
 pub mod secrets;
 pub mod store;
 pub mod stytch;

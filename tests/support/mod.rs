@@ -32,18 +32,18 @@ pub const STYTCH_SECRET: &str = "secret-test-e2e";
 /// The Unit org token of the tests.
 pub const UNIT_TOKEN: &str = "v2.public.e2e";
 
-/// moto's URL from the test command; the tests need it (in CI its absence is a failure).
-pub fn moto_url() -> Option<String> {
+/// moto's URL, for the tests of DynamoDB and Secrets Manager themselves (each is
+/// `#[ignore]`d with the command that runs it, so a plain `cargo test` does not count them).
+pub fn moto() -> String {
     match std::env::var("MOTO_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("MOTO_URL must be set in CI (the test command starts moto)")
-        }
-        _ => {
-            eprintln!("skipped: MOTO_URL is not set (run `make test`, which starts moto)");
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("MOTO_URL is not set: run `make test`, which starts moto"),
     }
+}
+
+/// moto's URL if the test command started it.
+fn moto_if_running() -> Option<String> {
+    std::env::var("MOTO_URL").ok().filter(|url| !url.is_empty())
 }
 
 /// AWS SDK configuration pointing at moto with dummy credentials.
@@ -131,6 +131,15 @@ impl Stack {
         ];
         all.extend_from_slice(vars);
         Self::with(&all, Some(aws)).await
+    }
+
+    /// The stack for a suite that is not about DynamoDB itself: on moto when the test command
+    /// started it (as deployed: Secrets Manager and DynamoDB), else in memory.
+    pub async fn start(vars: &[(&str, &str)]) -> Self {
+        match moto_if_running() {
+            Some(moto) => Self::on_moto_with(&moto, vars).await,
+            None => Self::in_memory(vars).await,
+        }
     }
 
     /// The stack in memory with the test secrets inline (no AWS at all).
@@ -338,32 +347,11 @@ pub fn now() -> i64 {
     shared::http::now_epoch()
 }
 
-/// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) written independently of the sandbox's, for the tests.
+/// The RFC 6238 code of a base32 secret at `unix_time` (the sandbox's implementation, which is
+/// held to the RFC's test vectors in `sandboxes/src/totp.rs`).
 pub fn totp(secret_base32: &str, unix_time: i64) -> String {
-    let mut bits = 0u64;
-    let mut count = 0;
-    let mut key = Vec::new();
-    for c in secret_base32.trim_end_matches('=').chars() {
-        let v = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-            .find(c.to_ascii_uppercase())
-            .expect("base32") as u64;
-        bits = (bits << 5) | v;
-        count += 5;
-        if count >= 8 {
-            key.push((bits >> (count - 8)) as u8);
-            count -= 8;
-            bits &= (1 << count) - 1;
-        }
-    }
-    let counter = (unix_time / 30) as u64;
-    let mac = aws_lc_rs::hmac::sign(
-        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key),
-        &counter.to_be_bytes(),
-    );
-    let h = mac.as_ref();
-    let o = (h[19] & 0xf) as usize;
-    let n = u32::from_be_bytes([h[o] & 0x7f, h[o + 1], h[o + 2], h[o + 3]]) % 1_000_000;
-    format!("{n:06}")
+    let key = sandboxes::totp::base32_decode(secret_base32).expect("a base32 secret");
+    sandboxes::totp::code_at(&key, unix_time)
 }
 
 /// A Stytch `user` event body as Svix delivers it (`action` CREATE, UPDATE or DELETE).
@@ -400,7 +388,7 @@ pub fn rfc3339(epoch: i64) -> String {
 
 /// With `E2E_LOG_FILE` set (the test command sets it), every log line of this test process, in
 /// the Lambda functions' JSON format and at debug level for our crates, is appended to that file;
-/// `local/tools/check_logs.py` then scans it for secrets.
+/// `tools/check_logs.py` then scans it for secrets.
 fn capture_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

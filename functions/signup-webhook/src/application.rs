@@ -10,7 +10,7 @@ use shared::secrets::SecretString;
 use shared::unit::{Address, CreateIndividualApplication, FullName, Phone, UnitError};
 use shared::{ApiError, App};
 
-use crate::onboarding::{OnboardingState, record_application};
+use shared::onboarding::{OnboardingState, record_application};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -289,7 +289,7 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     let email = match (&body.email, record.and_then(|r| r.email)) {
         (Some(_), _) => None,
         (None, Some(stored)) => Some(stored),
-        (None, None) => crate::onboarding::stytch_user(app, &user_id, deadline)
+        (None, None) => shared::onboarding::stytch_user(app, &user_id, deadline)
             .await
             .and_then(|u| u.emails.first().map(|e| e.email.clone())),
     };

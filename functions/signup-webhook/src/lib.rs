@@ -2,7 +2,7 @@
 //! `user_id` to the Unit customer through `jwtSubject`, in the three ways Stytch's guide names:
 //! the application form prefill (on signup), the application itself
 //! (`POST /onboarding/application`), and `PATCH /customers/{id}` for an existing customer (an
-//! operator command of the local tool, [`onboarding::link_existing_customer`]).
+//! operator command of `bridge-admin`, [`shared::onboarding::link_existing_customer`]).
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -10,7 +10,6 @@ use shared::http::{Route, route};
 use shared::{ApiError, App};
 
 pub mod application;
-pub mod onboarding;
 pub mod webhooks;
 
 /// The routes this function serves.
@@ -34,7 +33,8 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         _ => {
             let session = app.authenticate(req).await?;
             let state =
-                onboarding::state(app, &session.user_id, shared::http::deadline(req)).await?;
+                shared::onboarding::state(app, &session.user_id, shared::http::deadline(req))
+                    .await?;
             Ok(shared::error::json(StatusCode::OK, &state))
         }
     }

@@ -13,7 +13,7 @@ use shared::unit::UnitError;
 use shared::{ApiError, App};
 use tokio::time::Instant;
 
-use crate::onboarding::{apply_contact, ensure_form, record_application};
+use shared::onboarding::{apply_contact, ensure_form, record_application};
 
 /// How long a processed event id is remembered: longer than Svix's ~27 h of retries and Unit's
 /// at-least-once redeliveries.
@@ -100,7 +100,7 @@ pub async fn stytch(app: &App, req: &Request) -> Result<Response<Body>, ApiError
 async fn user_created(app: &App, event: &StytchEvent, deadline: Instant) -> Result<(), ApiError> {
     let user = match &event.user {
         Some(user) => Some(user.clone()),
-        None => crate::onboarding::stytch_user(app, &event.id, deadline).await,
+        None => shared::onboarding::stytch_user(app, &event.id, deadline).await,
     };
     let record = store::modify(&*app.store, &event.id, true, |r| {
         !r.deleted && user.as_ref().is_some_and(|u| apply_contact(r, u))

@@ -117,7 +117,7 @@ impl Sender {
             let delays = std::iter::once(Duration::ZERO).chain(this.schedule.clone());
             for delay in delays {
                 tokio::time::sleep(delay).await;
-                let headers = sign(crate::sandbox::now().unix_timestamp(), &body);
+                let headers = sign(crate::now().unix_timestamp(), &body);
                 let result = this
                     .client
                     .post(&url)

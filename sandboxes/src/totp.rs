@@ -100,7 +100,7 @@ pub fn new_secret() -> String {
 /// The Key Uri Format authenticator apps read. Stytch does not document its exact URI (open
 /// question 7); the secret and the standard parameters are what matter to the apps.
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &str) -> String {
-    let enc = |s: &str| crate::sandbox::stytch::percent_encode(s);
+    let enc = |s: &str| crate::stytch::percent_encode(s);
     format!(
         "otpauth://totp/{}:{}?secret={secret}&issuer={}&algorithm=SHA1&digits=6&period=30",
         enc(issuer),

@@ -4,9 +4,9 @@
 # each one (bootstrap at the root, as Lambda wants) and reports the sizes.
 # Output: target/lambda/<function>/bootstrap (SAM's CodeUri) and target/lambda/<function>.zip.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bin=$(bash local/tools/setup.sh)
+bin=$(bash tools/setup.sh)
 export PATH="$bin:$PATH"
 arch=${ARCH:-x86_64}
 case "$arch" in

@@ -6,7 +6,7 @@
 # and leaves its input in fuzz/artifacts/<target>/. cargo-fuzz needs nightly flags; the stable
 # toolchain accepts them with RUSTC_BOOTSTRAP=1, set here only.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 version=0.13.2
 if ! .tools/cargo/bin/cargo-fuzz --version 2>/dev/null | grep -q "$version"; then

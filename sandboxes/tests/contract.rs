@@ -1,13 +1,14 @@
 //! Contract tests of the Stytch and Unit sandboxes over HTTP: each pins a detail of
-//! `stytch-api.md` / `unit-api.md` that our clients, or the official SDKs, rely on.
+//! `docs/stytch-api.md` / `docs/unit-api.md` that our clients, or the official SDKs, rely on.
+
+mod support;
 
 use std::time::Duration;
 
-use e2e::{Stack, json_of, now, totp};
 use reqwest::Method;
 use serde_json::{Value, json};
-use shared::stytch::StytchClient;
-use shared::upstream::{RetryPolicy, Upstream, http_client};
+use shared::upstream::RetryPolicy;
+use support::{Sandboxes, json_of, now, totp};
 
 fn claims_of(jwt: &str) -> (Value, Value) {
     use base64::Engine;
@@ -33,7 +34,7 @@ fn assert_stytch_error(body: &Value, status: u16, error_type: &str) {
 
 #[tokio::test]
 async fn stytch_basic_auth_guards_everything_but_the_jwks() {
-    let stack = Stack::in_memory(&[]).await;
+    let stack = Sandboxes::start().await;
     let (status, body) = json_of(stack.http.get(stack.stytch("/v1/users/user-test-x"))).await;
     assert_eq!(status, 401);
     assert_stytch_error(&body, 401, "unauthorized_credentials");
@@ -78,7 +79,7 @@ async fn stytch_basic_auth_guards_everything_but_the_jwks() {
 
 #[tokio::test]
 async fn session_jwts_are_shaped_exactly_like_stytchs_and_verify_locally() {
-    let stack = Stack::in_memory(&[]).await;
+    let stack = Sandboxes::start().await;
     let login = stack.sign_up("ada@example.com").await;
     let (header, claims) = claims_of(&login.session_jwt);
     assert_eq!(
@@ -113,19 +114,14 @@ async fn session_jwts_are_shaped_exactly_like_stytchs_and_verify_locally() {
         "knowledge"
     );
     // Our own verifier accepts it against the sandbox's JWKS.
-    let verified = stack
-        .local
-        .app
-        .verifier
-        .verify(&login.session_jwt, now())
-        .await
-        .unwrap();
+    let verifier = stack.verifier();
+    let verified = verifier.verify(&login.session_jwt, now()).await.unwrap();
     assert_eq!(verified.user_id, login.user_id);
 }
 
 #[tokio::test]
 async fn users_read_flat_tolerate_get_bodies_and_decode_ids() {
-    let stack = Stack::in_memory(&[]).await;
+    let stack = Sandboxes::start().await;
     let login = stack.sign_up("ada@example.com").await;
     let encoded = login.user_id.replace('-', "%2D");
     let (status, user) = json_of(
@@ -156,11 +152,9 @@ async fn users_read_flat_tolerate_get_bodies_and_decode_ids() {
     assert_eq!(status, 404);
     assert_stytch_error(&body, 404, "user_not_found");
     // Our client reads it too; null fields count as absent on the way in.
-    let secret = shared::secrets::SecretString::new(e2e::STYTCH_SECRET);
+    let secret = shared::secrets::SecretString::new(support::STYTCH_SECRET);
     let user = stack
-        .local
-        .app
-        .stytch
+        .stytch_client(RetryPolicy::new(3, Duration::from_secs(2)))
         .get_user(&secret, &login.user_id, None)
         .await
         .unwrap();
@@ -188,7 +182,7 @@ async fn users_read_flat_tolerate_get_bodies_and_decode_ids() {
 
 #[tokio::test]
 async fn totp_enrolment_step_up_and_recovery_follow_rfc_6238_and_the_contract() {
-    let stack = Stack::in_memory(&[]).await;
+    let stack = Sandboxes::start().await;
     let login = stack.sign_up("ada@example.com").await;
     let (status, created) = json_of(
         stack
@@ -337,7 +331,7 @@ async fn totp_enrolment_step_up_and_recovery_follow_rfc_6238_and_the_contract() 
 
 #[tokio::test]
 async fn sessions_authenticate_and_key_rotation() {
-    let stack = Stack::in_memory(&[("JWKS_REFETCH_INTERVAL_SECONDS", "0")]).await;
+    let stack = Sandboxes::start().await;
     let login = stack.sign_up("ada@example.com").await;
     let (status, body) = json_of(
         stack
@@ -358,13 +352,8 @@ async fn sessions_authenticate_and_key_rotation() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["session"]["user_id"], login.user_id);
 
-    stack
-        .local
-        .app
-        .verifier
-        .verify(&login.session_jwt, now())
-        .await
-        .unwrap();
+    let verifier = stack.verifier();
+    verifier.verify(&login.session_jwt, now()).await.unwrap();
     let (_, rotated) = json_of(stack.http.post(stack.stytch("/_sandbox/keys/rotate"))).await;
     let (_, jwks) = json_of(
         stack
@@ -389,43 +378,31 @@ async fn sessions_authenticate_and_key_rotation() {
         rotated["kid"],
         "new tokens use the new key"
     );
-    stack
-        .local
-        .app
-        .verifier
-        .verify(new_jwt, now())
-        .await
-        .unwrap();
-    stack
-        .local
-        .app
-        .verifier
-        .verify(&login.session_jwt, now())
-        .await
-        .unwrap();
+    verifier.verify(new_jwt, now()).await.unwrap();
+    verifier.verify(&login.session_jwt, now()).await.unwrap();
 }
 
 #[tokio::test]
 async fn stytch_webhooks_are_svix_signed_with_a_stable_id_across_retries() {
     use std::sync::{Arc, Mutex};
     // A receiver that fails twice, then accepts, keeping every request's headers.
-    let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<support::Received>>> = Arc::default();
     let recorder = seen.clone();
-    let receiver = axum_like_receiver(move |headers, body| {
+    let receiver = support::receiver(move |headers, body| {
         let mut seen = recorder.lock().unwrap();
         seen.push((headers, body));
         if seen.len() < 3 { 500 } else { 204 }
     })
     .await;
-    let secret = shared::webhook::SvixSecret::parse(e2e::SVIX_SECRET).unwrap();
-    let settings = local_stack::sandbox::stytch::StytchSettings {
+    let secret = shared::webhook::SvixSecret::parse(support::SVIX_SECRET).unwrap();
+    let settings = sandboxes::stytch::StytchSettings {
         project_id: "project-test-webhooks".into(),
         secret: "secret-test-webhooks".into(),
         webhook: Some((receiver, secret.clone())),
         webhook_schedule: vec![Duration::from_millis(50); 4],
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (stytch, running) = local_stack::sandbox::stytch::start(settings, listener).unwrap();
+    let (stytch, running) = sandboxes::stytch::start(settings, listener).unwrap();
     let created: Value = reqwest::Client::new()
         .post(format!("{}/v1/users", running.url))
         .basic_auth("project-test-webhooks", Some("secret-test-webhooks"))
@@ -481,68 +458,9 @@ async fn stytch_webhooks_are_svix_signed_with_a_stable_id_across_retries() {
     }
 }
 
-/// A request a receiver got: headers and body.
-type Received = (http::HeaderMap, Vec<u8>);
-
-/// A minimal webhook receiver on a free port answering `respond(headers, body)`'s status.
-async fn axum_like_receiver(
-    respond: impl Fn(http::HeaderMap, Vec<u8>) -> u16 + Send + Sync + 'static,
-) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let respond = std::sync::Arc::new(respond);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let respond = respond.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (headers, body) = loop {
-                    let n = socket.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                    let mut headers = http::HeaderMap::new();
-                    for line in head.lines().skip(1) {
-                        if let Some((k, v)) = line.split_once(':') {
-                            headers.insert(
-                                http::HeaderName::from_bytes(k.trim().to_lowercase().as_bytes())
-                                    .unwrap(),
-                                http::HeaderValue::from_str(v.trim()).unwrap(),
-                            );
-                        }
-                    }
-                    let len: usize = headers
-                        .get("content-length")
-                        .and_then(|v| v.to_str().ok()?.parse().ok())
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        break (headers, buf[end + 4..end + 4 + len].to_vec());
-                    }
-                };
-                let status = respond(headers, body);
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                );
-                let _ = socket.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    url
-}
-
 #[tokio::test]
 async fn faults_are_injected_per_route_and_our_client_retries_through_them() {
-    let stack = Stack::in_memory(&[]).await;
+    let stack = Sandboxes::start().await;
     let login = stack.sign_up("ada@example.com").await;
     let fault = |body: Value| {
         stack
@@ -558,22 +476,14 @@ async fn faults_are_injected_per_route_and_our_client_retries_through_them() {
         base_delay: Duration::from_millis(1),
         ..RetryPolicy::new(3, Duration::from_secs(2))
     };
-    let client = StytchClient::new(
-        Upstream::new(
-            "stytch",
-            http_client(Duration::from_secs(1)),
-            stack.local.stytch_url(),
-            policy,
-        ),
-        stack.project_id(),
-    );
-    let secret = shared::secrets::SecretString::new(e2e::STYTCH_SECRET);
+    let client = stack.stytch_client(policy);
+    let secret = shared::secrets::SecretString::new(support::STYTCH_SECRET);
     let user = client
         .get_user(&secret, &login.user_id, None)
         .await
         .expect("the third attempt succeeds");
     assert_eq!(user.user_id, login.user_id);
-    let (_, sandbox) = stack.local.stytch.as_ref().unwrap();
+    let sandbox = &stack.stytch_running;
     let log: Vec<_> = sandbox
         .controls
         .requests()
@@ -664,7 +574,7 @@ fn assert_unit_errors(body: &Value, status: &str) {
 
 #[tokio::test]
 async fn unit_applications_validate_replay_keys_and_create_customers() {
-    let stack = Stack::in_memory(&[]).await;
+    let stack = Sandboxes::start().await;
     let (status, body) = json_of(stack.http.get(stack.unit("/applications/1"))).await;
     assert_eq!(status, 401);
     assert_unit_errors(&body, "401");
@@ -762,7 +672,7 @@ async fn unit_applications_validate_replay_keys_and_create_customers() {
     );
 
     // Approval sent application.approved then customer.created, signed, to the API.
-    let (unit, _) = stack.local.unit.as_ref().unwrap();
+    let unit = &stack.unit;
     stack
         .eventually("two Unit webhooks", || {
             unit.webhooks
@@ -789,7 +699,7 @@ async fn unit_applications_validate_replay_keys_and_create_customers() {
 
 #[tokio::test]
 async fn unit_forms_v1_and_v2_complete_into_applications_under_each_policy() {
-    let stack = Stack::in_memory(&[]).await;
+    let stack = Sandboxes::start().await;
     let v1 = json!({"data": {"type": "applicationForm", "attributes": {
         "tags": {"userId": "user-test-form"},
         "applicantDetails": {"applicationType": "Individual", "email": "ada@example.com", "jwtSubject": "user-test-form"},
@@ -806,7 +716,7 @@ async fn unit_forms_v1_and_v2_complete_into_applications_under_each_policy() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(link.starts_with(stack.local.unit_url()));
+    assert!(link.starts_with(stack.unit_url()));
     let id = form["data"]["id"].as_str().unwrap().to_owned();
     let (_, again) =
         json_of(stack.unit_call(Method::GET, &format!("/application-forms/{id}"))).await;
@@ -918,7 +828,7 @@ async fn unit_forms_v1_and_v2_complete_into_applications_under_each_policy() {
     assert!(page.text().await.unwrap().contains("<form"));
 }
 
-async fn approved_customer(stack: &Stack, jwt_subject: &str) -> String {
+async fn approved_customer(stack: &Sandboxes, jwt_subject: &str) -> String {
     let ssn = format!("{:09}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000);
     let (status, created) = json_of(
         stack
@@ -935,7 +845,7 @@ async fn approved_customer(stack: &Stack, jwt_subject: &str) -> String {
 
 #[tokio::test]
 async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
-    let stack = Stack::in_memory(&[]).await;
+    let stack = Sandboxes::start().await;
     let login = stack.sign_up("ada@example.com").await;
     let customer = approved_customer(&stack, &login.user_id).await;
     let token = |attributes: Value| {
@@ -1035,7 +945,7 @@ async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
     assert_eq!(status, 201);
 
     // Our Unit client speaks to it too.
-    let org = shared::secrets::SecretString::new(e2e::UNIT_TOKEN);
+    let org = shared::secrets::SecretString::new(support::UNIT_TOKEN);
     let request = shared::unit::CreateCustomerToken {
         scope: "customers accounts".into(),
         jwt_token: shared::secrets::SecretString::new(login.session_jwt.clone()),
@@ -1043,9 +953,7 @@ async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
         resources: None,
     };
     let issued = stack
-        .local
-        .app
-        .unit
+        .unit_client()
         .create_customer_token(&org, &customer, &request, None)
         .await
         .unwrap();
@@ -1054,7 +962,7 @@ async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
 
 #[tokio::test]
 async fn customers_patch_only_patchable_fields() {
-    let stack = Stack::in_memory(&[]).await;
+    let stack = Sandboxes::start().await;
     let customer = approved_customer(&stack, "user-test-before").await;
     let patch = |attributes: Value| {
         stack
@@ -1064,11 +972,9 @@ async fn customers_patch_only_patchable_fields() {
     let (status, body) = json_of(patch(json!({"fullName": {"first": "X", "last": "Y"}}))).await;
     assert_eq!(status, 400);
     assert_unit_errors(&body, "400");
-    let org = shared::secrets::SecretString::new(e2e::UNIT_TOKEN);
+    let org = shared::secrets::SecretString::new(support::UNIT_TOKEN);
     let updated = stack
-        .local
-        .app
-        .unit
+        .unit_client()
         .set_customer_jwt_subject(&org, &customer, "user-test-after", None)
         .await
         .unwrap();

@@ -1,4 +1,4 @@
-//! `local-stack bench`: measures what a Rust Lambda is picked for and writes `BENCHMARKS.md`:
+//! `bench report`: measures what a Rust Lambda is picked for and writes `BENCHMARKS.md`:
 //! package sizes, cold starts and peak memory of the release `bootstrap`s through a local Lambda
 //! Runtime API (Secrets Manager and DynamoDB in moto), the handlers' own time per request with
 //! the time spent waiting on Stytch and Unit taken out, upstream round trips per route,
@@ -19,8 +19,8 @@ use shared::store::{Attempt, AuditEntry, StoreError, UserRecord, UserStore};
 
 use crate::runtime_api::RuntimeApi;
 use crate::sample_events::{Entry, manifest, render};
-use crate::settings::Plan;
-use crate::stack::LocalStack;
+use local_stack::settings::Plan;
+use local_stack::stack::LocalStack;
 
 /// Why the benchmark could not run.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -168,14 +168,14 @@ impl UserStore for Counting {
 
 /// The local stack on moto (a fresh secret and table), sandboxes on free ports.
 async fn stack_on_moto(moto: &str) -> Result<(LocalStack, aws_config::SdkConfig, String), Error> {
-    let aws = crate::stack::local_aws(moto).await;
-    let id = crate::sandbox::random_hex(6);
+    let aws = local_stack::stack::local_aws(moto).await;
+    let id = sandboxes::random_hex(6);
     let secret_name = format!("bench-{id}");
     let secret = json!({
-        "stytch_secret": format!("secret-test-{}", crate::sandbox::random_hex(12)),
+        "stytch_secret": format!("secret-test-{}", sandboxes::random_hex(12)),
         "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        "unit_api_token": format!("v2.public.bench.{}", crate::sandbox::random_hex(12)),
-        "unit_webhook_token": crate::sandbox::random_hex(12),
+        "unit_api_token": format!("v2.public.bench.{}", sandboxes::random_hex(12)),
+        "unit_webhook_token": sandboxes::random_hex(12),
     });
     aws_sdk_secretsmanager::Client::new(&aws)
         .create_secret()
@@ -349,20 +349,76 @@ fn request(
         .unwrap_or_else(|_| lambda_http::Request::default())
 }
 
+tokio::task_local! {
+    /// Time the current request spent in calls to Stytch and Unit.
+    static UPSTREAM_WAIT: std::cell::Cell<Duration>;
+}
+
+/// Adds the lifetime of every `upstream` span (one per call to Stytch or Unit, opened by
+/// `shared::upstream`) to the current task's [`UPSTREAM_WAIT`], if it has one.
+struct UpstreamTime;
+
+/// When an `upstream` span opened.
+struct Opened(Instant);
+
+impl<S> tracing_subscriber::Layer<S> for UpstreamTime
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        _: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Opened(Instant::now()));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = ctx.span(&id)
+            && let Some(Opened(at)) = span.extensions().get::<Opened>()
+        {
+            let took = at.elapsed();
+            let _ = UPSTREAM_WAIT.try_with(|wait| wait.set(wait.get() + took));
+        }
+    }
+}
+
+/// Logs on stderr at `RUST_LOG` (default `error`), and the upstream-time accounting, which sees
+/// the `upstream` spans whatever the log level.
+pub fn init_tracing() {
+    use tracing_subscriber::prelude::*;
+    let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into());
+    let logs = tracing_subscriber::fmt::layer()
+        .compact()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_filter(
+            tracing_subscriber::EnvFilter::try_new(level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        );
+    let upstream = UpstreamTime.with_filter(tracing_subscriber::filter::filter_fn(|m| {
+        m.is_span() && m.name() == "upstream"
+    }));
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(upstream)
+        .try_init();
+}
+
 /// Runs `req` through `handler` and returns (total, upstream wait, status).
 async fn timed(app: &App, function: &str, req: lambda_http::Request) -> (Duration, Duration, u16) {
     let started = Instant::now();
-    let (status, waited) = shared::upstream::UPSTREAM_WAIT
+    let (status, waited) = UPSTREAM_WAIT
         .scope(std::cell::Cell::new(Duration::ZERO), async {
             let response = match function {
                 "signup-webhook" => signup_webhook::handle(app, req).await,
                 "totp-stepup" => totp_stepup::handle(app, req).await,
                 _ => customer_token::handle(app, req).await,
             };
-            (
-                response.status().as_u16(),
-                shared::upstream::UPSTREAM_WAIT.with(|w| w.get()),
-            )
+            (response.status().as_u16(), UPSTREAM_WAIT.with(|w| w.get()))
         })
         .await;
     (started.elapsed(), waited, status)
@@ -376,9 +432,9 @@ pub async fn run(options: &Options) -> Result<String, Error> {
     writeln!(out, "# Benchmarks\n")?;
     writeln!(
         out,
-        "Written by `make bench` (`local/tools/bench.sh`): re-run it to refresh every figure. Machine: {}. Date: {}.\n",
+        "Written by `make bench` (`tools/bench.sh`): re-run it to refresh every figure. Machine: {}. Date: {}.\n",
         machine(),
-        crate::sandbox::rfc3339(crate::sandbox::now())
+        sandboxes::rfc3339(sandboxes::now())
     )?;
     eprintln!("bench: sizes");
 
@@ -547,8 +603,8 @@ pub async fn run(options: &Options) -> Result<String, Error> {
     writeln!(
         out,
         "Measured in the `local-stack` binary that `make bench` builds in release mode, calling the handlers directly \
-         with the sandboxes in process and the in-memory store; `UPSTREAM_WAIT` (shared/src/upstream.rs) adds up each \
-         request's Stytch and Unit time, which is taken out.\n"
+         with the sandboxes in process and the in-memory store; the bench's tracing layer adds up the `upstream` spans \
+         (one per Stytch or Unit call, shared/src/upstream.rs) of each request, and that time is taken out.\n"
     )?;
     writeln!(
         out,
@@ -650,7 +706,7 @@ async fn overhead(
     if let Some((u, _)) = &stack.unit {
         u.webhooks.set_enabled(false);
     }
-    let ours = |log: Vec<crate::sandbox::LoggedRequest>| {
+    let ours = |log: Vec<sandboxes::LoggedRequest>| {
         log.iter()
             .filter(|r| r.user_agent.starts_with("stytch-unit-bridge/"))
             .count()
@@ -668,7 +724,7 @@ async fn overhead(
             .map_or(0, |(_, r)| ours(r.controls.requests()))
     };
 
-    let (user_id, jwt) = crate::sample_events::sign_up(stack, http).await?;
+    let (user_id, jwt) = stack.sign_up(http).await?;
     // Warm-up: the JWKS is fetched once per cold start; the table shows steady state.
     timed(
         &app,
@@ -696,8 +752,8 @@ async fn overhead(
     let body = json!({"action": "CREATE", "event_id": "webhook-event-test-bench", "id": user_id, "object_type": "user",
         "source": "DIRECT", "user": {"user_id": user_id, "emails": [{"email": "bench@example.com"}]}})
     .to_string();
-    let ts = crate::sandbox::now().unix_timestamp();
-    let msg = format!("msg_{}", crate::sandbox::random_hex(8));
+    let ts = sandboxes::now().unix_timestamp();
+    let msg = format!("msg_{}", sandboxes::random_hex(8));
     let signed = [
         ("svix-id", msg.clone()),
         ("svix-timestamp", ts.to_string()),
@@ -729,7 +785,7 @@ async fn overhead(
     trip("GET /onboarding (form pending)", before)?;
     let kyc = json!({"full_name": {"first": "Bench", "last": "Mark"}, "date_of_birth": "1990-01-01",
         "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701"},
-        "phone": {"country_code": "1", "number": "5555550199"}, "ssn": format!("{:09}", u64::from_str_radix(&crate::sandbox::random_hex(4), 16).unwrap_or(1) % 1_000_000_000)});
+        "phone": {"country_code": "1", "number": "5555550199"}, "ssn": format!("{:09}", u64::from_str_radix(&sandboxes::random_hex(4), 16).unwrap_or(1) % 1_000_000_000)});
     let before = mark();
     let (_, _, status) = timed(
         &app,
@@ -747,7 +803,7 @@ async fn overhead(
         return Err(format!("application answered {status}").into());
     }
     trip("POST /onboarding/application (approved at once)", before)?;
-    let approved = json!({"data": [{"id": format!("{}", 800_000 + fastrand_u32()), "type": "customer.created", "attributes": {},
+    let approved = json!({"data": [{"id": format!("{}", 800_000 + fastrand::u32(..0x100_0000)), "type": "customer.created", "attributes": {},
         "relationships": {"application": {"data": {"type": "individualApplication", "id": app.store.get_user(&user_id).await?.and_then(|r| r.application_id).unwrap_or_default()}}}}]})
     .to_string();
     let unit_sig = [(
@@ -784,8 +840,8 @@ async fn overhead(
             .await?;
         listed["secret"].as_str().unwrap_or_default().to_owned()
     };
-    let key = crate::sandbox::totp::base32_decode(&totp_secret).unwrap_or_default();
-    let code = crate::sandbox::totp::code_at(&key, crate::sandbox::now().unix_timestamp());
+    let key = sandboxes::totp::base32_decode(&totp_secret).unwrap_or_default();
+    let code = sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp());
     let before = mark();
     let stepped = {
         let req = request(
@@ -904,15 +960,11 @@ async fn overhead(
     Ok((rows, trips, reuse))
 }
 
-fn fastrand_u32() -> u32 {
-    u32::from_str_radix(&crate::sandbox::random_hex(3), 16).unwrap_or(0)
-}
-
 /// A local stack in memory (no AWS) with both sandboxes on free ports, nothing else running.
 async fn memory_stack() -> Result<LocalStack, Error> {
-    let secrets = json!({"stytch_secret": format!("secret-test-{}", crate::sandbox::random_hex(8)),
+    let secrets = json!({"stytch_secret": format!("secret-test-{}", sandboxes::random_hex(8)),
         "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        "unit_api_token": format!("v2.public.bench.{}", crate::sandbox::random_hex(8)), "unit_webhook_token": "bench"})
+        "unit_api_token": format!("v2.public.bench.{}", sandboxes::random_hex(8)), "unit_webhook_token": "bench"})
     .to_string();
     let vars: Vec<(&str, String)> = vec![
         ("PORT", "0".into()),
@@ -932,7 +984,7 @@ async fn memory_stack() -> Result<LocalStack, Error> {
 async fn one_core_throughput(seconds: u64) -> Result<(f64, usize), Error> {
     let stack = memory_stack().await?;
     let http = reqwest::Client::new();
-    let (user_id, jwt) = crate::sample_events::sign_up(&stack, &http).await?;
+    let (user_id, jwt) = stack.sign_up(&http).await?;
     let kyc = json!({"full_name": {"first": "Through", "last": "Put"}, "date_of_birth": "1990-01-01",
         "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701"},
         "phone": {"country_code": "1", "number": "5555550198"}, "ssn": "987654320"});
@@ -949,9 +1001,9 @@ async fn one_core_throughput(seconds: u64) -> Result<(f64, usize), Error> {
         .await?
         .json()
         .await?;
-    let key = crate::sandbox::totp::base32_decode(enrolled["secret"].as_str().unwrap_or_default())
+    let key = sandboxes::totp::base32_decode(enrolled["secret"].as_str().unwrap_or_default())
         .unwrap_or_default();
-    let code = crate::sandbox::totp::code_at(&key, crate::sandbox::now().unix_timestamp());
+    let code = sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp());
     let stepped: Value = http
         .post(format!("{}/mfa/totp/authenticate", stack.api_url))
         .bearer_auth(&jwt)

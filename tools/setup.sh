@@ -3,12 +3,12 @@
 # DynamoDB and Secrets Manager, cfn-lint for template.yaml. Prints the venv's bin directory.
 # `setup.sh openapi`: the OpenAPI checker's venv instead (.tools/openapi-venv).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.tools/venv"
-lock="$root/local/tools/requirements.txt"
+lock="$root/tools/requirements.txt"
 if [ "${1:-}" = openapi ]; then
   venv="$root/.tools/openapi-venv"
-  lock="$root/local/tools/openapi-requirements.txt"
+  lock="$root/tools/openapi-requirements.txt"
 fi
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$lock" | cut -d' ' -f1)

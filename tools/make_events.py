@@ -8,7 +8,7 @@ event through its function (tests/events.rs). Run this script after changing the
 import json
 import pathlib
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "events"
+OUT = pathlib.Path(__file__).resolve().parents[1] / "events"
 
 
 def event(method, path, headers, body, note):

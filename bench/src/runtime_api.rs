@@ -120,7 +120,7 @@ impl RuntimeApi {
 
     /// Invokes the function with `event` and waits (up to 30 s) for its answer.
     pub async fn invoke(&self, event: String) -> Result<Value, Value> {
-        let id = crate::sandbox::uuid();
+        let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         self.inner
             .lock()

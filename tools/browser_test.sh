@@ -5,7 +5,7 @@
 # headless Chromium and stops the stack. Screenshots: target/browser/.
 # Needs target/debug/local-stack (cargo build --workspace --bins).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 if [ ! -x /usr/bin/chromium ]; then
   echo "browser test: installing Debian's chromium" >&2

@@ -7,14 +7,14 @@
 # the time of one session-JWT verification. Host target (not zig): sizes are within a few KiB of
 # `make package`'s. About 45 minutes on 2 cores; nothing else should run meanwhile.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bin=$(bash local/tools/setup.sh)
+bin=$(bash tools/setup.sh)
 target="$root/target/profile-matrix"
 out="$target/out"
 mkdir -p "$out" .tools
-cargo build --locked -p local-stack --bin local-stack
-read -r moto_pid moto_url < <(bash local/tools/moto.sh "$bin" .tools/moto-matrix.log)
+cargo build --locked -p bench --bin bench
+read -r moto_pid moto_url < <(bash tools/moto.sh "$bin" .tools/moto-matrix.log)
 [ -n "${moto_url:-}" ] || { echo "moto did not start" >&2; exit 1; }
 trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
 
@@ -62,8 +62,8 @@ PY
 )
   cargo bench --locked -p shared --features signer --bench jwt --no-run
   quiet
-  cold=$(BENCH_ONLY=cold BENCH_COLD_RUNS=20 MOTO_URL=$moto_url BOOTSTRAP_DIR="$out/$name" RUST_LOG=error \
-    target/debug/local-stack bench | awk '$1=="customer-token"{print $3}')
+  cold=$(BENCH_COLD_RUNS=20 MOTO_URL=$moto_url BOOTSTRAP_DIR="$out/$name" RUST_LOG=error \
+    target/debug/bench cold | awk '$1=="customer-token"{print $3}')
   rm -rf "$target/criterion/jwt_verify"
   quiet
   cargo bench --locked -p shared --features signer --bench jwt -- \
@@ -81,7 +81,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 {
   echo "# What each release-profile setting buys"
   echo
-  echo "Written by \`make profile-matrix\` (\`local/tools/profile_matrix.sh\`) on $(nproc) cores ($cpu), $(date -u +%Y-%m-%d)."
+  echo "Written by \`make profile-matrix\` (\`tools/profile_matrix.sh\`) on $(nproc) cores ($cpu), $(date -u +%Y-%m-%d)."
   echo "(The JWT benchmark ignores \`panic\`: cargo builds benches with unwinding.)"
   echo "customer-token built for the host target with each variant (strip = true in all), measured only while no"
   echo "compiler runs. Cold start: median of 20 spawns to the first"

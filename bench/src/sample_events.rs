@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::stack::LocalStack;
+use local_stack::stack::LocalStack;
 
 /// The placeholders the sample events may carry.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -43,30 +43,6 @@ pub fn manifest() -> Result<Vec<Entry>, Error> {
     Ok(serde_json::from_str(&text)?)
 }
 
-/// A new user signed up at the Stytch sandbox: `(user_id, session_jwt)`.
-pub async fn sign_up(
-    stack: &LocalStack,
-    http: &reqwest::Client,
-) -> Result<(String, String), Error> {
-    let secrets = stack.app.secrets.current().await?;
-    let email = format!("event-{}@example.com", crate::sandbox::random_hex(8));
-    let reply: Value = http
-        .post(format!("{}/v1/passwords", stack.stytch_url()))
-        .basic_auth(
-            &stack.app.config.stytch_project_id,
-            Some(secrets.stytch_secret.expose()),
-        )
-        .json(&json!({"email": email, "password": "correct horse battery staple"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    match (reply["user_id"].as_str(), reply["session_jwt"].as_str()) {
-        (Some(user), Some(jwt)) => Ok((user.to_owned(), jwt.to_owned())),
-        _ => Err(format!("sign-up failed: {reply}").into()),
-    }
-}
-
 /// The event with its placeholders filled in.
 pub async fn render(
     stack: &LocalStack,
@@ -76,9 +52,9 @@ pub async fn render(
     let text = std::fs::read_to_string(dir().join(&entry.event))?;
     let mut event: Value = serde_json::from_str(&text)?;
     let secrets = stack.app.secrets.current().await?;
-    let user_id = format!("user-test-{}", crate::sandbox::uuid());
+    let user_id = format!("user-test-{}", sandboxes::uuid());
     let session = if text.contains("__SESSION_JWT__") {
-        Some(sign_up(stack, http).await?)
+        Some(stack.sign_up(http).await?)
     } else {
         None
     };
@@ -96,12 +72,11 @@ pub async fn render(
             .await?
             .json()
             .await?;
-        let key =
-            crate::sandbox::totp::base32_decode(enrolled["secret"].as_str().unwrap_or_default())
-                .unwrap_or_default();
+        let key = sandboxes::totp::base32_decode(enrolled["secret"].as_str().unwrap_or_default())
+            .unwrap_or_default();
         body = body.replace(
             "__TOTP_CODE__",
-            &crate::sandbox::totp::code_at(&key, crate::sandbox::now().unix_timestamp()),
+            &sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp()),
         );
     }
     let headers = event["headers"]
@@ -111,8 +86,8 @@ pub async fn render(
         headers.insert("authorization".into(), format!("Bearer {jwt}").into());
     }
     if headers.get("svix-id").and_then(Value::as_str) == Some("__SVIX_ID__") {
-        let id = format!("msg_{}", crate::sandbox::random_hex(12));
-        let ts = crate::sandbox::now().unix_timestamp();
+        let id = format!("msg_{}", sandboxes::random_hex(12));
+        let ts = sandboxes::now().unix_timestamp();
         headers.insert(
             "svix-signature".into(),
             secrets

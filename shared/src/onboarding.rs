@@ -1,16 +1,17 @@
 //! Onboarding records and their Unit side: the prefilled application form, the caller's state,
-//! the direct application, and linking an existing customer.
+//! the sync with what Unit knows of an application (used by signup-webhook and customer-token),
+//! and linking an existing customer (bridge-admin).
 
 use std::collections::BTreeMap;
 
-use http::StatusCode;
-use serde::Serialize;
-use shared::store::{self, UserRecord};
-use shared::stytch::User;
-use shared::unit::{
+use crate::store::{self, UserRecord};
+use crate::stytch::User;
+use crate::unit::{
     ApplicantDetails, Application, CreateApplicationForm, FullName, Phone, UnitError,
 };
-use shared::{ApiError, App};
+use crate::{ApiError, App};
+use http::StatusCode;
+use serde::Serialize;
 use tokio::time::Instant;
 
 /// The Unit idempotency key of a user's application form: one form per Stytch user, ever.

@@ -3,13 +3,13 @@
 # chromium and the browser test's npm packages when missing), starts moto on a free loopback
 # port, runs every check and test, and stops moto again, whatever happens.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 
 step "pinned tools"
-bin=$(bash local/tools/setup.sh)
+bin=$(bash tools/setup.sh)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -26,13 +26,13 @@ if [ "${FAST:-}" = 1 ]; then
   unset BOOTSTRAP_DIR
 else
   step "package the Lambda functions (release, glibc 2.34)"
-  bash local/tools/package.sh
+  bash tools/package.sh
   export BOOTSTRAP_DIR="$root/target/lambda"
 fi
 
 step "start moto"
 mkdir -p .tools
-read -r moto_pid moto_url < <(bash local/tools/moto.sh "$bin" .tools/moto.log)
+read -r moto_pid moto_url < <(bash tools/moto.sh "$bin" .tools/moto.log)
 [ -n "${moto_url:-}" ] || { echo "moto did not start" >&2; exit 1; }
 trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
 echo "moto at $moto_url (pid $moto_pid)"
@@ -46,19 +46,19 @@ step "unit and end-to-end tests"
 # and every log line captured (then scanned for the secrets those exchanges carried).
 export LOCAL_STACK_RECORD="$root/target/exchanges.jsonl" E2E_LOG_FILE="$root/target/e2e.log"
 rm -f "$LOCAL_STACK_RECORD" "$E2E_LOG_FILE"
-cargo test --workspace --locked
+cargo test --workspace --locked -- --include-ignored
 
 step "fuzzing, bounded (FUZZ_SECONDS per target)"
-bash local/tools/fuzz.sh
+bash tools/fuzz.sh
 
 step "browser test of the demo page (headless Chromium, screenshots in target/browser)"
-bash local/tools/browser_test.sh
+bash tools/browser_test.sh
 
 step "no secret in any log line"
-"$bin/python" local/tools/check_logs.py "$LOCAL_STACK_RECORD" "$E2E_LOG_FILE" target/browser/local-stack.log
+"$bin/python" tools/check_logs.py "$LOCAL_STACK_RECORD" "$E2E_LOG_FILE" target/browser/local-stack.log
 
 step "every recorded answer against openapi.yaml"
-openapi_bin=$(bash local/tools/setup.sh openapi)
-"$openapi_bin/python" local/tools/check_openapi.py openapi.yaml "$LOCAL_STACK_RECORD"
+openapi_bin=$(bash tools/setup.sh openapi)
+"$openapi_bin/python" tools/check_openapi.py openapi.yaml "$LOCAL_STACK_RECORD"
 
 step "done in $(( $(date +%s) - started ))s"

@@ -872,7 +872,7 @@ async fn create_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
     let uri = totp::otpauth_uri("stytch-unit-bridge", &account, &secret);
     let user = user_json(user);
     ok(json!({
-        "totp_id": totp_id, "secret": secret, "qr_code": super::png::qr_data_url(&uri),
+        "totp_id": totp_id, "secret": secret, "qr_code": super::qr::qr_data_url(&uri),
         "recovery_codes": codes, "user_id": user_id, "user": user,
     }))
 }
