@@ -9,7 +9,10 @@ use shared::jwt::{JwksSource, SessionVerifier, VerifierSettings};
 use shared::stytch::Jwk;
 
 pub const PROJECT: &str = "project-test-11111111-1111-1111-1111-111111111111";
+/// The clock of the verifier's own `iat` check. `exp` and `nbf` are checked by jsonwebtoken
+/// against the system clock, so the valid token's `exp` lies far beyond any run.
 pub const NOW: i64 = 1_764_000_000;
+const VALID_FOR: i64 = 100 * 365 * 86_400;
 
 struct Fixed(Vec<Jwk>);
 
@@ -56,7 +59,7 @@ pub static STATE: LazyLock<State> = LazyLock::new(|| {
 pub fn claims() -> serde_json::Value {
     serde_json::json!({
         "aud": [PROJECT], "iss": format!("stytch.com/{PROJECT}"), "sub": "user-test-fuzz",
-        "iat": NOW, "nbf": NOW, "exp": NOW + 300,
+        "iat": NOW, "nbf": NOW, "exp": NOW + VALID_FOR,
         "https://stytch.com/session": {
             "id": "session-test-fuzz", "started_at": "2025-11-24T16:00:00Z",
             "last_accessed_at": "2025-11-24T16:00:00Z", "expires_at": "2025-12-24T16:00:00Z",

@@ -1,20 +1,24 @@
-//! Local verification of Stytch session JWTs (design.md "Rules that matter"): no Stytch call per
-//! request.
+//! Local verification of Stytch session JWTs (docs/architecture.md, "Rules that matter"): no
+//! Stytch call per request.
 //!
-//! RS256 only, key by `kid` from the project's JWKS (cached; refreshed after a TTL; an unknown
-//! `kid` causes at most one refetch per interval), header `typ` JWT, `iss == stytch.com/{project}`
-//! (plus configured custom-domain issuers), `aud ∋ project`, `exp`/`nbf`/`iat` with a small
-//! explicit leeway, a `sub`, and the `https://stytch.com/session` claim (which an M2M token of the
-//! same project lacks). Anything else is refused.
+//! The signature and the registered claims are checked by `jsonwebtoken` (aws-lc-rs backend):
+//! RS256 only, `exp`, `nbf`, `iss`, `aud` and `sub` required, `iss == stytch.com/{project}` (plus
+//! configured custom-domain issuers), `aud ∋ project`, `exp`/`nbf` against the system clock with
+//! `JWT_LEEWAY_SECONDS` of leeway. On top, stricter checks of our own: a size cap, a compact JWS
+//! of strict base64url, header `typ` JWT and no `crit`, a `kid` from the project's JWKS (cached;
+//! refreshed after a TTL; an unknown `kid` causes at most one refetch per interval), `iat` not in
+//! the future, a non-empty `sub`, and the `https://stytch.com/session` claim (which an M2M token
+//! of the same project lacks). Anything else is refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -112,7 +116,7 @@ pub trait JwksSource: Send + Sync {
 impl JwksSource for StytchClient {
     async fn fetch_jwks(&self) -> Result<Vec<Jwk>, String> {
         let deadline = Instant::now() + Duration::from_secs(10);
-        self.get_jwks(Some(deadline))
+        self.get_jwks(deadline)
             .await
             .map(|j| j.keys)
             .map_err(|e: StytchError| e.to_string())
@@ -139,7 +143,7 @@ pub struct VerifierSettings {
 }
 
 /// An RSA public key of the JWKS.
-type PublicKey = RsaPublicKeyComponents<Vec<u8>>;
+type PublicKey = DecodingKey;
 
 #[derive(Default)]
 struct KeySet {
@@ -151,8 +155,8 @@ struct KeySet {
 pub struct SessionVerifier {
     source: Box<dyn JwksSource>,
     settings: VerifierSettings,
-    /// Accepted `iss` values.
-    issuers: Vec<String>,
+    /// What `jsonwebtoken` checks: RS256, the registered claims, issuers, audience, leeway.
+    validation: Validation,
     keys: RwLock<KeySet>,
     /// Serialises fetches and remembers the last one.
     fetching: Mutex<FetchState>,
@@ -179,42 +183,14 @@ struct Header {
     crit: Option<serde_json::Value>,
 }
 
-/// `aud` is an array in Stytch's tokens; a single string is valid JWT too.
+/// What we read of the claims once `jsonwebtoken` has checked the registered ones.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, wanted: &str) -> bool {
-        match self {
-            Audience::One(a) => a == wanted,
-            Audience::Many(list) => list.iter().any(|a| a == wanted),
-        }
-    }
-}
-
-/// The registered claims, each optional so that a missing one is named rather than a parse error.
-#[derive(Deserialize)]
-struct Registered {
-    #[serde(default)]
-    iss: Option<String>,
-    #[serde(default)]
-    aud: Option<Audience>,
+struct Claims {
+    // Optional here so that a missing one is refused by `jsonwebtoken` as a missing claim.
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
     exp: Option<i64>,
-    #[serde(default)]
-    nbf: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct Claims {
-    #[serde(flatten)]
-    registered: Registered,
     iat: i64,
     #[serde(rename = "https://stytch.com/session")]
     session: SessionClaim,
@@ -232,16 +208,24 @@ impl SessionVerifier {
     pub fn new(source: Box<dyn JwksSource>, settings: VerifierSettings) -> Self {
         let mut issuers = vec![format!("stytch.com/{}", settings.project_id)];
         issuers.extend(settings.extra_issuers.iter().cloned());
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = settings.leeway.as_secs();
+        validation.set_issuer(&issuers);
+        validation.set_audience(&[&settings.project_id]);
         Self {
             source,
             settings,
-            issuers,
+            validation,
             keys: RwLock::new(KeySet::default()),
             fetching: Mutex::new(FetchState::default()),
         }
     }
 
-    /// Verifies `token` at `now` (epoch seconds).
+    /// Verifies `token`. `exp` and `nbf` are checked against the system clock (by
+    /// `jsonwebtoken`); `now` (epoch seconds) is the clock of our own `iat` check.
     pub async fn verify(&self, token: &str, now: i64) -> Result<VerifiedSession, JwtError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::Invalid("token too large"));
@@ -276,45 +260,20 @@ impl SessionVerifier {
             .filter(|k| !k.is_empty() && k.len() <= 256)
             .ok_or(JwtError::Invalid("missing kid"))?;
         let key = self.key(&kid).await?;
-        // RS256 whatever the header says: the algorithm is ours to choose, never the token's.
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| JwtError::BadSignature)?;
-        key.verify(
-            &RSA_PKCS1_2048_8192_SHA256,
-            signing_input.as_bytes(),
-            &signature,
-        )
-        .map_err(|_| JwtError::BadSignature)?;
-        let claims: Claims = URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(JwtError::Invalid("malformed token"))?;
-        let Registered {
-            iss,
-            aud,
-            sub,
-            exp,
-            nbf,
-        } = claims.registered;
-        let (Some(iss), Some(aud), Some(sub), Some(exp), Some(nbf)) = (iss, aud, sub, exp, nbf)
-        else {
-            return Err(JwtError::Invalid("missing claim"));
-        };
-        if !self.issuers.contains(&iss) {
-            return Err(JwtError::Invalid("wrong issuer"));
+        // A signature that is not strict base64url cannot be one Stytch made.
+        if URL_SAFE_NO_PAD.decode(signature).is_err() {
+            return Err(JwtError::BadSignature);
         }
-        if !aud.contains(&self.settings.project_id) {
-            return Err(JwtError::Invalid("wrong audience"));
-        }
+        let claims: Claims = jsonwebtoken::decode(token, &key, &self.validation)
+            .map_err(|e| refused(e.into_kind()))?
+            .claims;
         let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
-        if exp + leeway < now {
-            return Err(JwtError::Expired);
-        }
-        if nbf - leeway > now || claims.iat - leeway > now {
+        if claims.iat - leeway > now {
             return Err(JwtError::NotYetValid);
         }
+        let (Some(sub), Some(exp)) = (claims.sub, claims.exp) else {
+            return Err(JwtError::Invalid("missing claim"));
+        };
         if sub.is_empty() || claims.session.id.is_empty() {
             return Err(JwtError::Invalid("missing subject or session"));
         }
@@ -397,6 +356,20 @@ impl SessionVerifier {
     }
 }
 
+/// What a `jsonwebtoken` refusal means to the caller.
+fn refused(kind: ErrorKind) -> JwtError {
+    match kind {
+        ErrorKind::InvalidSignature => JwtError::BadSignature,
+        ErrorKind::ExpiredSignature => JwtError::Expired,
+        ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+        ErrorKind::InvalidIssuer => JwtError::Invalid("wrong issuer"),
+        ErrorKind::InvalidAudience => JwtError::Invalid("wrong audience"),
+        ErrorKind::MissingRequiredClaim(_) => JwtError::Invalid("missing claim"),
+        // Unparsable claims (Json, InvalidClaimFormat, Base64, Utf8) and anything else.
+        _ => JwtError::Invalid("malformed token"),
+    }
+}
+
 /// An RS256 signing key of the JWKS (at least 2048 bits), or `None` for anything else.
 fn rsa_key(jwk: &Jwk) -> Option<PublicKey> {
     let usable = jwk.kty == "RSA"
@@ -407,10 +380,14 @@ fn rsa_key(jwk: &Jwk) -> Option<PublicKey> {
     }
     let n = URL_SAFE_NO_PAD.decode(&jwk.n).ok()?;
     let e = URL_SAFE_NO_PAD.decode(&jwk.e).ok()?;
-    (n.len() >= 256 && !e.is_empty()).then_some(RsaPublicKeyComponents { n, e })
+    if n.len() < 256 || e.is_empty() {
+        return None;
+    }
+    DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()
 }
 
-/// RS256 signing of Stytch-shaped session JWTs, for the local sandbox and tests.
+/// RS256 signing of session JWTs shaped like Stytch's: test support behind the `signer` feature,
+/// never built into a function.
 #[cfg(any(test, feature = "signer"))]
 pub mod signer {
     use aws_lc_rs::rand::SystemRandom;
@@ -507,7 +484,18 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     const PID: &str = "project-test-11111111-1111-1111-1111-111111111111";
-    const NOW: i64 = 1_759_311_700;
+
+    /// `jsonwebtoken` checks `exp` and `nbf` against the system clock, so the tests use it too.
+    fn now() -> i64 {
+        crate::http::now_epoch()
+    }
+
+    fn rfc3339(at: i64) -> String {
+        OffsetDateTime::from_unix_timestamp(at)
+            .unwrap()
+            .format(&Rfc3339)
+            .unwrap()
+    }
 
     struct Keys {
         served: StdMutex<Vec<Jwk>>,
@@ -543,16 +531,17 @@ mod tests {
     }
 
     fn claims() -> Value {
+        let now = now();
         json!({
             "aud": [PID], "iss": format!("stytch.com/{PID}"), "sub": "user-test-1",
-            "iat": NOW, "nbf": NOW, "exp": NOW + 300,
+            "iat": now, "nbf": now, "exp": now + 300,
             SESSION_CLAIM: {
-                "id": "session-test-1", "started_at": "2025-10-01T09:41:40Z",
-                "last_accessed_at": "2025-10-01T09:41:40Z", "expires_at": "2025-10-31T09:41:40Z",
+                "id": "session-test-1", "started_at": rfc3339(now),
+                "last_accessed_at": rfc3339(now), "expires_at": rfc3339(now + 30 * 86_400),
                 "attributes": {"ip_address": "", "user_agent": ""}, "roles": ["stytch_user"],
                 "authentication_factors": [
-                    {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": "2025-10-01T09:41:40Z"},
-                    {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": "2025-10-01T09:40:00Z",
+                    {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": rfc3339(now)},
+                    {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": rfc3339(now - 100),
                      "authenticator_app_factor": {"totp_id": "totp-test-1"}}
                 ]
             }
@@ -572,16 +561,16 @@ mod tests {
     async fn a_stytch_session_jwt_verifies_and_carries_its_factors() {
         let s = Signer::generate("jwk-test-1");
         let (v, keys) = setup(&[&s]);
-        let session = v.verify(&s.sign(&claims()), NOW).await.unwrap();
+        let session = v.verify(&s.sign(&claims()), now()).await.unwrap();
         assert_eq!(
             (session.user_id.as_str(), session.session_id.as_str()),
             ("user-test-1", "session-test-1")
         );
-        assert!(session.has_recent_factor("totp", Duration::from_secs(300), Duration::ZERO, NOW));
-        assert!(!session.has_recent_factor("totp", Duration::from_secs(60), Duration::ZERO, NOW));
-        assert!(!session.has_recent_factor("sms", Duration::from_secs(300), Duration::ZERO, NOW));
+        assert!(session.has_recent_factor("totp", Duration::from_secs(300), Duration::ZERO, now()));
+        assert!(!session.has_recent_factor("totp", Duration::from_secs(60), Duration::ZERO, now()));
+        assert!(!session.has_recent_factor("sms", Duration::from_secs(300), Duration::ZERO, now()));
         // The JWKS is fetched once and cached.
-        v.verify(&s.sign(&claims()), NOW).await.unwrap();
+        v.verify(&s.sign(&claims()), now()).await.unwrap();
         assert_eq!(keys.fetches.load(Ordering::SeqCst), 1);
     }
 
@@ -592,17 +581,17 @@ mod tests {
         let cases: Vec<(&str, Value, JwtError)> = vec![
             (
                 "expired",
-                with(claims(), "exp", json!(NOW - 11)),
+                with(claims(), "exp", json!(now() - 20)),
                 JwtError::Expired,
             ),
             (
                 "nbf ahead",
-                with(claims(), "nbf", json!(NOW + 11)),
+                with(claims(), "nbf", json!(now() + 20)),
                 JwtError::NotYetValid,
             ),
             (
                 "iat ahead",
-                with(claims(), "iat", json!(NOW + 11)),
+                with(claims(), "iat", json!(now() + 20)),
                 JwtError::NotYetValid,
             ),
             (
@@ -643,25 +632,25 @@ mod tests {
         ];
         for (name, c, expected) in cases {
             assert_eq!(
-                v.verify(&s.sign(&c), NOW).await.unwrap_err(),
+                v.verify(&s.sign(&c), now()).await.unwrap_err(),
                 expected,
                 "{name}"
             );
         }
         // Within the leeway both ways.
         assert!(
-            v.verify(&s.sign(&with(claims(), "exp", json!(NOW - 10))), NOW)
+            v.verify(&s.sign(&with(claims(), "exp", json!(now() - 8))), now())
                 .await
                 .is_ok()
         );
         assert!(
-            v.verify(&s.sign(&with(claims(), "nbf", json!(NOW + 10))), NOW)
+            v.verify(&s.sign(&with(claims(), "nbf", json!(now() + 8))), now())
                 .await
                 .is_ok()
         );
         let bare_aud = with(claims(), "aud", json!(PID));
         assert!(
-            v.verify(&s.sign(&bare_aud), NOW).await.is_ok(),
+            v.verify(&s.sign(&bare_aud), now()).await.is_ok(),
             "a string aud equal to the project is fine"
         );
     }
@@ -683,7 +672,7 @@ mod tests {
             b64(&json!({"alg": "none", "typ": "JWT", "kid": "jwk-test-1"}))
         );
         assert_eq!(
-            v.verify(&none, NOW).await.unwrap_err(),
+            v.verify(&none, now()).await.unwrap_err(),
             JwtError::Invalid("algorithm must be RS256")
         );
         let hs = format!(
@@ -691,12 +680,12 @@ mod tests {
             b64(&json!({"alg": "HS256", "typ": "JWT", "kid": "jwk-test-1"}))
         );
         assert_eq!(
-            v.verify(&hs, NOW).await.unwrap_err(),
+            v.verify(&hs, now()).await.unwrap_err(),
             JwtError::Invalid("algorithm must be RS256")
         );
         let no_typ = s.sign_raw(&json!({"alg": "RS256", "kid": "jwk-test-1"}), &claims());
         assert_eq!(
-            v.verify(&no_typ, NOW).await.unwrap_err(),
+            v.verify(&no_typ, now()).await.unwrap_err(),
             JwtError::Invalid("typ must be JWT")
         );
         let crit = s.sign_raw(
@@ -704,17 +693,19 @@ mod tests {
             &claims(),
         );
         assert_eq!(
-            v.verify(&crit, NOW).await.unwrap_err(),
+            v.verify(&crit, now()).await.unwrap_err(),
             JwtError::Invalid("critical header extensions are not supported")
         );
         let no_kid = s.sign_raw(&json!({"alg": "RS256", "typ": "JWT"}), &claims());
         assert_eq!(
-            v.verify(&no_kid, NOW).await.unwrap_err(),
+            v.verify(&no_kid, now()).await.unwrap_err(),
             JwtError::Invalid("missing kid")
         );
         // Same kid, other key: signature fails.
         assert_eq!(
-            v.verify(&stranger.sign(&claims()), NOW).await.unwrap_err(),
+            v.verify(&stranger.sign(&claims()), now())
+                .await
+                .unwrap_err(),
             JwtError::BadSignature
         );
         // Tampered payload keeps the old signature.
@@ -723,12 +714,12 @@ mod tests {
             b64(&with(claims(), "sub", json!("user-test-2")))
         );
         assert_eq!(
-            v.verify(&tampered, NOW).await.unwrap_err(),
+            v.verify(&tampered, now()).await.unwrap_err(),
             JwtError::BadSignature
         );
         let stripped = format!("{head}.{payload}.");
         assert_eq!(
-            v.verify(&stripped, NOW).await.unwrap_err(),
+            v.verify(&stripped, now()).await.unwrap_err(),
             JwtError::BadSignature
         );
         for junk in [
@@ -739,7 +730,10 @@ mod tests {
             &"x".repeat(MAX_TOKEN_BYTES + 1),
         ] {
             assert!(
-                matches!(v.verify(junk, NOW).await.unwrap_err(), JwtError::Invalid(_)),
+                matches!(
+                    v.verify(junk, now()).await.unwrap_err(),
+                    JwtError::Invalid(_)
+                ),
                 "{junk:.20}"
             );
         }
@@ -752,14 +746,14 @@ mod tests {
         keys.fail.store(true, Ordering::SeqCst);
         for _ in 0..5 {
             assert!(matches!(
-                v.verify(&key.sign(&claims()), NOW).await.unwrap_err(),
+                v.verify(&key.sign(&claims()), now()).await.unwrap_err(),
                 JwtError::KeysUnavailable(_)
             ));
         }
         assert_eq!(keys.fetches.load(Ordering::SeqCst), 1, "one fetch a second");
         keys.fail.store(false, Ordering::SeqCst);
         tokio::time::advance(Duration::from_millis(1100)).await;
-        v.verify(&key.sign(&claims()), NOW).await.unwrap();
+        v.verify(&key.sign(&claims()), now()).await.unwrap();
         assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
     }
 
@@ -768,40 +762,40 @@ mod tests {
         let old = Signer::generate("jwk-test-old");
         let new = Signer::generate("jwk-test-new");
         let (v, keys) = setup(&[&old]);
-        v.verify(&old.sign(&claims()), NOW).await.unwrap();
+        v.verify(&old.sign(&claims()), now()).await.unwrap();
         // Rotation: the new key appears in the JWKS; a token with it triggers one refetch.
         keys.served.lock().unwrap().push(new.jwk());
         // Within the refetch interval of the first fetch, the new kid is not looked up yet.
         assert_eq!(
-            v.verify(&new.sign(&claims()), NOW).await.unwrap_err(),
+            v.verify(&new.sign(&claims()), now()).await.unwrap_err(),
             JwtError::UnknownKey
         );
         tokio::time::advance(Duration::from_secs(31)).await;
-        v.verify(&new.sign(&claims()), NOW).await.unwrap();
+        v.verify(&new.sign(&claims()), now()).await.unwrap();
         assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
         // Floods of unknown kids cause no further fetches within the interval.
         let bogus = Signer::generate("jwk-test-bogus");
         for _ in 0..20 {
             assert_eq!(
-                v.verify(&bogus.sign(&claims()), NOW).await.unwrap_err(),
+                v.verify(&bogus.sign(&claims()), now()).await.unwrap_err(),
                 JwtError::UnknownKey
             );
         }
         assert_eq!(keys.fetches.load(Ordering::SeqCst), 2);
         tokio::time::advance(Duration::from_secs(31)).await;
         assert_eq!(
-            v.verify(&bogus.sign(&claims()), NOW).await.unwrap_err(),
+            v.verify(&bogus.sign(&claims()), now()).await.unwrap_err(),
             JwtError::UnknownKey
         );
         assert_eq!(keys.fetches.load(Ordering::SeqCst), 3);
-        v.verify(&old.sign(&claims()), NOW).await.unwrap();
+        v.verify(&old.sign(&claims()), now()).await.unwrap();
         // Stytch down after the TTL: cached keys keep working; an unknown kid is "unavailable".
         keys.fail.store(true, Ordering::SeqCst);
         tokio::time::advance(Duration::from_secs(3601)).await;
-        v.verify(&old.sign(&claims()), NOW).await.unwrap();
+        v.verify(&old.sign(&claims()), now()).await.unwrap();
         tokio::time::advance(Duration::from_secs(31)).await;
         assert!(matches!(
-            v.verify(&bogus.sign(&claims()), NOW).await.unwrap_err(),
+            v.verify(&bogus.sign(&claims()), now()).await.unwrap_err(),
             JwtError::KeysUnavailable(_)
         ));
     }
