@@ -59,7 +59,7 @@ fn no_5xx(name: &str, results: &[(u16, Value, Duration)]) {
 #[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
 async fn hundreds_of_duplicate_webhook_deliveries_apply_once() {
     let stack = Stack::on_moto(&e2e::moto()).await;
-    let (unit, _) = stack.local.unit.as_ref().unwrap();
+    let unit = stack.unit_sandbox();
     unit.webhooks.set_enabled(false);
     let user = fresh_user();
     let body = user_event("CREATE", &user, "dup@example.com");
@@ -124,8 +124,8 @@ async fn hundreds_of_duplicate_webhook_deliveries_apply_once() {
 #[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
 async fn racing_first_visits_create_one_record_and_one_form() {
     let stack = Stack::on_moto(&e2e::moto()).await;
-    let (stytch, _) = stack.local.stytch.as_ref().unwrap();
-    let (unit, _) = stack.local.unit.as_ref().unwrap();
+    let stytch = stack.stytch_sandbox();
+    let unit = stack.unit_sandbox();
     // Stytch's webhook is lost: the first visits find no record and create it themselves.
     stytch.webhooks.set_enabled(false);
     let login = stack.sign_up("race@example.com").await;

@@ -14,9 +14,8 @@ fn token(stack: &Stack, jwt: &str, body: Value) -> reqwest::RequestBuilder {
 }
 
 fn unit_token_calls(stack: &Stack) -> usize {
-    let (_, unit) = stack.local.unit.as_ref().unwrap();
-    unit.controls
-        .requests()
+    stack
+        .unit_log()
         .iter()
         .filter(|r| r.path.ends_with("/token"))
         .count()
@@ -79,10 +78,8 @@ async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
     );
 
     // Unit received the caller's own JWT.
-    let (_, unit) = stack.local.unit.as_ref().unwrap();
-    let sent = unit
-        .controls
-        .requests()
+    let sent = stack
+        .unit_log()
         .into_iter()
         .rfind(|r| r.path.ends_with("/token"))
         .unwrap();
@@ -213,12 +210,15 @@ async fn another_users_jwt_never_gets_this_customers_token() {
     .await;
     assert_eq!(status, 403, "C's token cannot read A");
     // If Unit's customer no longer carries this user as jwtSubject, Unit refuses the exchange.
-    let org = shared::secrets::SecretString::new(e2e::UNIT_TOKEN);
     stack
         .local
         .app
         .unit
-        .set_customer_jwt_subject(&org, &customer_c, "user-test-someone-else", None)
+        .set_customer_jwt_subject(
+            &customer_c,
+            "user-test-someone-else",
+            tokio::time::Instant::now() + std::time::Duration::from_secs(10),
+        )
         .await
         .unwrap();
     let (status, body) = json_of(token(&stack, &login_c.session_jwt, json!({}))).await;
@@ -255,7 +255,7 @@ async fn an_approval_whose_webhook_was_missed_is_found_at_unit() {
         .to_owned();
     shared::store::modify(&*stack.local.app.store, &login.user_id, true, |r| {
         r.application_id = Some(application_id.clone());
-        r.application_status = Some("Pending".into());
+        r.application_status = Some(shared::domain::ApplicationStatus::Pending);
         true
     })
     .await
@@ -270,14 +270,13 @@ async fn an_approval_whose_webhook_was_missed_is_found_at_unit() {
     assert_eq!(
         (
             record.customer_id.as_deref(),
-            record.application_status.as_deref()
+            record.application_status.as_ref().map(|s| s.as_str())
         ),
         (Some(customer.as_str()), Some("Approved"))
     );
-    let (_, unit) = stack.local.unit.as_ref().unwrap();
     assert!(
-        unit.controls
-            .requests()
+        stack
+            .unit_log()
             .iter()
             .any(|r| r.method == "GET" && r.path == format!("/applications/{application_id}")),
         "the customer was found by asking Unit"
@@ -292,51 +291,30 @@ async fn unit_faults_are_retried_within_bounds_and_rotation_keeps_working() {
     ])
     .await;
     let (login, _) = stack.onboarded("peter@example.com").await;
-    let fault = |body: Value| {
-        stack
-            .http
-            .post(stack.unit("/_sandbox/faults"))
-            .json(&body)
-            .send()
-    };
+    let fault = |body: Value| stack.unit_fault(body);
     let route = "POST /customers/{id}/token";
-    fault(json!({"route": route, "status": 503, "times": 2}))
-        .await
-        .unwrap();
+    fault(json!({"route": route, "status": 503, "times": 2})).await;
     let (status, _) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
     assert_eq!(status, 200, "two 503s, then the third attempt succeeds");
-    fault(json!({"route": route, "status": 503, "times": 3}))
-        .await
-        .unwrap();
+    fault(json!({"route": route, "status": 503, "times": 3})).await;
     let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
     assert_eq!(
         (status, code_of(&body)),
         (502, Some("upstream_unavailable"))
     );
-    fault(json!({"route": route, "status": 429, "retry_after": 0, "times": 3}))
-        .await
-        .unwrap();
+    fault(json!({"route": route, "status": 429, "retry_after": 0, "times": 3})).await;
     let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
     assert_eq!(
         (status, code_of(&body)),
         (429, Some("upstream_rate_limited"))
     );
-    fault(json!({"route": route, "latency_ms": 1000, "times": 3}))
-        .await
-        .unwrap();
+    fault(json!({"route": route, "latency_ms": 1000, "times": 3})).await;
     let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
     assert_eq!((status, code_of(&body)), (504, Some("upstream_timeout")));
-    fault(json!({"route": route, "drop": true, "times": 3}))
-        .await
-        .unwrap();
+    fault(json!({"route": route, "drop": true, "times": 3})).await;
     let (status, _) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
     assert_eq!(status, 502, "dropped connections");
-    stack
-        .http
-        .delete(stack.unit("/_sandbox/faults"))
-        .send()
-        .await
-        .unwrap();
+    stack.clear_faults().await;
     let audited = stack
         .local
         .app

@@ -4,6 +4,7 @@
 
 use bench::sample_events::{manifest, render};
 use e2e::Stack;
+use local_stack::Function;
 
 #[tokio::test]
 async fn every_sample_event_gets_its_status_from_its_handler() {
@@ -15,12 +16,9 @@ async fn every_sample_event_gets_its_status_from_its_handler() {
         let rendered = render(&stack.local, &stack.http, entry).await.unwrap();
         let request = lambda_http::request::from_str(&rendered)
             .unwrap_or_else(|e| panic!("{} is not an API Gateway v2 event: {e}", entry.event));
-        let response = match entry.function.as_str() {
-            "signup-webhook" => signup_webhook::handle(app, request).await,
-            "totp-stepup" => totp_stepup::handle(app, request).await,
-            "customer-token" => customer_token::handle(app, request).await,
-            other => panic!("unknown function {other}"),
-        };
+        let function = Function::named(&entry.function)
+            .unwrap_or_else(|| panic!("unknown function {}", entry.function));
+        let response = function.serve(app.clone(), request).await;
         let body = String::from_utf8_lossy(response.body().as_ref()).to_string();
         assert_eq!(
             response.status().as_u16(),
@@ -30,16 +28,16 @@ async fn every_sample_event_gets_its_status_from_its_handler() {
         );
     }
     // Every route of every function has at least one event.
-    for (_, function, routes) in local_stack::Function::ALL {
-        for route in routes {
+    for function in Function::ALL {
+        for (method, path) in function.routes() {
             let covered = entries.iter().any(|e| {
-                e.function == function && {
+                e.function == function.name() && {
                     let text = std::fs::read_to_string(bench::sample_events::dir().join(&e.event))
                         .unwrap();
-                    text.contains(&format!("\"rawPath\": \"{}\"", route.path))
+                    text.contains(&format!("\"rawPath\": \"{path}\""))
                 }
             });
-            assert!(covered, "no event for {} {}", route.method, route.path);
+            assert!(covered, "no event for {method} {path}");
         }
     }
 }

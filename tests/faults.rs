@@ -237,8 +237,8 @@ async fn schedule(moto: &str, seed: u64, tally: &mut Tally) -> String {
     ] {
         stack.http.delete(base).send().await.unwrap();
     }
-    let (stytch, _) = stack.local.stytch.as_ref().unwrap();
-    let (unit, _) = stack.local.unit.as_ref().unwrap();
+    let stytch = stack.stytch_sandbox();
+    let unit = stack.unit_sandbox();
     let attempts = 7;
     stack
         .eventually("webhooks delivered or given up", || {

@@ -36,9 +36,8 @@ async fn items(stack: &Stack, moto: &str) -> usize {
 }
 
 fn unit_calls(stack: &Stack) -> usize {
-    let (_, unit) = stack.local.unit.as_ref().unwrap();
-    unit.controls
-        .requests()
+    stack
+        .unit_log()
         .iter()
         .filter(|r| r.user_agent.starts_with("stytch-unit-bridge/"))
         .count()
@@ -340,13 +339,7 @@ async fn hostile_stytch_deliveries_are_refused_and_store_nothing() {
         );
     }
     let form_posts = stack
-        .local
-        .unit
-        .as_ref()
-        .unwrap()
-        .1
-        .controls
-        .requests()
+        .unit_log()
         .iter()
         .filter(|r| r.method == "POST" && r.path == "/application-forms")
         .count();

@@ -80,10 +80,8 @@ async fn jwt_routes_verify_the_stytch_session_before_anything_else() {
         );
     }
     // One JWKS fetch served every verification: the local check calls Stytch no more.
-    let (_, sandbox) = stack.local.stytch.as_ref().unwrap();
-    let jwks_calls = sandbox
-        .controls
-        .requests()
+    let jwks_calls = stack
+        .stytch_log()
         .iter()
         .filter(|r| r.route.starts_with("/v1/sessions/jwks"))
         .count();
@@ -95,7 +93,7 @@ async fn signed_webhooks_from_the_sandboxes_pass_verification() {
     let stack = Stack::start(&[]).await;
     // A Stytch signup makes the sandbox deliver a Svix-signed direct.user.create to the API.
     stack.sign_up("grace@example.com").await;
-    let (stytch, _) = stack.local.stytch.as_ref().unwrap();
+    let stytch = stack.stytch_sandbox();
     stack
         .eventually("the Stytch webhook delivery", || {
             stytch

@@ -6,9 +6,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 fn form_posts(stack: &Stack) -> Vec<sandboxes::LoggedRequest> {
-    let (_, unit) = stack.local.unit.as_ref().unwrap();
-    unit.controls
-        .requests()
+    stack
+        .unit_log()
         .into_iter()
         .filter(|r| r.method == "POST" && r.path == "/application-forms")
         .collect()
@@ -76,10 +75,8 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
         .collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let record = stack.record(&racer).await.unwrap();
-    let (_, unit) = stack.local.unit.as_ref().unwrap();
-    let forms: std::collections::HashSet<_> = unit
-        .controls
-        .requests()
+    let forms: std::collections::HashSet<_> = stack
+        .unit_log()
         .into_iter()
         .filter(|r| {
             r.path == "/application-forms" && r.body["data"]["attributes"]["jwtSubject"] == racer
@@ -158,13 +155,7 @@ async fn bad_signatures_are_refused_and_store_nothing() {
 #[tokio::test]
 async fn unit_failures_answer_5xx_and_the_retry_completes_without_duplicates() {
     let stack = Stack::start(&[("UPSTREAM_TIMEOUT_MS", "400")]).await;
-    let fault = |body: Value| {
-        stack
-            .http
-            .post(stack.unit("/_sandbox/faults"))
-            .json(&body)
-            .send()
-    };
+    let fault = |body: Value| stack.unit_fault(body);
     for (name, fault_body, expected) in [
         (
             "503",
@@ -185,7 +176,7 @@ async fn unit_failures_answer_5xx_and_the_retry_completes_without_duplicates() {
         let user = fresh_user();
         let body = user_event("CREATE", &user, "ada@example.com");
         let svix_id = format!("msg_{name}");
-        fault(fault_body).await.unwrap();
+        fault(fault_body).await;
         let (status, reply) = json_of(stack.stytch_delivery(&svix_id, &body, now())).await;
         assert_eq!(status, expected, "{name}: {reply}");
         let record = stack.record(&user).await;
@@ -193,12 +184,7 @@ async fn unit_failures_answer_5xx_and_the_retry_completes_without_duplicates() {
             record.is_none_or(|r| r.form_id.is_none()),
             "{name}: no form recorded"
         );
-        stack
-            .http
-            .delete(stack.unit("/_sandbox/faults"))
-            .send()
-            .await
-            .unwrap();
+        stack.clear_faults().await;
         let (status, reply) = json_of(stack.stytch_delivery(&svix_id, &body, now())).await;
         assert_eq!(
             (status, reply["status"].as_str()),
@@ -277,7 +263,7 @@ async fn the_full_signup_path_records_the_customer_after_unit_approves() {
     .await;
     assert_eq!(status, 201);
     // Unit's signed application.approved / customer.created reach /webhooks/unit.
-    let (unit, _) = stack.local.unit.as_ref().unwrap();
+    let unit = stack.unit_sandbox();
     stack
         .eventually("Unit's webhooks delivered", || {
             unit.webhooks
@@ -289,7 +275,10 @@ async fn the_full_signup_path_records_the_customer_after_unit_approves() {
         })
         .await;
     let record = stack.record(&login.user_id).await.unwrap();
-    assert_eq!(record.application_status.as_deref(), Some("Approved"));
+    assert_eq!(
+        record.application_status,
+        Some(shared::domain::ApplicationStatus::Approved)
+    );
     let customer = record
         .customer_id
         .clone()
@@ -502,10 +491,8 @@ async fn the_direct_application_validates_fields_and_binds_the_jwt_subject() {
     let customer = state["customer_id"].as_str().unwrap();
     let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
     assert_eq!(c["data"]["attributes"]["jwtSubject"], login.user_id);
-    let (_, unit) = stack.local.unit.as_ref().unwrap();
-    let sent = unit
-        .controls
-        .requests()
+    let sent = stack
+        .unit_log()
         .into_iter()
         .find(|r| r.path == "/applications")
         .unwrap();

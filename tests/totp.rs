@@ -353,10 +353,8 @@ async fn failures_lock_the_user_out_even_when_concurrent() {
     let mut statuses = burst.join_all().await;
     statuses.sort();
     assert_eq!(statuses, [vec![401; 3], vec![429; 7]].concat());
-    let (_, sandbox) = stack.local.stytch.as_ref().unwrap();
-    let checked = sandbox
-        .controls
-        .requests()
+    let checked = stack
+        .stytch_log()
         .into_iter()
         .filter(|r| {
             r.path == "/v1/totps/authenticate" && r.body["user_id"] == racer.user_id.as_str()
@@ -373,17 +371,9 @@ async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
         .as_str()
         .unwrap()
         .to_owned();
-    let fault = |body: Value| {
-        stack
-            .http
-            .post(stack.stytch("/_sandbox/faults"))
-            .json(&body)
-            .send()
-    };
+    let fault = |body: Value| stack.stytch_fault(body);
     let route = "POST /v1/totps/authenticate";
-    fault(json!({"route": route, "status": 429, "retry_after": 3, "times": 3}))
-        .await
-        .unwrap();
+    fault(json!({"route": route, "status": 429, "retry_after": 3, "times": 3})).await;
     let response = call(
         &stack,
         &login,
@@ -400,15 +390,8 @@ async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
         ),
         (429, "3")
     );
-    stack
-        .http
-        .delete(stack.stytch("/_sandbox/faults"))
-        .send()
-        .await
-        .unwrap();
-    fault(json!({"route": route, "status": 503, "times": 1}))
-        .await
-        .unwrap();
+    stack.clear_faults().await;
+    fault(json!({"route": route, "status": 503, "times": 1})).await;
     let (status, body) = json_of(call(
         &stack,
         &login,
@@ -420,9 +403,7 @@ async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
         (status, code_of(&body)),
         (502, Some("upstream_unavailable"))
     );
-    fault(json!({"route": route, "latency_ms": 1500, "times": 1}))
-        .await
-        .unwrap();
+    fault(json!({"route": route, "latency_ms": 1500, "times": 1})).await;
     let (status, body) = json_of(call(
         &stack,
         &login,

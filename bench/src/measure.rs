@@ -19,6 +19,7 @@ use shared::store::{Attempt, AuditEntry, StoreError, UserRecord, UserStore};
 
 use crate::runtime_api::RuntimeApi;
 use crate::sample_events::{Entry, manifest, render};
+use local_stack::Function;
 use local_stack::settings::Plan;
 use local_stack::stack::LocalStack;
 
@@ -409,15 +410,16 @@ pub fn init_tracing() {
 }
 
 /// Runs `req` through `handler` and returns (total, upstream wait, status).
-async fn timed(app: &App, function: &str, req: lambda_http::Request) -> (Duration, Duration, u16) {
+async fn timed(
+    app: &Arc<App>,
+    function: &str,
+    req: lambda_http::Request,
+) -> (Duration, Duration, u16) {
     let started = Instant::now();
     let (status, waited) = UPSTREAM_WAIT
         .scope(std::cell::Cell::new(Duration::ZERO), async {
-            let response = match function {
-                "signup-webhook" => signup_webhook::handle(app, req).await,
-                "totp-stepup" => totp_stepup::handle(app, req).await,
-                _ => customer_token::handle(app, req).await,
-            };
+            let function = Function::named(function).unwrap_or(Function::CustomerToken);
+            let response = function.serve(app.clone(), req).await;
             (response.status().as_u16(), UPSTREAM_WAIT.with(|w| w.get()))
         })
         .await;
@@ -695,6 +697,7 @@ async fn overhead(
         writes: AtomicU64::new(0),
     });
     app.store = counting.clone();
+    let app = Arc::new(app);
     if stack.stytch.is_none() || stack.unit.is_none() {
         return Err("the benchmark needs both sandboxes".into());
     }
@@ -851,7 +854,7 @@ async fn overhead(
             &[],
             &json!({"totp_code": code}).to_string(),
         );
-        let response = totp_stepup::handle(&app, req).await;
+        let response = Function::TotpStepup.serve(app.clone(), req).await;
         let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
         body["session_jwt"].as_str().unwrap_or_default().to_owned()
     };

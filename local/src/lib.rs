@@ -7,9 +7,9 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
-use http::StatusCode;
+use http::{Method, StatusCode};
 use shared::App;
-use shared::http::Route;
+use shared::http::Routes;
 
 pub mod demo;
 pub mod settings;
@@ -28,20 +28,38 @@ pub enum Function {
 }
 
 impl Function {
-    /// Every function with its routes.
-    pub const ALL: [(Function, &'static str, &'static [Route]); 3] = [
-        (
-            Function::SignupWebhook,
-            "signup-webhook",
-            signup_webhook::ROUTES,
-        ),
-        (Function::TotpStepup, "totp-stepup", totp_stepup::ROUTES),
-        (
-            Function::CustomerToken,
-            "customer-token",
-            customer_token::ROUTES,
-        ),
+    /// Every function.
+    pub const ALL: [Function; 3] = [
+        Function::SignupWebhook,
+        Function::TotpStepup,
+        Function::CustomerToken,
     ];
+
+    /// Its name, as in `template.yaml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::SignupWebhook => "signup-webhook",
+            Function::TotpStepup => "totp-stepup",
+            Function::CustomerToken => "customer-token",
+        }
+    }
+
+    /// The function called `name`.
+    pub fn named(name: &str) -> Option<Function> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Its routes, from the function's own table: `(method, path)`.
+    pub fn routes(self) -> Vec<(Method, &'static str)> {
+        fn table<R: Routes>() -> Vec<(Method, &'static str)> {
+            R::ALL.iter().map(|r| (r.method(), r.path())).collect()
+        }
+        match self {
+            Function::SignupWebhook => table::<signup_webhook::Route>(),
+            Function::TotpStepup => table::<totp_stepup::Route>(),
+            Function::CustomerToken => table::<customer_token::Route>(),
+        }
+    }
 
     /// The function serving `path`, if any.
     pub fn for_path(path: &str) -> Option<Function> {
@@ -51,9 +69,22 @@ impl Function {
             path
         };
         Self::ALL
-            .iter()
-            .find(|(_, _, routes)| routes.iter().any(|r| r.path == path))
-            .map(|(f, _, _)| *f)
+            .into_iter()
+            .find(|f| f.routes().iter().any(|(_, p)| *p == path))
+    }
+
+    /// Serves `req` as this function's Lambda would.
+    pub async fn serve(
+        self,
+        app: Arc<App>,
+        req: lambda_http::Request,
+    ) -> lambda_http::Response<lambda_http::Body> {
+        use shared::lambda::serve;
+        match self {
+            Function::SignupWebhook => serve(app, &signup_webhook::handle, req).await,
+            Function::TotpStepup => serve(app, &totp_stepup::handle, req).await,
+            Function::CustomerToken => serve(app, &customer_token::handle, req).await,
+        }
     }
 }
 
@@ -107,9 +138,7 @@ async fn dispatch(
     let req = lambda_http::Request::from_parts(parts, body);
     let exchange = recorder().map(|_| Exchange::of(&req));
     let response = match Function::for_path(req.uri().path()) {
-        Some(Function::SignupWebhook) => signup_webhook::handle(&app, req).await,
-        Some(Function::TotpStepup) => totp_stepup::handle(&app, req).await,
-        Some(Function::CustomerToken) => customer_token::handle(&app, req).await,
+        Some(function) => function.serve(app, req).await,
         // What API Gateway answers for an unknown route, in our error format.
         None => shared::ApiError::route_not_found(req.method().as_str(), req.uri().path())
             .into_response(),
@@ -234,7 +263,7 @@ mod tests {
             assert_eq!(Function::for_path(path), Some(function), "{path}");
         }
         assert_eq!(Function::for_path("/mfa"), None);
-        let total: usize = Function::ALL.iter().map(|(_, _, r)| r.len()).sum();
+        let total: usize = Function::ALL.iter().map(|f| f.routes().len()).sum();
         assert_eq!(
             total,
             expected.len(),

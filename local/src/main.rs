@@ -69,12 +69,12 @@ async fn print_banner(stack: &LocalStack, plan: &Plan) {
     let base = &stack.api_url;
     println!("stytch-unit-bridge local stack on {base}");
     println!("  demo page: {base}/demo   API description: {base}/openapi.yaml");
-    for (_, name, routes) in local_stack::Function::ALL {
-        for route in routes {
+    for function in local_stack::Function::ALL {
+        for (method, path) in function.routes() {
             println!(
-                "  {:<6} {base}{:<26} -> {name}",
-                route.method.as_str(),
-                route.path
+                "  {:<6} {base}{path:<26} -> {}",
+                method.as_str(),
+                function.name()
             );
         }
     }

@@ -1,4 +1,4 @@
-//! Stytch sandbox: the consumer API surface of `stytch-api.md` (users, passwords for logging in,
+//! Stytch sandbox: the consumer API surface of `docs/stytch-api.md` (users, passwords for logging in,
 //! sessions and their JWKS/JWTs, TOTP) plus Svix-signed user webhooks.
 //!
 //! Readings of the contract's open questions, chosen to be strict where the real service might

@@ -1,4 +1,4 @@
-//! Unit sandbox: the onboarding and customer-token surface of `unit-api.md`, in JSON:API, with
+//! Unit sandbox: the onboarding and customer-token surface of `docs/unit-api.md`, in JSON:API, with
 //! signed webhooks.
 //!
 //! Readings of the contract's open questions:

@@ -152,10 +152,9 @@ async fn users_read_flat_tolerate_get_bodies_and_decode_ids() {
     assert_eq!(status, 404);
     assert_stytch_error(&body, 404, "user_not_found");
     // Our client reads it too; null fields count as absent on the way in.
-    let secret = shared::secrets::SecretString::new(support::STYTCH_SECRET);
     let user = stack
         .stytch_client(RetryPolicy::new(3, Duration::from_secs(2)))
-        .get_user(&secret, &login.user_id, None)
+        .get_user(&login.user_id, support::soon())
         .await
         .unwrap();
     assert_eq!(user.user_id, login.user_id);
@@ -477,9 +476,8 @@ async fn faults_are_injected_per_route_and_our_client_retries_through_them() {
         ..RetryPolicy::new(3, Duration::from_secs(2))
     };
     let client = stack.stytch_client(policy);
-    let secret = shared::secrets::SecretString::new(support::STYTCH_SECRET);
     let user = client
-        .get_user(&secret, &login.user_id, None)
+        .get_user(&login.user_id, support::soon())
         .await
         .expect("the third attempt succeeds");
     assert_eq!(user.user_id, login.user_id);
@@ -518,7 +516,7 @@ async fn faults_are_injected_per_route_and_our_client_retries_through_them() {
         .await
         .unwrap();
     let err = client
-        .get_user(&secret, &login.user_id, None)
+        .get_user(&login.user_id, support::soon())
         .await
         .unwrap_err();
     assert!(
@@ -532,7 +530,7 @@ async fn faults_are_injected_per_route_and_our_client_retries_through_them() {
         .await
         .unwrap();
     client
-        .get_user(&secret, &login.user_id, None)
+        .get_user(&login.user_id, support::soon())
         .await
         .unwrap();
     let (_, log) = json_of(stack.http.get(stack.stytch("/_sandbox/requests"))).await;
@@ -945,7 +943,6 @@ async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
     assert_eq!(status, 201);
 
     // Our Unit client speaks to it too.
-    let org = shared::secrets::SecretString::new(support::UNIT_TOKEN);
     let request = shared::unit::CreateCustomerToken {
         scope: "customers accounts".into(),
         jwt_token: shared::secrets::SecretString::new(login.session_jwt.clone()),
@@ -954,7 +951,7 @@ async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
     };
     let issued = stack
         .unit_client()
-        .create_customer_token(&org, &customer, &request, None)
+        .create_customer_token(&customer, &request, support::soon())
         .await
         .unwrap();
     assert_eq!(issued.expires_in, Some(600));
@@ -972,10 +969,9 @@ async fn customers_patch_only_patchable_fields() {
     let (status, body) = json_of(patch(json!({"fullName": {"first": "X", "last": "Y"}}))).await;
     assert_eq!(status, 400);
     assert_unit_errors(&body, "400");
-    let org = shared::secrets::SecretString::new(support::UNIT_TOKEN);
     let updated = stack
         .unit_client()
-        .set_customer_jwt_subject(&org, &customer, "user-test-after", None)
+        .set_customer_jwt_subject(&customer, "user-test-after", support::soon())
         .await
         .unwrap();
     assert_eq!(

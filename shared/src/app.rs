@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigError, SecretsLocation, StoreLocation};
 use crate::error::ApiError;
-use crate::jwt::{JwtError, SessionVerifier, VerifiedSession, VerifierSettings};
+use crate::jwt::{SessionVerifier, VerifiedSession, VerifierSettings};
 use crate::secrets::{
     SecretError, SecretSource, Secrets, SecretsManagerFetcher, StaticSecrets, TtlSecretSource,
 };
@@ -103,8 +103,12 @@ impl App {
         let stytch = StytchClient::new(
             Upstream::new("stytch", client.clone(), &config.stytch_api_url, policy),
             &project_id,
+            secrets.clone(),
         );
-        let unit = UnitClient::new(Upstream::new("unit", client, &config.unit_api_url, policy));
+        let unit = UnitClient::new(
+            Upstream::new("unit", client, &config.unit_api_url, policy),
+            secrets.clone(),
+        );
         let verifier = SessionVerifier::new(
             Box::new(stytch.clone()),
             VerifierSettings {
@@ -135,129 +139,5 @@ impl App {
             .verify(token, crate::http::now_epoch())
             .await
             .map_err(ApiError::from)
-    }
-}
-
-impl From<JwtError> for ApiError {
-    fn from(e: JwtError) -> Self {
-        match e {
-            JwtError::Expired => ApiError::unauthorized(
-                "token_expired",
-                "the session JWT has expired; refresh the session",
-            ),
-            JwtError::KeysUnavailable(detail) => {
-                tracing::error!(error = %detail, "cannot verify JWTs: Stytch JWKS unavailable");
-                ApiError::new(
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream_unavailable",
-                    "cannot verify the session right now; retry shortly",
-                )
-                .with_retry_after(5)
-            }
-            other => ApiError::unauthorized("invalid_token", other.to_string()),
-        }
-    }
-}
-
-impl From<SecretError> for ApiError {
-    fn from(e: SecretError) -> Self {
-        tracing::error!(error = %e, "secrets unavailable");
-        ApiError::new(
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            "secrets_unavailable",
-            "the service is misconfigured or starting; retry shortly",
-        )
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(detail) => {
-                tracing::error!(error = %detail, "store unavailable");
-                ApiError::new(
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "storage is unavailable; retry shortly",
-                )
-                .with_retry_after(1)
-            }
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::internal()
-            }
-        }
-    }
-}
-
-/// What a client learns of an upstream failure the handler did not handle itself.
-enum Failure {
-    /// The service answered with this status (and maybe a `Retry-After`).
-    Answered(u16, Option<u64>),
-    /// No answer in time.
-    TimedOut,
-    /// Unreachable, or an unreadable answer.
-    Failed,
-}
-
-impl From<&crate::upstream::TransportError> for Failure {
-    fn from(e: &crate::upstream::TransportError) -> Self {
-        match e {
-            crate::upstream::TransportError::Timeout { .. } => Failure::TimedOut,
-            _ => Failure::Failed,
-        }
-    }
-}
-
-impl From<crate::stytch::StytchError> for ApiError {
-    fn from(e: crate::stytch::StytchError) -> Self {
-        let kind = match &e {
-            crate::stytch::StytchError::Api {
-                status,
-                retry_after,
-                ..
-            } => Failure::Answered(*status, *retry_after),
-            crate::stytch::StytchError::Transport(t) => t.into(),
-        };
-        upstream_error("Stytch", &e, kind)
-    }
-}
-
-impl From<crate::unit::UnitError> for ApiError {
-    fn from(e: crate::unit::UnitError) -> Self {
-        let kind = match &e {
-            crate::unit::UnitError::Api {
-                status,
-                retry_after,
-                ..
-            } => Failure::Answered(*status, *retry_after),
-            crate::unit::UnitError::Transport(t) => t.into(),
-        };
-        upstream_error("Unit", &e, kind)
-    }
-}
-
-/// The default mapping of an upstream failure a handler did not handle itself: 429 stays 429,
-/// a timeout is 504, everything else 502. Upstream details go to the log only.
-fn upstream_error(service: &str, e: &dyn std::error::Error, kind: Failure) -> ApiError {
-    use http::StatusCode;
-    tracing::warn!(service, error = %e, "upstream call failed");
-    match kind {
-        Failure::Answered(429, retry_after) => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "upstream_rate_limited",
-            format!("{service} is rate limiting; retry later"),
-        )
-        .with_retry_after(retry_after.unwrap_or(1)),
-        Failure::TimedOut => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream_timeout",
-            format!("{service} did not answer in time"),
-        ),
-        Failure::Answered(..) | Failure::Failed => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "upstream_unavailable",
-            format!("{service} failed to handle the request"),
-        ),
     }
 }

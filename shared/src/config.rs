@@ -92,7 +92,7 @@ pub struct Config {
     pub upstream_max_attempts: u32,
 }
 
-/// Scopes that need 2FA at Unit (unit-api.md §5 and its open question 3).
+/// Scopes that need 2FA at Unit (docs/unit-api.md §5 and its open question 3).
 pub const DEFAULT_SENSITIVE_SCOPES: &str =
     "cards-write cards-sensitive cards-sensitive-write payments-write counterparties-write";
 

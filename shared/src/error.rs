@@ -7,6 +7,13 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use crate::jwt::JwtError;
+use crate::secrets::SecretError;
+use crate::store::StoreError;
+use crate::stytch::StytchError;
+use crate::unit::UnitError;
+use crate::upstream::TransportError;
+
 /// An error answer to a client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {code}: {message}")]
@@ -20,7 +27,7 @@ pub struct ApiError {
     /// Seconds for a `Retry-After` header (429/503).
     pub retry_after: Option<u64>,
     /// Methods for an `Allow` header (405).
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
     /// Per-field problems of a validation error: `[{"field": "...", "problem": "..."}]`.
     pub fields: Vec<FieldProblem>,
 }
@@ -32,6 +39,16 @@ pub struct FieldProblem {
     pub field: String,
     /// What is wrong, safe to show (never echoes the value).
     pub problem: String,
+}
+
+impl FieldProblem {
+    /// `field` is invalid because of `problem`.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
 }
 
 impl ApiError {
@@ -67,9 +84,9 @@ impl ApiError {
     }
 
     /// 405 with the methods the path does take.
-    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+    pub fn method_not_allowed(method: &str, path: &str, allow: &str) -> Self {
         Self {
-            allow: Some(allow),
+            allow: Some(allow.to_owned()),
             ..Self::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -129,8 +146,12 @@ impl ApiError {
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if let Some(allow) = self.allow {
-            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            headers.insert(header::ALLOW, allow);
         }
         response
     }
@@ -157,6 +178,314 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
             tracing::error!(error = %e, "response serialisation failed");
             ApiError::internal().into_response()
         }
+    }
+}
+
+/// The catalogue: every error our routes answer beyond the generic ones above, by code. A code
+/// and its message are part of the API (`openapi.yaml` lists them per status); change neither
+/// without changing the API.
+impl ApiError {
+    /// 401 `missing_token`: no usable `Authorization: Bearer` header.
+    pub fn missing_token(message: &'static str) -> Self {
+        Self::unauthorized("missing_token", message)
+    }
+
+    /// 401 `invalid_token`: a session JWT we refuse (the reason is safe to show).
+    pub fn invalid_token(reason: impl Into<String>) -> Self {
+        Self::unauthorized("invalid_token", reason)
+    }
+
+    /// 401 `token_expired`: the session JWT is past `exp`.
+    pub fn token_expired() -> Self {
+        Self::unauthorized(
+            "token_expired",
+            "the session JWT has expired; refresh the session",
+        )
+    }
+
+    /// 401 `invalid_token`: Stytch says the session has ended.
+    pub fn session_ended() -> Self {
+        Self::invalid_token("the session has ended; log in again")
+    }
+
+    /// 401 `session_jwt_expiring`: too little time left for Unit to accept the JWT.
+    pub fn session_jwt_expiring() -> Self {
+        Self::unauthorized(
+            "session_jwt_expiring",
+            "the session JWT expires too soon to reach Unit; refresh the Stytch session and retry",
+        )
+    }
+
+    /// 401 `session_rejected_by_unit`: Unit refused the session JWT at the token exchange.
+    pub fn session_rejected_by_unit() -> Self {
+        Self::unauthorized(
+            "session_rejected_by_unit",
+            "Unit did not accept the session JWT; log in again (and check Unit's JWT settings if it persists)",
+        )
+    }
+
+    /// 401 `invalid_signature`: a webhook whose signature does not verify.
+    pub fn invalid_signature(detail: impl std::fmt::Display) -> Self {
+        Self::unauthorized(
+            "invalid_signature",
+            format!("webhook signature check failed: {detail}"),
+        )
+    }
+
+    /// 400 `invalid_payload`: a signed webhook whose body we cannot read.
+    pub fn invalid_payload(message: &'static str) -> Self {
+        Self::bad_request("invalid_payload", message)
+    }
+
+    /// 400 `invalid_request`: a request body we cannot use.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::bad_request("invalid_request", message)
+    }
+
+    /// 400 `scope_not_allowed`: scopes outside `ALLOWED_SCOPES`.
+    pub fn scope_not_allowed(scopes: &[&str]) -> Self {
+        Self::bad_request(
+            "scope_not_allowed",
+            format!("scopes not allowed: {}", scopes.join(" ")),
+        )
+    }
+
+    /// 401 `invalid_totp_code`.
+    pub fn invalid_totp_code() -> Self {
+        Self::unauthorized(
+            "invalid_totp_code",
+            "the code is wrong, expired or already used",
+        )
+    }
+
+    /// 401 `invalid_recovery_code`.
+    pub fn invalid_recovery_code() -> Self {
+        Self::unauthorized(
+            "invalid_recovery_code",
+            "the recovery code is wrong or already used",
+        )
+    }
+
+    /// 403 `step_up_required`: sensitive scopes without a recent TOTP factor.
+    pub fn step_up_required(sensitive: &[&str], max_age_seconds: u64) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "step_up_required",
+            format!(
+                "{} need a TOTP step-up within the last {max_age_seconds} s: POST /mfa/totp/authenticate, then retry with the new session JWT",
+                sensitive.join(" "),
+            ),
+        )
+    }
+
+    /// 403 `unit_forbidden`: Unit refused the scopes for this customer.
+    pub fn unit_forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "unit_forbidden",
+            "Unit refused these scopes for this customer",
+        )
+    }
+
+    /// `account_deleted`: the Stytch user was deleted. 410 where the route is about the
+    /// user's onboarding (it is gone), 403 at the token exchange (no token for it).
+    pub fn account_deleted(status: StatusCode) -> Self {
+        Self::new(status, "account_deleted", "this user has been deleted")
+    }
+
+    /// 404 `user_not_found`: Stytch no longer knows the user.
+    pub fn user_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "user_not_found",
+            "the Stytch user no longer exists",
+        )
+    }
+
+    /// 404 `totp_not_enrolled`.
+    pub fn totp_not_enrolled() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "totp_not_enrolled",
+            "no authenticator app is enrolled; POST /mfa/totp first",
+        )
+    }
+
+    /// 409 `totp_already_enrolled`: Stytch allows one active TOTP.
+    pub fn totp_already_enrolled() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "totp_already_enrolled",
+            "an authenticator app is already enrolled; step up with it, or recover with a recovery code",
+        )
+    }
+
+    /// 409 `onboarding_incomplete`: no approved Unit customer yet.
+    pub fn onboarding_incomplete() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "onboarding_incomplete",
+            "this user has no approved Unit customer yet; see GET /onboarding",
+        )
+    }
+
+    /// 409 `application_exists`: an application is in progress or approved.
+    pub fn application_exists() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "application_exists",
+            "an application is already in progress or approved; see GET /onboarding",
+        )
+    }
+
+    /// 409 `application_bound_elsewhere`: the customer's application belongs to another user.
+    pub fn application_bound_elsewhere(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "application_bound_elsewhere", detail)
+    }
+
+    /// 429 `too_many_attempts`: the per-user TOTP lockout.
+    pub fn too_many_attempts(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed codes; wait before trying again",
+        )
+        .with_retry_after(retry_after)
+    }
+
+    /// 503 `secrets_unavailable`.
+    pub fn secrets_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "secrets_unavailable",
+            "the service is misconfigured or starting; retry shortly",
+        )
+    }
+
+    /// 503 `store_unavailable`.
+    pub fn store_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "storage is unavailable; retry shortly",
+        )
+        .with_retry_after(1)
+    }
+}
+
+// How each boundary's errors become answers: one place for all of them.
+
+impl From<JwtError> for ApiError {
+    fn from(e: JwtError) -> Self {
+        match e {
+            JwtError::Expired => ApiError::token_expired(),
+            JwtError::KeysUnavailable(detail) => {
+                tracing::error!(error = %detail, "cannot verify JWTs: Stytch JWKS unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_unavailable",
+                    "cannot verify the session right now; retry shortly",
+                )
+                .with_retry_after(5)
+            }
+            other => ApiError::invalid_token(other.to_string()),
+        }
+    }
+}
+
+impl From<SecretError> for ApiError {
+    fn from(e: SecretError) -> Self {
+        tracing::error!(error = %e, "secrets unavailable");
+        ApiError::secrets_unavailable()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "store unavailable");
+                ApiError::store_unavailable()
+            }
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// What a client learns of an upstream failure the handler did not handle itself.
+enum Failure {
+    /// The service answered with this status (and maybe a `Retry-After`).
+    Answered(u16, Option<u64>),
+    /// No answer in time.
+    TimedOut,
+    /// Unreachable, or an unreadable answer.
+    Failed,
+}
+
+impl From<&TransportError> for Failure {
+    fn from(e: &TransportError) -> Self {
+        match e {
+            TransportError::Timeout { .. } => Failure::TimedOut,
+            _ => Failure::Failed,
+        }
+    }
+}
+
+impl From<StytchError> for ApiError {
+    fn from(e: StytchError) -> Self {
+        let kind = match &e {
+            StytchError::Api {
+                status,
+                retry_after,
+                ..
+            } => Failure::Answered(*status, *retry_after),
+            StytchError::Transport(t) => t.into(),
+            StytchError::Secrets(e) => return e.clone().into(),
+        };
+        upstream_error("Stytch", &e, kind)
+    }
+}
+
+impl From<UnitError> for ApiError {
+    fn from(e: UnitError) -> Self {
+        let kind = match &e {
+            UnitError::Api {
+                status,
+                retry_after,
+                ..
+            } => Failure::Answered(*status, *retry_after),
+            UnitError::Transport(t) => t.into(),
+            UnitError::Secrets(e) => return e.clone().into(),
+        };
+        upstream_error("Unit", &e, kind)
+    }
+}
+
+/// The default mapping of an upstream failure a handler did not handle itself: 429 stays 429,
+/// a timeout is 504, everything else 502. Upstream details go to the log only.
+fn upstream_error(service: &str, e: &dyn std::error::Error, kind: Failure) -> ApiError {
+    use http::StatusCode;
+    tracing::warn!(service, error = %e, "upstream call failed");
+    match kind {
+        Failure::Answered(429, retry_after) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "upstream_rate_limited",
+            format!("{service} is rate limiting; retry later"),
+        )
+        .with_retry_after(retry_after.unwrap_or(1)),
+        Failure::TimedOut => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            format!("{service} did not answer in time"),
+        ),
+        Failure::Answered(..) | Failure::Failed => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            format!("{service} failed to handle the request"),
+        ),
     }
 }
 

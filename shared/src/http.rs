@@ -1,4 +1,4 @@
-//! Request helpers shared by the handlers: routing, bearer tokens, deadlines, request ids. They
+//! Request helpers shared by the handlers: typed routing, bearer tokens, deadlines, request ids. They
 //! use only the method, path, headers and body, so API Gateway, `cargo lambda` and the local
 //! runner all drive the handlers the same way.
 
@@ -10,26 +10,15 @@ use tokio::time::Instant;
 
 use crate::error::ApiError;
 
-/// One route of a function: a path and the methods it takes (`Allow` header form).
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// Exact path, e.g. `/mfa/totp`.
-    pub path: &'static str,
+/// A function's routes: an enum with one variant per method and path, so that a handler's
+/// `match` on it is exhaustive and a route cannot be served by accident.
+pub trait Routes: Sized + Copy + 'static {
+    /// Every route of the function.
+    const ALL: &'static [Self];
     /// The one method it takes.
-    pub method: Method,
-    /// `Allow` header value.
-    pub allow: &'static str,
-}
-
-impl Route {
-    /// A route for `method path`.
-    pub const fn new(method: Method, path: &'static str, allow: &'static str) -> Self {
-        Self {
-            path,
-            method,
-            allow,
-        }
-    }
+    fn method(self) -> Method;
+    /// Its exact path, e.g. `/mfa/totp`.
+    fn path(self) -> &'static str;
 }
 
 /// The request's path without a trailing slash (`/` stays `/`).
@@ -42,40 +31,36 @@ pub fn path(req: &Request) -> &str {
     }
 }
 
-/// Finds the route for the request: 404 for an unknown path, 405 for a wrong method.
-pub fn route<'r>(req: &Request, routes: &'r [Route]) -> Result<&'r Route, ApiError> {
+/// Finds the route for the request: 404 for an unknown path, 405 (with `Allow` from the table)
+/// for a method the path does not take.
+pub fn route<R: Routes>(req: &Request) -> Result<R, ApiError> {
     let p = path(req);
-    let mut known_path = None;
-    for r in routes.iter().filter(|r| r.path == p) {
-        if r.method == req.method() {
-            return Ok(r);
-        }
-        known_path = Some(r.allow);
+    let on_path = || R::ALL.iter().copied().filter(|r| r.path() == p);
+    if let Some(found) = on_path().find(|r| r.method() == req.method()) {
+        return Ok(found);
     }
-    Err(match known_path {
-        Some(allow) => ApiError::method_not_allowed(req.method().as_str(), p, allow),
-        None => ApiError::route_not_found(req.method().as_str(), p),
+    let allow: Vec<String> = on_path().map(|r| r.method().to_string()).collect();
+    Err(if allow.is_empty() {
+        ApiError::route_not_found(req.method().as_str(), p)
+    } else {
+        ApiError::method_not_allowed(req.method().as_str(), p, &allow.join(", "))
     })
 }
 
 /// The `Authorization: Bearer <token>` value; 401 `missing_token` when absent or malformed.
 pub fn bearer_token(req: &Request) -> Result<&str, ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::unauthorized(
-            "missing_token",
-            "send the Stytch session JWT as Authorization: Bearer <jwt>",
-        )
+        ApiError::missing_token("send the Stytch session JWT as Authorization: Bearer <jwt>")
     })?;
-    let value = value.to_str().map_err(|_| {
-        ApiError::unauthorized("missing_token", "the Authorization header is not readable")
-    })?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
-        ApiError::unauthorized("missing_token", "expected Authorization: Bearer <jwt>")
-    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::missing_token("the Authorization header is not readable"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::missing_token("expected Authorization: Bearer <jwt>"))?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(ApiError::unauthorized(
-            "missing_token",
+        return Err(ApiError::missing_token(
             "expected Authorization: Bearer <jwt>",
         ));
     }
@@ -141,29 +126,49 @@ mod tests {
         b.body(Body::Empty).unwrap()
     }
 
-    const ROUTES: &[Route] = &[
-        Route::new(Method::POST, "/mfa/totp", "POST"),
-        Route::new(Method::GET, "/onboarding", "GET"),
-    ];
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Test {
+        Enrol,
+        Onboarding,
+        Replace,
+    }
+
+    impl Routes for Test {
+        const ALL: &'static [Self] = &[Self::Enrol, Self::Onboarding, Self::Replace];
+        fn method(self) -> Method {
+            match self {
+                Self::Enrol => Method::POST,
+                Self::Onboarding => Method::GET,
+                Self::Replace => Method::PUT,
+            }
+        }
+        fn path(self) -> &'static str {
+            match self {
+                Self::Enrol | Self::Replace => "/mfa/totp",
+                Self::Onboarding => "/onboarding",
+            }
+        }
+    }
 
     #[test]
     fn routes_match_by_path_and_method() {
         assert_eq!(
-            route(&req("POST", "/mfa/totp/", None), ROUTES)
-                .unwrap()
-                .path,
-            "/mfa/totp"
+            route::<Test>(&req("POST", "/mfa/totp/", None)).unwrap(),
+            Test::Enrol
         );
         assert_eq!(
-            route(&req("GET", "/onboarding?x=1", None), ROUTES)
-                .unwrap()
-                .path,
-            "/onboarding"
+            route::<Test>(&req("GET", "/onboarding?x=1", None)).unwrap(),
+            Test::Onboarding
         );
-        let e = route(&req("GET", "/mfa/totp", None), ROUTES).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.allow), (405, Some("POST")));
+        let e = route::<Test>(&req("GET", "/mfa/totp", None)).unwrap_err();
         assert_eq!(
-            route(&req("GET", "/nope", None), ROUTES)
+            (e.status.as_u16(), e.allow.as_deref()),
+            (405, Some("POST, PUT"))
+        );
+        let e = route::<Test>(&req("POST", "/onboarding", None)).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.allow.as_deref()), (405, Some("GET")));
+        assert_eq!(
+            route::<Test>(&req("GET", "/nope", None))
                 .unwrap_err()
                 .status,
             404

@@ -1,8 +1,10 @@
 //! What every function's `main` does: JSON tracing, the state built once per cold start, then
-//! the Lambda runtime loop calling the handler with that state.
+//! the Lambda runtime loop; and the one wrapper every request goes through, on Lambda and in the
+//! local runner alike.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::{Body, Request, Response};
@@ -11,53 +13,53 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::error::ApiError;
 
-/// A request handler borrowing the state: an `async fn(&App, Request) -> Response<Body>`.
-pub trait Handler<'a>: Sync {
+/// A function's request handler: `async fn(Arc<App>, Request) -> Result<Response<Body>, ApiError>`.
+/// It owns what it gets, so its future is `'static` and the runtime may run several at once.
+pub trait Handler: Clone + Send + Sync + 'static {
     /// The handler's future.
-    type Future: Future<Output = Response<Body>> + Send + 'a;
+    type Future: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static;
     /// Calls the handler.
-    fn call(&self, app: &'a App, req: Request) -> Self::Future;
+    fn call(&self, app: Arc<App>, req: Request) -> Self::Future;
 }
 
-impl<'a, F, Fut> Handler<'a> for F
+impl<F, Fut> Handler for F
 where
-    F: Fn(&'a App, Request) -> Fut + Sync,
-    Fut: Future<Output = Response<Body>> + Send + 'a,
+    F: Fn(Arc<App>, Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
 {
     type Future = Fut;
-    fn call(&self, app: &'a App, req: Request) -> Fut {
+    fn call(&self, app: Arc<App>, req: Request) -> Fut {
         self(app, req)
     }
 }
 
-/// Runs `handler` on Lambda. A start-up error is logged as one line and the process exits 1,
-/// which Lambda reports as an init failure.
-pub async fn run<H: for<'a> Handler<'a>>(handler: H) -> Result<(), lambda_http::Error> {
+/// Runs `handler` on Lambda, each request through [`serve`]. A start-up error is logged as one
+/// line and the process exits 1, which Lambda reports as an init failure.
+pub async fn run<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     crate::telemetry::init_lambda();
     let app = match App::from_env().await {
-        Ok(app) => app,
+        Ok(app) => Arc::new(app),
         Err(e) => {
             tracing::error!("start-up failed: {e}");
             std::process::exit(1);
         }
     };
-    let (app, handler) = (&app, &handler);
-    lambda_http::run(lambda_http::service_fn(move |req| async move {
-        Ok::<_, Infallible>(handler.call(app, req).await)
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let (app, handler) = (app.clone(), handler.clone());
+        async move { Ok::<_, Infallible>(serve(app, &handler, req).await) }
     }))
     .await
 }
 
-/// Wraps one request: a span with the request id, the error mapped to its response in one place,
-/// and one access-log line (method, path, status, duration; never headers or bodies).
-pub async fn respond<F>(req: &Request, work: F) -> Response<Body>
-where
-    F: Future<Output = Result<Response<Body>, ApiError>>,
-{
+/// One request: a span with the request id, the handler's error mapped to its response in one
+/// place, and one access-log line (method, path, status, duration; never headers or bodies).
+pub async fn serve<H: Handler>(app: Arc<App>, handler: &H, req: Request) -> Response<Body> {
     let started = Instant::now();
-    let span = tracing::info_span!("request", request_id = %crate::http::request_id(req));
+    let method = req.method().clone();
+    let path = crate::http::path(&req).to_owned();
+    let span = tracing::info_span!("request", request_id = %crate::http::request_id(&req));
     let response = async {
-        match work.await {
+        match handler.call(app, req).await {
             Ok(response) => response,
             Err(error) => {
                 if error.status.is_server_error() {
@@ -71,8 +73,8 @@ where
     .await;
     span.in_scope(|| {
         tracing::info!(
-            method = %req.method(),
-            path = crate::http::path(req),
+            method = %method,
+            path,
             status = response.status().as_u16(),
             micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "handled"

@@ -4,6 +4,7 @@
 #[cfg(feature = "aws")]
 pub mod app;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jwt;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::ApplicationStatus;
 use crate::store::{self, UserRecord};
 use crate::stytch::User;
 use crate::unit::{
@@ -62,7 +63,6 @@ pub async fn ensure_form(
     if record.form_id.is_some() || record.deleted {
         return Ok(record);
     }
-    let secrets = app.secrets.current().await?;
     let full_name = match (&record.first_name, &record.last_name) {
         (Some(first), Some(last)) => Some(FullName {
             first: first.clone(),
@@ -81,10 +81,7 @@ pub async fn ensure_form(
         tags: BTreeMap::from([("stytchUserId".to_owned(), record.user_id.clone())]),
         allowed_application_types: vec!["Individual".into()],
     };
-    let created = app
-        .unit
-        .create_application_form(&secrets.unit_api_token, &form, Some(deadline))
-        .await?;
+    let created = app.unit.create_application_form(&form, deadline).await?;
     let link = created.link().map(str::to_owned);
     tracing::info!(form_id = %created.id, "created the Unit application form");
     let stored = store::modify(&*app.store, &record.user_id, true, |r| {
@@ -104,12 +101,7 @@ pub async fn ensure_form(
 /// The Stytch user's current details, when Stytch can tell (a failure leaves them out: the form
 /// asks the applicant anyway).
 pub async fn stytch_user(app: &App, user_id: &str, deadline: Instant) -> Option<User> {
-    let secrets = app.secrets.current().await.ok()?;
-    match app
-        .stytch
-        .get_user(&secrets.stytch_secret, user_id, Some(deadline))
-        .await
-    {
+    match app.stytch.get_user(user_id, deadline).await {
         Ok(user) => Some(user),
         Err(e) => {
             tracing::warn!(error = %e, "could not read the Stytch user for the prefill");
@@ -147,20 +139,21 @@ pub struct OnboardingState {
     pub form_id: Option<String>,
     pub form_url: Option<String>,
     pub application_id: Option<String>,
-    pub application_status: Option<String>,
+    pub application_status: Option<ApplicationStatus>,
     pub customer_id: Option<String>,
 }
 
 impl OnboardingState {
     /// The state of a record.
     pub fn of(r: &UserRecord) -> Self {
-        let state = match (r.customer_id.as_deref(), r.application_status.as_deref()) {
-            (Some(_), _) | (None, Some("Approved")) => "approved",
-            (None, Some("Denied")) => "denied",
-            (None, Some("Canceled")) => "canceled",
-            (None, Some("PendingReview")) => "pending_review",
-            (None, Some("AwaitingDocuments")) => "awaiting_documents",
-            (None, Some(_)) => "application_pending",
+        use ApplicationStatus as S;
+        let state = match (r.customer_id.as_deref(), r.application_status.as_ref()) {
+            (Some(_), _) | (None, Some(S::Approved)) => "approved",
+            (None, Some(S::Denied)) => "denied",
+            (None, Some(S::Canceled)) => "canceled",
+            (None, Some(S::PendingReview)) => "pending_review",
+            (None, Some(S::AwaitingDocuments)) => "awaiting_documents",
+            (None, Some(S::Pending | S::Other(_))) => "application_pending",
             (None, None) => "form_pending",
         };
         Self {
@@ -195,11 +188,7 @@ pub async fn state(
         }
     };
     if record.deleted {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "account_deleted",
-            "this user has been deleted",
-        ));
+        return Err(ApiError::account_deleted(StatusCode::GONE));
     }
     record = ensure_form(app, record, deadline).await?;
     match refresh(app, &record, deadline).await {
@@ -218,15 +207,11 @@ async fn refresh(
     record: &UserRecord,
     deadline: Instant,
 ) -> Result<Option<UserRecord>, UnitError> {
-    let Ok(secrets) = app.secrets.current().await else {
-        return Ok(None);
-    };
-    let token = &secrets.unit_api_token;
     let pending = record.customer_id.is_none()
-        && !matches!(
-            record.application_status.as_deref(),
-            Some("Denied" | "Canceled")
-        );
+        && !record
+            .application_status
+            .as_ref()
+            .is_some_and(|s| s.is_closed());
     if !pending {
         return Ok(None);
     }
@@ -234,10 +219,7 @@ async fn refresh(
     let application_id = match (&record.application_id, &record.form_id) {
         (Some(id), _) => Some(id.clone()),
         (None, Some(form_id)) => {
-            let form = app
-                .unit
-                .get_application_form(token, form_id, Some(deadline))
-                .await?;
+            let form = app.unit.get_application_form(form_id, deadline).await?;
             let link = form.link().map(str::to_owned);
             if link.is_some() && link != record.form_url {
                 // Only over the link we read: a visit that stored a fresher one meanwhile wins,
@@ -262,20 +244,45 @@ async fn refresh(
     let Some(application_id) = application_id else {
         return Ok(refreshed);
     };
-    let application = app
-        .unit
-        .get_application(token, &application_id, Some(deadline))
-        .await?;
-    if application.attributes.jwt_subject.as_deref() != Some(record.user_id.as_str()) {
+    let application = app.unit.get_application(&application_id, deadline).await?;
+    Ok(apply_if_theirs(app, &record.user_id, &application)
+        .await
+        .ok()
+        .flatten())
+}
+
+/// The sync of an application Unit reported: recorded on the user's record if its `jwtSubject`
+/// is the user's (`Ok(None)`, and an error in the log, if it names someone else).
+pub async fn apply_if_theirs(
+    app: &App,
+    user_id: &str,
+    application: &Application,
+) -> Result<Option<UserRecord>, ApiError> {
+    if application.attributes.jwt_subject.as_deref() != Some(user_id) {
         tracing::error!(
-            application_id,
-            "the form's application has another jwtSubject; not recorded"
+            application_id = %application.id,
+            "the application has another jwtSubject; not recorded"
         );
         return Ok(None);
     }
-    Ok(record_application(app, &record.user_id, &application)
+    record_application(app, user_id, application)
         .await
-        .ok())
+        .map(Some)
+}
+
+/// The user's Unit customer when only an application is known: asks Unit (an approval whose
+/// webhook has not arrived yet) and records what it says. `None` while not approved.
+pub async fn customer_from_unit(
+    app: &App,
+    record: &UserRecord,
+    deadline: Instant,
+) -> Result<Option<String>, ApiError> {
+    let Some(application_id) = &record.application_id else {
+        return Ok(None);
+    };
+    let application = app.unit.get_application(application_id, deadline).await?;
+    let recorded = apply_if_theirs(app, &record.user_id, &application).await?;
+    Ok(recorded.and_then(|r| r.customer_id))
 }
 
 /// Operator action: binds an existing Unit customer to a Stytch user (`PATCH /customers/{id}`
@@ -286,32 +293,23 @@ pub async fn link_existing_customer(
     customer_id: &str,
 ) -> Result<UserRecord, ApiError> {
     let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    let secrets = app.secrets.current().await?;
     let customer = app
         .unit
-        .set_customer_jwt_subject(
-            &secrets.unit_api_token,
-            customer_id,
-            user_id,
-            Some(deadline),
-        )
+        .set_customer_jwt_subject(customer_id, user_id, deadline)
         .await?;
     let application_id = customer.related_id("application").map(str::to_owned);
     if let Some(a) = &application_id
         && let Err(e) = app.store.link_application(a, user_id).await
     {
         tracing::error!(error = %e, "the customer's application is bound to another user");
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "application_bound_elsewhere",
-            e.to_string(),
-        ));
+        return Err(ApiError::application_bound_elsewhere(e.to_string()));
     }
     let stored = store::modify(&*app.store, user_id, true, |r| {
         let app_id = application_id
             .clone()
             .unwrap_or_else(|| format!("customer-{customer_id}"));
-        let mut changed = r.apply_application(&app_id, "Approved", Some(customer_id));
+        let mut changed =
+            r.apply_application(&app_id, &ApplicationStatus::Approved, Some(customer_id));
         if r.customer_id.as_deref() != Some(customer_id) {
             // An operator correction wins over a previously recorded customer.
             r.customer_id = Some(customer_id.to_owned());
@@ -330,24 +328,24 @@ mod tests {
     #[test]
     fn final_statuses_are_never_moved_backwards() {
         let mut r = UserRecord::new("user-test-1");
-        assert!(r.apply_application("53", "Pending", None));
-        assert!(r.apply_application("53", "Approved", Some("10000")));
+        assert!(r.apply_application("53", &ApplicationStatus::Pending, None));
+        assert!(r.apply_application("53", &ApplicationStatus::Approved, Some("10000")));
         assert!(
-            !r.apply_application("53", "PendingReview", None),
+            !r.apply_application("53", &ApplicationStatus::PendingReview, None),
             "a late pendingReview changes nothing"
         );
         assert_eq!(
-            (r.application_status.as_deref(), r.customer_id.as_deref()),
-            (Some("Approved"), Some("10000"))
+            (r.application_status.as_ref(), r.customer_id.as_deref()),
+            (Some(&ApplicationStatus::Approved), Some("10000"))
         );
         assert!(
-            !r.apply_application("54", "Pending", None),
+            !r.apply_application("54", &ApplicationStatus::Pending, None),
             "another live application does not replace an approved one"
         );
         let mut denied = UserRecord::new("user-test-2");
-        denied.apply_application("60", "Denied", None);
+        denied.apply_application("60", &ApplicationStatus::Denied, None);
         assert!(
-            denied.apply_application("61", "Pending", None),
+            denied.apply_application("61", &ApplicationStatus::Pending, None),
             "a new application replaces a denied one"
         );
         assert_eq!(OnboardingState::of(&denied).state, "application_pending");
@@ -357,7 +355,7 @@ mod tests {
     fn states_follow_the_record() {
         let mut r = UserRecord::new("user-test-1");
         assert_eq!(OnboardingState::of(&r).state, "form_pending");
-        r.application_status = Some("PendingReview".into());
+        r.application_status = Some(ApplicationStatus::PendingReview);
         assert_eq!(OnboardingState::of(&r).state, "pending_review");
         r.customer_id = Some("10000".into());
         assert_eq!(OnboardingState::of(&r).state, "approved");

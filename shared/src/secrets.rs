@@ -72,7 +72,7 @@ struct RawSecrets {
 }
 
 /// Why the secrets could not be had.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
     /// The secret's JSON is malformed or lacks a field (serde names the field).
     #[error("secret {origin} is invalid: {problem}")]
@@ -143,6 +143,20 @@ impl StaticSecrets {
         })?;
         Secrets::parse(&json, &origin, project_id).map(Self::new)
     }
+}
+
+/// A source of fixed secrets with these two credentials, for the clients' unit tests.
+#[cfg(test)]
+pub(crate) fn test_source(stytch_secret: &str, unit_api_token: &str) -> Arc<dyn SecretSource> {
+    let json = serde_json::json!({
+        "stytch_secret": stytch_secret,
+        "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "unit_api_token": unit_api_token,
+        "unit_webhook_token": "unit-webhook-token-test",
+    });
+    let secrets = Secrets::parse(&json.to_string(), "test", "project-test-1")
+        .unwrap_or_else(|e| panic!("test secrets: {e}"));
+    Arc::new(StaticSecrets::new(secrets))
 }
 
 #[async_trait]

@@ -1,4 +1,4 @@
-//! A small client of Stytch's consumer API (stytch-api.md): users, TOTP, sessions and the JWKS.
+//! A small client of Stytch's consumer API (docs/stytch-api.md): users, TOTP, sessions and the JWKS.
 //!
 //! Why not the official `stytch` crate (10.x): it deserialises factor `type` and
 //! `delivery_method` into closed enums, so a factor type Stytch adds later would fail to parse, an
@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::secrets::SecretString;
+use std::sync::Arc;
+
+use crate::secrets::{SecretError, SecretSource, SecretString};
 use crate::upstream::{Call, Retry, TransportError, Upstream};
 
 /// A Stytch API failure.
@@ -34,6 +36,9 @@ pub enum StytchError {
     /// No usable answer.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The project secret could not be read, so nothing was sent.
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
 }
 
 impl StytchError {
@@ -41,7 +46,7 @@ impl StytchError {
     pub fn error_type(&self) -> Option<&str> {
         match self {
             Self::Api { error_type, .. } => Some(error_type),
-            Self::Transport(_) => None,
+            Self::Transport(_) | Self::Secrets(_) => None,
         }
     }
 }
@@ -156,43 +161,6 @@ pub struct Authenticated {
     pub session: Option<Session>,
 }
 
-/// `POST /v1/totps/recovery_codes` answer.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RecoveryCodes {
-    pub user_id: String,
-    #[serde(default)]
-    pub totps: Vec<TotpRecoveryCodes>,
-}
-
-/// The recovery codes of one TOTP.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TotpRecoveryCodes {
-    pub totp_id: String,
-    #[serde(default)]
-    pub verified: bool,
-    #[serde(default)]
-    pub recovery_codes: Vec<SecretString>,
-}
-
-/// `POST /v1/users` request.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CreateUser {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<Name>,
-}
-
-/// `POST /v1/users` answer.
-#[derive(Debug, Clone, Deserialize)]
-pub struct UserCreated {
-    pub user_id: String,
-    #[serde(default)]
-    pub user: Option<User>,
-}
-
 /// The session options of an authenticate call.
 #[derive(Debug, Clone, Serialize)]
 struct SessionOptions<'a> {
@@ -223,11 +191,23 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
-/// The Stytch client: HTTP Basic with project id and secret on one shared connection pool.
-#[derive(Debug, Clone)]
+/// The Stytch client: HTTP Basic with the project id and the current project secret (read from
+/// the secrets source on each call, so a rotation needs no restart), on one shared connection
+/// pool.
+#[derive(Clone)]
 pub struct StytchClient {
     upstream: Upstream,
     project_id: String,
+    secrets: Arc<dyn SecretSource>,
+}
+
+/// The credentials a call carries.
+#[derive(Clone, Copy)]
+enum Auth {
+    /// None (the JWKS).
+    None,
+    /// HTTP Basic with the project id and secret.
+    ProjectSecret,
 }
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
@@ -244,11 +224,16 @@ pub fn path_segment(raw: &str) -> String {
 }
 
 impl StytchClient {
-    /// A client for `project_id` over `upstream`.
-    pub fn new(upstream: Upstream, project_id: impl Into<String>) -> Self {
+    /// A client for `project_id` over `upstream`, its secret from `secrets`.
+    pub fn new(
+        upstream: Upstream,
+        project_id: impl Into<String>,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Self {
         Self {
             upstream,
             project_id: project_id.into(),
+            secrets,
         }
     }
 
@@ -290,17 +275,21 @@ impl StytchClient {
         &self,
         method: Method,
         path: &str,
-        secret: Option<&SecretString>,
+        auth: Auth,
         body: Option<Vec<u8>>,
         retry: Retry,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<T, StytchError> {
+        let secrets = match auth {
+            Auth::ProjectSecret => Some(self.secrets.current().await?),
+            Auth::None => None,
+        };
         let response = self
             .upstream
             .send(Call {
                 method,
                 path,
-                headers: self.headers(secret),
+                headers: self.headers(secrets.as_ref().map(|s| &s.stytch_secret)),
                 body,
                 retry,
                 deadline,
@@ -333,44 +322,21 @@ impl StytchClient {
     }
 
     /// `GET /v1/sessions/jwks/{project_id}` (needs no credentials).
-    pub async fn get_jwks(&self, deadline: Option<Instant>) -> Result<Jwks, StytchError> {
+    pub async fn get_jwks(&self, deadline: Instant) -> Result<Jwks, StytchError> {
         let path = format!("/v1/sessions/jwks/{}", path_segment(&self.project_id));
-        self.call(Method::GET, &path, None, None, Retry::Safe, deadline)
+        self.call(Method::GET, &path, Auth::None, None, Retry::Safe, deadline)
             .await
     }
 
     /// `GET /v1/users/{user_id}`: the user's fields are at the top level of the answer.
-    pub async fn get_user(
-        &self,
-        secret: &SecretString,
-        user_id: &str,
-        deadline: Option<Instant>,
-    ) -> Result<User, StytchError> {
+    pub async fn get_user(&self, user_id: &str, deadline: Instant) -> Result<User, StytchError> {
         let path = format!("/v1/users/{}", path_segment(user_id));
         self.call(
             Method::GET,
             &path,
-            Some(secret),
+            Auth::ProjectSecret,
             None,
             Retry::Safe,
-            deadline,
-        )
-        .await
-    }
-
-    /// `POST /v1/users`.
-    pub async fn create_user(
-        &self,
-        secret: &SecretString,
-        user: &CreateUser,
-        deadline: Option<Instant>,
-    ) -> Result<UserCreated, StytchError> {
-        self.call(
-            Method::POST,
-            "/v1/users",
-            Some(secret),
-            Self::json(user),
-            Retry::OnlyUnsent,
             deadline,
         )
         .await
@@ -379,15 +345,14 @@ impl StytchClient {
     /// `POST /v1/totps`: creates the user's (single) TOTP registration.
     pub async fn create_totp(
         &self,
-        secret: &SecretString,
         user_id: &str,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<TotpCreated, StytchError> {
         let body = Self::json(&serde_json::json!({ "user_id": user_id }));
         self.call(
             Method::POST,
             "/v1/totps",
-            Some(secret),
+            Auth::ProjectSecret,
             body,
             Retry::OnlyUnsent,
             deadline,
@@ -399,12 +364,11 @@ impl StytchClient {
     /// A code is single-use, so a sent request is never retried.
     pub async fn authenticate_totp(
         &self,
-        secret: &SecretString,
         user_id: &str,
         totp_code: &str,
         session_jwt: &str,
         session_duration_minutes: Option<u32>,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<Authenticated, StytchError> {
         #[derive(Serialize)]
         struct Body<'a> {
@@ -424,7 +388,7 @@ impl StytchClient {
         self.call(
             Method::POST,
             "/v1/totps/authenticate",
-            Some(secret),
+            Auth::ProjectSecret,
             body,
             Retry::OnlyUnsent,
             deadline,
@@ -435,12 +399,11 @@ impl StytchClient {
     /// `POST /v1/totps/recover` with a single-use recovery code.
     pub async fn recover_totp(
         &self,
-        secret: &SecretString,
         user_id: &str,
         recovery_code: &str,
         session_jwt: &str,
         session_duration_minutes: Option<u32>,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<Authenticated, StytchError> {
         #[derive(Serialize)]
         struct Body<'a> {
@@ -460,7 +423,7 @@ impl StytchClient {
         self.call(
             Method::POST,
             "/v1/totps/recover",
-            Some(secret),
+            Auth::ProjectSecret,
             body,
             Retry::OnlyUnsent,
             deadline,
@@ -469,18 +432,13 @@ impl StytchClient {
     }
 
     /// `DELETE /v1/users/totps/{totp_id}` (removes a pending or active TOTP).
-    pub async fn delete_totp(
-        &self,
-        secret: &SecretString,
-        totp_id: &str,
-        deadline: Option<Instant>,
-    ) -> Result<(), StytchError> {
+    pub async fn delete_totp(&self, totp_id: &str, deadline: Instant) -> Result<(), StytchError> {
         let path = format!("/v1/users/totps/{}", path_segment(totp_id));
         let _: serde_json::Value = self
             .call(
                 Method::DELETE,
                 &path,
-                Some(secret),
+                Auth::ProjectSecret,
                 None,
                 Retry::Safe,
                 deadline,
@@ -489,31 +447,11 @@ impl StytchClient {
         Ok(())
     }
 
-    /// `POST /v1/totps/recovery_codes` (a read).
-    pub async fn recovery_codes(
-        &self,
-        secret: &SecretString,
-        user_id: &str,
-        deadline: Option<Instant>,
-    ) -> Result<RecoveryCodes, StytchError> {
-        let body = Self::json(&serde_json::json!({ "user_id": user_id }));
-        self.call(
-            Method::POST,
-            "/v1/totps/recovery_codes",
-            Some(secret),
-            body,
-            Retry::Safe,
-            deadline,
-        )
-        .await
-    }
-
     /// `POST /v1/sessions/authenticate` with a session JWT (a check, safe to retry).
     pub async fn authenticate_session(
         &self,
-        secret: &SecretString,
         session_jwt: &str,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<Authenticated, StytchError> {
         let body = Self::json(&SessionOptions {
             session_jwt: Some(session_jwt),
@@ -522,7 +460,7 @@ impl StytchClient {
         self.call(
             Method::POST,
             "/v1/sessions/authenticate",
-            Some(secret),
+            Auth::ProjectSecret,
             body,
             Retry::Safe,
             deadline,
@@ -550,11 +488,15 @@ mod tests {
             &format!("{}{prefix}", server.uri()),
             policy,
         );
-        StytchClient::new(upstream, "project-test-1")
+        StytchClient::new(
+            upstream,
+            "project-test-1",
+            crate::secrets::test_source("secret-test-1", "v2.public.org"),
+        )
     }
 
-    fn secret() -> SecretString {
-        SecretString::new("secret-test-1")
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(30)
     }
 
     #[tokio::test]
@@ -574,7 +516,7 @@ mod tests {
             .mount(&server)
             .await;
         let user = client(&server, "/proxy/")
-            .get_user(&secret(), "user-test-1", None)
+            .get_user("user-test-1", soon())
             .await
             .unwrap();
         assert_eq!(user.emails[0].email, "a@b.c");
@@ -593,7 +535,7 @@ mod tests {
             .mount(&server)
             .await;
         let err = client(&server, "")
-            .get_user(&secret(), "user/../x", None)
+            .get_user("user/../x", soon())
             .await
             .unwrap_err();
         assert_eq!(err.error_type(), Some("user_not_found"));
@@ -616,7 +558,7 @@ mod tests {
             .mount(&server)
             .await;
         let err = client(&server, "")
-            .authenticate_totp(&secret(), "user-test-1", "123456", "jwt", Some(60), None)
+            .authenticate_totp("user-test-1", "123456", "jwt", Some(60), soon())
             .await
             .unwrap_err();
         assert_eq!(err.error_type(), Some("internal_server_error"));
@@ -635,7 +577,7 @@ mod tests {
             .mount(&server)
             .await;
         let c = client(&server, "");
-        let jwks = c.get_jwks(None).await.unwrap();
+        let jwks = c.get_jwks(soon()).await.unwrap();
         assert_eq!(jwks.keys[0].kid, "jwk-test-1");
         let requests = server.received_requests().await.unwrap();
         assert!(requests[0].headers.get("authorization").is_none());
@@ -654,7 +596,7 @@ mod tests {
             .mount(&server)
             .await;
         let err = client(&server, "")
-            .recovery_codes(&secret(), "user-test-1", None)
+            .authenticate_session("eyJ.session.jwt", soon())
             .await
             .unwrap_err();
         assert!(
@@ -667,7 +609,7 @@ mod tests {
         assert_eq!(
             server.received_requests().await.unwrap().len(),
             3,
-            "a read is retried"
+            "a session check is a read: retried"
         );
     }
 }

@@ -37,7 +37,10 @@ where
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
+        // Each line names its spans: the request (with its id) and, inside a call to Stytch or
+        // Unit, the `upstream` span (service, route, status, attempts, ms).
         .with_current_span(false)
+        .with_span_list(true)
         .with_ansi(false)
         .without_time()
         .with_target(false)

@@ -1,14 +1,16 @@
-//! A small typed client of the Unit endpoints we use (unit-api.md; there is no official Rust SDK):
+//! A small typed client of the Unit endpoints we use (docs/unit-api.md; there is no official Rust SDK):
 //! application forms, applications, customers and customer tokens, over JSON:API.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::secrets::SecretString;
+use crate::domain::ApplicationStatus;
+use crate::secrets::{SecretError, SecretSource, SecretString};
 use crate::stytch::path_segment;
 use crate::upstream::{Call, Retry, TransportError, Upstream};
 
@@ -54,6 +56,9 @@ pub enum UnitError {
     /// No usable answer.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The org token could not be read, so nothing was sent.
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
 }
 
 #[derive(Deserialize)]
@@ -136,8 +141,7 @@ pub struct Address {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ApplicationAttributes {
-    /// `Pending`, `Approved`, `Denied`, `Canceled`, `AwaitingDocuments`, `PendingReview`, ...
-    pub status: String,
+    pub status: ApplicationStatus,
     pub jwt_subject: Option<String>,
     pub created_at: Option<String>,
     pub tags: BTreeMap<String, String>,
@@ -278,16 +282,18 @@ struct CustomerTokenData {
     attributes: CustomerTokenAttributes,
 }
 
-/// The Unit client: Bearer org token on one shared connection pool.
-#[derive(Debug, Clone)]
+/// The Unit client: Bearer with the current org token (read from the secrets source on each
+/// call, so a rotation needs no restart), on one shared connection pool.
+#[derive(Clone)]
 pub struct UnitClient {
     upstream: Upstream,
+    secrets: Arc<dyn SecretSource>,
 }
 
 impl UnitClient {
-    /// A client over `upstream`.
-    pub fn new(upstream: Upstream) -> Self {
-        Self { upstream }
+    /// A client over `upstream`, its org token from `secrets`.
+    pub fn new(upstream: Upstream, secrets: Arc<dyn SecretSource>) -> Self {
+        Self { upstream, secrets }
     }
 
     fn headers(token: &SecretString) -> HeaderMap {
@@ -303,14 +309,14 @@ impl UnitClient {
 
     async fn call<T: DeserializeOwned>(
         &self,
-        token: &SecretString,
         method: Method,
         path: &str,
         body: Option<serde_json::Value>,
         retry: Retry,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<T, UnitError> {
-        let mut headers = Self::headers(token);
+        let secrets = self.secrets.current().await?;
+        let mut headers = Self::headers(&secrets.unit_api_token);
         if path.starts_with("/application-forms") {
             headers.insert(
                 FORM_API_VERSION.0,
@@ -357,13 +363,11 @@ impl UnitClient {
     /// idempotency key makes retries safe: a replay returns the same form.
     pub async fn create_application_form(
         &self,
-        token: &SecretString,
         form: &CreateApplicationForm,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<ApplicationForm, UnitError> {
         let body = Self::document("applicationForm", form);
         self.call(
-            token,
             Method::POST,
             "/application-forms",
             Some(body),
@@ -376,21 +380,19 @@ impl UnitClient {
     /// `GET /application-forms/{id}` (answers a fresh link).
     pub async fn get_application_form(
         &self,
-        token: &SecretString,
         id: &str,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<ApplicationForm, UnitError> {
         let path = format!("/application-forms/{}", path_segment(id));
-        self.call(token, Method::GET, &path, None, Retry::Safe, deadline)
+        self.call(Method::GET, &path, None, Retry::Safe, deadline)
             .await
     }
 
     /// `POST /applications` for an individual; retried safely thanks to its idempotency key.
     pub async fn create_individual_application(
         &self,
-        token: &SecretString,
         application: &CreateIndividualApplication,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<Application, UnitError> {
         let body = Self::document("individualApplication", application);
         let retry = if application.idempotency_key.is_empty() {
@@ -398,85 +400,56 @@ impl UnitClient {
         } else {
             Retry::Safe
         };
-        self.call(
-            token,
-            Method::POST,
-            "/applications",
-            Some(body),
-            retry,
-            deadline,
-        )
-        .await
+        self.call(Method::POST, "/applications", Some(body), retry, deadline)
+            .await
     }
 
     /// `GET /applications/{id}`.
     pub async fn get_application(
         &self,
-        token: &SecretString,
         id: &str,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<Application, UnitError> {
         let path = format!("/applications/{}", path_segment(id));
-        self.call(token, Method::GET, &path, None, Retry::Safe, deadline)
+        self.call(Method::GET, &path, None, Retry::Safe, deadline)
             .await
     }
 
     /// `GET /customers/{id}`.
-    pub async fn get_customer(
-        &self,
-        token: &SecretString,
-        id: &str,
-        deadline: Option<Instant>,
-    ) -> Result<Customer, UnitError> {
+    pub async fn get_customer(&self, id: &str, deadline: Instant) -> Result<Customer, UnitError> {
         let path = format!("/customers/{}", path_segment(id));
-        self.call(token, Method::GET, &path, None, Retry::Safe, deadline)
+        self.call(Method::GET, &path, None, Retry::Safe, deadline)
             .await
     }
 
     /// `PATCH /customers/{id}` setting `jwtSubject` (binds an existing customer; idempotent).
     pub async fn set_customer_jwt_subject(
         &self,
-        token: &SecretString,
         id: &str,
         jwt_subject: &str,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<Customer, UnitError> {
         let path = format!("/customers/{}", path_segment(id));
         let body = Self::document(
             "individualCustomer",
             serde_json::json!({ "jwtSubject": jwt_subject }),
         );
-        self.call(
-            token,
-            Method::PATCH,
-            &path,
-            Some(body),
-            Retry::Safe,
-            deadline,
-        )
-        .await
+        self.call(Method::PATCH, &path, Some(body), Retry::Safe, deadline)
+            .await
     }
 
     /// `POST /customers/{id}/token` with the caller's JWT. Minting a second token on a retry is
     /// harmless (both expire), so 429/5xx/timeouts are retried.
     pub async fn create_customer_token(
         &self,
-        token: &SecretString,
         customer_id: &str,
         request: &CreateCustomerToken,
-        deadline: Option<Instant>,
+        deadline: Instant,
     ) -> Result<CustomerTokenAttributes, UnitError> {
         let path = format!("/customers/{}/token", path_segment(customer_id));
         let body = Self::document("customerToken", request);
         let data: CustomerTokenData = self
-            .call(
-                token,
-                Method::POST,
-                &path,
-                Some(body),
-                Retry::Safe,
-                deadline,
-            )
+            .call(Method::POST, &path, Some(body), Retry::Safe, deadline)
             .await?;
         Ok(data.attributes)
     }
@@ -495,16 +468,19 @@ mod tests {
             base_delay: Duration::from_millis(1),
             ..RetryPolicy::new(3, Duration::from_secs(2))
         };
-        UnitClient::new(Upstream::new(
-            "unit",
-            http_client(Duration::from_secs(1)),
-            &server.uri(),
-            policy,
-        ))
+        UnitClient::new(
+            Upstream::new(
+                "unit",
+                http_client(Duration::from_secs(1)),
+                &server.uri(),
+                policy,
+            ),
+            crate::secrets::test_source("secret-test-1", "v2.public.org"),
+        )
     }
 
-    fn token() -> SecretString {
-        SecretString::new("v2.public.org")
+    fn soon() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(30)
     }
 
     #[tokio::test]
@@ -529,7 +505,7 @@ mod tests {
             resources: None,
         };
         let t = client(&server)
-            .create_customer_token(&token(), "10000", &request, None)
+            .create_customer_token("10000", &request, soon())
             .await
             .unwrap();
         assert_eq!(
@@ -550,7 +526,7 @@ mod tests {
             .mount(&server)
             .await;
         match client(&server)
-            .get_application(&token(), "53", None)
+            .get_application("53", soon())
             .await
             .unwrap_err()
         {
@@ -586,7 +562,7 @@ mod tests {
             ..Default::default()
         };
         let a = client(&server)
-            .create_individual_application(&token(), &application, None)
+            .create_individual_application(&application, soon())
             .await
             .unwrap();
         assert_eq!(

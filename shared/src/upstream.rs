@@ -1,17 +1,15 @@
 //! The HTTP transport under the Stytch and Unit clients: one connection pool per cold start,
 //! per-attempt timeouts, and retries of 429/5xx/timeouts with capped exponential backoff and full
-//! jitter, inside an optional deadline (the Lambda invocation's).
+//! jitter, inside a deadline (the Lambda invocation's). Each call is one `upstream` span
+//! (service, method, route, status, attempts, ms) closed by one `upstream call` event, so the JSON
+//! logs show every call to Stytch and Unit inside its request's span.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
-
-tokio::task_local! {
-    /// Time the current task spent waiting on Stytch and Unit, when a caller (a benchmark) set it.
-    pub static UPSTREAM_WAIT: std::cell::Cell<Duration>;
-}
+use tracing::Instrument;
 
 /// How a call may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +107,17 @@ pub enum TransportError {
     },
 }
 
+impl TransportError {
+    /// Attempts made.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::Timeout { attempts, .. } | Self::Unreachable { attempts, .. } => *attempts,
+            // An unreadable answer came from the last attempt; how many preceded it is not kept.
+            Self::Decode { .. } => 1,
+        }
+    }
+}
+
 /// One upstream service: a shared `reqwest::Client`, a base URL (which may carry a path) and a
 /// retry policy.
 #[derive(Debug, Clone)]
@@ -144,7 +153,7 @@ pub struct Call<'a> {
     /// Retry rule.
     pub retry: Retry,
     /// No attempt starts, and none runs, past this instant.
-    pub deadline: Option<Instant>,
+    pub deadline: Instant,
 }
 
 enum Outcome {
@@ -169,11 +178,6 @@ impl Upstream {
         }
     }
 
-    /// The service name used in logs and errors.
-    pub fn service(&self) -> &'static str {
-        self.service
-    }
-
     /// The base URL joined with `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
@@ -182,30 +186,50 @@ impl Upstream {
     /// Sends `call`, retrying per the policy. Returns the last response, whatever its status,
     /// or the transport failure.
     pub async fn send(&self, call: Call<'_>) -> Result<RawResponse, TransportError> {
-        let started = Instant::now();
-        let result = self.send_with_retries(call).await;
-        // Benchmarks subtract this from a request's time to get our own overhead.
-        let _ = UPSTREAM_WAIT.try_with(|wait| wait.set(wait.get() + started.elapsed()));
-        result
+        let span = tracing::info_span!(
+            "upstream",
+            service = self.service,
+            method = %call.method,
+            route = call.path,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            ms = tracing::field::Empty,
+        );
+        async {
+            let started = Instant::now();
+            let result = self.send_with_retries(call).await;
+            let span = tracing::Span::current();
+            let attempts = match &result {
+                Ok(response) => {
+                    span.record("status", response.status.as_u16());
+                    response.attempts
+                }
+                Err(e) => e.attempts(),
+            };
+            span.record("attempts", attempts);
+            span.record(
+                "ms",
+                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            );
+            tracing::info!("upstream call");
+            result
+        }
+        .instrument(span)
+        .await
     }
 
     async fn send_with_retries(&self, call: Call<'_>) -> Result<RawResponse, TransportError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let timeout = match call.deadline {
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(TransportError::Timeout {
-                            service: self.service,
-                            attempts: attempt - 1,
-                        });
-                    }
-                    left.min(self.policy.attempt_timeout)
-                }
-                None => self.policy.attempt_timeout,
-            };
+            let left = call.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(TransportError::Timeout {
+                    service: self.service,
+                    attempts: attempt - 1,
+                });
+            }
+            let timeout = left.min(self.policy.attempt_timeout);
             let outcome = self.attempt(&call, timeout, attempt).await;
             let may_retry = attempt < self.policy.max_attempts;
             let (delay, last) = match outcome {
@@ -226,9 +250,7 @@ impl Upstream {
                 }
                 Outcome::Failed(error, _) => return Err(error),
             };
-            if let Some(deadline) = call.deadline
-                && Instant::now() + delay >= deadline
-            {
+            if Instant::now() + delay >= call.deadline {
                 return last;
             }
             tracing::debug!(
@@ -339,7 +361,7 @@ mod tests {
             headers: HeaderMap::new(),
             body: Some(b"{}".to_vec()),
             retry,
-            deadline: None,
+            deadline: Instant::now() + Duration::from_secs(30),
         }
     }
 
@@ -439,7 +461,7 @@ mod tests {
             .mount(&slow)
             .await;
         let mut c = call(Retry::Safe);
-        c.deadline = Some(Instant::now() + Duration::from_millis(450));
+        c.deadline = Instant::now() + Duration::from_millis(450);
         let started = Instant::now();
         let err = upstream(&slow, 10).send(c).await.unwrap_err();
         assert!(matches!(err, TransportError::Timeout { .. }), "{err:?}");

@@ -131,7 +131,7 @@ pub fn verify_svix(
 /// Name of Unit's signature header.
 pub const UNIT_SIGNATURE_HEADER: &str = "x-unit-signature";
 
-/// The `X-Unit-Signature` value of a body (what Unit, or our sandbox, sends).
+/// The `X-Unit-Signature` value of a body (what Unit sends).
 pub fn unit_signature(token: &str, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, token.as_bytes());
     STANDARD.encode(hmac::sign(&key, body).as_ref())
@@ -156,7 +156,7 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    // Test vector of stytch-api.md §5 (from Svix's documentation).
+    // Test vector of docs/stytch-api.md §5 (from Svix's documentation).
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
     const TS: i64 = 1614265330;
@@ -271,7 +271,7 @@ mod tests {
         assert!(SvixSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
     }
 
-    // Test vector of unit-api.md §7 (unit-node-sdk tests/webhooks.spec.ts).
+    // Test vector of docs/unit-api.md §7 (unit-node-sdk tests/webhooks.spec.ts).
     const UNIT_TOKEN: &str = "OB2HL5E3B4HJ7IVXRNL4YQKYIQIVJK36ZZLPZEFWZVSDSC7LLFJQ====";
     const UNIT_BODY: &str = r#"{"data":[{"id":"46306092","type":"application.approved","attributes":{"createdAt":"2025-08-05T06:48:38.957Z","tags":{"key":"another-tag","test":"webhook-tag","number":"111"}},"relationships":{"application":{"data":{"id":"3895367","type":"individualApplication"}},"customer":{"data":{"id":"3310133","type":"individualCustomer"}}}}]}"#;
     const UNIT_SIG: &str = "UUNz8ch1Ovjg+ijXUEwlAlWEktU=";

@@ -15,6 +15,7 @@ pub const JWT_ROUTES: &[(&str, &str)] = &[
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use local_stack::settings::Plan;
 use local_stack::stack::LocalStack;
@@ -163,6 +164,78 @@ impl Stack {
     /// `unit sandbox + path`.
     pub fn unit(&self, path: &str) -> String {
         format!("{}{path}", self.local.unit_url())
+    }
+
+    /// The Stytch sandbox (its webhooks, signer and state).
+    pub fn stytch_sandbox(&self) -> &Arc<sandboxes::stytch::Stytch> {
+        &self
+            .local
+            .stytch
+            .as_ref()
+            .expect("the Stytch sandbox runs")
+            .0
+    }
+
+    /// The Unit sandbox (its webhooks and state).
+    pub fn unit_sandbox(&self) -> &Arc<sandboxes::unit::Unit> {
+        &self.local.unit.as_ref().expect("the Unit sandbox runs").0
+    }
+
+    /// Every call the Stytch sandbox received, in order.
+    pub fn stytch_log(&self) -> Vec<sandboxes::LoggedRequest> {
+        let (_, running) = self.local.stytch.as_ref().expect("the Stytch sandbox runs");
+        running.controls.requests()
+    }
+
+    /// Every call the Unit sandbox received, in order.
+    pub fn unit_log(&self) -> Vec<sandboxes::LoggedRequest> {
+        let (_, running) = self.local.unit.as_ref().expect("the Unit sandbox runs");
+        running.controls.requests()
+    }
+
+    /// Injects a fault (`sandboxes::Fault` as JSON) at the Stytch sandbox.
+    pub async fn stytch_fault(&self, fault: Value) {
+        self.sandbox_control(
+            reqwest::Method::POST,
+            self.stytch("/_sandbox/faults"),
+            Some(fault),
+        )
+        .await;
+    }
+
+    /// Injects a fault (`sandboxes::Fault` as JSON) at the Unit sandbox.
+    pub async fn unit_fault(&self, fault: Value) {
+        self.sandbox_control(
+            reqwest::Method::POST,
+            self.unit("/_sandbox/faults"),
+            Some(fault),
+        )
+        .await;
+    }
+
+    /// Clears the faults of both sandboxes.
+    pub async fn clear_faults(&self) {
+        for url in [
+            self.stytch("/_sandbox/faults"),
+            self.unit("/_sandbox/faults"),
+        ] {
+            self.sandbox_control(reqwest::Method::DELETE, url, None)
+                .await;
+        }
+    }
+
+    /// Sends one `/_sandbox/` control call; it must succeed.
+    pub async fn sandbox_control(&self, method: reqwest::Method, url: String, body: Option<Value>) {
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the sandbox answers");
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
     }
 
     /// The Stytch project id.

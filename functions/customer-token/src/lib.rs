@@ -9,11 +9,12 @@
 
 use std::collections::BTreeSet;
 
+use std::sync::Arc;
+
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::error::FieldProblem;
-use shared::http::{Route, route};
 use shared::jwt::VerifiedSession;
 use shared::secrets::SecretString;
 use shared::store::{AuditEntry, UserRecord};
@@ -22,15 +23,28 @@ use shared::{ApiError, App};
 use tokio::time::Instant;
 
 /// The routes this function serves.
-pub const ROUTES: &[Route] = &[Route::new(Method::POST, "/unit/customer-token", "POST")];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /unit/customer-token`: a Unit customer token for the caller.
+    CustomerToken,
+}
+
+impl shared::http::Routes for Route {
+    const ALL: &'static [Self] = &[Self::CustomerToken];
+
+    fn method(self) -> Method {
+        Method::POST
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::CustomerToken => "/unit/customer-token",
+        }
+    }
+}
 
 /// Unit's longest customer token.
 pub const MAX_EXPIRES_IN: u32 = 86_400;
-
-/// Handles one request.
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    shared::lambda::respond(&req, dispatch(app, &req)).await
-}
 
 /// The request body; every field is optional.
 #[derive(Deserialize, Default)]
@@ -48,13 +62,6 @@ struct Issued {
     expires_in: u32,
     scope: String,
     customer_id: String,
-}
-
-fn field(field: &str, problem: impl Into<String>) -> FieldProblem {
-    FieldProblem {
-        field: field.into(),
-        problem: problem.into(),
-    }
 }
 
 /// The checked request: scopes, lifetime, resources.
@@ -81,10 +88,7 @@ fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
         .map(String::as_str)
         .collect();
     if !outside.is_empty() {
-        return Err(ApiError::bad_request(
-            "scope_not_allowed",
-            format!("scopes not allowed: {}", outside.join(" ")),
-        ));
+        return Err(ApiError::scope_not_allowed(&outside));
     }
     let expires_in = match body.expires_in {
         None => config.default_token_expires_in,
@@ -92,7 +96,7 @@ fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
             .unwrap_or(MAX_EXPIRES_IN)
             .min(MAX_EXPIRES_IN),
         Some(_) => {
-            problems.push(field(
+            problems.push(FieldProblem::new(
                 "expires_in",
                 "must be a positive number of seconds (at most 86400 are granted)",
             ));
@@ -101,12 +105,15 @@ fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
     };
     if let Some(resources) = &body.resources {
         if resources.is_empty() {
-            problems.push(field("resources", "must not be empty when given"));
+            problems.push(FieldProblem::new(
+                "resources",
+                "must not be empty when given",
+            ));
         }
         for (i, r) in resources.iter().enumerate() {
             if !matches!(r.kind.as_str(), "card" | "account") {
-                problems.push(field(
-                    &format!("resources[{i}].type"),
+                problems.push(FieldProblem::new(
+                    format!("resources[{i}].type"),
                     "must be card or account",
                 ));
             }
@@ -114,8 +121,8 @@ fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
                 !id.is_empty() && !id.starts_with('0') && id.chars().all(|c| c.is_ascii_digit())
             };
             if r.ids.is_empty() || !r.ids.iter().all(numeric) {
-                problems.push(field(
-                    &format!("resources[{i}].ids"),
+                problems.push(FieldProblem::new(
+                    format!("resources[{i}].ids"),
                     "must be a non-empty list of Unit ids",
                 ));
             }
@@ -155,23 +162,10 @@ fn check_step_up(
     ) {
         return Ok(());
     }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "step_up_required",
-        format!(
-            "{} need a TOTP step-up within the last {} s: POST /mfa/totp/authenticate, then retry with the new session JWT",
-            sensitive.join(" "),
-            app.config.step_up_max_age.as_secs()
-        ),
+    Err(ApiError::step_up_required(
+        &sensitive,
+        app.config.step_up_max_age.as_secs(),
     ))
-}
-
-fn onboarding_incomplete() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "onboarding_incomplete",
-        "this user has no approved Unit customer yet; see GET /onboarding",
-    )
 }
 
 /// The user's Unit customer: from the record, or, if only an application is known, from Unit
@@ -182,39 +176,25 @@ async fn customer_of(
     deadline: Instant,
 ) -> Result<String, ApiError> {
     let Some(record) = record else {
-        return Err(onboarding_incomplete());
+        return Err(ApiError::onboarding_incomplete());
     };
     if record.deleted {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "account_deleted",
-            "this user has been deleted",
-        ));
+        return Err(ApiError::account_deleted(StatusCode::FORBIDDEN));
     }
     if let Some(customer) = record.customer_id {
         return Ok(customer);
     }
-    let Some(application_id) = record.application_id.clone() else {
-        return Err(onboarding_incomplete());
-    };
-    if matches!(
-        record.application_status.as_deref(),
-        Some("Denied" | "Canceled")
-    ) {
-        return Err(onboarding_incomplete());
+    if record.application_id.is_none()
+        || record
+            .application_status
+            .as_ref()
+            .is_some_and(|s| s.is_closed())
+    {
+        return Err(ApiError::onboarding_incomplete());
     }
-    let secrets = app.secrets.current().await?;
-    let application = app
-        .unit
-        .get_application(&secrets.unit_api_token, &application_id, Some(deadline))
-        .await?;
-    let customer = application.related_id("customer").map(str::to_owned);
-    let status = application.attributes.status.clone();
-    shared::store::modify(&*app.store, &record.user_id, false, |r| {
-        r.apply_application(&application_id, &status, customer.as_deref())
-    })
-    .await?;
-    customer.ok_or_else(onboarding_incomplete)
+    shared::onboarding::customer_from_unit(app, &record, deadline)
+        .await?
+        .ok_or_else(ApiError::onboarding_incomplete)
 }
 
 /// Maps Unit's refusals to our codes; Unit's own wording stays in the log.
@@ -226,56 +206,50 @@ fn unit_refused(e: UnitError) -> ApiError {
             ..
         } => {
             tracing::warn!(detail = ?errors.first().and_then(|x| x.detail.as_deref()), "Unit refused the session JWT");
-            ApiError::unauthorized(
-                "session_rejected_by_unit",
-                "Unit did not accept the session JWT; log in again (and check Unit's JWT settings if it persists)",
-            )
+            ApiError::session_rejected_by_unit()
         }
-        UnitError::Api { status: 403, .. } => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "unit_forbidden",
-            "Unit refused these scopes for this customer",
-        ),
+        UnitError::Api { status: 403, .. } => ApiError::unit_forbidden(),
         UnitError::Api {
             status: 400,
             errors,
             ..
         } => {
             tracing::warn!(detail = ?errors.first().and_then(|x| x.detail.as_deref()), "Unit refused the token request");
-            ApiError::bad_request(
-                "invalid_request",
-                "Unit refused the token request (check resources)",
-            )
+            ApiError::invalid_request("Unit refused the token request (check resources)")
         }
         _ => e.into(),
     }
 }
 
-async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    route(req, ROUTES)?;
+/// Handles one request (through [`shared::lambda::serve`]).
+pub async fn handle(app: Arc<App>, req: Request) -> Result<Response<Body>, ApiError> {
+    let (app, req) = (&*app, &req);
+    match shared::http::route::<Route>(req)? {
+        Route::CustomerToken => issue(app, req).await,
+    }
+}
+
+/// `POST /unit/customer-token`.
+async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let session = app.authenticate(req).await?;
     let raw = req.body().as_ref();
     let body: TokenRequest = if raw.iter().all(u8::is_ascii_whitespace) {
         TokenRequest::default()
     } else {
         serde_json::from_slice(raw)
-            .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid body: {e}")))?
+            .map_err(|e| ApiError::invalid_request(format!("invalid body: {e}")))?
     };
     let checked = check_request(app, body)?;
     let now = shared::http::now_epoch();
     check_step_up(app, &session, &checked.scopes, now)?;
     let min_left = i64::try_from(app.config.jwt_min_remaining.as_secs()).unwrap_or(0);
     if session.seconds_left(now) < min_left {
-        return Err(ApiError::unauthorized(
-            "session_jwt_expiring",
-            "the session JWT expires too soon to reach Unit; refresh the Stytch session and retry",
-        ));
+        return Err(ApiError::session_jwt_expiring());
     }
     let deadline = shared::http::deadline(req);
     let record = app.store.get_user(&session.user_id).await?;
     let customer_id = customer_of(app, record, deadline).await?;
     let scope = checked.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
-    let secrets = app.secrets.current().await?;
     let request = CreateCustomerToken {
         scope: scope.clone(),
         jwt_token: session.token.clone(),
@@ -284,12 +258,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
     };
     let issued = app
         .unit
-        .create_customer_token(
-            &secrets.unit_api_token,
-            &customer_id,
-            &request,
-            Some(deadline),
-        )
+        .create_customer_token(&customer_id, &request, deadline)
         .await
         .map_err(unit_refused)?;
     let expires_in = issued.expires_in.unwrap_or(checked.expires_in);

@@ -91,12 +91,7 @@ fn validate(
     email_fallback: Option<String>,
 ) -> Result<CreateIndividualApplication, Vec<FieldProblem>> {
     let mut problems = Vec::new();
-    let mut problem = |field: &str, text: &str| {
-        problems.push(FieldProblem {
-            field: field.into(),
-            problem: text.into(),
-        })
-    };
+    let mut problem = |field: &str, text: &str| problems.push(FieldProblem::new(field, text));
     let name = body.full_name.unwrap_or_default();
     for (field, value) in [
         ("full_name.first", &name.first),
@@ -260,28 +255,17 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     let session = app.authenticate(req).await?;
     let user_id = session.user_id;
     let body: ApplicationIn = serde_json::from_slice(req.body().as_ref()).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_request",
-            format!("the body is not a valid application: {e}"),
-        )
+        ApiError::invalid_request(format!("the body is not a valid application: {e}"))
     })?;
     let record = app.store.get_user(&user_id).await?;
     if let Some(r) = &record {
         if r.deleted {
-            return Err(ApiError::new(
-                StatusCode::GONE,
-                "account_deleted",
-                "this user has been deleted",
-            ));
+            return Err(ApiError::account_deleted(StatusCode::GONE));
         }
         if r.application_id.is_some()
-            && !matches!(r.application_status.as_deref(), Some("Denied" | "Canceled"))
+            && !r.application_status.as_ref().is_some_and(|s| s.is_closed())
         {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "application_exists",
-                "an application is already in progress or approved; see GET /onboarding",
-            ));
+            return Err(ApiError::application_exists());
         }
     }
     let deadline = shared::http::deadline(req);
@@ -299,10 +283,9 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         .tags
         .insert("stytchUserId".into(), user_id.clone());
     application.idempotency_key = attempt_key(&user_id, &application);
-    let secrets = app.secrets.current().await?;
     let created = match app
         .unit
-        .create_individual_application(&secrets.unit_api_token, &application, Some(deadline))
+        .create_individual_application(&application, deadline)
         .await
     {
         Ok(a) => a,
@@ -313,12 +296,13 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         }) => {
             let fields = errors
                 .iter()
-                .map(|e| FieldProblem {
-                    field: e
-                        .source_pointer()
-                        .map(our_field)
-                        .unwrap_or_else(|| "application".into()),
-                    problem: e.detail.clone().unwrap_or_else(|| e.title.clone()),
+                .map(|e| {
+                    FieldProblem::new(
+                        e.source_pointer()
+                            .map(our_field)
+                            .unwrap_or_else(|| "application".into()),
+                        e.detail.clone().unwrap_or_else(|| e.title.clone()),
+                    )
                 })
                 .collect();
             return Err(ApiError {

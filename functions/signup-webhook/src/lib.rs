@@ -4,36 +4,64 @@
 //! (`POST /onboarding/application`), and `PATCH /customers/{id}` for an existing customer (an
 //! operator command of `bridge-admin`, [`shared::onboarding::link_existing_customer`]).
 
+use std::sync::Arc;
+
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use shared::http::{Route, route};
 use shared::{ApiError, App};
 
 pub mod application;
 pub mod webhooks;
 
 /// The routes this function serves.
-pub const ROUTES: &[Route] = &[
-    Route::new(Method::POST, "/webhooks/stytch", "POST"),
-    Route::new(Method::POST, "/webhooks/unit", "POST"),
-    Route::new(Method::GET, "/onboarding", "GET"),
-    Route::new(Method::POST, "/onboarding/application", "POST"),
-];
-
-/// Handles one request.
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    shared::lambda::respond(&req, dispatch(app, &req)).await
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /webhooks/stytch`: Svix-signed Stytch user events.
+    StytchWebhook,
+    /// `POST /webhooks/unit`: Unit's signed onboarding events.
+    UnitWebhook,
+    /// `GET /onboarding`: the caller's onboarding state.
+    Onboarding,
+    /// `POST /onboarding/application`: the caller's application with their KYC data.
+    Application,
 }
 
-async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    match route(req, ROUTES)?.path {
-        "/webhooks/stytch" => webhooks::stytch(app, req).await,
-        "/webhooks/unit" => webhooks::unit(app, req).await,
-        "/onboarding/application" => application::create(app, req).await,
-        _ => {
-            let session = app.authenticate(req).await?;
+impl shared::http::Routes for Route {
+    const ALL: &'static [Self] = &[
+        Self::StytchWebhook,
+        Self::UnitWebhook,
+        Self::Onboarding,
+        Self::Application,
+    ];
+
+    fn method(self) -> Method {
+        match self {
+            Self::Onboarding => Method::GET,
+            Self::StytchWebhook | Self::UnitWebhook | Self::Application => Method::POST,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::StytchWebhook => "/webhooks/stytch",
+            Self::UnitWebhook => "/webhooks/unit",
+            Self::Onboarding => "/onboarding",
+            Self::Application => "/onboarding/application",
+        }
+    }
+}
+
+/// Handles one request (through [`shared::lambda::serve`]).
+pub async fn handle(app: Arc<App>, req: Request) -> Result<Response<Body>, ApiError> {
+    let app = &*app;
+    match shared::http::route::<Route>(&req)? {
+        Route::StytchWebhook => webhooks::stytch(app, &req).await,
+        Route::UnitWebhook => webhooks::unit(app, &req).await,
+        Route::Application => application::create(app, &req).await,
+        Route::Onboarding => {
+            let session = app.authenticate(&req).await?;
             let state =
-                shared::onboarding::state(app, &session.user_id, shared::http::deadline(req))
+                shared::onboarding::state(app, &session.user_id, shared::http::deadline(&req))
                     .await?;
             Ok(shared::error::json(StatusCode::OK, &state))
         }

@@ -7,6 +7,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::domain::ApplicationStatus;
 use shared::store;
 use shared::stytch::{StytchError, User};
 use shared::unit::UnitError;
@@ -21,10 +22,7 @@ const EVENT_MEMORY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 fn refused(e: shared::webhook::WebhookError) -> ApiError {
     tracing::warn!(reason = %e, "webhook refused");
-    ApiError::unauthorized(
-        "invalid_signature",
-        format!("webhook signature check failed: {e}"),
-    )
+    ApiError::invalid_signature(e)
 }
 
 fn ok(status: &str) -> Response<Body> {
@@ -64,12 +62,8 @@ pub async fn stytch(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         tracing::info!(svix_id = %delivery.id, "redelivered Stytch event; already applied");
         return Ok(ok("duplicate"));
     }
-    let event: StytchEvent = serde_json::from_slice(req.body().as_ref()).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_payload",
-            "the webhook body is not a Stytch user event",
-        )
-    })?;
+    let event: StytchEvent = serde_json::from_slice(req.body().as_ref())
+        .map_err(|_| ApiError::invalid_payload("the webhook body is not a Stytch user event"))?;
     let kind = format!(
         "{}.{}.{}",
         event.source.to_lowercase(),
@@ -113,12 +107,7 @@ async fn user_created(app: &App, event: &StytchEvent, deadline: Instant) -> Resu
 
 /// Svix promises no order, so an update applies Stytch's current state, read afresh.
 async fn user_updated(app: &App, user_id: &str, deadline: Instant) -> Result<(), ApiError> {
-    let secrets = app.secrets.current().await?;
-    let user = match app
-        .stytch
-        .get_user(&secrets.stytch_secret, user_id, Some(deadline))
-        .await
-    {
+    let user = match app.stytch.get_user(user_id, deadline).await {
         Ok(user) => user,
         Err(StytchError::Api { status: 404, .. }) => {
             tracing::info!("updated user no longer exists at Stytch; its delete event will follow");
@@ -164,31 +153,19 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         req.body().as_ref(),
     )
     .map_err(refused)?;
-    let events: UnitEvents = serde_json::from_slice(req.body().as_ref()).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_payload",
-            "the webhook body is not {\"data\": [events]}",
-        )
-    })?;
+    let events: UnitEvents = serde_json::from_slice(req.body().as_ref())
+        .map_err(|_| ApiError::invalid_payload("the webhook body is not {\"data\": [events]}"))?;
     let deadline = shared::http::deadline(req);
     for event in &events.data {
         let key = format!("unit:{}", event.id);
         if app.store.event_processed(&key).await? {
             continue;
         }
-        let status = match event.kind.as_str() {
-            "application.approved" | "customer.created" => "Approved",
-            "application.denied" => "Denied",
-            "application.canceled" => "Canceled",
-            "application.awaitingDocuments" => "AwaitingDocuments",
-            "application.pendingReview" => "PendingReview",
-            "application.created" => "Pending",
-            other => {
-                tracing::debug!(kind = other, event_id = %event.id, "ignored Unit event");
-                continue;
-            }
+        let Some(status) = ApplicationStatus::of_event(&event.kind) else {
+            tracing::debug!(kind = %event.kind, event_id = %event.id, "ignored Unit event");
+            continue;
         };
-        apply_unit_event(app, event, status, deadline).await?;
+        apply_unit_event(app, event, &status, deadline).await?;
         app.store.record_event(&key, remember_until()).await?;
     }
     Ok(ok("processed"))
@@ -197,18 +174,16 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
 async fn apply_unit_event(
     app: &App,
     event: &UnitEvent,
-    status: &str,
+    status: &ApplicationStatus,
     deadline: Instant,
 ) -> Result<(), ApiError> {
-    let secrets = app.secrets.current().await?;
-    let token = &secrets.unit_api_token;
-    let customer_id = related(event, "customer").filter(|_| status == "Approved");
+    let customer_id = related(event, "customer").filter(|_| *status == ApplicationStatus::Approved);
     let application_id = match related(event, "application") {
         Some(id) => id,
         None => match &customer_id {
             Some(c) => match app
                 .unit
-                .get_customer(token, c, Some(deadline))
+                .get_customer(c, deadline)
                 .await?
                 .related_id("application")
             {
@@ -228,11 +203,7 @@ async fn apply_unit_event(
     let user_id = match known {
         Some(user) => user,
         None => {
-            let application = match app
-                .unit
-                .get_application(token, &application_id, Some(deadline))
-                .await
-            {
+            let application = match app.unit.get_application(&application_id, deadline).await {
                 Ok(a) => a,
                 Err(UnitError::Api { status: 404, .. }) => {
                     tracing::info!(application_id, "Unit knows no such application; not ours");

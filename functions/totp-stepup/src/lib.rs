@@ -7,10 +7,11 @@
 //! conditional counter with a TTL): after `TOTP_MAX_FAILURES` in `TOTP_LOCKOUT_SECONDS` the user
 //! gets 429 until the window ends; a success clears it.
 
+use std::sync::Arc;
+
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::http::{Route, route};
 use shared::jwt::VerifiedSession;
 use shared::secrets::SecretString;
 use shared::store::Attempt;
@@ -19,24 +20,41 @@ use shared::{ApiError, App};
 use tokio::time::Instant;
 
 /// The routes this function serves.
-pub const ROUTES: &[Route] = &[
-    Route::new(Method::POST, "/mfa/totp", "POST"),
-    Route::new(Method::POST, "/mfa/totp/authenticate", "POST"),
-    Route::new(Method::POST, "/mfa/totp/recover", "POST"),
-];
-
-/// Handles one request.
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    shared::lambda::respond(&req, dispatch(app, &req)).await
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /mfa/totp`: enrol an authenticator app.
+    Enrol,
+    /// `POST /mfa/totp/authenticate`: step up with a TOTP code.
+    Authenticate,
+    /// `POST /mfa/totp/recover`: step up with a recovery code.
+    Recover,
 }
 
-async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let route = route(req, ROUTES)?;
+impl shared::http::Routes for Route {
+    const ALL: &'static [Self] = &[Self::Enrol, Self::Authenticate, Self::Recover];
+
+    fn method(self) -> Method {
+        Method::POST
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::Enrol => "/mfa/totp",
+            Self::Authenticate => "/mfa/totp/authenticate",
+            Self::Recover => "/mfa/totp/recover",
+        }
+    }
+}
+
+/// Handles one request (through [`shared::lambda::serve`]).
+pub async fn handle(app: Arc<App>, req: Request) -> Result<Response<Body>, ApiError> {
+    let (app, req) = (&*app, &req);
+    let route = shared::http::route::<Route>(req)?;
     let session = app.authenticate(req).await?;
     let deadline = shared::http::deadline(req);
-    match route.path {
-        "/mfa/totp" => enrol(app, &session, deadline).await,
-        "/mfa/totp/authenticate" => {
+    match route {
+        Route::Enrol => enrol(app, &session, deadline).await,
+        Route::Authenticate => {
             let body: CodeIn = parse(req)?;
             let code = body.totp_code.unwrap_or_default();
             if !(code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())) {
@@ -44,7 +62,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
             }
             check(app, &session, Check::Totp(&code), deadline).await
         }
-        _ => {
+        Route::Recover => {
             let body: CodeIn = parse(req)?;
             let code = body.recovery_code.unwrap_or_default().to_ascii_lowercase();
             let shaped = code.len() == 14
@@ -75,19 +93,12 @@ fn parse(req: &Request) -> Result<CodeIn, ApiError> {
     if body.is_empty() {
         return Ok(CodeIn::default());
     }
-    serde_json::from_slice(body).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_request",
-            "the body must be a JSON object with the code",
-        )
-    })
+    serde_json::from_slice(body)
+        .map_err(|_| ApiError::invalid_request("the body must be a JSON object with the code"))
 }
 
 fn field_error(field: &str, problem: &str) -> ApiError {
-    ApiError::invalid_fields(vec![shared::error::FieldProblem {
-        field: field.into(),
-        problem: problem.into(),
-    }])
+    ApiError::invalid_fields(vec![shared::error::FieldProblem::new(field, problem)])
 }
 
 /// What enrolment answers; the secret and recovery codes are shown this once.
@@ -110,16 +121,10 @@ async fn enrol(
     session: &VerifiedSession,
     deadline: Instant,
 ) -> Result<Response<Body>, ApiError> {
-    let secrets = app.secrets.current().await?;
-    let secret = &secrets.stytch_secret;
     let user_id = &session.user_id;
     let mut replaced_pending = false;
     loop {
-        match app
-            .stytch
-            .create_totp(secret, user_id, Some(deadline))
-            .await
-        {
+        match app.stytch.create_totp(user_id, deadline).await {
             Ok(created) => {
                 tracing::info!(totp_id = %created.totp_id, "TOTP enrolment started");
                 let body = Enrolled {
@@ -131,27 +136,17 @@ async fn enrol(
                 return Ok(shared::error::json(StatusCode::CREATED, &body));
             }
             Err(e) if stytch_error_type(&e) == "active_totp_exists" => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "totp_already_enrolled",
-                    "an authenticator app is already enrolled; step up with it, or recover with a recovery code",
-                ));
+                return Err(ApiError::totp_already_enrolled());
             }
             Err(e) if stytch_error_type(&e) == "pending_totp_exists" && !replaced_pending => {
-                let user = app.stytch.get_user(secret, user_id, Some(deadline)).await?;
+                let user = app.stytch.get_user(user_id, deadline).await?;
                 for pending in user.totps.iter().filter(|t| !t.verified) {
-                    app.stytch
-                        .delete_totp(secret, &pending.totp_id, Some(deadline))
-                        .await?;
+                    app.stytch.delete_totp(&pending.totp_id, deadline).await?;
                 }
                 replaced_pending = true;
             }
             Err(e) if stytch_error_type(&e) == "user_not_found" => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "user_not_found",
-                    "the Stytch user no longer exists",
-                ));
+                return Err(ApiError::user_not_found());
             }
             Err(e) => return Err(e.into()),
         }
@@ -194,39 +189,19 @@ async fn check(
         .await?
     {
         tracing::warn!("TOTP checks locked for this user");
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "too many failed codes; wait before trying again",
-        )
-        .with_retry_after(retry_after));
+        return Err(ApiError::too_many_attempts(retry_after));
     }
-    let secrets = app.secrets.current().await?;
     let minutes = Some(config.step_up_session_minutes);
     let jwt = session.token.expose();
     let result = match code {
         Check::Totp(c) => {
             app.stytch
-                .authenticate_totp(
-                    &secrets.stytch_secret,
-                    &session.user_id,
-                    c,
-                    jwt,
-                    minutes,
-                    Some(deadline),
-                )
+                .authenticate_totp(&session.user_id, c, jwt, minutes, deadline)
                 .await
         }
         Check::Recovery(c) => {
             app.stytch
-                .recover_totp(
-                    &secrets.stytch_secret,
-                    &session.user_id,
-                    c,
-                    jwt,
-                    minutes,
-                    Some(deadline),
-                )
+                .recover_totp(&session.user_id, c, jwt, minutes, deadline)
                 .await
         }
     };
@@ -277,14 +252,8 @@ async fn failed_check(app: &App, key: &str, code: &Check<'_>, e: StytchError) ->
     if wrong_code {
         tracing::info!(error_type = %kind, "code refused");
         return match code {
-            Check::Totp(_) => ApiError::unauthorized(
-                "invalid_totp_code",
-                "the code is wrong, expired or already used",
-            ),
-            Check::Recovery(_) => ApiError::unauthorized(
-                "invalid_recovery_code",
-                "the recovery code is wrong or already used",
-            ),
+            Check::Totp(_) => ApiError::invalid_totp_code(),
+            Check::Recovery(_) => ApiError::invalid_recovery_code(),
         };
     }
     if let Err(release) = app.store.release_attempt(key).await {
@@ -292,15 +261,9 @@ async fn failed_check(app: &App, key: &str, code: &Check<'_>, e: StytchError) ->
     }
     match kind.as_str() {
         "totp_not_found" | "totps_not_found_for_user" | "recovery_codes_not_found" => {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "totp_not_enrolled",
-                "no authenticator app is enrolled; POST /mfa/totp first",
-            )
+            ApiError::totp_not_enrolled()
         }
-        "session_not_found" => {
-            ApiError::unauthorized("invalid_token", "the session has ended; log in again")
-        }
+        "session_not_found" => ApiError::session_ended(),
         _ => e.into(),
     }
 }

@@ -185,17 +185,21 @@ impl Sandboxes {
                 policy,
             ),
             PROJECT_ID,
+            secrets(),
         )
     }
 
     /// Our Unit client against the sandbox.
     pub fn unit_client(&self) -> shared::unit::UnitClient {
-        shared::unit::UnitClient::new(shared::upstream::Upstream::new(
-            "unit",
-            shared::upstream::http_client(Duration::from_secs(1)),
-            self.unit_url(),
-            shared::upstream::RetryPolicy::new(3, Duration::from_secs(2)),
-        ))
+        shared::unit::UnitClient::new(
+            shared::upstream::Upstream::new(
+                "unit",
+                shared::upstream::http_client(Duration::from_secs(1)),
+                self.unit_url(),
+                shared::upstream::RetryPolicy::new(3, Duration::from_secs(2)),
+            ),
+            secrets(),
+        )
     }
 
     /// Waits (up to 10 s) until `check` holds.
@@ -208,6 +212,22 @@ impl Sandboxes {
         }
         panic!("timed out waiting for {what}");
     }
+}
+
+/// The credentials of both sandboxes, as our clients read them.
+pub fn secrets() -> Arc<dyn shared::secrets::SecretSource> {
+    let json = json!({
+        "stytch_secret": STYTCH_SECRET, "stytch_webhook_secret": SVIX_SECRET,
+        "unit_api_token": UNIT_TOKEN, "unit_webhook_token": UNIT_WEBHOOK_TOKEN,
+    });
+    let secrets = shared::secrets::Secrets::parse(&json.to_string(), "test", PROJECT_ID)
+        .expect("the test secrets parse");
+    Arc::new(shared::secrets::StaticSecrets::new(secrets))
+}
+
+/// A deadline for one client call.
+pub fn soon() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(10)
 }
 
 /// Status and JSON body (`null` if none) of a request.

@@ -124,7 +124,7 @@ async fn updates_are_versioned(store: &dyn UserStore, run: &str) {
     r.form_id = Some("17".into());
     r.form_url = Some("https://app.s.unit.sh/forms/17".into());
     r.application_id = Some("53".into());
-    r.application_status = Some("Pending".into());
+    r.application_status = Some(crate::domain::ApplicationStatus::Pending);
     r.phone = Some("+15555550100".into());
     r.email = None;
     r.updated_at = "2026-11-25T09:01:00Z".into();
@@ -148,7 +148,7 @@ async fn updates_are_versioned(store: &dyn UserStore, run: &str) {
     );
     let mut next = updated;
     next.customer_id = Some("10000".into());
-    next.application_status = Some("Approved".into());
+    next.application_status = Some(crate::domain::ApplicationStatus::Approved);
     next.deleted = true;
     assert_eq!(store.update_user(&next).await.unwrap().version, 3);
     assert!(store.get_user(&id).await.unwrap().unwrap().deleted);

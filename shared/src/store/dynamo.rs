@@ -94,12 +94,14 @@ fn user_item(r: &UserRecord) -> Item {
         ("form_id", &r.form_id),
         ("form_url", &r.form_url),
         ("application_id", &r.application_id),
-        ("application_status", &r.application_status),
         ("customer_id", &r.customer_id),
     ] {
         if let Some(v) = value {
             item.insert(name.into(), s(v));
         }
+    }
+    if let Some(status) = &r.application_status {
+        item.insert("application_status".into(), s(status.as_str()));
     }
     item.insert("deleted".into(), AttributeValue::Bool(r.deleted));
     item.insert("created_at".into(), s(&r.created_at));
@@ -118,7 +120,8 @@ fn user_from(item: &Item) -> Result<UserRecord, StoreError> {
         form_id: optional(item, "form_id")?,
         form_url: optional(item, "form_url")?,
         application_id: optional(item, "application_id")?,
-        application_status: optional(item, "application_status")?,
+        application_status: optional(item, "application_status")?
+            .map(|text: String| crate::domain::ApplicationStatus::parse(&text)),
         customer_id: optional(item, "customer_id")?,
         deleted: matches!(item.get("deleted"), Some(AttributeValue::Bool(true))),
         created_at: string(item, "created_at")?,

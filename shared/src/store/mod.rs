@@ -2,6 +2,7 @@
 //! unit tests). Both pass one contract suite (`contract.rs`), so they behave the same: conditional
 //! creates, optimistic versioning, and idempotency markers.
 
+use crate::domain::ApplicationStatus;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -29,9 +30,9 @@ pub struct UserRecord {
     /// Unit application form.
     pub form_id: Option<String>,
     pub form_url: Option<String>,
-    /// Unit application and its status (`Pending`, `Approved`, ...).
+    /// Unit application and its status.
     pub application_id: Option<String>,
-    pub application_status: Option<String>,
+    pub application_status: Option<ApplicationStatus>,
     /// Unit customer, once approved.
     pub customer_id: Option<String>,
     /// The Stytch user was deleted.
@@ -167,9 +168,6 @@ pub fn timestamp() -> String {
         .unwrap_or_default()
 }
 
-/// Application statuses after which no other status may replace them.
-const FINAL: &[&str] = &["Approved", "Denied", "Canceled"];
-
 /// Now as RFC 3339 with milliseconds (UTC, fixed width, so it sorts as text): audit times.
 pub fn timestamp_millis() -> String {
     let format = time::macros::format_description!(
@@ -189,14 +187,16 @@ impl UserRecord {
     pub fn apply_application(
         &mut self,
         application_id: &str,
-        status: &str,
+        status: &ApplicationStatus,
         customer_id: Option<&str>,
     ) -> bool {
         let record = self;
         let same = record.application_id.as_deref() == Some(application_id);
-        let current = record.application_status.as_deref();
-        let replaceable =
-            record.application_id.is_none() || matches!(current, Some("Denied" | "Canceled"));
+        let replaceable = record.application_id.is_none()
+            || record
+                .application_status
+                .as_ref()
+                .is_some_and(ApplicationStatus::is_closed);
         if !same && !replaceable {
             tracing::warn!(
                 application_id,
@@ -212,10 +212,10 @@ impl UserRecord {
         }
         let keep = record
             .application_status
-            .as_deref()
-            .is_some_and(|s| FINAL.contains(&s));
-        if !keep && record.application_status.as_deref() != Some(status) {
-            record.application_status = Some(status.to_owned());
+            .as_ref()
+            .is_some_and(ApplicationStatus::is_final);
+        if !keep && record.application_status.as_ref() != Some(status) {
+            record.application_status = Some(status.clone());
             changed = true;
         }
         if let Some(c) = customer_id
