@@ -574,3 +574,81 @@ async fn an_operator_links_an_existing_customer_to_a_stytch_user() {
         "Unit's 404 for an unknown customer surfaces as an upstream failure"
     );
 }
+
+/// `bridge-admin` run as an operator runs it: the deployment's variables, its AWS endpoint.
+async fn bridge_admin(stack: &Stack, moto: &str, args: &[&str]) -> std::process::Output {
+    let config = &stack.local.app.config;
+    let shared::config::SecretsLocation::SecretsManager { secret_id, .. } = &config.secrets else {
+        panic!("the stack reads Secrets Manager");
+    };
+    let shared::config::StoreLocation::DynamoDb { table_name } = &config.store else {
+        panic!("the stack uses DynamoDB");
+    };
+    // Not blocking: the sandboxes it calls run on this test's runtime.
+    tokio::process::Command::new(e2e::binary("bridge-admin"))
+        .args(args)
+        .env_clear()
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", moto)
+        .env("STYTCH_PROJECT_ID", &config.stytch_project_id)
+        .env("STYTCH_API_URL", &config.stytch_api_url)
+        .env("UNIT_API_URL", &config.unit_api_url)
+        .env("SECRET_ID", secret_id)
+        .env("TABLE_NAME", table_name)
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .expect("bridge-admin runs")
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn the_operator_cli_links_a_customer_through_secrets_manager_and_dynamodb() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let (status, created) = json_of(stack.unit_call(Method::POST, "/applications").json(&json!({"data": {
+        "type": "individualApplication", "attributes": {
+            "ssn": "123456781", "fullName": {"first": "Cli", "last": "Customer"}, "dateOfBirth": "1980-01-01",
+            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701"},
+            "email": "cli@example.com", "phone": {"countryCode": "1", "number": "5555550103"}}}}))).await;
+    assert_eq!(status, 201, "{created}");
+    let customer = created["data"]["relationships"]["customer"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = stack.sign_up("cli@example.com").await;
+    let out = bridge_admin(&stack, &moto, &["link-customer", &login.user_id, &customer]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("linked: Unit customer"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record = stack.record(&login.user_id).await.expect("recorded");
+    assert_eq!(record.customer_id.as_deref(), Some(customer.as_str()));
+    let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
+    assert_eq!(c["data"]["attributes"]["jwtSubject"], login.user_id);
+
+    // An unknown customer: one line naming the failure, exit 1, nothing recorded.
+    let out = bridge_admin(
+        &stack,
+        &moto,
+        &["link-customer", "user-test-nobody", "999999"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("bridge-admin: upstream_unavailable:")),
+        "{stderr}"
+    );
+    assert_eq!(stack.record("user-test-nobody").await, None);
+    // A usage error is clap's.
+    let out = bridge_admin(&stack, &moto, &["link-customer", "user-test-only"]).await;
+    assert_eq!(out.status.code(), Some(2));
+}
