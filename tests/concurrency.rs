@@ -155,7 +155,8 @@ async fn racing_first_visits_create_one_record_and_one_form() {
 #[tokio::test]
 #[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
 async fn hundreds_of_concurrent_token_requests_are_each_issued_and_audited() {
-    let stack = Stack::on_moto(&e2e::moto()).await;
+    // Above the per-user limit: this is about the store under load, not the limit (below).
+    let stack = Stack::on_moto_with(&e2e::moto(), &[("TOKENS_PER_USER", "1000/600")]).await;
     let (login, customer) = stack.onboarded("load@example.com").await;
     let jwt = stack.stepped_up(&login).await;
     let requests = (0..300)

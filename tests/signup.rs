@@ -38,6 +38,8 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
     let posts = form_posts(&stack);
     assert_eq!(posts.len(), 1);
     let attributes = &posts[0].body["data"]["attributes"];
+    // The customer's subject is the prefill's; the top-level one is for the embedded form.
+    assert_eq!(attributes["applicantDetails"]["jwtSubject"], user);
     assert_eq!(attributes["jwtSubject"], user);
     assert_eq!(
         attributes["idempotencyKey"],
@@ -651,4 +653,138 @@ async fn the_operator_cli_links_a_customer_through_secrets_manager_and_dynamodb(
     // A usage error is clap's.
     let out = bridge_admin(&stack, &moto, &["link-customer", "user-test-only"]).await;
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The user's form, created by the signup webhook; the sandbox then plays a Unit that does not
+/// pass the prefill's `jwtSubject` on to the application and customer.
+async fn form_without_subject_copying(stack: &Stack, email: &str) -> (e2e::Login, String) {
+    stack.unit_sandbox().set_prefill_subject_copied(false);
+    let login = stack.sign_up(email).await;
+    let mut form_id = None;
+    for _ in 0..200 {
+        form_id = stack.record(&login.user_id).await.and_then(|r| r.form_id);
+        if form_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (login, form_id.expect("the signup webhook created the form"))
+}
+
+async fn complete_form(stack: &Stack, form_id: &str) -> Value {
+    let (status, application) = json_of(
+        stack
+            .http
+            .post(stack.unit(&format!("/_sandbox/application-forms/{form_id}/complete")))
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{application}");
+    application
+}
+
+#[tokio::test]
+async fn an_application_from_our_form_without_jwt_subject_is_still_the_users() {
+    let stack = Stack::start(&[]).await;
+    let (login, form_id) = form_without_subject_copying(&stack, "nosub@example.com").await;
+    let application = complete_form(&stack, &form_id).await;
+    assert!(
+        application["data"]["attributes"]["jwtSubject"].is_null(),
+        "{application}"
+    );
+    // Unit's webhooks arrive: the application is known by our tag and the form id we stored, and
+    // the customer's empty jwtSubject is set to the user (PATCH /customers/{id}).
+    let mut record = None;
+    for _ in 0..200 {
+        record = stack
+            .record(&login.user_id)
+            .await
+            .filter(|r| r.customer_id.is_some());
+        if record.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let customer = record
+        .and_then(|r| r.customer_id)
+        .expect("the customer is recorded");
+    let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
+    assert_eq!(c["data"]["attributes"]["jwtSubject"], login.user_id);
+    assert!(
+        stack
+            .unit_log()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path == format!("/customers/{customer}")),
+        "the subject was set by us"
+    );
+    // And the user gets a token for it (Unit checks the JWT's sub against that subject).
+    let (status, issued) = json_of(
+        stack
+            .http
+            .post(stack.url("/unit/customer-token"))
+            .bearer_auth(&login.session_jwt)
+            .json(&json!({"scope": "customers"})),
+    )
+    .await;
+    assert_eq!(
+        (status, issued["customer_id"].as_str()),
+        (200, Some(customer.as_str())),
+        "{issued}"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_bound_to_someone_else_is_never_recorded() {
+    let stack = Stack::start(&[]).await;
+    let (login, form_id) = form_without_subject_copying(&stack, "taken@example.com").await;
+    // Unit's webhooks are lost, and the customer Unit creates is bound to another user before
+    // we see it: GET /onboarding finds the application through the form.
+    stack
+        .sandbox_control(
+            Method::PUT,
+            stack.unit("/_sandbox/webhooks"),
+            Some(json!({"deliver": false})),
+        )
+        .await;
+    let application = complete_form(&stack, &form_id).await;
+    let customer = application["data"]["relationships"]["customer"]["data"]["id"]
+        .as_str()
+        .expect("approved at once")
+        .to_owned();
+    let (status, _) = json_of(
+        stack
+            .unit_call(Method::PATCH, &format!("/customers/{customer}"))
+            .json(&json!({"data": {"type": "individualCustomer", "attributes": {"jwtSubject": "user-test-someone-else"}}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, state) = json_of(
+        stack
+            .http
+            .get(stack.url("/onboarding"))
+            .bearer_auth(&login.session_jwt),
+    )
+    .await;
+    assert_eq!(status, 200, "{state}");
+    assert!(state["customer_id"].is_null(), "{state}");
+    let record = stack.record(&login.user_id).await.unwrap();
+    assert_eq!(record.customer_id, None, "nothing recorded");
+    let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
+    assert_eq!(
+        c["data"]["attributes"]["jwtSubject"], "user-test-someone-else",
+        "and nothing overwritten"
+    );
+    let (status, body) = json_of(
+        stack
+            .http
+            .post(stack.url("/unit/customer-token"))
+            .bearer_auth(&login.session_jwt)
+            .json(&json!({"scope": "customers"})),
+    )
+    .await;
+    assert_eq!(
+        (status, e2e::code_of(&body)),
+        (409, Some("onboarding_incomplete")),
+        "{body}"
+    );
 }

@@ -67,11 +67,13 @@ async fn enrolment_and_step_up_put_a_fresh_totp_factor_in_the_session_jwt() {
         .await
         .expect("the new JWT verifies");
     assert_eq!(session.user_id, login.user_id);
-    assert!(session.has_recent_factor(
-        "totp",
-        std::time::Duration::from_secs(10),
-        std::time::Duration::ZERO,
-        now()
+    assert!(session.has_step_up(
+        &std::collections::BTreeSet::from([shared::config::StepUpFactor::Totp]),
+        shared::jwt::Freshness {
+            max_age: std::time::Duration::from_secs(10),
+            leeway: std::time::Duration::ZERO,
+            now: now(),
+        }
     ));
     let totp_factor = session
         .factors
@@ -421,4 +423,67 @@ async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
     ))
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// A password login at the Stytch sandbox with a session of `minutes`.
+async fn login_for(stack: &Stack, email: &str, minutes: u32) -> Login {
+    stack.sign_up(email).await;
+    let (status, reply) = json_of(
+        stack
+            .stytch_call(reqwest::Method::POST, "/v1/passwords/authenticate")
+            .json(
+                &json!({"email": email, "password": "correct horse battery staple",
+                          "session_duration_minutes": minutes}),
+            ),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    Login {
+        user_id: reply["user_id"].as_str().unwrap().to_owned(),
+        session_jwt: reply["session_jwt"].as_str().unwrap().to_owned(),
+        session_token: reply["session_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn epoch(rfc3339: &str) -> i64 {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+#[tokio::test]
+async fn a_step_up_keeps_the_sessions_lifetime() {
+    let stack = Stack::start(&[]).await;
+    // A 24-hour login: Stytch sets a step-up's session to now + session_duration_minutes, so
+    // a fixed 60 would log the user out an hour later.
+    let login = login_for(&stack, "day@example.com", 24 * 60).await;
+    let (_, session) = json_of(
+        stack
+            .stytch_call(reqwest::Method::POST, "/v1/sessions/authenticate")
+            .json(&json!({"session_token": login.session_token})),
+    )
+    .await;
+    let ends = epoch(session["session"]["expires_at"].as_str().unwrap());
+    let enrolled = enrol(&stack, &login).await;
+    let secret = enrolled["secret"].as_str().unwrap();
+    let (status, stepped) = json_of(call(
+        &stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(secret, now())}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{stepped}");
+    let after = epoch(stepped["session_expires_at"].as_str().unwrap());
+    assert!(
+        (after - ends).abs() <= 120,
+        "the session ended at {ends} and now ends at {after}"
+    );
+    let sent = stack
+        .stytch_log()
+        .into_iter()
+        .rfind(|r| r.path == "/v1/totps/authenticate")
+        .unwrap();
+    let minutes = sent.body["session_duration_minutes"].as_i64().unwrap();
+    assert!((1439..=1440).contains(&minutes), "sent {minutes} minutes");
 }

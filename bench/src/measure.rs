@@ -604,7 +604,7 @@ pub async fn run(options: &Options) -> Result<String, Error> {
     )?;
     writeln!(
         out,
-        "Measured in the `local-stack` binary that `make bench` builds in release mode, calling the handlers directly \
+        "Measured in the `bench` binary that `make bench` builds in release mode, calling the handlers directly \
          with the sandboxes in process and the in-memory store; the bench's tracing layer adds up the `upstream` spans \
          (one per Stytch or Unit call, shared/src/upstream.rs) of each request, and that time is taken out.\n"
     )?;

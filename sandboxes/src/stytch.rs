@@ -186,8 +186,9 @@ fn required<'a>(
 }
 
 fn duration_minutes(body: &Map<String, Value>) -> Result<Option<i64>, Response> {
+    // Stytch's Rust SDK sends an absent option as `null`.
     match body.get("session_duration_minutes") {
-        None => Ok(None),
+        None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_i64() {
             Some(m) if (5..=527_040).contains(&m) => Ok(Some(m)),
             _ => Err(bad(
@@ -788,6 +789,33 @@ async fn authenticate_session(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Rep
     ok(s.session_reply(&data, &user_id, Some(&session_id)))
 }
 
+/// `GET /v1/sessions?user_id=`: the user's live sessions.
+async fn get_sessions(
+    State(s): State<Arc<Stytch>>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Reply {
+    let user_id = query
+        .get("user_id")
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| bad("missing_user_id", "user_id is required."))?;
+    let data = s.data();
+    if !data.users.contains_key(user_id) {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "user_not_found",
+            "User could not be found.",
+        ));
+    }
+    let at = now();
+    let mut sessions: Vec<&Session> = data
+        .sessions
+        .values()
+        .filter(|x| x.user_id == *user_id && x.expires_at > at)
+        .collect();
+    sessions.sort_by_key(|x| x.started_at);
+    ok(json!({"sessions": sessions.into_iter().map(session_json).collect::<Vec<_>>()}))
+}
+
 async fn revoke_session(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
     let body = object(&bytes)?;
     let mut data = s.data();
@@ -1072,6 +1100,7 @@ pub fn router(s: Arc<Stytch>, controls: Arc<Controls>) -> axum::Router {
         .route("/v1/users/totps/{totp_id}", delete(delete_totp))
         .route("/v1/passwords", post(create_password))
         .route("/v1/passwords/authenticate", post(authenticate_password))
+        .route("/v1/sessions", get(get_sessions))
         .route("/v1/sessions/authenticate", post(authenticate_session))
         .route("/v1/sessions/revoke", post(revoke_session))
         .route("/v1/totps", post(create_totp))

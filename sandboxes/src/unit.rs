@@ -148,6 +148,9 @@ struct Data {
     grants: HashMap<String, Grant>,
     verifications: HashMap<String, u64>,
     policy: Policy,
+    /// Whether a completed form's application inherits the prefill's `jwtSubject` (it does at
+    /// Unit as far as its SDK documents; off, the sandbox plays a Unit that does not).
+    copy_prefill_subject: bool,
 }
 
 /// The sandbox's state.
@@ -484,6 +487,7 @@ impl Unit {
                 grants: HashMap::new(),
                 verifications: HashMap::new(),
                 policy: Policy::Approve,
+                copy_prefill_subject: true,
             }),
             http: reqwest::Client::new(),
             webhooks,
@@ -520,6 +524,12 @@ impl Unit {
     /// Sets what happens to new applications.
     pub fn set_policy(&self, policy: Policy) {
         self.data().policy = policy;
+    }
+
+    /// Whether completed forms pass the prefill's `jwtSubject` on to the application (and so to
+    /// the customer); `false` plays a Unit that does not, for the tests of our fallback.
+    pub fn set_prefill_subject_copied(&self, copied: bool) {
+        self.data().copy_prefill_subject = copied;
     }
 
     fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -976,11 +986,9 @@ async fn create_form(State(u): State<Arc<Unit>>, headers: HeaderMap, bytes: Byte
     let details = attributes
         .get("applicantDetails")
         .and_then(Value::as_object);
-    let jwt_subject = if v2 {
-        string_field(&attributes, "jwtSubject")
-    } else {
-        details.and_then(|d| string_field(d, "jwtSubject"))
-    };
+    // The customer's subject is the prefill's, in V1 and V2 alike; V2's top-level `jwtSubject`
+    // only names who may open the embedded form with their own JWT (docs/unit-api.md §3).
+    let jwt_subject = details.and_then(|d| string_field(d, "jwtSubject"));
     let mut data = u.data();
     if let Some(k) = &key
         && let Some((id, f)) = data
@@ -1028,7 +1036,7 @@ async fn get_form(State(u): State<Arc<Unit>>, headers: HeaderMap, Path(id): Path
 
 /// Completes a form as the applicant would: prefill, then `overrides`, then the sample applicant.
 fn complete(u: &Unit, form_id: u64, overrides: Map<String, Value>) -> Reply {
-    let (prefill, jwt_subject, tags, done) = {
+    let (prefill, jwt_subject, tags, done, copy_subject) = {
         let data = u.data();
         let f = data
             .forms
@@ -1045,6 +1053,7 @@ fn complete(u: &Unit, form_id: u64, overrides: Map<String, Value>) -> Reply {
             f.jwt_subject.clone(),
             f.attributes.get("tags").cloned(),
             f.application_id,
+            data.copy_prefill_subject,
         )
     };
     if let Some(existing) = done {
@@ -1065,11 +1074,14 @@ fn complete(u: &Unit, form_id: u64, overrides: Map<String, Value>) -> Reply {
     {
         attributes.insert(k, v);
     }
+    if !copy_subject {
+        attributes.remove("jwtSubject");
+    }
     attributes.extend(overrides);
     if let Some(t) = tags {
         attributes.insert("tags".into(), t);
     }
-    if let Some(s) = jwt_subject {
+    if let Some(s) = jwt_subject.filter(|_| copy_subject) {
         attributes.insert("jwtSubject".into(), json!(s));
     }
     attributes.insert("idempotencyKey".into(), json!(format!("form-{form_id}")));

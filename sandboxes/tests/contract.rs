@@ -779,8 +779,7 @@ async fn unit_forms_v1_and_v2_complete_into_applications_under_each_policy() {
     assert_eq!(decided["data"]["attributes"]["status"], "Approved");
 
     let v2 = |key: Option<&str>| {
-        let mut attributes =
-            json!({"jwtSubject": "user-test-v2", "applicantDetails": {"email": "v2@example.com"}});
+        let mut attributes = json!({"jwtSubject": "user-test-v2-embed", "applicantDetails": {"email": "v2@example.com"}});
         if let Some(k) = key {
             attributes["idempotencyKey"] = json!(k);
         }
@@ -819,6 +818,50 @@ async fn unit_forms_v1_and_v2_complete_into_applications_under_each_policy() {
     .await;
     assert_eq!(denied["data"]["attributes"]["status"], "Denied");
     assert!(denied["data"]["relationships"].get("customer").is_none());
+    // The V2 top-level jwtSubject only names who may open the embedded form: a form without a
+    // prefill jwtSubject yields an application without one.
+    assert!(
+        denied["data"]["attributes"]["jwtSubject"].is_null(),
+        "{denied}"
+    );
+    // The prefill's jwtSubject is what reaches the application and its customer.
+    stack
+        .http
+        .put(stack.unit("/_sandbox/approval"))
+        .json(&json!({"policy": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, form3) = json_of(
+        stack
+            .unit_call(Method::POST, "/application-forms")
+            .header("x-accept-version", "V2024_06")
+            .json(&json!({"data": {"type": "applicationForm", "attributes": {
+                "idempotencyKey": "form-user-test-v2-prefill", "jwtSubject": "user-test-v2-prefill",
+                "applicantDetails": {"email": "v2p@example.com", "jwtSubject": "user-test-v2-prefill"}}}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{form3}");
+    let id3 = form3["data"]["id"].as_str().unwrap();
+    let (_, approved) = json_of(
+        stack
+            .http
+            .post(stack.unit(&format!("/_sandbox/application-forms/{id3}/complete")))
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(
+        approved["data"]["attributes"]["jwtSubject"],
+        "user-test-v2-prefill"
+    );
+    let customer3 = approved["data"]["relationships"]["customer"]["data"]["id"]
+        .as_str()
+        .unwrap();
+    let (_, c3) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer3}"))).await;
+    assert_eq!(
+        c3["data"]["attributes"]["jwtSubject"],
+        "user-test-v2-prefill"
+    );
     // The hosted form page is what a browser opens from the link.
     let href = form2["data"]["links"]["related"]["href"].as_str().unwrap();
     let page = stack.http.get(href).send().await.unwrap();

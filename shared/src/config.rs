@@ -68,10 +68,18 @@ pub struct Config {
     pub jwks_refetch_interval: Duration,
     /// How long a fetched JWKS is trusted before it is refreshed on next use.
     pub jwks_ttl: Duration,
-    /// How recent a `totp` factor must be for a sensitive scope.
+    /// How recent a step-up factor must be for a sensitive scope.
     pub step_up_max_age: Duration,
-    /// `session_duration_minutes` a step-up extends the Stytch session to.
-    pub step_up_session_minutes: u32,
+    /// The session factors that count as a step-up (`STEP_UP_FACTORS`).
+    pub step_up_factors: BTreeSet<StepUpFactor>,
+    /// How a sensitive scope's session is confirmed before Unit is called.
+    pub sensitive_session_check: SessionCheck,
+    /// Longest lifetime of a customer token with a sensitive scope (seconds).
+    pub sensitive_token_max_expires_in: u32,
+    /// Unit applications a user may start per window (`APPLICATIONS_PER_USER`).
+    pub applications_per_user: RateLimit,
+    /// Customer tokens a user may get per window (`TOKENS_PER_USER`).
+    pub tokens_per_user: RateLimit,
     /// Failed TOTP or recovery-code checks allowed per user in a lockout window.
     pub totp_max_failures: u32,
     /// The lockout window (seconds from the first failed check).
@@ -90,6 +98,61 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Attempts per upstream call (first try included) for retryable failures.
     pub upstream_max_attempts: u32,
+}
+
+/// A step-up factor: a session authentication factor of one Stytch `type`, issued with one of its
+/// `delivery_method`s (docs/stytch-api.md §4). A factor counts only as that exact pair, so a
+/// recovery-code login is never taken for a TOTP whatever Stytch labels its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StepUpFactor {
+    /// An authenticator app: `totp` / `authenticator_app`.
+    Totp,
+    /// A passkey or security key: `webauthn` / `webauthn_registration`.
+    Webauthn,
+    /// A one-time passcode: `otp` / `sms`, `whatsapp` or `email`.
+    Otp,
+}
+
+impl StepUpFactor {
+    /// The name in `STEP_UP_FACTORS` (Stytch's factor `type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::Webauthn => "webauthn",
+            Self::Otp => "otp",
+        }
+    }
+
+    /// Whether a session factor's `type` and `delivery_method` are this factor's pair.
+    pub fn matches(self, factor_type: &str, delivery_method: &str) -> bool {
+        match self {
+            Self::Totp => factor_type == "totp" && delivery_method == "authenticator_app",
+            Self::Webauthn => {
+                factor_type == "webauthn" && delivery_method == "webauthn_registration"
+            }
+            Self::Otp => {
+                factor_type == "otp" && matches!(delivery_method, "sms" | "whatsapp" | "email")
+            }
+        }
+    }
+}
+
+/// Where a sensitive scope's session is confirmed (`SENSITIVE_SESSION_CHECK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// At Stytch (`POST /v1/sessions/authenticate`): a revoked or ended session mints nothing.
+    Stytch,
+    /// The local JWT check only (a revoked session's JWT works until its `exp`, up to 5 minutes).
+    Local,
+}
+
+/// At most `max` per `window`, per user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Allowed per window.
+    pub max: u32,
+    /// The window, from the first counted request.
+    pub window: Duration,
 }
 
 /// Scopes that need 2FA at Unit (docs/unit-api.md §5 and its open question 3).
@@ -127,6 +190,24 @@ impl Config {
         let stytch_api_url = env
             .url("STYTCH_API_URL")?
             .unwrap_or_else(|| default_stytch.into());
+        // Stytch's own hosts serve one environment each: a live project on the test host (or the
+        // reverse) would fail every call with unauthorized credentials.
+        let live = stytch_project_id.starts_with("project-live-");
+        match stytch_api_url.as_str() {
+            "https://test.stytch.com" if live => {
+                return Err(ConfigError::new(
+                    "STYTCH_API_URL",
+                    "is Stytch's test host, but STYTCH_PROJECT_ID is a live project (use https://api.stytch.com)",
+                ));
+            }
+            "https://api.stytch.com" if !live => {
+                return Err(ConfigError::new(
+                    "STYTCH_API_URL",
+                    "is Stytch's live host, but STYTCH_PROJECT_ID is a test project (use https://test.stytch.com)",
+                ));
+            }
+            _ => {}
+        }
         let unit_api_url = env.url("UNIT_API_URL")?.ok_or_else(|| {
             ConfigError::new(
                 "UNIT_API_URL",
@@ -205,13 +286,24 @@ impl Config {
                 "must be between 1 and 10",
             ));
         }
-        let session_minutes = env.number("STEP_UP_SESSION_MINUTES", 60)?;
-        if !(5..=527_040).contains(&session_minutes) {
+        let sensitive_token_max_expires_in = env.number("SENSITIVE_TOKEN_MAX_EXPIRES_IN", 900)?;
+        if !(1..=86_400).contains(&sensitive_token_max_expires_in) {
             return Err(ConfigError::new(
-                "STEP_UP_SESSION_MINUTES",
-                "must be between 5 and 527040 (Stytch's range)",
+                "SENSITIVE_TOKEN_MAX_EXPIRES_IN",
+                "must be between 1 and 86400 seconds",
             ));
         }
+        let sensitive_session_check = match env.optional("SENSITIVE_SESSION_CHECK").as_deref() {
+            None | Some("stytch") => SessionCheck::Stytch,
+            Some("local") => SessionCheck::Local,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "SENSITIVE_SESSION_CHECK",
+                    format!("must be stytch or local, got {other:?}"),
+                ));
+            }
+        };
+        let step_up_factors = env.step_up_factors("STEP_UP_FACTORS")?;
         let totp_max_failures = env.number("TOTP_MAX_FAILURES", 5)?;
         if totp_max_failures == 0 {
             return Err(ConfigError::new("TOTP_MAX_FAILURES", "must be at least 1"));
@@ -244,7 +336,11 @@ impl Config {
             jwks_refetch_interval: env.seconds("JWKS_REFETCH_INTERVAL_SECONDS", 30)?,
             jwks_ttl: env.seconds("JWKS_TTL_SECONDS", 3600)?,
             step_up_max_age: env.seconds("STEP_UP_MAX_AGE", 300)?,
-            step_up_session_minutes: session_minutes,
+            step_up_factors,
+            sensitive_session_check,
+            sensitive_token_max_expires_in,
+            applications_per_user: env.rate_limit("APPLICATIONS_PER_USER", "3/86400")?,
+            tokens_per_user: env.rate_limit("TOKENS_PER_USER", "30/600")?,
             totp_max_failures,
             totp_lockout: env.seconds("TOTP_LOCKOUT_SECONDS", 900)?,
             allowed_scopes,
@@ -303,6 +399,50 @@ impl Env<'_> {
                 format!("must be an http(s) URL without a query, got {v:?}"),
             )),
         }
+    }
+
+    /// `N/SECONDS`: at most N per window of SECONDS.
+    fn rate_limit(&self, var: &'static str, default: &str) -> Result<RateLimit, ConfigError> {
+        let raw = self.optional(var).unwrap_or_else(|| default.to_owned());
+        let parsed = raw.split_once('/').and_then(|(max, window)| {
+            Some((
+                max.trim().parse::<u32>().ok()?,
+                window.trim().parse::<u32>().ok()?,
+            ))
+        });
+        match parsed {
+            Some((max, window)) if max >= 1 && window >= 1 => Ok(RateLimit {
+                max,
+                window: Duration::from_secs(window.into()),
+            }),
+            _ => Err(ConfigError::new(
+                var,
+                format!("must be COUNT/SECONDS with both at least 1 (e.g. 30/600), got {raw:?}"),
+            )),
+        }
+    }
+
+    /// Step-up factor names, space- or comma-separated.
+    fn step_up_factors(&self, var: &'static str) -> Result<BTreeSet<StepUpFactor>, ConfigError> {
+        let raw = self.optional(var).unwrap_or_else(|| "totp".to_owned());
+        let mut factors = BTreeSet::new();
+        for name in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
+            factors.insert(match name {
+                "totp" => StepUpFactor::Totp,
+                "webauthn" => StepUpFactor::Webauthn,
+                "otp" => StepUpFactor::Otp,
+                other => {
+                    return Err(ConfigError::new(
+                        var,
+                        format!("has {other:?}; the step-up factors are totp, webauthn and otp"),
+                    ));
+                }
+            });
+        }
+        if factors.is_empty() {
+            return Err(ConfigError::new(var, "names no factor"));
+        }
+        Ok(factors)
     }
 
     fn scopes(&self, var: &'static str, default: &str) -> Result<BTreeSet<String>, ConfigError> {
@@ -378,6 +518,30 @@ mod tests {
         assert!(c.allowed_scopes.contains("customers"));
         let live = config(&with(&[("STYTCH_PROJECT_ID", "project-live-2")])).unwrap();
         assert_eq!(live.stytch_api_url, "https://api.stytch.com");
+        assert_eq!(c.step_up_factors, BTreeSet::from([StepUpFactor::Totp]));
+        assert_eq!(c.sensitive_session_check, SessionCheck::Stytch);
+        assert_eq!(c.sensitive_token_max_expires_in, 900);
+        assert_eq!(
+            (c.tokens_per_user.max, c.tokens_per_user.window.as_secs()),
+            (30, 600)
+        );
+        assert_eq!(c.applications_per_user.max, 3);
+    }
+
+    #[test]
+    fn a_project_on_the_other_environments_host_stops_start_up() {
+        let err = config(&with(&[
+            ("STYTCH_PROJECT_ID", "project-live-2"),
+            ("STYTCH_API_URL", "https://test.stytch.com"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "STYTCH_API_URL", "{err}");
+        let err = config(&with(&[("STYTCH_API_URL", "https://api.stytch.com/")])).unwrap_err();
+        assert_eq!(err.var, "STYTCH_API_URL", "{err}");
+        // Any other host (a proxy, a sandbox) is the operator's choice.
+        config(&with(&[("STYTCH_API_URL", "http://127.0.0.1:3001")])).unwrap();
+        let factors = config(&with(&[("STEP_UP_FACTORS", "webauthn, otp totp")])).unwrap();
+        assert_eq!(factors.step_up_factors.len(), 3);
     }
 
     #[test]
@@ -405,7 +569,12 @@ mod tests {
             ("STEP_UP_MAX_AGE", "-1"),
             ("UPSTREAM_MAX_ATTEMPTS", "0"),
             ("UPSTREAM_TIMEOUT_MS", "0"),
-            ("STEP_UP_SESSION_MINUTES", "1"),
+            ("SENSITIVE_SESSION_CHECK", "remote"),
+            ("SENSITIVE_TOKEN_MAX_EXPIRES_IN", "0"),
+            ("STEP_UP_FACTORS", "sms"),
+            ("STEP_UP_FACTORS", ","),
+            ("APPLICATIONS_PER_USER", "3"),
+            ("TOKENS_PER_USER", "0/600"),
             ("TOTP_MAX_FAILURES", "0"),
             ("DEFAULT_SCOPES", "webhooks-write"),
             ("DEFAULT_TOKEN_EXPIRES_IN", "90000"),

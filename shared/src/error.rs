@@ -7,6 +7,9 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use std::collections::BTreeSet;
+
+use crate::config::StepUpFactor;
 use crate::jwt::JwtError;
 use crate::secrets::SecretError;
 use crate::store::StoreError;
@@ -266,15 +269,84 @@ impl ApiError {
         )
     }
 
-    /// 403 `step_up_required`: sensitive scopes without a recent TOTP factor.
-    pub fn step_up_required(sensitive: &[&str], max_age_seconds: u64) -> Self {
+    /// 403 `step_up_required`: sensitive scopes without a fresh step-up factor.
+    pub fn step_up_required(
+        sensitive: &[&str],
+        factors: &BTreeSet<StepUpFactor>,
+        max_age_seconds: u64,
+    ) -> Self {
+        let scopes = sensitive.join(" ");
+        let message = if factors.iter().eq([StepUpFactor::Totp].iter()) {
+            format!(
+                "{scopes} need a TOTP step-up within the last {max_age_seconds} s: POST /mfa/totp/authenticate, then retry with the new session JWT"
+            )
+        } else {
+            let names: Vec<&str> = factors.iter().map(|f| f.name()).collect();
+            format!(
+                "{scopes} need a step-up ({}) within the last {max_age_seconds} s, then retry with the new session JWT",
+                names.join(", ")
+            )
+        };
+        Self::new(StatusCode::FORBIDDEN, "step_up_required", message)
+    }
+
+    /// 403 `step_up_required`: replacing an authenticator needs a fresh second factor.
+    pub fn second_factor_required(max_age_seconds: u64) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "step_up_required",
             format!(
-                "{} need a TOTP step-up within the last {max_age_seconds} s: POST /mfa/totp/authenticate, then retry with the new session JWT",
-                sensitive.join(" "),
+                "replacing the authenticator needs a TOTP or recovery-code login within the last {max_age_seconds} s: POST /mfa/totp/recover (or /mfa/totp/authenticate), then retry with the new session JWT"
             ),
+        )
+    }
+
+    /// 401 `session_revoked`: Stytch says the session was revoked or has ended.
+    pub fn session_revoked() -> Self {
+        Self::unauthorized(
+            "session_revoked",
+            "the session was revoked or has ended; log in again",
+        )
+    }
+
+    /// 403 `account_locked`: Stytch locked the user after too many failed attempts.
+    pub fn account_locked() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "account_locked",
+            "Stytch has locked this user after too many failed attempts; try again later",
+        )
+    }
+
+    /// 429 `too_many_tokens`: the per-user limit of customer tokens (`TOKENS_PER_USER`).
+    pub fn too_many_tokens(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_tokens",
+            "too many customer tokens for this user; wait before asking again",
+        )
+        .with_retry_after(retry_after)
+    }
+
+    /// 429 `too_many_applications`: the per-user limit of applications (`APPLICATIONS_PER_USER`).
+    pub fn too_many_applications(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_applications",
+            "too many applications for this user; wait before applying again",
+        )
+        .with_retry_after(retry_after)
+    }
+
+    /// 4xx `stytch_refused`: a Stytch refusal no other code names (its `error_type` is said).
+    pub fn stytch_refused(status: u16, error_type: &str) -> Self {
+        Self::new(
+            StatusCode::from_u16(status)
+                .ok()
+                .filter(|s| s.is_client_error())
+                .unwrap_or(StatusCode::BAD_REQUEST),
+            "stytch_refused",
+            format!("Stytch refused the request ({error_type})"),
         )
     }
 
@@ -438,6 +510,12 @@ impl From<StytchError> for ApiError {
     fn from(e: StytchError) -> Self {
         let kind = match &e {
             StytchError::Api {
+                status, error_type, ..
+            } if is_refusal(*status, error_type) => {
+                tracing::warn!(status, error_type, "Stytch refused the request");
+                return stytch_refusal(*status, error_type);
+            }
+            StytchError::Api {
                 status,
                 retry_after,
                 ..
@@ -446,6 +524,38 @@ impl From<StytchError> for ApiError {
             StytchError::Secrets(e) => return e.clone().into(),
         };
         upstream_error("Stytch", &e, kind)
+    }
+}
+
+/// A Stytch 4xx that is about the request or the user, not about us: its answer is a 4xx of
+/// ours. A 429 (Stytch's rate limit) and `unauthorized_credentials` (our project secret is
+/// wrong: a deployment fault) are not.
+fn is_refusal(status: u16, error_type: &str) -> bool {
+    (400..500).contains(&status) && status != 429 && error_type != "unauthorized_credentials"
+}
+
+/// Our answer to a Stytch refusal the handler did not map itself (docs/stytch-api.md §2).
+fn stytch_refusal(status: u16, error_type: &str) -> ApiError {
+    match error_type {
+        "user_not_found" => ApiError::user_not_found(),
+        "session_not_found" => ApiError::session_ended(),
+        "invalid_session_token" | "unable_to_parse_session_jwt" | "no_session_arguments" => {
+            ApiError::invalid_token("Stytch did not accept the session; log in again")
+        }
+        "totp_not_found"
+        | "totps_not_found_for_user"
+        | "recovery_codes_not_found"
+        | "expired_totp" => ApiError::totp_not_enrolled(),
+        "invalid_totp_code"
+        | "unable_to_authenticate_totp"
+        | "totp_code_already_authenticated"
+        | "recovery_code_used_as_totp_code" => ApiError::invalid_totp_code(),
+        "invalid_recovery_code"
+        | "unable_to_authenticate_recovery_code"
+        | "totp_code_used_as_recovery_code" => ApiError::invalid_recovery_code(),
+        "active_totp_exists" => ApiError::totp_already_enrolled(),
+        "user_lock_limit_reached" | "user_locked" => ApiError::account_locked(),
+        other => ApiError::stytch_refused(status, other),
     }
 }
 
@@ -492,6 +602,74 @@ fn upstream_error(service: &str, e: &dyn std::error::Error, kind: Failure) -> Ap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every Stytch `error_type` the TOTP and session calls can answer (docs/stytch-api.md §2),
+    /// with its status, and our answer: never a 5xx for a refusal about the request or the user.
+    #[test]
+    fn every_stytch_refusal_of_the_totp_and_session_calls_is_a_client_error_of_ours() {
+        let table: &[(&str, u16, u16, &str)] = &[
+            ("user_not_found", 404, 404, "user_not_found"),
+            ("session_not_found", 404, 401, "invalid_token"),
+            ("invalid_session_token", 400, 401, "invalid_token"),
+            ("unable_to_parse_session_jwt", 400, 401, "invalid_token"),
+            ("no_session_arguments", 400, 401, "invalid_token"),
+            ("too_many_session_arguments", 400, 400, "stytch_refused"),
+            (
+                "invalid_session_duration_minutes",
+                400,
+                400,
+                "stytch_refused",
+            ),
+            ("invalid_totp_code", 400, 401, "invalid_totp_code"),
+            ("unable_to_authenticate_totp", 401, 401, "invalid_totp_code"),
+            (
+                "totp_code_already_authenticated",
+                401,
+                401,
+                "invalid_totp_code",
+            ),
+            (
+                "recovery_code_used_as_totp_code",
+                400,
+                401,
+                "invalid_totp_code",
+            ),
+            ("invalid_recovery_code", 400, 401, "invalid_recovery_code"),
+            (
+                "unable_to_authenticate_recovery_code",
+                401,
+                401,
+                "invalid_recovery_code",
+            ),
+            (
+                "totp_code_used_as_recovery_code",
+                400,
+                401,
+                "invalid_recovery_code",
+            ),
+            ("expired_totp", 400, 404, "totp_not_enrolled"),
+            ("totp_not_found", 404, 404, "totp_not_enrolled"),
+            ("totps_not_found_for_user", 404, 404, "totp_not_enrolled"),
+            ("recovery_codes_not_found", 404, 404, "totp_not_enrolled"),
+            ("pending_totp_exists", 400, 400, "stytch_refused"),
+            ("active_totp_exists", 400, 409, "totp_already_enrolled"),
+            ("user_lock_limit_reached", 403, 403, "account_locked"),
+            ("a_type_added_later", 409, 409, "stytch_refused"),
+            ("too_many_requests", 429, 429, "upstream_rate_limited"),
+            ("unauthorized_credentials", 401, 502, "upstream_unavailable"),
+            ("internal_server_error", 500, 502, "upstream_unavailable"),
+        ];
+        for (error_type, status, ours, code) in table {
+            let e = ApiError::from(StytchError::Api {
+                status: *status,
+                error_type: (*error_type).into(),
+                message: String::new(),
+                request_id: String::new(),
+                retry_after: None,
+            });
+            assert_eq!((e.status.as_u16(), e.code), (*ours, *code), "{error_type}");
+        }
+    }
 
     fn body(r: &Response<Body>) -> serde_json::Value {
         serde_json::from_slice(r.body().as_ref()).unwrap()

@@ -10,7 +10,7 @@
 //! the future, a non-empty `sub`, and the `https://stytch.com/session` claim (which an M2M token
 //! of the same project lacks). Anything else is refused.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
+use crate::config::StepUpFactor;
 use crate::secrets::SecretString;
 use crate::stytch::{AuthenticationFactor, Jwk, StytchClient, StytchError};
 
@@ -71,32 +72,75 @@ pub struct VerifiedSession {
     pub issued_at: i64,
     /// `exp`, epoch seconds.
     pub expires_at: i64,
+    /// When the Stytch session itself ends (the session claim's `expires_at`), epoch seconds.
+    pub session_expires_at: Option<i64>,
     /// The session's authentication factors.
     pub factors: Vec<Factor>,
     /// The token itself, to pass on to Stytch or Unit; never logged.
     pub token: SecretString,
 }
 
+/// How recent a factor must be: authenticated within `max_age` of `now`, and not in the future
+/// beyond `leeway`.
+#[derive(Debug, Clone, Copy)]
+pub struct Freshness {
+    /// Oldest a factor may be.
+    pub max_age: Duration,
+    /// Clock skew allowed.
+    pub leeway: Duration,
+    /// Epoch seconds.
+    pub now: i64,
+}
+
+impl Freshness {
+    fn holds(&self, f: &Factor) -> bool {
+        let max_age = i64::try_from(self.max_age.as_secs()).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(0);
+        f.last_authenticated_at
+            .as_deref()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .map(|t| t.unix_timestamp())
+            .is_some_and(|at| at <= self.now + leeway && self.now - at <= max_age)
+    }
+}
+
+/// Stytch's session duration bounds, in minutes.
+const SESSION_MINUTES: std::ops::RangeInclusive<i64> = 5..=527_040;
+
 impl VerifiedSession {
-    /// Whether a factor of type `factor_type` was authenticated within `max_age` of `now`
-    /// (and not in the future beyond `leeway`).
-    pub fn has_recent_factor(
-        &self,
-        factor_type: &str,
-        max_age: Duration,
-        leeway: Duration,
-        now: i64,
-    ) -> bool {
-        let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-        let leeway = i64::try_from(leeway.as_secs()).unwrap_or(0);
+    /// Whether the session holds a fresh step-up: a factor that is one of `accepted` (its exact
+    /// `type` / `delivery_method` pair), within `fresh`, beside a factor of another type (so a
+    /// login by that factor alone is no step-up).
+    pub fn has_step_up(&self, accepted: &BTreeSet<StepUpFactor>, fresh: Freshness) -> bool {
         self.factors.iter().any(|f| {
-            f.factor_type == factor_type
-                && f.last_authenticated_at
-                    .as_deref()
-                    .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-                    .map(|t| t.unix_timestamp())
-                    .is_some_and(|at| at <= now + leeway && now - at <= max_age)
+            accepted
+                .iter()
+                .any(|a| a.matches(&f.factor_type, &f.delivery_method))
+                && fresh.holds(f)
+                && self.factors.iter().any(|o| o.factor_type != f.factor_type)
         })
+    }
+
+    /// Whether the session proved, within `fresh`, that the user holds their second factor or
+    /// its recovery codes: a TOTP code, or a recovery code (Stytch's SDKs label those factors
+    /// `recovery_codes`, or give no such type and mark the `delivery_method` `recovery_code`).
+    pub fn has_recent_second_factor(&self, fresh: Freshness) -> bool {
+        self.factors.iter().any(|f| {
+            (StepUpFactor::Totp.matches(&f.factor_type, &f.delivery_method)
+                || f.delivery_method == "recovery_code")
+                && fresh.holds(f)
+        })
+    }
+
+    /// The session's remaining lifetime as Stytch's `session_duration_minutes` (rounded up,
+    /// within Stytch's 5..=527040), so that a step-up keeps the session's end where it was.
+    /// `None` when the claim does not say.
+    pub fn minutes_left(&self, now: i64) -> Option<u32> {
+        let left = self.session_expires_at? - now;
+        let minutes = (left + 59)
+            .div_euclid(60)
+            .clamp(*SESSION_MINUTES.start(), *SESSION_MINUTES.end());
+        u32::try_from(minutes).ok()
     }
 
     /// Seconds until `exp` (negative if past).
@@ -200,6 +244,8 @@ struct Claims {
 struct SessionClaim {
     id: String,
     #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
     authentication_factors: Vec<Factor>,
 }
 
@@ -282,6 +328,12 @@ impl SessionVerifier {
             session_id: claims.session.id,
             issued_at: claims.iat,
             expires_at: exp,
+            session_expires_at: claims
+                .session
+                .expires_at
+                .as_deref()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                .map(|t| t.unix_timestamp()),
             factors: claims.session.authentication_factors,
             token: SecretString::new(token),
         })
@@ -566,9 +618,16 @@ mod tests {
             (session.user_id.as_str(), session.session_id.as_str()),
             ("user-test-1", "session-test-1")
         );
-        assert!(session.has_recent_factor("totp", Duration::from_secs(300), Duration::ZERO, now()));
-        assert!(!session.has_recent_factor("totp", Duration::from_secs(60), Duration::ZERO, now()));
-        assert!(!session.has_recent_factor("sms", Duration::from_secs(300), Duration::ZERO, now()));
+        let fresh = |seconds| Freshness {
+            max_age: Duration::from_secs(seconds),
+            leeway: Duration::ZERO,
+            now: now(),
+        };
+        let totp = BTreeSet::from([StepUpFactor::Totp]);
+        assert!(session.has_step_up(&totp, fresh(300)));
+        assert!(!session.has_step_up(&totp, fresh(60)));
+        assert!(!session.has_step_up(&BTreeSet::from([StepUpFactor::Otp]), fresh(300)));
+        assert_eq!(session.minutes_left(now()), Some(30 * 24 * 60));
         // The JWKS is fetched once and cached.
         v.verify(&s.sign(&claims()), now()).await.unwrap();
         assert_eq!(keys.fetches.load(Ordering::SeqCst), 1);

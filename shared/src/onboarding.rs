@@ -74,11 +74,12 @@ pub async fn ensure_form(
         idempotency_key: form_key(&record.user_id),
         jwt_subject: record.user_id.clone(),
         applicant_details: ApplicantDetails {
+            jwt_subject: Some(record.user_id.clone()),
             full_name,
             email: record.email.clone(),
             phone: record.phone.as_deref().and_then(unit_phone),
         },
-        tags: BTreeMap::from([("stytchUserId".to_owned(), record.user_id.clone())]),
+        tags: BTreeMap::from([(USER_TAG.to_owned(), record.user_id.clone())]),
         allowed_application_types: vec!["Individual".into()],
     };
     let created = app.unit.create_application_form(&form, deadline).await?;
@@ -110,24 +111,147 @@ pub async fn stytch_user(app: &App, user_id: &str, deadline: Instant) -> Option<
     }
 }
 
-/// Binds an application to the user and records its status and customer.
+/// Binds an application to the user and records its status and customer. `Ok(None)` when the
+/// customer Unit created belongs to someone else (logged as an alert; nothing recorded).
 pub async fn record_application(
     app: &App,
     user_id: &str,
     application: &Application,
-) -> Result<UserRecord, ApiError> {
+    deadline: Instant,
+) -> Result<Option<UserRecord>, ApiError> {
     if let Err(e) = app.store.link_application(&application.id, user_id).await {
         tracing::error!(error = %e, application_id = %application.id, "application bound to another user");
         return Err(ApiError::internal());
     }
-    let status = application.attributes.status.clone();
-    let customer = application.related_id("customer").map(str::to_owned);
+    let customer = application.related_id("customer");
+    record_status(
+        app,
+        user_id,
+        &application.id,
+        &application.attributes.status,
+        customer,
+        deadline,
+    )
+    .await
+}
+
+/// Records an application's status, and its customer once approved, on the user's record.
+///
+/// The first time a customer is recorded, its `jwtSubject` is read at Unit: no source says Unit
+/// always copies the form's onto the customer, so an empty one is set to the user id (the third
+/// way of Stytch's guide, `PATCH /customers/{id}`), and one naming another user stops everything
+/// (`Ok(None)`, an alert in the log): a customer token must never reach the wrong person.
+pub async fn record_status(
+    app: &App,
+    user_id: &str,
+    application_id: &str,
+    status: &ApplicationStatus,
+    customer_id: Option<&str>,
+    deadline: Instant,
+) -> Result<Option<UserRecord>, ApiError> {
+    let new_customer = match customer_id {
+        Some(c) if *status == ApplicationStatus::Approved => {
+            let known = app.store.get_user(user_id).await?;
+            known
+                .as_ref()
+                .is_none_or(|r| r.customer_id.is_none())
+                .then_some(c)
+        }
+        _ => None,
+    };
+    if let Some(customer_id) = new_customer
+        && !confirm_customer_subject(app, user_id, customer_id, deadline).await?
+    {
+        return Ok(None);
+    }
     let stored = store::modify(&*app.store, user_id, true, |r| {
-        r.apply_application(&application.id, &status, customer.as_deref())
+        r.apply_application(application_id, status, customer_id)
     })
     .await?;
-    stored.ok_or_else(ApiError::internal)
+    stored.ok_or_else(ApiError::internal).map(Some)
 }
+
+/// Makes sure the Unit customer's `jwtSubject` is the user's: `true` if it is (or now is),
+/// `false` if it names another user.
+async fn confirm_customer_subject(
+    app: &App,
+    user_id: &str,
+    customer_id: &str,
+    deadline: Instant,
+) -> Result<bool, ApiError> {
+    let customer = app.unit.get_customer(customer_id, deadline).await?;
+    match customer
+        .attributes
+        .jwt_subject
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    {
+        Some(subject) if subject == user_id => Ok(true),
+        Some(_) => {
+            tracing::error!(
+                alert = "customer_bound_elsewhere",
+                customer_id,
+                "the Unit customer of this user's application has another jwtSubject; not recorded"
+            );
+            Ok(false)
+        }
+        None => {
+            app.unit
+                .set_customer_jwt_subject(customer_id, user_id, deadline)
+                .await?;
+            tracing::info!(
+                customer_id,
+                "set the Unit customer's empty jwtSubject to the user"
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// Whether an application is the user's: its `jwtSubject` names them, or it has none and came
+/// from a form we created for them (`from_their_form`). One naming someone else never is.
+pub fn is_theirs(application: &Application, user_id: &str, from_their_form: bool) -> bool {
+    match application
+        .attributes
+        .jwt_subject
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    {
+        Some(subject) if subject == user_id => true,
+        Some(_) => {
+            tracing::error!(
+                application_id = %application.id,
+                "the application has another jwtSubject; not recorded"
+            );
+            false
+        }
+        None => from_their_form,
+    }
+}
+
+/// The user an application without `jwtSubject` belongs to, if it came from a form we created:
+/// our `stytchUserId` tag (which Unit copies from the form) names the user, and the form id we
+/// stored for them is the application's form (by its relationship, or by asking Unit).
+pub async fn owner_by_form(
+    app: &App,
+    application: &Application,
+    deadline: Instant,
+) -> Result<Option<String>, ApiError> {
+    let Some(user_id) = application.attributes.tags.get(USER_TAG) else {
+        return Ok(None);
+    };
+    let Some(form_id) = app.store.get_user(user_id).await?.and_then(|r| r.form_id) else {
+        return Ok(None);
+    };
+    if application.related_id("applicationForm") == Some(form_id.as_str()) {
+        return Ok(Some(user_id.clone()));
+    }
+    let form = app.unit.get_application_form(&form_id, deadline).await?;
+    Ok((form.related_id("application") == Some(application.id.as_str())).then(|| user_id.clone()))
+}
+
+/// The tag on our forms (and the applications Unit creates from them) naming the Stytch user.
+pub const USER_TAG: &str = "stytchUserId";
 
 /// What `GET /onboarding` answers.
 #[derive(Debug, Serialize)]
@@ -245,29 +369,16 @@ async fn refresh(
         return Ok(refreshed);
     };
     let application = app.unit.get_application(&application_id, deadline).await?;
-    Ok(apply_if_theirs(app, &record.user_id, &application)
-        .await
-        .ok()
-        .flatten())
-}
-
-/// The sync of an application Unit reported: recorded on the user's record if its `jwtSubject`
-/// is the user's (`Ok(None)`, and an error in the log, if it names someone else).
-pub async fn apply_if_theirs(
-    app: &App,
-    user_id: &str,
-    application: &Application,
-) -> Result<Option<UserRecord>, ApiError> {
-    if application.attributes.jwt_subject.as_deref() != Some(user_id) {
-        tracing::error!(
-            application_id = %application.id,
-            "the application has another jwtSubject; not recorded"
-        );
+    // Reached through the user's own record or form: theirs unless it names someone else.
+    if !is_theirs(&application, &record.user_id, true) {
         return Ok(None);
     }
-    record_application(app, user_id, application)
-        .await
-        .map(Some)
+    Ok(
+        record_application(app, &record.user_id, &application, deadline)
+            .await
+            .ok()
+            .flatten(),
+    )
 }
 
 /// The user's Unit customer when only an application is known: asks Unit (an approval whose
@@ -281,7 +392,11 @@ pub async fn customer_from_unit(
         return Ok(None);
     };
     let application = app.unit.get_application(application_id, deadline).await?;
-    let recorded = apply_if_theirs(app, &record.user_id, &application).await?;
+    // The application on the user's own record: theirs unless it names someone else.
+    if !is_theirs(&application, &record.user_id, true) {
+        return Ok(None);
+    }
+    let recorded = record_application(app, &record.user_id, &application, deadline).await?;
     Ok(recorded.and_then(|r| r.customer_id))
 }
 

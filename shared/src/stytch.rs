@@ -447,6 +447,51 @@ impl StytchClient {
         Ok(())
     }
 
+    /// `GET /v1/sessions?user_id=`: the user's live sessions.
+    pub async fn get_sessions(
+        &self,
+        user_id: &str,
+        deadline: Instant,
+    ) -> Result<Vec<Session>, StytchError> {
+        #[derive(Deserialize)]
+        struct Sessions {
+            #[serde(default)]
+            sessions: Vec<Session>,
+        }
+        let path = format!("/v1/sessions?user_id={}", path_segment(user_id));
+        let found: Sessions = self
+            .call(
+                Method::GET,
+                &path,
+                Auth::ProjectSecret,
+                None,
+                Retry::Safe,
+                deadline,
+            )
+            .await?;
+        Ok(found.sessions)
+    }
+
+    /// `POST /v1/sessions/revoke` of one session (revoking twice is harmless: retried).
+    pub async fn revoke_session(
+        &self,
+        session_id: &str,
+        deadline: Instant,
+    ) -> Result<(), StytchError> {
+        let body = Self::json(&serde_json::json!({ "session_id": session_id }));
+        let _: serde_json::Value = self
+            .call(
+                Method::POST,
+                "/v1/sessions/revoke",
+                Auth::ProjectSecret,
+                body,
+                Retry::Safe,
+                deadline,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `POST /v1/sessions/authenticate` with a session JWT (a check, safe to retry).
     pub async fn authenticate_session(
         &self,

@@ -154,6 +154,10 @@ pub type Application = Resource<ApplicationAttributes>;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicantDetails {
+    /// The Stytch `user_id`: Unit copies the prefill's `jwtSubject` onto the application and the
+    /// customer the form creates, and matches it against the JWT `sub` at the token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_subject: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_name: Option<FullName>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -169,7 +173,9 @@ pub struct ApplicantDetails {
 pub struct CreateApplicationForm {
     /// Unit creates at most one form per key.
     pub idempotency_key: String,
-    /// The Stytch `user_id`, which Unit matches against the JWT `sub`.
+    /// The Stytch `user_id` as the subject of the JWT that may open the embedded form (Unit's
+    /// SDK: "JWT subject for embedding via JWT token"); the customer's own subject is the
+    /// prefill's `applicantDetails.jwtSubject` (docs/unit-api.md §3).
     pub jwt_subject: String,
     pub applicant_details: ApplicantDetails,
     pub tags: BTreeMap<String, String>,

@@ -14,9 +14,11 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::config::SessionCheck;
 use shared::error::FieldProblem;
-use shared::jwt::VerifiedSession;
+use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
+use shared::store::Attempt;
 use shared::store::{AuditEntry, UserRecord};
 use shared::unit::{CreateCustomerToken, TokenResource, UnitError};
 use shared::{ApiError, App};
@@ -138,34 +140,61 @@ fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
     })
 }
 
-/// The step-up rule: a sensitive scope needs a recent `totp` factor. A recovery-code login does
-/// not count: the user should step up with the authenticator app again.
-fn check_step_up(
-    app: &App,
-    session: &VerifiedSession,
-    scopes: &BTreeSet<String>,
-    now: i64,
-) -> Result<(), ApiError> {
-    let sensitive: Vec<&str> = scopes
+/// The sensitive scopes among `scopes`.
+fn sensitive<'a>(app: &App, scopes: &'a BTreeSet<String>) -> Vec<&'a str> {
+    scopes
         .iter()
         .filter(|s| app.config.sensitive_scopes.contains(*s))
         .map(String::as_str)
-        .collect();
+        .collect()
+}
+
+/// The step-up rule: a sensitive scope needs a fresh `STEP_UP_FACTORS` factor beside another
+/// one. A recovery-code login does not count: the user should step up with the factor again.
+fn check_step_up(
+    app: &App,
+    session: &VerifiedSession,
+    sensitive: &[&str],
+    now: i64,
+) -> Result<(), ApiError> {
     if sensitive.is_empty() {
         return Ok(());
     }
-    if session.has_recent_factor(
-        "totp",
-        app.config.step_up_max_age,
-        app.config.jwt_leeway,
+    let config = &app.config;
+    let fresh = Freshness {
+        max_age: config.step_up_max_age,
+        leeway: config.jwt_leeway,
         now,
-    ) {
+    };
+    if session.has_step_up(&config.step_up_factors, fresh) {
         return Ok(());
     }
     Err(ApiError::step_up_required(
-        &sensitive,
-        app.config.step_up_max_age.as_secs(),
+        sensitive,
+        &config.step_up_factors,
+        config.step_up_max_age.as_secs(),
     ))
+}
+
+/// A sensitive scope's session confirmed at Stytch: both we and Unit check the JWT locally, so
+/// a session that was revoked (or ended) keeps a valid JWT for up to 5 minutes. Fails closed.
+async fn confirm_session(
+    app: &App,
+    session: &VerifiedSession,
+    deadline: Instant,
+) -> Result<(), ApiError> {
+    match app
+        .stytch
+        .authenticate_session(session.token.expose(), deadline)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.error_type() == Some("session_not_found") => {
+            tracing::info!("the session was revoked or has ended at Stytch");
+            Err(ApiError::session_revoked())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The user's Unit customer: from the record, or, if only an application is known, from Unit
@@ -197,26 +226,41 @@ async fn customer_of(
         .ok_or_else(ApiError::onboarding_incomplete)
 }
 
-/// Maps Unit's refusals to our codes; Unit's own wording stays in the log.
+/// Maps Unit's refusals to our codes; Unit's own `status`, `title` and `code` go to the log.
+///
+/// How Unit refuses the JWT at the token call is undocumented (docs/unit-api.md §5), so a 401,
+/// a 403 that does not name the scopes, and a 400 pointing at `/data/attributes/jwtToken` all
+/// mean the session was not accepted: 401 `session_rejected_by_unit`.
 fn unit_refused(e: UnitError) -> ApiError {
-    match &e {
-        UnitError::Api {
-            status: 401,
-            errors,
-            ..
-        } => {
-            tracing::warn!(detail = ?errors.first().and_then(|x| x.detail.as_deref()), "Unit refused the session JWT");
-            ApiError::session_rejected_by_unit()
-        }
-        UnitError::Api { status: 403, .. } => ApiError::unit_forbidden(),
-        UnitError::Api {
-            status: 400,
-            errors,
-            ..
-        } => {
-            tracing::warn!(detail = ?errors.first().and_then(|x| x.detail.as_deref()), "Unit refused the token request");
-            ApiError::invalid_request("Unit refused the token request (check resources)")
-        }
+    let UnitError::Api { status, errors, .. } = &e else {
+        return e.into();
+    };
+    let first = errors.first();
+    tracing::warn!(
+        status,
+        unit_status = first.map(|x| x.status.as_str()),
+        title = first.map(|x| x.title.as_str()),
+        code = first.and_then(|x| x.code.as_deref()),
+        "Unit refused the token request"
+    );
+    let about_jwt = errors
+        .iter()
+        .any(|x| x.source_pointer() == Some("/data/attributes/jwtToken"));
+    let names_scopes = errors.iter().any(|x| {
+        let text = format!(
+            "{} {} {}",
+            x.title,
+            x.detail.as_deref().unwrap_or_default(),
+            x.code.as_deref().unwrap_or_default()
+        )
+        .to_ascii_lowercase();
+        text.contains("scope")
+    });
+    match status {
+        403 if names_scopes => ApiError::unit_forbidden(),
+        401 | 403 => ApiError::session_rejected_by_unit(),
+        400 if about_jwt => ApiError::session_rejected_by_unit(),
+        400 => ApiError::invalid_request("Unit refused the token request (check resources)"),
         _ => e.into(),
     }
 }
@@ -240,31 +284,65 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             .map_err(|e| ApiError::invalid_request(format!("invalid body: {e}")))?
     };
     let checked = check_request(app, body)?;
+    let config = &app.config;
     let now = shared::http::now_epoch();
-    check_step_up(app, &session, &checked.scopes, now)?;
-    let min_left = i64::try_from(app.config.jwt_min_remaining.as_secs()).unwrap_or(0);
+    let sensitive = sensitive(app, &checked.scopes);
+    check_step_up(app, &session, &sensitive, now)?;
+    let min_left = i64::try_from(config.jwt_min_remaining.as_secs()).unwrap_or(0);
     if session.seconds_left(now) < min_left {
         return Err(ApiError::session_jwt_expiring());
     }
     let deadline = shared::http::deadline(req);
+    if !sensitive.is_empty() && config.sensitive_session_check == SessionCheck::Stytch {
+        confirm_session(app, &session, deadline).await?;
+    }
     let record = app.store.get_user(&session.user_id).await?;
     let customer_id = customer_of(app, record, deadline).await?;
+    // Unit cannot revoke a customer token: one that can move money lives briefly.
+    let expires_in = if sensitive.is_empty() {
+        checked.expires_in
+    } else {
+        checked
+            .expires_in
+            .min(config.sensitive_token_max_expires_in)
+    };
+    let limit_key = format!("tokens:{}", session.user_id);
+    let limit = config.tokens_per_user;
+    let window = u32::try_from(limit.window.as_secs()).unwrap_or(u32::MAX);
+    if let Attempt::Refused { retry_after } = app
+        .store
+        .reserve_attempt(&limit_key, limit.max, window, now)
+        .await?
+    {
+        tracing::warn!("customer tokens limited for this user");
+        return Err(ApiError::too_many_tokens(retry_after));
+    }
     let scope = checked.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
     let request = CreateCustomerToken {
         scope: scope.clone(),
         jwt_token: session.token.clone(),
-        expires_in: checked.expires_in,
+        expires_in,
         resources: checked.resources,
     };
-    let issued = app
+    let issued = match app
         .unit
         .create_customer_token(&customer_id, &request, deadline)
         .await
-        .map_err(unit_refused)?;
-    let expires_in = issued.expires_in.unwrap_or(checked.expires_in);
+    {
+        Ok(issued) => issued,
+        Err(e) => {
+            // No token, so it does not count against the user's limit.
+            if let Err(release) = app.store.release_attempt(&limit_key).await {
+                tracing::warn!(error = %release, "could not give back a token slot");
+            }
+            return Err(unit_refused(e));
+        }
+    };
+    let expires_in = issued.expires_in.unwrap_or(expires_in).min(expires_in);
     // No audit, no token: a token we cannot account for is not handed out.
     app.store
         .put_audit(&AuditEntry {
+            event: None,
             user_id: session.user_id.clone(),
             customer_id: customer_id.clone(),
             scopes: checked.scopes.iter().cloned().collect(),

@@ -11,6 +11,7 @@ use shared::unit::{Address, CreateIndividualApplication, FullName, Phone, UnitEr
 use shared::{ApiError, App};
 
 use shared::onboarding::{OnboardingState, record_application};
+use shared::store::Attempt;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -281,13 +282,31 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     application.jwt_subject = user_id.clone();
     application
         .tags
-        .insert("stytchUserId".into(), user_id.clone());
+        .insert(shared::onboarding::USER_TAG.into(), user_id.clone());
     application.idempotency_key = attempt_key(&user_id, &application);
-    let created = match app
+    // Each application is a KYC check: a denied user does not get to loop through SSNs.
+    let limit_key = format!("applications:{user_id}");
+    let limit = app.config.applications_per_user;
+    let window = u32::try_from(limit.window.as_secs()).unwrap_or(u32::MAX);
+    if let Attempt::Refused { retry_after } = app
+        .store
+        .reserve_attempt(&limit_key, limit.max, window, shared::http::now_epoch())
+        .await?
+    {
+        tracing::warn!("applications limited for this user");
+        return Err(ApiError::too_many_applications(retry_after));
+    }
+    let result = app
         .unit
         .create_individual_application(&application, deadline)
-        .await
-    {
+        .await;
+    if result.is_err() {
+        // Unit made no application, so it does not count.
+        if let Err(e) = app.store.release_attempt(&limit_key).await {
+            tracing::warn!(error = %e, "could not give back an application slot");
+        }
+    }
+    let created = match result {
         Ok(a) => a,
         Err(UnitError::Api {
             status: 400,
@@ -314,7 +333,9 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         Err(e) => return Err(e.into()),
     };
     tracing::info!(application_id = %created.id, status = %created.attributes.status, "created the Unit application");
-    let record = record_application(app, &user_id, &created).await?;
+    let record = record_application(app, &user_id, &created, deadline)
+        .await?
+        .ok_or_else(ApiError::internal)?;
     Ok(shared::error::json(
         StatusCode::CREATED,
         &OnboardingState::of(&record),

@@ -14,7 +14,9 @@ use shared::unit::UnitError;
 use shared::{ApiError, App};
 use tokio::time::Instant;
 
-use shared::onboarding::{apply_contact, ensure_form, record_application};
+use shared::onboarding::{
+    apply_contact, ensure_form, owner_by_form, record_application, record_status,
+};
 
 /// How long a processed event id is remembered: longer than Svix's ~27 h of retries and Unit's
 /// at-least-once redeliveries.
@@ -211,27 +213,38 @@ async fn apply_unit_event(
                 }
                 Err(e) => return Err(e.into()),
             };
-            match application
+            let subject = application
                 .attributes
                 .jwt_subject
                 .clone()
-                .filter(|s| !s.is_empty())
-            {
-                Some(user) => {
-                    // The webhook may outrun the application's own status: record what Unit says now too.
-                    record_application(app, &user, &application).await?;
-                    user
-                }
-                None => {
-                    tracing::info!(application_id, "application without jwtSubject; not ours");
-                    return Ok(());
-                }
-            }
+                .filter(|s| !s.is_empty());
+            let user = match subject {
+                Some(user) => user,
+                // No jwtSubject: ours if it came from a form we made for a user.
+                None => match owner_by_form(app, &application, deadline).await? {
+                    Some(user) => user,
+                    None => {
+                        tracing::info!(
+                            application_id,
+                            "application without jwtSubject from none of our forms; not ours"
+                        );
+                        return Ok(());
+                    }
+                },
+            };
+            // The webhook may outrun the application's own status: record what Unit says now too.
+            record_application(app, &user, &application, deadline).await?;
+            user
         }
     };
-    store::modify(&*app.store, &user_id, true, |r| {
-        r.apply_application(&application_id, status, customer_id.as_deref())
-    })
+    record_status(
+        app,
+        &user_id,
+        &application_id,
+        status,
+        customer_id.as_deref(),
+        deadline,
+    )
     .await?;
     Ok(())
 }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::jwt::VerifiedSession;
+use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
-use shared::store::Attempt;
+use shared::store::{self, Attempt, AuditEntry};
 use shared::stytch::{Authenticated, StytchError};
 use shared::{ApiError, App};
 use tokio::time::Instant;
@@ -53,7 +53,7 @@ pub async fn handle(app: Arc<App>, req: Request) -> Result<Response<Body>, ApiEr
     let session = app.authenticate(req).await?;
     let deadline = shared::http::deadline(req);
     match route {
-        Route::Enrol => enrol(app, &session, deadline).await,
+        Route::Enrol => enrol(app, req, &session, deadline).await,
         Route::Authenticate => {
             let body: CodeIn = parse(req)?;
             let code = body.totp_code.unwrap_or_default();
@@ -114,32 +114,81 @@ fn stytch_error_type(e: &StytchError) -> &str {
     e.error_type().unwrap_or("")
 }
 
+/// The body of `POST /mfa/totp`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EnrolIn {
+    /// Replace the user's authenticator (lost or changed) with a new one.
+    #[serde(default)]
+    replace: bool,
+}
+
 /// `POST /mfa/totp`: a new TOTP registration for the caller. An unverified one left from an
-/// abandoned enrolment is replaced; a verified one is a 409.
+/// abandoned enrolment is replaced; a verified one is a 409, unless the caller asks to replace
+/// it. Once a user has had a verified TOTP, replacing any registration (a lost authenticator,
+/// or a pending one) needs a TOTP or recovery-code factor from the last `STEP_UP_MAX_AGE`
+/// seconds: a password alone never takes over a user's second factor. A replacement ends the
+/// user's other Stytch sessions and leaves an audit entry.
 async fn enrol(
     app: &App,
+    req: &Request,
     session: &VerifiedSession,
     deadline: Instant,
 ) -> Result<Response<Body>, ApiError> {
+    let body = req.body().as_ref();
+    let asked: EnrolIn = if body.iter().all(u8::is_ascii_whitespace) {
+        EnrolIn::default()
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|_| ApiError::invalid_request("the body must be {} or {\"replace\": true}"))?
+    };
+    let config = &app.config;
+    let proven = session.has_recent_second_factor(Freshness {
+        max_age: config.step_up_max_age,
+        leeway: config.jwt_leeway,
+        now: shared::http::now_epoch(),
+    });
+    let refuse = || ApiError::second_factor_required(config.step_up_max_age.as_secs());
     let user_id = &session.user_id;
+    if asked.replace {
+        if !proven {
+            return Err(refuse());
+        }
+        let user = app.stytch.get_user(user_id, deadline).await?;
+        let had_active = user.totps.iter().any(|t| t.verified);
+        for totp in &user.totps {
+            app.stytch.delete_totp(&totp.totp_id, deadline).await?;
+        }
+        let created = app.stytch.create_totp(user_id, deadline).await?;
+        tracing::info!(totp_id = %created.totp_id, had_active, "TOTP replaced");
+        if had_active {
+            let revoked = revoke_other_sessions(app, session, None, deadline).await;
+            audit(app, req, user_id, "totp_replaced").await?;
+            tracing::info!(revoked, "the user's other sessions were revoked");
+        }
+        return Ok(enrolled(created));
+    }
     let mut replaced_pending = false;
     loop {
         match app.stytch.create_totp(user_id, deadline).await {
             Ok(created) => {
                 tracing::info!(totp_id = %created.totp_id, "TOTP enrolment started");
-                let body = Enrolled {
-                    totp_id: created.totp_id,
-                    secret: created.secret,
-                    qr_code: created.qr_code,
-                    recovery_codes: created.recovery_codes,
-                };
-                return Ok(shared::error::json(StatusCode::CREATED, &body));
+                return Ok(enrolled(created));
             }
             Err(e) if stytch_error_type(&e) == "active_totp_exists" => {
                 return Err(ApiError::totp_already_enrolled());
             }
             Err(e) if stytch_error_type(&e) == "pending_totp_exists" && !replaced_pending => {
                 let user = app.stytch.get_user(user_id, deadline).await?;
+                let had_verified = user.totps.iter().any(|t| t.verified)
+                    || app
+                        .store
+                        .get_user(user_id)
+                        .await?
+                        .is_some_and(|r| r.second_factor_verified_at.is_some());
+                if had_verified && !proven {
+                    return Err(refuse());
+                }
                 for pending in user.totps.iter().filter(|t| !t.verified) {
                     app.stytch.delete_totp(&pending.totp_id, deadline).await?;
                 }
@@ -151,6 +200,61 @@ async fn enrol(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+fn enrolled(created: shared::stytch::TotpCreated) -> Response<Body> {
+    let body = Enrolled {
+        totp_id: created.totp_id,
+        secret: created.secret,
+        qr_code: created.qr_code,
+        recovery_codes: created.recovery_codes,
+    };
+    shared::error::json(StatusCode::CREATED, &body)
+}
+
+/// Ends the user's Stytch sessions but the caller's (and `keep`, the session a check just
+/// produced): a thief's session on a lost phone must not outlive the recovery. Best effort
+/// after the fact (the step-up or replacement is done): a failure is logged. Returns how many.
+async fn revoke_other_sessions(
+    app: &App,
+    session: &VerifiedSession,
+    keep: Option<&str>,
+    deadline: Instant,
+) -> usize {
+    let sessions = match app.stytch.get_sessions(&session.user_id, deadline).await {
+        Ok(sessions) => sessions,
+        Err(e) => {
+            tracing::error!(error = %e, "could not list the user's sessions to revoke them");
+            return 0;
+        }
+    };
+    let mut revoked = 0;
+    for other in sessions
+        .iter()
+        .filter(|s| s.session_id != session.session_id && Some(s.session_id.as_str()) != keep)
+    {
+        match app.stytch.revoke_session(&other.session_id, deadline).await {
+            Ok(()) => revoked += 1,
+            Err(e) => tracing::error!(error = %e, "could not revoke one of the user's sessions"),
+        }
+    }
+    revoked
+}
+
+/// An audit entry of a security event of the user's.
+async fn audit(app: &App, req: &Request, user_id: &str, event: &str) -> Result<(), ApiError> {
+    app.store
+        .put_audit(&AuditEntry {
+            event: Some(event.to_owned()),
+            user_id: user_id.to_owned(),
+            customer_id: String::new(),
+            scopes: Vec::new(),
+            issued_at: shared::store::timestamp_millis(),
+            request_id: shared::http::request_id(req),
+            expires_in: 0,
+        })
+        .await
+        .map_err(Into::into)
 }
 
 enum Check<'a> {
@@ -191,7 +295,9 @@ async fn check(
         tracing::warn!("TOTP checks locked for this user");
         return Err(ApiError::too_many_attempts(retry_after));
     }
-    let minutes = Some(config.step_up_session_minutes);
+    // Stytch sets the session's expiry to now + session_duration_minutes: sending what is left
+    // keeps the session ending where it did, however long the user logged in for.
+    let minutes = session.minutes_left(shared::http::now_epoch());
     let jwt = session.token.expose();
     let result = match code {
         Check::Totp(c) => {
@@ -208,10 +314,39 @@ async fn check(
     match result {
         Ok(authenticated) => {
             // The step-up is done at Stytch (the code is spent, the factor is in the session):
-            // answering an error now would lose the new session JWT. The failure counter is
-            // housekeeping; left uncleared, it expires with its window.
+            // answering an error now would lose the new session JWT. The failure counter and
+            // the record of a verified TOTP are housekeeping; left undone, the counter expires
+            // with its window and the next step-up records the TOTP.
             if let Err(e) = app.store.clear_attempts(&key).await {
                 tracing::warn!(error = %e, "could not clear the failed-attempt counter");
+            }
+            match code {
+                Check::Totp(_) => {
+                    let first = store::modify(&*app.store, &session.user_id, true, |r| {
+                        if r.second_factor_verified_at.is_some() {
+                            return false;
+                        }
+                        r.second_factor_verified_at = Some(store::timestamp());
+                        true
+                    })
+                    .await;
+                    if let Err(e) = first {
+                        tracing::warn!(error = %e, "could not record the verified TOTP");
+                    }
+                }
+                Check::Recovery(_) => {
+                    // A recovery login is what a thief with the codes, or a user who lost the
+                    // phone, does: every other session of the user ends.
+                    let keep = authenticated
+                        .session
+                        .as_ref()
+                        .map(|s| s.session_id.as_str());
+                    let revoked = revoke_other_sessions(app, session, keep, deadline).await;
+                    tracing::info!(
+                        revoked,
+                        "recovery login: the user's other sessions were revoked"
+                    );
+                }
             }
             Ok(shared::error::json(
                 StatusCode::OK,

@@ -224,6 +224,7 @@ async fn events_are_recorded_once(store: &dyn UserStore, run: &str) {
 async fn audit_entries_are_kept_in_order(store: &dyn UserStore, run: &str) {
     let user = format!("user-test-{run}-audit");
     let entry = |t: &str, req: &str| AuditEntry {
+        event: None,
         user_id: user.clone(),
         customer_id: "10000".into(),
         scopes: vec!["customers".into(), "cards-write".into()],

@@ -95,6 +95,7 @@ fn user_item(r: &UserRecord) -> Item {
         ("form_url", &r.form_url),
         ("application_id", &r.application_id),
         ("customer_id", &r.customer_id),
+        ("second_factor_verified_at", &r.second_factor_verified_at),
     ] {
         if let Some(v) = value {
             item.insert(name.into(), s(v));
@@ -123,6 +124,7 @@ fn user_from(item: &Item) -> Result<UserRecord, StoreError> {
         application_status: optional(item, "application_status")?
             .map(|text: String| crate::domain::ApplicationStatus::parse(&text)),
         customer_id: optional(item, "customer_id")?,
+        second_factor_verified_at: optional(item, "second_factor_verified_at")?,
         deleted: matches!(item.get("deleted"), Some(AttributeValue::Bool(true))),
         created_at: string(item, "created_at")?,
         updated_at: string(item, "updated_at")?,
@@ -144,6 +146,7 @@ fn audit_from(item: &Item) -> Result<AuditEntry, StoreError> {
     };
     Ok(AuditEntry {
         user_id: string(item, "user_id")?,
+        event: optional(item, "event")?,
         customer_id: string(item, "customer_id")?,
         scopes,
         issued_at: string(item, "issued_at")?,
@@ -365,6 +368,9 @@ impl UserStore for DynamoStore {
             &format!("{}#{}", entry.issued_at, entry.request_id),
         );
         item.insert("user_id".into(), s(&entry.user_id));
+        if let Some(event) = &entry.event {
+            item.insert("event".into(), s(event));
+        }
         item.insert("customer_id".into(), s(&entry.customer_id));
         item.insert(
             "scopes".into(),

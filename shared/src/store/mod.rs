@@ -35,6 +35,9 @@ pub struct UserRecord {
     pub application_status: Option<ApplicationStatus>,
     /// Unit customer, once approved.
     pub customer_id: Option<String>,
+    /// When the user first stepped up with a verified TOTP (RFC 3339): from then on, a new
+    /// enrolment needs a recent second factor too.
+    pub second_factor_verified_at: Option<String>,
     /// The Stytch user was deleted.
     pub deleted: bool,
     /// RFC 3339 times.
@@ -48,6 +51,9 @@ pub struct UserRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub user_id: String,
+    /// What happened, for entries other than a customer token (e.g. `totp_replaced`); `None`
+    /// for a token, whose customer, scopes and lifetime the other fields hold.
+    pub event: Option<String>,
     pub customer_id: String,
     pub scopes: Vec<String>,
     /// RFC 3339.
