@@ -189,3 +189,58 @@ async fn hundreds_of_concurrent_token_requests_are_each_issued_and_audited() {
         .unwrap();
     assert_eq!(audit.len(), 300, "one audit item per token issued");
 }
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn the_per_user_token_limit_holds_under_concurrency() {
+    let stack = Stack::on_moto_with(&e2e::moto(), &[("TOKENS_PER_USER", "5/600")]).await;
+    let (login, _) = stack.onboarded("limit@example.com").await;
+    let requests = (0..40)
+        .map(|_| {
+            stack
+                .http
+                .post(stack.url("/unit/customer-token"))
+                .bearer_auth(&login.session_jwt)
+                .json(&json!({"scope": "customers"}))
+        })
+        .collect();
+    let answers = all_at_once(requests).await;
+    println!("{}", figures("token limit", &answers));
+    let granted = answers.iter().filter(|a| a.0 == 200).count();
+    let limited: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+    assert_eq!(granted, 5);
+    assert_eq!(limited.len(), 35);
+    assert!(
+        limited
+            .iter()
+            .all(|a| e2e::code_of(&a.1) == Some("too_many_tokens"))
+    );
+    let audited = stack
+        .local
+        .app
+        .store
+        .audit_for_user(&login.user_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        audited.len(),
+        5,
+        "one audit entry per token, none for the refused"
+    );
+    // The refusal says when to come back.
+    let response = stack
+        .http
+        .post(stack.url("/unit/customer-token"))
+        .bearer_auth(&login.session_jwt)
+        .json(&json!({"scope": "customers"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry), "{retry}");
+}

@@ -346,3 +346,174 @@ async fn unit_faults_are_retried_within_bounds_and_rotation_keeps_working() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_revoked_session_mints_no_sensitive_token() {
+    let stack = Stack::start(&[]).await;
+    let (login, _) = stack.onboarded("revoked@example.com").await;
+    let jwt = stack.stepped_up(&login).await;
+    let sensitive = json!({"scope": "customers cards-write", "expires_in": 86400});
+    // Before: granted, and for at most SENSITIVE_TOKEN_MAX_EXPIRES_IN (900 s), whatever was asked.
+    let (status, issued) = json_of(token(&stack, &jwt, sensitive.clone())).await;
+    assert_eq!(
+        (status, issued["expires_in"].as_u64()),
+        (200, Some(900)),
+        "{issued}"
+    );
+    let sent = stack
+        .unit_log()
+        .into_iter()
+        .rfind(|r| r.path.ends_with("/token"))
+        .unwrap();
+    assert_eq!(sent.body["data"]["attributes"]["expiresIn"], 900);
+    // A read-only token keeps the asked lifetime.
+    let (status, read) = json_of(token(
+        &stack,
+        &jwt,
+        json!({"scope": "customers", "expires_in": 7200}),
+    ))
+    .await;
+    assert_eq!(
+        (status, read["expires_in"].as_u64()),
+        (200, Some(7200)),
+        "{read}"
+    );
+
+    // The user logs out (or an operator revokes the session): the JWT still verifies locally,
+    // but Stytch no longer knows the session.
+    let (status, _) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/sessions/revoke")
+            .json(&json!({"session_token": login.session_token})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let unit_before = unit_token_calls(&stack);
+    let (status, body) = json_of(token(&stack, &jwt, sensitive.clone())).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (401, Some("session_revoked")),
+        "{body}"
+    );
+    assert_eq!(unit_token_calls(&stack), unit_before, "Unit was not asked");
+    // Read-only scopes stay local: the JWT's own 5 minutes.
+    let (status, _) = json_of(token(&stack, &jwt, json!({"scope": "customers"}))).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_session_check_fails_closed_and_can_be_local() {
+    let stack = Stack::start(&[("UPSTREAM_MAX_ATTEMPTS", "2")]).await;
+    let (login, _) = stack.onboarded("closed@example.com").await;
+    let jwt = stack.stepped_up(&login).await;
+    stack
+        .stytch_fault(json!({"route": "POST /v1/sessions/authenticate", "status": 503}))
+        .await;
+    let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (502, Some("upstream_unavailable")),
+        "{body}"
+    );
+    stack.clear_faults().await;
+
+    // SENSITIVE_SESSION_CHECK=local trusts the JWT alone: a revoked session still gets one.
+    let local = Stack::start(&[("SENSITIVE_SESSION_CHECK", "local")]).await;
+    let (login, _) = local.onboarded("local@example.com").await;
+    let jwt = local.stepped_up(&login).await;
+    json_of(
+        local
+            .stytch_call(Method::POST, "/v1/sessions/revoke")
+            .json(&json!({"session_token": login.session_token})),
+    )
+    .await;
+    let (status, body) = json_of(token(&local, &jwt, json!({"scope": "cards-write"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !local
+            .stytch_log()
+            .iter()
+            .any(|r| r.path == "/v1/sessions/authenticate"
+                && r.user_agent.starts_with("stytch-unit-bridge/")),
+        "no session check at Stytch"
+    );
+}
+
+/// A session factor: `(type, delivery_method)`.
+type Factor<'a> = (&'a str, &'a str);
+
+/// A validly signed session of `user` with these factors, all authenticated now.
+fn session_with(stack: &Stack, user: &str, factors: &[Factor]) -> String {
+    let at = e2e::rfc3339(now());
+    let factors: Vec<Value> = factors
+        .iter()
+        .map(|(t, d)| json!({"type": t, "delivery_method": d, "last_authenticated_at": at}))
+        .collect();
+    stack.forge(user, now(), |c| {
+        c["https://stytch.com/session"]["authentication_factors"] = json!(factors);
+    })
+}
+
+#[tokio::test]
+async fn the_step_up_factors_are_a_setting_of_exact_pairs() {
+    // The forged sessions exist nowhere at Stytch: the session check is off here.
+    let vars = [
+        ("SENSITIVE_SESSION_CHECK", "local"),
+        ("STEP_UP_FACTORS", "webauthn otp"),
+    ];
+    let stack = Stack::start(&vars).await;
+    let (login, _) = stack.onboarded("factors@example.com").await;
+    let user = &login.user_id;
+    let password = ("password", "knowledge");
+    let cases: &[(&str, &[Factor], u16)] = &[
+        (
+            "passkey step-up",
+            &[password, ("webauthn", "webauthn_registration")],
+            200,
+        ),
+        ("SMS step-up", &[password, ("otp", "sms")], 200),
+        ("e-mail OTP step-up", &[password, ("otp", "email")], 200),
+        (
+            "a passkey login alone",
+            &[("webauthn", "webauthn_registration")],
+            403,
+        ),
+        ("an SMS login alone", &[("otp", "sms")], 403),
+        (
+            "TOTP is not in the setting",
+            &[password, ("totp", "authenticator_app")],
+            403,
+        ),
+        (
+            "otp with another delivery",
+            &[password, ("otp", "authenticator_app")],
+            403,
+        ),
+        (
+            "a recovery code labelled otp",
+            &[password, ("otp", "recovery_code")],
+            403,
+        ),
+        ("no step-up", &[password], 403),
+    ];
+    for (name, factors, expected) in cases {
+        let jwt = session_with(&stack, user, factors);
+        let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
+        assert_eq!(status, *expected, "{name}: {body}");
+        if *expected == 403 {
+            assert_eq!(code_of(&body), Some("step_up_required"), "{name}");
+        }
+    }
+    // The default is TOTP alone, paired with its delivery method.
+    let default = Stack::start(&[("SENSITIVE_SESSION_CHECK", "local")]).await;
+    let (login, _) = default.onboarded("totp-only@example.com").await;
+    for (factors, expected) in [
+        (&[password, ("totp", "authenticator_app")][..], 200),
+        (&[password, ("webauthn", "webauthn_registration")][..], 403),
+        (&[password, ("totp", "recovery_code")][..], 403),
+    ] {
+        let jwt = session_with(&default, &login.user_id, factors);
+        let (status, body) = json_of(token(&default, &jwt, json!({"scope": "cards-write"}))).await;
+        assert_eq!(status, expected, "{factors:?}: {body}");
+    }
+}

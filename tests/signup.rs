@@ -788,3 +788,46 @@ async fn a_customer_bound_to_someone_else_is_never_recorded() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_denied_user_cannot_loop_through_applications() {
+    let stack = Stack::start(&[("APPLICATIONS_PER_USER", "3/86400")]).await;
+    let login = stack.sign_up("loop@example.com").await;
+    stack
+        .sandbox_control(
+            Method::PUT,
+            stack.unit("/_sandbox/approval"),
+            Some(json!({"policy": "deny"})),
+        )
+        .await;
+    let apply = |ssn: &str| {
+        stack
+            .http
+            .post(stack.url("/onboarding/application"))
+            .bearer_auth(&login.session_jwt)
+            .json(&json!({
+                "full_name": {"first": "Lou", "last": "Pe"}, "date_of_birth": "1990-01-01",
+                "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701"},
+                "phone": {"country_code": "1", "number": "5555550104"}, "ssn": ssn
+            }))
+    };
+    for ssn in ["100000007", "100000008", "100000009"] {
+        let (status, state) = json_of(apply(ssn)).await;
+        assert_eq!(
+            (status, state["state"].as_str()),
+            (201, Some("denied")),
+            "{state}"
+        );
+    }
+    let response = apply("100000010").send().await.unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(e2e::code_of(&body), Some("too_many_applications"));
+    let posted = stack
+        .unit_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/applications")
+        .count();
+    assert_eq!(posted, 3, "the fourth never reached Unit");
+}

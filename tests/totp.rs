@@ -487,3 +487,158 @@ async fn a_step_up_keeps_the_sessions_lifetime() {
     let minutes = sent.body["session_duration_minutes"].as_i64().unwrap();
     assert!((1439..=1440).contains(&minutes), "sent {minutes} minutes");
 }
+
+/// Whether Stytch still knows the session of `token`.
+async fn alive(stack: &Stack, token: &str) -> bool {
+    let (status, _) = json_of(
+        stack
+            .stytch_call(reqwest::Method::POST, "/v1/sessions/authenticate")
+            .json(&json!({"session_token": token})),
+    )
+    .await;
+    status == 200
+}
+
+async fn password_login(stack: &Stack, email: &str) -> Login {
+    let (status, reply) = json_of(
+        stack
+            .stytch_call(reqwest::Method::POST, "/v1/passwords/authenticate")
+            .json(&json!({"email": email, "password": "correct horse battery staple"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    Login {
+        user_id: reply["user_id"].as_str().unwrap().to_owned(),
+        session_jwt: reply["session_jwt"].as_str().unwrap().to_owned(),
+        session_token: reply["session_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_lost_authenticator_is_replaced_after_a_recovery_code_and_ends_other_sessions() {
+    let stack = Stack::start(&[]).await;
+    let email = "lost@example.com";
+    let first = stack.sign_up(email).await;
+    let phone = password_login(&stack, email).await; // the session on the phone that gets lost
+    let enrolled = enrol(&stack, &first).await;
+    let secret = enrolled["secret"].as_str().unwrap();
+    let recovery = enrolled["recovery_codes"][0].as_str().unwrap().to_owned();
+    let (status, _) = json_of(call(
+        &stack,
+        &first,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(secret, now())}),
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        stack
+            .record(&first.user_id)
+            .await
+            .unwrap()
+            .second_factor_verified_at
+            .is_some(),
+        "the verified TOTP is recorded"
+    );
+    let (status, body) = json_of(call(&stack, &first, "/mfa/totp", json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (409, Some("totp_already_enrolled"))
+    );
+
+    // A password alone never takes over the second factor.
+    let fresh = password_login(&stack, email).await;
+    let (status, body) = json_of(call(&stack, &fresh, "/mfa/totp", json!({"replace": true}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (403, Some("step_up_required")),
+        "{body}"
+    );
+    let (status, body) =
+        json_of(call(&stack, &fresh, "/mfa/totp", json!({"replace": "yes"}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+
+    // A recovery-code login ends every other session, the lost phone's included.
+    let (status, recovered) = json_of(call(
+        &stack,
+        &fresh,
+        "/mfa/totp/recover",
+        json!({"recovery_code": recovery}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{recovered}");
+    assert!(
+        !alive(&stack, &phone.session_token).await,
+        "the phone's session ended"
+    );
+    assert!(!alive(&stack, &first.session_token).await);
+    assert!(
+        alive(&stack, &fresh.session_token).await,
+        "the caller's session lives on"
+    );
+    let recovered = Login {
+        user_id: fresh.user_id.clone(),
+        session_jwt: recovered["session_jwt"].as_str().unwrap().to_owned(),
+        session_token: recovered["session_token"].as_str().unwrap().to_owned(),
+    };
+
+    // With that recent recovery factor, the authenticator is replaced.
+    let (status, replaced) = json_of(call(
+        &stack,
+        &recovered,
+        "/mfa/totp",
+        json!({"replace": true}),
+    ))
+    .await;
+    assert_eq!(status, 201, "{replaced}");
+    let new_secret = replaced["secret"].as_str().unwrap();
+    assert_ne!(new_secret, secret);
+    assert_eq!(replaced["recovery_codes"].as_array().unwrap().len(), 10);
+    let audit = stack
+        .local
+        .app
+        .store
+        .audit_for_user(&first.user_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.event.as_deref() == Some("totp_replaced"))
+            .count(),
+        1,
+        "{audit:?}"
+    );
+
+    // The new TOTP is pending until its first code: a password-only session cannot replace it.
+    let other = password_login(&stack, email).await;
+    let (status, body) = json_of(call(&stack, &other, "/mfa/totp", json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (403, Some("step_up_required")),
+        "{body}"
+    );
+    // Its first code steps the recovered session up.
+    let (status, stepped) = json_of(call(
+        &stack,
+        &recovered,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(new_secret, now())}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{stepped}");
+}
+
+#[tokio::test]
+async fn replacing_without_an_active_totp_is_an_ordinary_enrolment() {
+    let stack = Stack::start(&[]).await;
+    let login = stack.sign_up("new@example.com").await;
+    // A first enrolment's abandoned registration is replaced as before, no second factor asked.
+    enrol(&stack, &login).await;
+    let again = enrol(&stack, &login).await;
+    assert!(again["secret"].is_string());
+}

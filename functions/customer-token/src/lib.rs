@@ -362,3 +362,82 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::unit::UnitErrorItem;
+
+    fn refusal(status: u16, title: &str, detail: &str, pointer: Option<&str>) -> UnitError {
+        UnitError::Api {
+            status,
+            errors: vec![UnitErrorItem {
+                status: status.to_string(),
+                title: title.into(),
+                code: None,
+                detail: Some(detail.into()),
+                source: pointer.map(|p| serde_json::json!({ "pointer": p })),
+            }],
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn units_refusals_of_the_jwt_are_session_rejections_whatever_their_shape() {
+        let cases = [
+            (
+                refusal(401, "Unauthorized", "jwt expired", None),
+                401,
+                "session_rejected_by_unit",
+            ),
+            (
+                refusal(403, "Forbidden", "invalid token", None),
+                401,
+                "session_rejected_by_unit",
+            ),
+            (
+                refusal(
+                    400,
+                    "Bad Request",
+                    "invalid",
+                    Some("/data/attributes/jwtToken"),
+                ),
+                401,
+                "session_rejected_by_unit",
+            ),
+            (
+                refusal(
+                    403,
+                    "Forbidden",
+                    "the requested scopes need two-factor authentication",
+                    None,
+                ),
+                403,
+                "unit_forbidden",
+            ),
+            (
+                refusal(
+                    400,
+                    "Bad Request",
+                    "card not found",
+                    Some("/data/attributes/resources"),
+                ),
+                400,
+                "invalid_request",
+            ),
+            (
+                refusal(503, "Unavailable", "later", None),
+                502,
+                "upstream_unavailable",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let answer = unit_refused(e.clone());
+            assert_eq!(
+                (answer.status.as_u16(), answer.code),
+                (status, code),
+                "{e:?}"
+            );
+        }
+    }
+}
