@@ -110,7 +110,7 @@ async function refreshOnboarding() {
     status("onboarding-status", "Your Unit account application was approved.", "ok");
     clearInterval(polling);
     polling = null;
-    unlock("step-totp", ["enrol"]);
+    unlock("step-totp", ["enrol", "replace"]);
     unlock("step-token", ["get-token", "step-up"]);
   } else if (o.state === "form_pending") {
     status("onboarding-status", "Fill in the application form at Unit; this page follows its progress.", "muted");
@@ -129,17 +129,46 @@ async function enrol() {
     status("enrol-status", explain(reply), "err");
     return;
   }
-  $("qr").src = reply.data.qr_code;
-  $("secret").textContent = reply.data.secret;
+  showEnrolment(reply.data);
+  status("enrol-status", "Enrolled. Your first code below completes the enrolment.", "ok");
+}
+
+/** Shows an enrolment's QR code, secret and recovery codes. */
+function showEnrolment(data) {
+  $("qr").src = data.qr_code;
+  $("secret").textContent = data.secret;
   const list = $("recovery-codes");
   list.textContent = "";
-  for (const code of reply.data.recovery_codes) {
+  for (const code of data.recovery_codes) {
     const item = document.createElement("li");
     item.textContent = code;
     list.append(item);
   }
   $("enrolment").hidden = false;
-  status("enrol-status", "Enrolled. Your first code below completes the enrolment.", "ok");
+}
+
+/** A lost authenticator: a recovery-code login, then a replacement enrolment. */
+async function replaceAuthenticator() {
+  const code = $("recovery-code").value.trim().toLowerCase();
+  if (!/^[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}$/.test(code)) {
+    status("enrol-status", "Enter one of your recovery codes (xxxx-xxxx-xxxx).", "err");
+    return;
+  }
+  const recovered = await api("POST", "/mfa/totp/recover", { recovery_code: code });
+  if (!recovered.ok) {
+    status("enrol-status", explain(recovered), "err");
+    return;
+  }
+  session.jwt = recovered.data.session_jwt;
+  session.token = recovered.data.session_token;
+  const replaced = await api("POST", "/mfa/totp", { replace: true });
+  if (!replaced.ok) {
+    status("enrol-status", explain(replaced), "err");
+    return;
+  }
+  $("recovery-code").value = "";
+  showEnrolment(replaced.data);
+  status("enrol-status", "Replaced: scan the new QR code; your first code below completes it. Your other sessions were ended.", "ok");
 }
 
 async function stepUp() {
@@ -208,6 +237,7 @@ async function main() {
   $("login").addEventListener("click", () => signIn("login"));
   $("refresh-onboarding").addEventListener("click", refreshOnboarding);
   $("enrol").addEventListener("click", enrol);
+  $("replace").addEventListener("click", replaceAuthenticator);
   $("step-up").addEventListener("click", stepUp);
   $("get-token").addEventListener("click", getToken);
   $("use-token").addEventListener("click", useToken);

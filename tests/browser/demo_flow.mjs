@@ -103,6 +103,7 @@ try {
   });
 
   let secret;
+  let recoveryCode;
   await step("enrolled", async () => {
     await page.click("#enrol");
     await page.waitForSelector("#enrolment:not([hidden])");
@@ -127,6 +128,7 @@ try {
     if (secret !== shown) throw new Error(`the QR code's secret ${secret} is not the one shown (${shown})`);
     const codes = await page.locator("#recovery-codes li").count();
     if (codes < 1) throw new Error("no recovery codes shown");
+    recoveryCode = (await page.locator("#recovery-codes li").first().innerText()).trim();
   });
 
   await step("step-up-required", async () => {
@@ -153,6 +155,30 @@ try {
     await page.waitForSelector("#unit-status.ok, #unit-status.err");
     const result = await text("#unit-status");
     if (!result.includes("Unit accepted the token")) throw new Error(result);
+  });
+
+  // The phone is lost: a recovery code logs in, a new authenticator replaces the old one, and
+  // the new one's first code steps the session up again.
+  await step("authenticator-replaced", async () => {
+    await page.click("#lost summary");
+    await page.fill("#recovery-code", recoveryCode);
+    await page.evaluate(() => { document.getElementById("enrol-status").textContent = ""; });
+    await page.click("#replace");
+    await page.waitForFunction(() => document.getElementById("enrol-status").textContent !== "");
+    const result = await text("#enrol-status");
+    if (!result.startsWith("Replaced")) throw new Error(result);
+    const replaced = (await text("#secret")).trim();
+    if (!replaced || replaced === secret) throw new Error(`the secret was not replaced: ${replaced}`);
+    secret = replaced;
+  });
+
+  await step("stepped-up-with-the-new-authenticator", async () => {
+    await page.evaluate(() => { document.getElementById("token-status").textContent = ""; });
+    await page.fill("#totp-code", totp(secret));
+    await page.click("#step-up");
+    await page.waitForFunction(() => document.getElementById("token-status").textContent !== "");
+    const result = await text("#token-status");
+    if (!result.includes("Stepped up")) throw new Error(result);
   });
 
   if (problems.length) throw new Error(problems.join("\n"));
