@@ -50,3 +50,58 @@ async fn each_binary_answers_its_sample_events_through_the_runtime_api() {
         child.kill().await.unwrap();
     }
 }
+
+/// The sample event of a sensitive token request, as `jwt` sends it.
+fn sensitive_token_event(jwt: &str) -> String {
+    let text = std::fs::read_to_string(
+        bench::sample_events::dir().join("customer-token-step-up-required.json"),
+    )
+    .unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&text).unwrap();
+    event["headers"]["authorization"] = format!("Bearer {jwt}").into();
+    event.to_string()
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn the_customer_token_binary_caps_sensitive_tokens_and_refuses_a_revoked_session() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let (login, _) = stack.onboarded("binary@example.com").await;
+    let jwt = stack.stepped_up(&login).await;
+    let runtime = RuntimeApi::start().await;
+    let path = binary("customer-token");
+    let mut child = bootstrap_command(
+        &path,
+        "customer-token",
+        &runtime,
+        &stack.local.app.config,
+        &moto,
+    )
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let answer = runtime.invoke(sensitive_token_event(&jwt)).await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(
+        body["expires_in"], 900,
+        "a sensitive token lives at most 900 s"
+    );
+    // Logged out: the JWT still verifies, but Stytch no longer knows its session.
+    let (status, _) = e2e::json_of(
+        stack
+            .stytch_call(reqwest::Method::POST, "/v1/sessions/revoke")
+            .json(&serde_json::json!({"session_jwt": jwt})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let answer = runtime.invoke(sensitive_token_event(&jwt)).await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (answer["statusCode"].as_u64(), e2e::code_of(&body)),
+        (Some(401), Some("session_revoked")),
+        "{answer}"
+    );
+    child.kill().await.unwrap();
+}
