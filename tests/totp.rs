@@ -436,16 +436,18 @@ async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
     assert_eq!(status, 200, "{body}");
 }
 
-/// A password login at the Stytch sandbox with a session of `minutes`.
-async fn login_for(stack: &Stack, email: &str, minutes: u32) -> Login {
-    stack.sign_up(email).await;
+/// A password login at the Stytch sandbox (signing up first when `minutes` is given, for a
+/// session of that many minutes).
+async fn password_login(stack: &Stack, email: &str, minutes: Option<u32>) -> Login {
+    let mut body = json!({"email": email, "password": "correct horse battery staple"});
+    if let Some(minutes) = minutes {
+        stack.sign_up(email).await;
+        body["session_duration_minutes"] = json!(minutes);
+    }
     let (status, reply) = json_of(
         stack
             .stytch_call(reqwest::Method::POST, "/v1/passwords/authenticate")
-            .json(
-                &json!({"email": email, "password": "correct horse battery staple",
-                          "session_duration_minutes": minutes}),
-            ),
+            .json(&body),
     )
     .await;
     assert_eq!(status, 200, "{reply}");
@@ -467,7 +469,7 @@ async fn a_step_up_keeps_the_sessions_lifetime() {
     let stack = Stack::start(&[]).await;
     // A 24-hour login: Stytch sets a step-up's session to now + session_duration_minutes, so
     // a fixed 60 would log the user out an hour later.
-    let login = login_for(&stack, "day@example.com", 24 * 60).await;
+    let login = password_login(&stack, "day@example.com", Some(24 * 60)).await;
     let (_, session) = json_of(
         stack
             .stytch_call(reqwest::Method::POST, "/v1/sessions/authenticate")
@@ -510,27 +512,12 @@ async fn alive(stack: &Stack, token: &str) -> bool {
     status == 200
 }
 
-async fn password_login(stack: &Stack, email: &str) -> Login {
-    let (status, reply) = json_of(
-        stack
-            .stytch_call(reqwest::Method::POST, "/v1/passwords/authenticate")
-            .json(&json!({"email": email, "password": "correct horse battery staple"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{reply}");
-    Login {
-        user_id: reply["user_id"].as_str().unwrap().to_owned(),
-        session_jwt: reply["session_jwt"].as_str().unwrap().to_owned(),
-        session_token: reply["session_token"].as_str().unwrap().to_owned(),
-    }
-}
-
 #[tokio::test]
 async fn a_lost_authenticator_is_replaced_after_a_recovery_code_and_ends_other_sessions() {
     let stack = Stack::start(&[]).await;
     let email = "lost@example.com";
     let first = stack.sign_up(email).await;
-    let phone = password_login(&stack, email).await; // the session on the phone that gets lost
+    let phone = password_login(&stack, email, None).await; // the session on the phone that gets lost
     let enrolled = enrol(&stack, &first).await;
     let secret = enrolled["secret"].as_str().unwrap();
     let recovery = enrolled["recovery_codes"][0].as_str().unwrap().to_owned();
@@ -558,7 +545,7 @@ async fn a_lost_authenticator_is_replaced_after_a_recovery_code_and_ends_other_s
     );
 
     // A password alone never takes over the second factor.
-    let fresh = password_login(&stack, email).await;
+    let fresh = password_login(&stack, email, None).await;
     let (status, body) = json_of(call(&stack, &fresh, "/mfa/totp", json!({"replace": true}))).await;
     assert_eq!(
         (status, code_of(&body)),
@@ -626,7 +613,7 @@ async fn a_lost_authenticator_is_replaced_after_a_recovery_code_and_ends_other_s
     );
 
     // The new TOTP is pending until its first code: a password-only session cannot replace it.
-    let other = password_login(&stack, email).await;
+    let other = password_login(&stack, email, None).await;
     let (status, body) = json_of(call(&stack, &other, "/mfa/totp", json!({}))).await;
     assert_eq!(
         (status, code_of(&body)),
