@@ -276,6 +276,7 @@ impl SessionVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::Invalid("token too large"));
         }
+        // The signature itself is jsonwebtoken's to decode and check.
         let (signing_input, signature) = token
             .rsplit_once('.')
             .ok_or(JwtError::Invalid("not a JWS compact token"))?;
@@ -285,6 +286,7 @@ impl SessionVerifier {
         if payload.contains('.') {
             return Err(JwtError::Invalid("not a JWS compact token"));
         }
+        let (header_b64, payload_b64) = (header, payload);
         let header: Header = URL_SAFE_NO_PAD
             .decode(header)
             .ok()
@@ -306,11 +308,14 @@ impl SessionVerifier {
             .filter(|k| !k.is_empty() && k.len() <= 256)
             .ok_or(JwtError::Invalid("missing kid"))?;
         let key = self.key(&kid).await?;
-        // A signature that is not strict base64url cannot be one Stytch made.
-        if URL_SAFE_NO_PAD.decode(signature).is_err() {
-            return Err(JwtError::BadSignature);
-        }
-        let claims: Claims = jsonwebtoken::decode(token, &key, &self.validation)
+        // The JWS form of the same token: jsonwebtoken then reads the header once, not twice.
+        let jws = jsonwebtoken::jws::Jws::<Claims> {
+            protected: header_b64.to_owned(),
+            payload: payload_b64.to_owned(),
+            signature: signature.to_owned(),
+            _pd: std::marker::PhantomData,
+        };
+        let claims: Claims = jsonwebtoken::jws::decode(&jws, &key, &self.validation)
             .map_err(|e| refused(e.into_kind()))?
             .claims;
         let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
@@ -411,7 +416,9 @@ impl SessionVerifier {
 /// What a `jsonwebtoken` refusal means to the caller.
 fn refused(kind: ErrorKind) -> JwtError {
     match kind {
-        ErrorKind::InvalidSignature => JwtError::BadSignature,
+        // jsonwebtoken decodes the signature (strict base64url, as ours) before anything else
+        // of the payload: a base64 error is the signature's.
+        ErrorKind::InvalidSignature | ErrorKind::Base64(_) => JwtError::BadSignature,
         ErrorKind::ExpiredSignature => JwtError::Expired,
         ErrorKind::ImmatureSignature => JwtError::NotYetValid,
         ErrorKind::InvalidIssuer => JwtError::Invalid("wrong issuer"),
