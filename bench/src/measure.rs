@@ -195,6 +195,7 @@ async fn stack_on_moto(moto: &str) -> Result<(LocalStack, aws_config::SdkConfig,
         ("SECRET_ID", secret_name.clone()),
         ("TABLE_NAME", table.clone()),
         ("TOTP_MAX_FAILURES", "1000000".into()),
+        ("TOKENS_PER_USER", "1000000000/600".into()),
     ];
     let plan = Plan::resolve(
         move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
@@ -217,6 +218,7 @@ fn spawn_bootstrap(
     Ok(command
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
         .env("TOTP_MAX_FAILURES", "1000000")
+        .env("TOKENS_PER_USER", "1000000000/600")
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("{}: {e} (run `make package` first)", path.display()))?)
@@ -697,6 +699,8 @@ async fn overhead(
     config.secrets = shared::config::SecretsLocation::Inline(secrets_json);
     config.store = shared::config::StoreLocation::Memory;
     config.totp_max_failures = u32::MAX;
+    // The per-user limits would refuse a benchmark's thousands of tokens for one user.
+    config.tokens_per_user.max = u32::MAX;
     let mut app = App::build(config, None).await?;
     let counting = Arc::new(Counting {
         inner: app.store.clone(),
@@ -1010,6 +1014,7 @@ async fn memory_stack() -> Result<LocalStack, Error> {
         ("UNIT_SANDBOX_PORT", "0".into()),
         ("STORE", "memory".into()),
         ("SECRETS_JSON", secrets),
+        ("TOKENS_PER_USER", "1000000000/600".into()),
     ];
     let plan = Plan::resolve(
         move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
