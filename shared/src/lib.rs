@@ -10,6 +10,7 @@ pub mod http;
 pub mod jwt;
 #[cfg(feature = "aws")]
 pub mod lambda;
+pub mod metrics;
 #[cfg(feature = "aws")]
 pub mod onboarding;
 pub mod secrets;

@@ -352,6 +352,9 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         })
         .await?;
     tracing::info!(customer_id, scope, expires_in, "issued a customer token");
+    shared::metrics::emit(shared::metrics::Metric::TokenIssued {
+        sensitive: !sensitive.is_empty(),
+    });
     Ok(shared::error::json(
         StatusCode::OK,
         &Issued {

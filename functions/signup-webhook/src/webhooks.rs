@@ -8,6 +8,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::domain::ApplicationStatus;
+use shared::metrics::{self, Metric};
 use shared::store;
 use shared::stytch::{StytchError, User};
 use shared::unit::UnitError;
@@ -22,9 +23,13 @@ use shared::onboarding::{
 /// at-least-once redeliveries.
 const EVENT_MEMORY: Duration = Duration::from_secs(7 * 24 * 3600);
 
-fn refused(e: shared::webhook::WebhookError) -> ApiError {
-    tracing::warn!(reason = %e, "webhook refused");
-    ApiError::invalid_signature(e)
+/// A delivery whose signature does not verify, from `source`.
+fn refused(source: &'static str) -> impl FnOnce(shared::webhook::WebhookError) -> ApiError {
+    move |e| {
+        tracing::warn!(reason = %e, source, "webhook refused");
+        metrics::emit(Metric::WebhookRefused { source });
+        ApiError::invalid_signature(e)
+    }
 }
 
 fn ok(status: &str) -> Response<Body> {
@@ -58,7 +63,7 @@ pub async fn stytch(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         req.body().as_ref(),
         shared::http::now_epoch(),
     )
-    .map_err(refused)?;
+    .map_err(refused("stytch"))?;
     let key = format!("svix:{}", delivery.id);
     if app.store.event_processed(&key).await? {
         tracing::info!(svix_id = %delivery.id, "redelivered Stytch event; already applied");
@@ -90,6 +95,7 @@ pub async fn stytch(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         tracing::debug!(kind, "ignored Stytch event");
     }
     app.store.record_event(&key, remember_until()).await?;
+    metrics::emit(Metric::WebhookApplied { source: "stytch" });
     Ok(ok("processed"))
 }
 
@@ -154,7 +160,7 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         req.headers(),
         req.body().as_ref(),
     )
-    .map_err(refused)?;
+    .map_err(refused("unit"))?;
     let events: UnitEvents = serde_json::from_slice(req.body().as_ref())
         .map_err(|_| ApiError::invalid_payload("the webhook body is not {\"data\": [events]}"))?;
     let deadline = shared::http::deadline(req);
@@ -170,6 +176,7 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         apply_unit_event(app, event, &status, deadline).await?;
         app.store.record_event(&key, remember_until()).await?;
     }
+    metrics::emit(Metric::WebhookApplied { source: "unit" });
     Ok(ok("processed"))
 }
 

@@ -293,6 +293,7 @@ async fn check(
         .await?
     {
         tracing::warn!("TOTP checks locked for this user");
+        shared::metrics::emit(shared::metrics::Metric::TotpLockout);
         return Err(ApiError::too_many_attempts(retry_after));
     }
     // Stytch sets the session's expiry to now + session_duration_minutes: sending what is left
@@ -320,6 +321,7 @@ async fn check(
             if let Err(e) = app.store.clear_attempts(&key).await {
                 tracing::warn!(error = %e, "could not clear the failed-attempt counter");
             }
+            shared::metrics::emit(shared::metrics::Metric::StepUp);
             match code {
                 Check::Totp(_) => {
                     let first = store::modify(&*app.store, &session.user_id, true, |r| {

@@ -283,7 +283,10 @@ pub async fn modify(
         next.updated_at = timestamp();
         match store.update_user(&next).await {
             Ok(stored) => return Ok(Some(stored)),
-            Err(StoreError::VersionConflict | StoreError::NotFound) => continue,
+            Err(StoreError::VersionConflict | StoreError::NotFound) => {
+                crate::metrics::emit(crate::metrics::Metric::StoreConflict);
+                continue;
+            }
             Err(e) => return Err(e),
         }
     }

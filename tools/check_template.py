@@ -1,0 +1,103 @@
+"""Checks template.yaml for what the operations and least-privilege rules promise, beyond what
+cfn-lint and `sam validate --lint` check: each function's policy is exactly the actions and
+keys it uses, every log group has a retention, the access log carries no credential or body,
+CORS names its origins, and deployments roll back only on the new version's own health.
+
+Usage: check_template.py template.yaml (run by `make test` with the pinned cfn-lint's loader).
+"""
+import sys
+
+from cfnlint.decode import decode
+
+TABLE = {"Fn::GetAtt": ["Table", "Arn"]}
+SECRET = {"Ref": "Secrets"}
+READ_WRITE = ["dynamodb:GetItem", "dynamodb:PutItem"]
+COUNTERS = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+
+# function -> [(actions, resource, leading keys or None)]: the whole policy, nothing more.
+EXPECTED = {
+    "SignupWebhookFunction": [
+        (READ_WRITE, TABLE, ["USER#*", "APP#*", "EVENT#*"]),
+        (COUNTERS, TABLE, ["ATTEMPTS#applications:*"]),
+        (["secretsmanager:GetSecretValue"], SECRET, None),
+    ],
+    "TotpStepupFunction": [
+        (COUNTERS, TABLE, ["ATTEMPTS#totp:*"]),
+        (READ_WRITE, TABLE, ["USER#*", "AUDIT#*"]),
+        (["secretsmanager:GetSecretValue"], SECRET, None),
+    ],
+    "CustomerTokenFunction": [
+        (READ_WRITE, TABLE, ["USER#*", "APP#*", "AUDIT#*"]),
+        (COUNTERS, TABLE, ["ATTEMPTS#tokens:*"]),
+        (["secretsmanager:GetSecretValue"], SECRET, None),
+    ],
+}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def check(template):
+    problems = []
+    resources = template["Resources"]
+    for name, expected in EXPECTED.items():
+        props = resources[name]["Properties"]
+        statements = [s for p in props.get("Policies", []) for s in p["Statement"]]
+        got = []
+        for s in statements:
+            if s.get("Effect") != "Allow":
+                problems.append(f"{name}: a statement that is not Allow: {s}")
+            keys = s.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+            got.append((sorted(as_list(s["Action"])), s["Resource"], keys))
+        want = [(sorted(a), r, k) for a, r, k in expected]
+        for w in want:
+            if w not in got:
+                problems.append(f"{name}: missing {w}")
+        for g in got:
+            if g not in want:
+                problems.append(f"{name}: grants more than it uses: {g}")
+            if any("*" == a or a.endswith(":*") for a in g[0]):
+                problems.append(f"{name}: wildcard action {g[0]}")
+        logging = props.get("LoggingConfig", {})
+        if "LogGroup" not in logging:
+            problems.append(f"{name}: logs to no log group of the stack (no retention)")
+        alarms = props.get("DeploymentPreference", {}).get("Alarms", [])
+        prefix = name.replace("Function", "")
+        allowed = {f"{prefix}NewVersionErrorsAlarm", f"{prefix}NewVersionDurationAlarm"}
+        refs = {a.get("Ref") for a in alarms}
+        if refs != allowed:
+            problems.append(f"{name}: a deployment rolls back on {refs}, not only on the new version's health {allowed}")
+    for name, r in resources.items():
+        if r["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" not in r.get("Properties", {}):
+            problems.append(f"{name}: a log group without retention")
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    if "AutoPublishAlias" not in globals_fn:
+        problems.append("functions publish no alias: no safe deployments")
+    access = resources["HttpApi"]["Properties"].get("AccessLogSettings", {})
+    fmt = str(access.get("Format", "")).lower()
+    if not fmt:
+        problems.append("the HTTP API has no access log")
+    for secret in ("authorization", "$request.header", "body", "$context.authorizer"):
+        if secret in fmt:
+            problems.append(f"the access log format carries {secret}")
+    cors = template["Parameters"]["CorsAllowedOrigins"]
+    if "Default" in cors:
+        problems.append(f"CorsAllowedOrigins has a default ({cors['Default']}): a banking API names its origins")
+    return problems
+
+
+def main():
+    template, matches = decode(sys.argv[1])
+    if matches:
+        print("\n".join(str(m) for m in matches))
+        sys.exit(1)
+    problems = check(template)
+    if problems:
+        print("template: " + "\n  ".join(["checks failed:"] + problems))
+        sys.exit(1)
+    print(f"template: {len(EXPECTED)} function policies exact; log retention, access log, CORS and deployment alarms as promised")
+
+
+if __name__ == "__main__":
+    main()
