@@ -531,6 +531,8 @@ pub async fn run(options: &Options) -> Result<String, Error> {
             .map_err(|_| "the throughput thread panicked")??;
 
     let jwt = jwt_estimates();
+    eprintln!("bench: JWT verification paired with the raw check");
+    let paired = paired_jwt_ratio()?;
 
     // The report.
     writeln!(out, "## Budgets\n")?;
@@ -547,18 +549,12 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         verdict(rss_ok)
     )?;
     writeln!(out, "| zip size | < 5 MiB | {} |", verdict(sizes_ok))?;
-    match &jwt {
-        Some((verify, raw)) => writeln!(
-            out,
-            "| JWT verification vs the raw RS256 check | within 1.35x | {} ({:.2}x) |",
-            verdict(verify / raw <= 1.35),
-            verify / raw
-        )?,
-        None => writeln!(
-            out,
-            "| JWT verification vs the raw RS256 check | within 1.35x | not measured (run `cargo bench -p shared --features signer --bench jwt`) |"
-        )?,
-    }
+    writeln!(
+        out,
+        "| JWT verification vs the raw RS256 check (paired rounds) | within 1.35x | {} ({:.2}x) |",
+        verdict(paired.2 <= 1.35),
+        paired.2
+    )?;
     writeln!(
         out,
         "| own overhead of customer-token and totp-stepup | p50 < 150 µs, p99 < 1 ms | see below |"
@@ -666,6 +662,15 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         )?,
         None => writeln!(out, "Not measured in this run.\n")?,
     }
+    writeln!(
+        out,
+        "Criterion runs the two one after the other, and on a shared VM the machine's speed drifts between \
+         them (the raw check alone has measured 19.4 to 23.5 µs on this machine in one day). The budget's verdict \
+         comes from {PAIRED_ROUNDS} rounds alternating {PAIRED_BATCH} verifications and {PAIRED_BATCH} raw checks \
+         of the same token in this process, each round's ratio taken, and their median: verification \
+         {:.1} µs, raw check {:.1} µs, **{:.2}x**.\n",
+        paired.0, paired.1, paired.2
+    )?;
     writeln!(out, "{}", NOTES)?;
     Ok(out)
 }
@@ -1083,6 +1088,83 @@ async fn one_core_throughput(seconds: u64) -> Result<(f64, usize), Error> {
     tasks.join_all().await;
     let n = done.load(Ordering::Relaxed) as usize;
     Ok((n as f64 / seconds as f64, n))
+}
+
+/// Rounds and batch size of [`paired_jwt_ratio`].
+const PAIRED_ROUNDS: usize = 41;
+const PAIRED_BATCH: usize = 500;
+
+/// The verifier's cost next to the raw RS256 check of the same token, measured in alternating
+/// batches so that a drift of the machine's speed touches both alike: median µs per
+/// verification, median µs per raw check, and the median of the rounds' ratios.
+fn paired_jwt_ratio() -> Result<(f64, f64, f64), Error> {
+    use shared::jwt::signer::Signer;
+    struct Keys(Vec<shared::stytch::Jwk>);
+    #[async_trait]
+    impl shared::jwt::JwksSource for Keys {
+        async fn fetch_jwks(&self) -> Result<Vec<shared::stytch::Jwk>, String> {
+            Ok(self.0.clone())
+        }
+    }
+    const PID: &str = "project-test-00000000-0000-0000-0000-000000000000";
+    let signer = Signer::generate("jwk-test-paired");
+    let now = shared::http::now_epoch();
+    let token = signer.sign(&json!({
+        "aud": [PID], "iss": format!("stytch.com/{PID}"), "sub": "user-test-paired",
+        "iat": now, "nbf": now, "exp": now + 3600,
+        "https://stytch.com/session": {
+            "id": "session-test-paired", "started_at": "2026-12-01T09:00:00Z", "last_accessed_at": "2026-12-01T09:00:00Z",
+            "expires_at": "2026-12-31T09:00:00Z", "attributes": {"ip_address": "", "user_agent": ""}, "roles": ["stytch_user"],
+            "authentication_factors": [
+                {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": "2026-12-01T09:00:00Z"},
+                {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": "2026-12-01T09:01:00Z",
+                 "authenticator_app_factor": {"totp_id": "totp-test-paired"}}]
+        }
+    }));
+    let verifier = shared::jwt::SessionVerifier::new(
+        Box::new(Keys(vec![signer.jwk()])),
+        shared::jwt::VerifierSettings {
+            project_id: PID.into(),
+            extra_issuers: vec![],
+            leeway: Duration::from_secs(10),
+            refetch_interval: Duration::from_secs(30),
+            ttl: Duration::from_secs(3600),
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    runtime.block_on(verifier.verify(&token, now))?;
+    let (signing_input, signature) = token.rsplit_once('.').ok_or("a JWS")?;
+    let signature =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature)?;
+    let der = signer.public_key_der();
+    let raw = || {
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            &der,
+        )
+        .verify(std::hint::black_box(signing_input.as_bytes()), &signature)
+        .is_ok()
+    };
+    let (mut verifies, mut raws, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..PAIRED_ROUNDS {
+        let started = Instant::now();
+        for _ in 0..PAIRED_BATCH {
+            let ok = runtime
+                .block_on(verifier.verify(std::hint::black_box(&token), now))
+                .is_ok();
+            std::hint::black_box(ok);
+        }
+        let v = started.elapsed().as_secs_f64() * 1e6 / PAIRED_BATCH as f64;
+        let started = Instant::now();
+        for _ in 0..PAIRED_BATCH {
+            std::hint::black_box(raw());
+        }
+        let r = started.elapsed().as_secs_f64() * 1e6 / PAIRED_BATCH as f64;
+        verifies.push(v);
+        raws.push(r);
+        ratios.push(v / r);
+    }
+    Ok((median(verifies), median(raws), median(ratios)))
 }
 
 /// Mean times (ns) of criterion's `jwt_verify` and `rs256_raw` benchmarks, if they ran.
