@@ -1105,39 +1105,12 @@ const PAIRED_BATCH: usize = 500;
 /// batches so that a drift of the machine's speed touches both alike: median µs per
 /// verification, median µs per raw check, and the median of the rounds' ratios.
 fn paired_jwt_ratio() -> Result<(f64, f64, f64), Error> {
-    use shared::jwt::signer::Signer;
-    struct Keys(Vec<shared::stytch::Jwk>);
-    #[async_trait]
-    impl shared::jwt::JwksSource for Keys {
-        async fn fetch_jwks(&self) -> Result<Vec<shared::stytch::Jwk>, String> {
-            Ok(self.0.clone())
-        }
-    }
+    use shared::jwt::signer::{Signer, session_claims};
     const PID: &str = "project-test-00000000-0000-0000-0000-000000000000";
     let signer = Signer::generate("jwk-test-paired");
     let now = shared::http::now_epoch();
-    let token = signer.sign(&json!({
-        "aud": [PID], "iss": format!("stytch.com/{PID}"), "sub": "user-test-paired",
-        "iat": now, "nbf": now, "exp": now + 3600,
-        "https://stytch.com/session": {
-            "id": "session-test-paired", "started_at": "2026-12-01T09:00:00Z", "last_accessed_at": "2026-12-01T09:00:00Z",
-            "expires_at": "2026-12-31T09:00:00Z", "attributes": {"ip_address": "", "user_agent": ""}, "roles": ["stytch_user"],
-            "authentication_factors": [
-                {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": "2026-12-01T09:00:00Z"},
-                {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": "2026-12-01T09:01:00Z",
-                 "authenticator_app_factor": {"totp_id": "totp-test-paired"}}]
-        }
-    }));
-    let verifier = shared::jwt::SessionVerifier::new(
-        Box::new(Keys(vec![signer.jwk()])),
-        shared::jwt::VerifierSettings {
-            project_id: PID.into(),
-            extra_issuers: vec![],
-            leeway: Duration::from_secs(10),
-            refetch_interval: Duration::from_secs(30),
-            ttl: Duration::from_secs(3600),
-        },
-    );
+    let token = signer.sign(&session_claims(PID, "user-test-paired", now));
+    let verifier = signer.verifier(PID);
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     runtime.block_on(verifier.verify(&token, now))?;
     let (signing_input, signature) = token.rsplit_once('.').ok_or("a JWS")?;

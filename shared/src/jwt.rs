@@ -280,15 +280,14 @@ impl SessionVerifier {
         let (signing_input, signature) = token
             .rsplit_once('.')
             .ok_or(JwtError::Invalid("not a JWS compact token"))?;
-        let (header, payload) = signing_input
+        let (header_b64, payload_b64) = signing_input
             .split_once('.')
             .ok_or(JwtError::Invalid("not a JWS compact token"))?;
-        if payload.contains('.') {
+        if payload_b64.contains('.') {
             return Err(JwtError::Invalid("not a JWS compact token"));
         }
-        let (header_b64, payload_b64) = (header, payload);
         let header: Header = URL_SAFE_NO_PAD
-            .decode(header)
+            .decode(header_b64)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or(JwtError::Invalid("malformed header"))?;
@@ -457,6 +456,34 @@ pub mod signer {
 
     use crate::stytch::Jwk;
 
+    /// A JWKS that never changes.
+    pub struct StaticJwks(pub Vec<Jwk>);
+
+    #[async_trait::async_trait]
+    impl crate::jwt::JwksSource for StaticJwks {
+        async fn fetch_jwks(&self) -> Result<Vec<Jwk>, String> {
+            Ok(self.0.clone())
+        }
+    }
+
+    /// The claims of a Stytch session JWT of `user` in `project` issued at `now`, with a
+    /// password and a TOTP factor: what the benchmarks verify.
+    pub fn session_claims(project: &str, user: &str, now: i64) -> serde_json::Value {
+        serde_json::json!({
+            "aud": [project], "iss": format!("stytch.com/{project}"), "sub": user,
+            "iat": now, "nbf": now, "exp": now + 3600,
+            "https://stytch.com/session": {
+                "id": "session-test-bench", "started_at": "2026-12-01T09:00:00Z",
+                "last_accessed_at": "2026-12-01T09:00:00Z", "expires_at": "2026-12-31T09:00:00Z",
+                "attributes": {"ip_address": "", "user_agent": ""}, "roles": ["stytch_user"],
+                "authentication_factors": [
+                    {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": "2026-12-01T09:00:00Z"},
+                    {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": "2026-12-01T09:01:00Z",
+                     "authenticator_app_factor": {"totp_id": "totp-test-bench"}}]
+            }
+        })
+    }
+
     /// An RSA-2048 key pair with a `kid`.
     pub struct Signer {
         key: RsaKeyPair,
@@ -522,6 +549,21 @@ pub mod signer {
                 )
                 .unwrap_or_else(|e| panic!("RSA signing failed: {e}"));
             format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        }
+
+        /// A verifier of `project`'s session JWTs that knows this signer's key alone, with the
+        /// functions' defaults (10 s leeway).
+        pub fn verifier(&self, project: &str) -> crate::jwt::SessionVerifier {
+            crate::jwt::SessionVerifier::new(
+                Box::new(StaticJwks(vec![self.jwk()])),
+                crate::jwt::VerifierSettings {
+                    project_id: project.into(),
+                    extra_issuers: Vec::new(),
+                    leeway: std::time::Duration::from_secs(10),
+                    refetch_interval: std::time::Duration::from_secs(30),
+                    ttl: std::time::Duration::from_secs(3600),
+                },
+            )
         }
 
         /// Signs `claims` with Stytch's header (`alg` RS256, `typ` JWT, our `kid`).

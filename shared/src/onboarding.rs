@@ -208,9 +208,10 @@ async fn confirm_customer_subject(
     }
 }
 
-/// Whether an application is the user's: its `jwtSubject` names them, or it has none and came
-/// from a form we created for them (`from_their_form`). One naming someone else never is.
-pub fn is_theirs(application: &Application, user_id: &str, from_their_form: bool) -> bool {
+/// Whether an application reached through the user's own record or form is theirs: its
+/// `jwtSubject` names them, or it has none (Unit need not copy the form's). One naming someone
+/// else never is.
+fn is_theirs(application: &Application, user_id: &str) -> bool {
     match application
         .attributes
         .jwt_subject
@@ -225,7 +226,7 @@ pub fn is_theirs(application: &Application, user_id: &str, from_their_form: bool
             );
             false
         }
-        None => from_their_form,
+        None => true,
     }
 }
 
@@ -369,8 +370,7 @@ async fn refresh(
         return Ok(refreshed);
     };
     let application = app.unit.get_application(&application_id, deadline).await?;
-    // Reached through the user's own record or form: theirs unless it names someone else.
-    if !is_theirs(&application, &record.user_id, true) {
+    if !is_theirs(&application, &record.user_id) {
         return Ok(None);
     }
     Ok(
@@ -392,8 +392,7 @@ pub async fn customer_from_unit(
         return Ok(None);
     };
     let application = app.unit.get_application(application_id, deadline).await?;
-    // The application on the user's own record: theirs unless it names someone else.
-    if !is_theirs(&application, &record.user_id, true) {
+    if !is_theirs(&application, &record.user_id) {
         return Ok(None);
     }
     let recorded = record_application(app, &record.user_id, &application, deadline).await?;

@@ -18,8 +18,7 @@ use shared::config::SessionCheck;
 use shared::error::FieldProblem;
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
-use shared::store::Attempt;
-use shared::store::{AuditEntry, UserRecord};
+use shared::store::{self, AuditEntry, UserRecord};
 use shared::unit::{CreateCustomerToken, TokenResource, UnitError};
 use shared::{ApiError, App};
 use tokio::time::Instant;
@@ -307,12 +306,8 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             .min(config.sensitive_token_max_expires_in)
     };
     let limit_key = format!("tokens:{}", session.user_id);
-    let limit = config.tokens_per_user;
-    let window = u32::try_from(limit.window.as_secs()).unwrap_or(u32::MAX);
-    if let Attempt::Refused { retry_after } = app
-        .store
-        .reserve_attempt(&limit_key, limit.max, window, now)
-        .await?
+    if let Some(retry_after) =
+        store::take_slot(&*app.store, &limit_key, config.tokens_per_user, now).await?
     {
         tracing::warn!("customer tokens limited for this user");
         return Err(ApiError::too_many_tokens(retry_after));
@@ -332,9 +327,7 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         Ok(issued) => issued,
         Err(e) => {
             // No token, so it does not count against the user's limit.
-            if let Err(release) = app.store.release_attempt(&limit_key).await {
-                tracing::warn!(error = %release, "could not give back a token slot");
-            }
+            store::give_back(&*app.store, &limit_key).await;
             return Err(unit_refused(e));
         }
     };

@@ -11,7 +11,7 @@ use shared::unit::{Address, CreateIndividualApplication, FullName, Phone, UnitEr
 use shared::{ApiError, App};
 
 use shared::onboarding::{OnboardingState, record_application};
-use shared::store::Attempt;
+use shared::store;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -286,12 +286,13 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     application.idempotency_key = attempt_key(&user_id, &application);
     // Each application is a KYC check: a denied user does not get to loop through SSNs.
     let limit_key = format!("applications:{user_id}");
-    let limit = app.config.applications_per_user;
-    let window = u32::try_from(limit.window.as_secs()).unwrap_or(u32::MAX);
-    if let Attempt::Refused { retry_after } = app
-        .store
-        .reserve_attempt(&limit_key, limit.max, window, shared::http::now_epoch())
-        .await?
+    if let Some(retry_after) = store::take_slot(
+        &*app.store,
+        &limit_key,
+        app.config.applications_per_user,
+        shared::http::now_epoch(),
+    )
+    .await?
     {
         tracing::warn!("applications limited for this user");
         return Err(ApiError::too_many_applications(retry_after));
@@ -302,9 +303,7 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         .await;
     if result.is_err() {
         // Unit made no application, so it does not count.
-        if let Err(e) = app.store.release_attempt(&limit_key).await {
-            tracing::warn!(error = %e, "could not give back an application slot");
-        }
+        store::give_back(&*app.store, &limit_key).await;
     }
     let created = match result {
         Ok(a) => a,

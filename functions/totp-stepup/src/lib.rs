@@ -393,9 +393,7 @@ async fn failed_check(app: &App, key: &str, code: &Check<'_>, e: StytchError) ->
             Check::Recovery(_) => ApiError::invalid_recovery_code(),
         };
     }
-    if let Err(release) = app.store.release_attempt(key).await {
-        tracing::warn!(error = %release, "could not give back an attempt");
-    }
+    store::give_back(&*app.store, key).await;
     match kind.as_str() {
         "totp_not_found" | "totps_not_found_for_user" | "recovery_codes_not_found" => {
             ApiError::totp_not_enrolled()

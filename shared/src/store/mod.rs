@@ -166,6 +166,31 @@ fn check_new(record: &UserRecord) -> Result<(), StoreError> {
 /// Attempts of [`modify`] before a persistent version conflict is an error.
 const MODIFY_ATTEMPTS: usize = 8;
 
+/// Takes one of `limit`'s slots of `key` at `now` (a per-user limit): `Ok(None)` when granted,
+/// `Ok(Some(retry_after))` when the window is full.
+pub async fn take_slot(
+    store: &dyn UserStore,
+    key: &str,
+    limit: crate::config::RateLimit,
+    now: i64,
+) -> Result<Option<u64>, StoreError> {
+    let window = u32::try_from(limit.window.as_secs()).unwrap_or(u32::MAX);
+    Ok(
+        match store.reserve_attempt(key, limit.max, window, now).await? {
+            Attempt::Granted => None,
+            Attempt::Refused { retry_after } => Some(retry_after),
+        },
+    )
+}
+
+/// Gives back a slot of `key` whose work did not happen. A failure is only logged: the slot then
+/// expires with its window.
+pub async fn give_back(store: &dyn UserStore, key: &str) {
+    if let Err(e) = store.release_attempt(key).await {
+        tracing::warn!(error = %e, "could not give back a reserved slot");
+    }
+}
+
 /// Now as RFC 3339 (UTC, second precision) for record timestamps.
 pub fn timestamp() -> String {
     let now = time::OffsetDateTime::now_utc();
