@@ -244,7 +244,7 @@ async fn an_approval_whose_webhook_was_missed_is_found_at_unit() {
     let (status, created) = json_of(stack.unit_call(Method::POST, "/applications").json(&json!({"data": {
         "type": "individualApplication", "attributes": {
             "ssn": "555443333", "fullName": {"first": "Late", "last": "Hook"}, "dateOfBirth": "1990-02-03",
-            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701"},
+            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701", "country": "US"},
             "email": "late@example.com", "phone": {"countryCode": "1", "number": "5555550102"},
             "jwtSubject": login.user_id}}}))).await;
     assert_eq!(status, 201);

@@ -541,7 +541,7 @@ async fn an_operator_links_an_existing_customer_to_a_stytch_user() {
     let (status, created) = json_of(stack.unit_call(Method::POST, "/applications").json(&json!({"data": {
         "type": "individualApplication", "attributes": {
             "ssn": "123456780", "fullName": {"first": "Old", "last": "Customer"}, "dateOfBirth": "1980-01-01",
-            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701"},
+            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701", "country": "US"},
             "email": "old@example.com", "phone": {"countryCode": "1", "number": "5555550101"}}}}))).await;
     assert_eq!(status, 201, "{created}");
     let customer = created["data"]["relationships"]["customer"]["data"]["id"]
@@ -613,7 +613,7 @@ async fn the_operator_cli_links_a_customer_through_secrets_manager_and_dynamodb(
     let (status, created) = json_of(stack.unit_call(Method::POST, "/applications").json(&json!({"data": {
         "type": "individualApplication", "attributes": {
             "ssn": "123456781", "fullName": {"first": "Cli", "last": "Customer"}, "dateOfBirth": "1980-01-01",
-            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701"},
+            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701", "country": "US"},
             "email": "cli@example.com", "phone": {"countryCode": "1", "number": "5555550103"}}}}))).await;
     assert_eq!(status, 201, "{created}");
     let customer = created["data"]["relationships"]["customer"]["data"]["id"]

@@ -19,6 +19,7 @@ pub mod qr;
 pub mod stytch;
 pub mod totp;
 pub mod unit;
+pub mod unit_spec;
 pub mod webhooks;
 
 use std::net::SocketAddr;

@@ -22,7 +22,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -1467,6 +1467,55 @@ async fn fallback() -> Response {
     error(StatusCode::NOT_FOUND, "Not Found", "no such route")
 }
 
+/// The API routes that take a JSON body: each is gated by the schema Unit's OpenAPI spec gives
+/// its request (`crate::unit_spec`).
+pub const GATED: &[(Method, &str)] = &[
+    (Method::POST, "/applications"),
+    (Method::POST, "/application-forms"),
+    (Method::PATCH, "/customers/{id}"),
+    (Method::POST, "/customers/{id}/token"),
+    (Method::POST, "/customers/{id}/token/verification"),
+];
+
+/// The request gate, compiled once per process.
+pub fn spec() -> &'static crate::unit_spec::Gate {
+    static GATE: std::sync::OnceLock<crate::unit_spec::Gate> = std::sync::OnceLock::new();
+    GATE.get_or_init(|| {
+        crate::unit_spec::Gate::load(GATED).unwrap_or_else(|e| panic!("Unit's OpenAPI spec: {e}"))
+    })
+}
+
+/// Answers an off-spec JSON body with Unit's 400 (one error per problem, each with its
+/// pointer); a body that is not JSON at all is left to the handler's own answer.
+async fn spec_gate(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let gate = spec();
+    if !gate.gates(req.method(), req.uri().path(), req.headers()) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+            "body over 1 MiB",
+        );
+    };
+    if let Ok(value) = serde_json::from_slice::<Value>(&bytes)
+        && let Err(problems) = gate.check(&parts.method, parts.uri.path(), &parts.headers, &value)
+    {
+        let list = problems
+            .iter()
+            .map(|p| invalid(&p.detail, &p.pointer))
+            .collect();
+        return errors(StatusCode::BAD_REQUEST, list);
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
 /// The sandbox's router.
 pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
     let api = axum::Router::new()
@@ -1483,6 +1532,7 @@ pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
             "/customers/{id}/token/verification",
             post(token_verification),
         )
+        .route_layer(axum::middleware::from_fn(spec_gate))
         .route_layer(axum::middleware::from_fn_with_state(
             (controls.clone(), fault_body as super::ErrorBody),
             super::observe,

@@ -1,0 +1,610 @@
+//! Unit's official OpenAPI spec as the Unit sandbox's request gate (docs/unit-api.md, "The spec
+//! gate"). Every JSON body the sandbox's API receives is validated against the schema of its
+//! operation in the vendored spec (`unit-openapi/`, unmodified) with our overlays
+//! (`unit-openapi-overlay/`: corrections and the V2 application form); an off-spec body gets
+//! the 400 Unit answers, `{"errors": [{..., "source": {"pointer": ...}}]}`.
+//!
+//! The spec is OpenAPI 3.0, so each operation's schema is converted when loading: every `$ref`
+//! (across files) becomes an entry of one document's `$defs`, `nullable: true` becomes a `null`
+//! alternative, OpenAPI-only keywords are dropped, and `oneOf` is read as `anyOf` (the spec's
+//! individual and sole-proprietor applications match the same documents, so a `oneOf` would
+//! refuse every individual application).
+
+use std::collections::HashMap;
+
+use http::{HeaderMap, Method};
+use serde_json::{Map, Value, json};
+
+mod files {
+    include!(concat!(env!("OUT_DIR"), "/unit_openapi_files.rs"));
+}
+
+/// The vendored spec's commit in unit-finance/openapi-unit-sdk.
+pub const SPEC_COMMIT: &str = include_str!("../unit-openapi/COMMIT");
+
+/// One way a body is off the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// JSON pointer to the field (`/data/attributes/ssn`).
+    pub pointer: String,
+    /// What is wrong, without the value.
+    pub detail: String,
+}
+
+struct Operation {
+    method: Method,
+    /// Path segments, `None` for a parameter.
+    segments: Vec<Option<String>>,
+    /// A header (lower-case name, value) this schema is selected by.
+    header: Option<(String, String)>,
+    /// Where the schema came from, for the error detail.
+    source: String,
+    validator: jsonschema::Validator,
+}
+
+/// The compiled request schemas of the operations the sandbox serves.
+pub struct Gate {
+    operations: Vec<Operation>,
+}
+
+fn segments(path: &str) -> Vec<Option<String>> {
+    path.trim_matches('/')
+        .split('/')
+        .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+        .collect()
+}
+
+/// `dir/./a/../b.json` -> `dir/b.json`.
+fn normalise(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            p => out.push(p),
+        }
+    }
+    out.join("/")
+}
+
+fn dir_of(file: &str) -> &str {
+    file.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// Applies one RFC 6902 operation (add, remove, replace, move).
+fn apply_patch(doc: &mut Value, op: &Value) -> Result<(), String> {
+    let pointer = |k: &str| {
+        op[k]
+            .as_str()
+            .ok_or_else(|| format!("patch without {k}: {op}"))
+    };
+    let take = |doc: &mut Value, at: &str| -> Result<Value, String> {
+        let (parent, key) = at.rsplit_once('/').ok_or("bad pointer")?;
+        doc.pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .and_then(|o| o.remove(key))
+            .ok_or_else(|| format!("nothing at {at}"))
+    };
+    let put = |doc: &mut Value, at: &str, v: Value| -> Result<(), String> {
+        let (parent, key) = at.rsplit_once('/').ok_or("bad pointer")?;
+        let object = doc
+            .pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| format!("no object at {parent}"))?;
+        object.insert(key.to_owned(), v);
+        Ok(())
+    };
+    match op["op"].as_str() {
+        Some("add" | "replace") => put(doc, pointer("path")?, op["value"].clone()),
+        Some("remove") => take(doc, pointer("path")?).map(drop),
+        Some("move") => {
+            let v = take(doc, pointer("from")?)?;
+            put(doc, pointer("path")?, v)
+        }
+        _ => Err(format!("unsupported patch {op}")),
+    }
+}
+
+/// Turns OpenAPI 3.0 schemas reachable from one root into one JSON Schema document.
+struct Bundler<'a> {
+    files: &'a HashMap<String, Value>,
+    names: HashMap<String, String>,
+    defs: Map<String, Value>,
+    pending: Vec<(String, String, String)>,
+}
+
+impl<'a> Bundler<'a> {
+    fn new(files: &'a HashMap<String, Value>) -> Self {
+        Self {
+            files,
+            names: HashMap::new(),
+            defs: Map::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Resolves a reference made in `file` to (file, pointer).
+    fn locate(file: &str, reference: &str) -> (String, String) {
+        let (target, pointer) = reference.split_once('#').unwrap_or((reference, ""));
+        let target = if target.is_empty() {
+            file.to_owned()
+        } else {
+            normalise(&format!("{}/{target}", dir_of(file)))
+        };
+        (target, pointer.to_owned())
+    }
+
+    fn lookup(&self, file: &str, pointer: &str) -> Result<&'a Value, String> {
+        self.files
+            .get(file)
+            .and_then(|doc| doc.pointer(pointer))
+            .ok_or_else(|| format!("unresolved reference {file}#{pointer}"))
+    }
+
+    /// The `$defs` name of a reference, queued for conversion on first sight.
+    fn def_for(&mut self, file: &str, reference: &str) -> String {
+        let (target, pointer) = Self::locate(file, reference);
+        let key = format!("{target}#{pointer}");
+        if let Some(name) = self.names.get(&key) {
+            return name.clone();
+        }
+        let tail: String = pointer
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        let name = format!("{tail}_{}", self.names.len());
+        self.names.insert(key, name.clone());
+        self.pending.push((target, pointer, name.clone()));
+        name
+    }
+
+    fn convert(&mut self, schema: &Value, file: &str) -> Value {
+        let Some(object) = schema.as_object() else {
+            return schema.clone();
+        };
+        let nullable = object.get("nullable") == Some(&Value::Bool(true));
+        if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
+            // OpenAPI 3.0 ignores a reference's siblings, except that we honour `nullable`.
+            let target = json!({ "$ref": format!("#/$defs/{}", self.def_for(file, reference)) });
+            return if nullable {
+                json!({ "anyOf": [target, { "type": "null" }] })
+            } else {
+                target
+            };
+        }
+        let mut out = Map::new();
+        for (key, value) in object {
+            let converted = match key.as_str() {
+                "nullable" | "discriminator" | "example" | "xml" | "externalDocs"
+                | "deprecated" | "readOnly" | "writeOnly" => continue,
+                "properties" => Value::Object(
+                    value
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), self.convert(v, file)))
+                        .collect(),
+                ),
+                "items" | "additionalProperties" | "not" => self.convert(value, file),
+                "allOf" | "anyOf" | "oneOf" => Value::Array(
+                    value
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|v| self.convert(v, file))
+                        .collect(),
+                ),
+                _ => value.clone(),
+            };
+            let key = if key == "oneOf" {
+                "anyOf"
+            } else {
+                key.as_str()
+            };
+            out.insert(key.to_owned(), converted);
+        }
+        if nullable {
+            match out.get_mut("type") {
+                Some(Value::String(t)) => {
+                    let t = t.clone();
+                    out.insert("type".into(), json!([t, "null"]));
+                    if let Some(Value::Array(values)) = out.get_mut("enum") {
+                        values.push(Value::Null);
+                    }
+                }
+                _ => return json!({ "anyOf": [Value::Object(out), { "type": "null" }] }),
+            }
+        }
+        Value::Object(out)
+    }
+
+    /// The whole document for the schema at `file#pointer`.
+    fn bundle(mut self, file: &str, reference: &str) -> Result<Value, String> {
+        let root = self.def_for(file, reference);
+        while let Some((file, pointer, name)) = self.pending.pop() {
+            let schema = self.lookup(&file, &pointer)?;
+            let converted = self.convert(schema, &file);
+            self.defs.insert(name, converted);
+        }
+        Ok(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": format!("#/$defs/{root}"),
+            "$defs": self.defs,
+        }))
+    }
+}
+
+fn parse_files() -> Result<(HashMap<String, Value>, Value), String> {
+    let mut files = HashMap::new();
+    for (name, text) in files::SPEC {
+        let doc: Value = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+        files.insert((*name).to_owned(), doc);
+    }
+    let mut overlay = Value::Null;
+    for (name, text) in files::OVERLAY {
+        let doc: Value = serde_json::from_str(text).map_err(|e| format!("overlay {name}: {e}"))?;
+        if *name == "patches.json" {
+            overlay = doc;
+        } else {
+            files.insert(format!("overlay/{name}"), doc);
+        }
+    }
+    for (file, ops) in overlay["files"].as_object().into_iter().flatten() {
+        let doc = files
+            .get_mut(file)
+            .ok_or_else(|| format!("overlay patches {file}, which the spec lacks"))?;
+        for op in ops.as_array().into_iter().flatten() {
+            apply_patch(doc, op).map_err(|e| format!("overlay patch of {file}: {e}"))?;
+        }
+    }
+    Ok((files, overlay))
+}
+
+fn compile(document: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(document)
+        .map_err(|e| e.to_string())
+}
+
+impl Gate {
+    /// Compiles the request schema of every operation in `served` (method, path template with
+    /// `{param}` segments) that the spec or the overlay describes with a JSON body.
+    pub fn load(served: &[(Method, &str)]) -> Result<Self, String> {
+        let (files, overlay) = parse_files()?;
+        let is_served = |method: &Method, path: &str| {
+            served
+                .iter()
+                .any(|(m, p)| m == method && segments(p) == segments(path))
+        };
+        let mut operations = Vec::new();
+        let openapi = &files["openapi.json"];
+        for (path, item) in openapi["paths"].as_object().into_iter().flatten() {
+            let (item_file, item) = match item.get("$ref").and_then(Value::as_str) {
+                Some(r) => {
+                    let (file, pointer) = Bundler::locate("openapi.json", r);
+                    let item = files
+                        .get(&file)
+                        .and_then(|d| d.pointer(&pointer))
+                        .ok_or_else(|| format!("unresolved path item {r}"))?;
+                    (file, item)
+                }
+                None => ("openapi.json".to_owned(), item),
+            };
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                    continue;
+                };
+                if !is_served(&method, path) {
+                    continue;
+                }
+                let content = &op["requestBody"]["content"];
+                let Some(schema) = content
+                    .get("application/vnd.api+json")
+                    .or_else(|| content.get("application/json"))
+                    .map(|c| &c["schema"])
+                else {
+                    continue;
+                };
+                // Inline schemas are bundled through a reference to themselves.
+                let pointer = format!(
+                    "{}/{}/requestBody/content",
+                    item_pointer(openapi, path)?,
+                    method.as_str().to_lowercase()
+                );
+                let media = if content.get("application/vnd.api+json").is_some() {
+                    "application~1vnd.api+json"
+                } else {
+                    "application~1json"
+                };
+                let reference = match schema.get("$ref").and_then(Value::as_str) {
+                    Some(r) => r.to_owned(),
+                    None => format!("#{pointer}/{media}/schema"),
+                };
+                let document = Bundler::new(&files).bundle(&item_file, &reference)?;
+                operations.push(Operation {
+                    method: method.clone(),
+                    segments: segments(path),
+                    header: None,
+                    source: format!("{method} {path}"),
+                    validator: compile(&document).map_err(|e| format!("{method} {path}: {e}"))?,
+                });
+            }
+        }
+        for extra in overlay["operations"].as_array().into_iter().flatten() {
+            let method: Method = extra["method"]
+                .as_str()
+                .and_then(|m| m.parse().ok())
+                .ok_or_else(|| format!("overlay operation without a method: {extra}"))?;
+            let path = extra["path"].as_str().unwrap_or_default();
+            if !is_served(&method, path) {
+                continue;
+            }
+            let header = extra["header"].as_array().and_then(|h| {
+                Some((
+                    h.first()?.as_str()?.to_ascii_lowercase(),
+                    h.get(1)?.as_str()?.to_owned(),
+                ))
+            });
+            let reference = extra["schema"].as_str().unwrap_or_default();
+            let document = Bundler::new(&files).bundle("", reference)?;
+            operations.push(Operation {
+                method: method.clone(),
+                segments: segments(path),
+                header,
+                source: format!("{method} {path} (overlay)"),
+                validator: compile(&document).map_err(|e| format!("{method} {path}: {e}"))?,
+            });
+        }
+        // Header-selected schemas first: they win over the plain operation.
+        operations.sort_by_key(|o| o.header.is_none());
+        Ok(Self { operations })
+    }
+
+    /// The operations gated, as `METHOD /path` (and the header that selects an overlay).
+    pub fn operations(&self) -> Vec<String> {
+        self.operations.iter().map(|o| o.source.clone()).collect()
+    }
+
+    fn find(&self, method: &Method, path: &str, headers: &HeaderMap) -> Option<&Operation> {
+        let path = segments(path);
+        self.operations.iter().find(|o| {
+            o.method == method
+                && o.segments.len() == path.len()
+                && o.segments.iter().zip(&path).all(|(want, got)| match want {
+                    None => true,
+                    Some(w) => got.as_deref() == Some(w.as_str()),
+                })
+                && o.header.as_ref().is_none_or(|(name, value)| {
+                    headers.get(name).and_then(|v| v.to_str().ok()) == Some(value.as_str())
+                })
+        })
+    }
+
+    /// Whether the spec describes a body for this call.
+    pub fn gates(&self, method: &Method, path: &str, headers: &HeaderMap) -> bool {
+        self.find(method, path, headers).is_some()
+    }
+
+    /// Checks `body` of a call to `path` (concrete); calls the spec has no body schema for pass.
+    pub fn check(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &Value,
+    ) -> Result<(), Vec<Problem>> {
+        let Some(op) = self.find(method, path, headers) else {
+            return Ok(());
+        };
+        let mut problems = Vec::new();
+        for error in op.validator.iter_errors(body) {
+            collect(&error, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            for p in &mut problems {
+                p.detail = format!("{} (Unit's OpenAPI spec, {})", p.detail, op.source);
+            }
+            Err(problems)
+        }
+    }
+}
+
+/// The JSON pointer of a path item in openapi.json (for inline schemas).
+fn item_pointer(_openapi: &Value, path: &str) -> Result<String, String> {
+    Ok(format!(
+        "/paths/{}",
+        path.replace('~', "~0").replace('/', "~1")
+    ))
+}
+
+/// A failed `anyOf` reports the branch that came nearest: one whose `type` matched, with the
+/// fewest problems, so the pointer names the field instead of the whole union.
+fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<Problem>) {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let at = error.instance_path().to_string();
+    match error.kind() {
+        Kind::AnyOf { context } if !context.is_empty() => {
+            let type_mismatch = |branch: &Vec<jsonschema::ValidationError<'static>>| {
+                branch.iter().any(|e| {
+                    e.instance_path().to_string() == format!("{at}/type")
+                        && matches!(e.kind(), Kind::Enum { .. } | Kind::Constant { .. })
+                })
+            };
+            let best = context
+                .iter()
+                .min_by_key(|b| (type_mismatch(b), b.len()))
+                .expect("not empty");
+            for e in best {
+                collect(e, out);
+            }
+        }
+        Kind::Required { property } => out.push(Problem {
+            pointer: format!("{at}/{}", property.as_str().unwrap_or_default()),
+            detail: "is required".into(),
+        }),
+        Kind::AdditionalProperties { unexpected } => {
+            for name in unexpected {
+                out.push(Problem {
+                    pointer: format!("{at}/{name}"),
+                    detail: "is not a known attribute".into(),
+                });
+            }
+        }
+        _ => out.push(Problem {
+            pointer: at,
+            detail: error.masked().to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> Gate {
+        Gate::load(crate::unit::GATED).expect("the vendored spec loads")
+    }
+
+    fn v2() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-accept-version", "V2024_06".parse().unwrap());
+        h
+    }
+
+    fn application() -> Value {
+        json!({"data": {"type": "individualApplication", "attributes": {
+            "fullName": {"first": "Ada", "last": "Lovelace"},
+            "dateOfBirth": "1990-01-31",
+            "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY",
+                        "postalCode": "11375", "country": "US"},
+            "email": "ada@example.com",
+            "phone": {"countryCode": "1", "number": "5555555555"},
+            "ssn": "000000003",
+            "jwtSubject": "user-test-1",
+            "idempotencyKey": "k1",
+            "evaluationParams": {"requireIdVerification": false},
+            "tags": {"stytchUserId": "user-test-1"}
+        }}})
+    }
+
+    #[test]
+    fn the_gated_operations_are_those_served() {
+        let ops = gate().operations();
+        assert_eq!(ops.len(), crate::unit::GATED.len() + 1, "{ops:?}");
+        assert!(ops.contains(&"POST /application-forms (overlay)".to_owned()));
+        assert!(ops.contains(&"PATCH /customers/{customerId}".to_owned()));
+    }
+
+    #[test]
+    fn an_individual_application_passes_and_its_faults_are_pointed_at() {
+        let g = gate();
+        let h = HeaderMap::new();
+        g.check(&Method::POST, "/applications", &h, &application())
+            .expect("on spec (the oneOf overlap read as anyOf, evaluationParams corrected)");
+
+        let mut typo = application();
+        let a = typo["data"]["attributes"].as_object_mut().unwrap();
+        let subject = a.remove("jwtSubject").unwrap();
+        a.insert("jwtSubjet".into(), subject);
+        let problems = g
+            .check(&Method::POST, "/applications", &h, &typo)
+            .unwrap_err();
+        assert_eq!(
+            problems[0].pointer, "/data/attributes/jwtSubjet",
+            "{problems:?}"
+        );
+
+        let mut missing = application();
+        missing["data"]["attributes"]
+            .as_object_mut()
+            .unwrap()
+            .remove("dateOfBirth");
+        let problems = g
+            .check(&Method::POST, "/applications", &h, &missing)
+            .unwrap_err();
+        assert_eq!(problems[0].pointer, "/data/attributes/dateOfBirth");
+
+        let mut bad = application();
+        bad["data"]["attributes"]["address"]["postalCode"] = json!("1137");
+        let problems = g
+            .check(&Method::POST, "/applications", &h, &bad)
+            .unwrap_err();
+        assert_eq!(problems[0].pointer, "/data/attributes/address/postalCode");
+        assert!(!problems[0].detail.contains("1137"), "values are masked");
+    }
+
+    #[test]
+    fn the_v2_form_is_the_overlay_and_needs_its_idempotency_key() {
+        let g = gate();
+        let form = json!({"data": {"type": "applicationForm", "attributes": {
+            "idempotencyKey": "form-user-1", "jwtSubject": "user-1",
+            "applicantDetails": {"jwtSubject": "user-1", "email": "a@example.com"},
+            "tags": {"stytchUserId": "user-1"}, "allowedApplicationTypes": ["Individual"]}}});
+        g.check(&Method::POST, "/application-forms", &v2(), &form)
+            .expect("V2 on spec");
+        // The V1 schema knows neither the key nor the top-level subject.
+        let v1 = g
+            .check(
+                &Method::POST,
+                "/application-forms",
+                &HeaderMap::new(),
+                &form,
+            )
+            .unwrap_err();
+        assert!(
+            v1.iter()
+                .any(|p| p.pointer == "/data/attributes/idempotencyKey")
+        );
+        let mut keyless = form.clone();
+        keyless["data"]["attributes"]
+            .as_object_mut()
+            .unwrap()
+            .remove("idempotencyKey");
+        let problems = g
+            .check(&Method::POST, "/application-forms", &v2(), &keyless)
+            .unwrap_err();
+        assert_eq!(problems[0].pointer, "/data/attributes/idempotencyKey");
+    }
+
+    #[test]
+    fn customer_patches_and_tokens_follow_the_spec() {
+        let g = gate();
+        let h = HeaderMap::new();
+        let patch =
+            json!({"data": {"type": "individualCustomer", "attributes": {"jwtSubject": "user-1"}}});
+        g.check(&Method::PATCH, "/customers/10001", &h, &patch)
+            .unwrap();
+        let nulled =
+            json!({"data": {"type": "individualCustomer", "attributes": {"jwtSubject": null}}});
+        g.check(&Method::PATCH, "/customers/10001", &h, &nulled)
+            .expect("nullable read as a null alternative");
+        let wrong = json!({"data": {"type": "individualCustomer", "attributes": {"jwt_subject": "user-1"}}});
+        let problems = g
+            .check(&Method::PATCH, "/customers/10001", &h, &wrong)
+            .unwrap_err();
+        assert_eq!(problems[0].pointer, "/data/attributes/jwt_subject");
+
+        let token = json!({"data": {"type": "customerToken", "attributes": {
+            "scope": "customers accounts", "jwtToken": "eyJ", "expiresIn": 900}}});
+        g.check(&Method::POST, "/customers/10001/token", &h, &token)
+            .unwrap();
+        let mut stringly = token.clone();
+        stringly["data"]["attributes"]["expiresIn"] = json!("900");
+        let problems = g
+            .check(&Method::POST, "/customers/10001/token", &h, &stringly)
+            .unwrap_err();
+        assert_eq!(problems[0].pointer, "/data/attributes/expiresIn");
+        // Calls the spec gives no body schema pass untouched.
+        g.check(&Method::GET, "/customers/10001", &h, &json!({}))
+            .unwrap();
+    }
+}
