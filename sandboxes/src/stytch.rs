@@ -71,8 +71,42 @@ struct User {
     name: (String, String, String),
     password: Option<String>,
     totp: Option<Totp>,
+    trusted_metadata: Map<String, Value>,
+    untrusted_metadata: Map<String, Value>,
 }
 
+/// Merges a metadata update as Stytch documents: top-level keys replace, a top-level `null`
+/// deletes, nothing deeper is merged; at most 20 top-level keys and 4 KB.
+fn merge_metadata(
+    into: &mut Map<String, Value>,
+    body: &Map<String, Value>,
+    field: &str,
+) -> Result<(), Response> {
+    let Some(update) = body.get(field) else {
+        return Ok(());
+    };
+    let update = update
+        .as_object()
+        .ok_or_else(|| bad("invalid_metadata", &format!("{field} must be an object.")))?;
+    let mut merged = into.clone();
+    for (k, v) in update {
+        if v.is_null() {
+            merged.remove(k);
+        } else {
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    if merged.len() > 20 || Value::Object(merged.clone()).to_string().len() > 4096 {
+        return Err(bad(
+            "invalid_metadata",
+            &format!("{field} may have at most 20 top-level keys and 4KB."),
+        ));
+    }
+    *into = merged;
+    Ok(())
+}
+
+#[derive(Clone)]
 struct Session {
     session_id: String,
     user_id: String,
@@ -212,7 +246,7 @@ fn user_json(u: &User) -> Value {
         "roles": [],
         "created_at": rfc3339(u.created_at),
         "password": u.password.as_ref().map(|_| json!({"password_id": format!("password-test-{}", u.user_id), "requires_reset": false})),
-        "trusted_metadata": {}, "untrusted_metadata": {},
+        "trusted_metadata": u.trusted_metadata, "untrusted_metadata": u.untrusted_metadata,
         "external_id": "",
         "lock_created_at": null, "lock_expires_at": null,
     })
@@ -321,7 +355,11 @@ impl Stytch {
 
     /// A session JWT exactly as Stytch issues it.
     fn session_jwt(&self, s: &Session) -> String {
-        let iat = now().unix_timestamp();
+        self.session_jwt_issued(s, now().unix_timestamp())
+    }
+
+    /// The session's JWT as issued at `iat` (it expires 300 s later).
+    fn session_jwt_issued(&self, s: &Session, iat: i64) -> String {
         let pid = &self.settings.project_id;
         self.current_key().sign(&json!({
             "aud": [pid], "iss": format!("stytch.com/{pid}"), "sub": s.user_id,
@@ -562,6 +600,10 @@ fn create_user_record(
             .unwrap_or("")
             .to_owned()
     };
+    let mut trusted_metadata = Map::new();
+    merge_metadata(&mut trusted_metadata, body, "trusted_metadata")?;
+    let mut untrusted_metadata = Map::new();
+    merge_metadata(&mut untrusted_metadata, body, "untrusted_metadata")?;
     let user_id = user_id_prefix();
     data.users.insert(
         user_id.clone(),
@@ -573,6 +615,8 @@ fn create_user_record(
             name: (part("first_name"), part("middle_name"), part("last_name")),
             password,
             totp: None,
+            trusted_metadata,
+            untrusted_metadata,
         },
     );
     Ok(user_id)
@@ -647,6 +691,8 @@ async fn update_user(
                 get("last_name", &user.name.2),
             );
         }
+        merge_metadata(&mut user.trusted_metadata, &body, "trusted_metadata")?;
+        merge_metadata(&mut user.untrusted_metadata, &body, "untrusted_metadata")?;
         user_json(user)
     };
     s.emit("UPDATE", &user_id, Some(user.clone()));
@@ -1031,7 +1077,10 @@ async fn recover_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
             json!({"totp_recovery_code_id": entry.0}),
         )),
     );
-    ok(finish(&s, &mut data, &body, user_id, f)?)
+    let totp_id = t.totp_id.clone();
+    let mut reply = finish(&s, &mut data, &body, user_id, f)?;
+    reply["totp_id"] = json!(totp_id);
+    ok(reply)
 }
 
 async fn recovery_codes(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
@@ -1081,6 +1130,33 @@ async fn totp_secret(State(s): State<Arc<Stytch>>, Path(user_id): Path<String>) 
     Ok(Json(json!({"totp_id": t.totp_id, "secret": t.secret})).into_response())
 }
 
+/// `POST /_sandbox/jwt {"session_token": "...", "issued_seconds_ago": 900}`: the session's JWT
+/// as if Stytch had issued it that long ago (so past its `exp` after 300 s), signed with the
+/// current key, for out-of-process tests of expiry (the Node SDK suite).
+async fn backdated_jwt(State(s): State<Arc<Stytch>>, body: Bytes) -> Reply {
+    let body = object(&body)?;
+    let token = required(&body, "session_token", "invalid_request_body")?;
+    let ago = body
+        .get("issued_seconds_ago")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let session = s
+        .data()
+        .sessions
+        .values()
+        .find(|x| x.token == token)
+        .cloned()
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "Session could not be found.",
+            )
+        })?;
+    let jwt = s.session_jwt_issued(&session, now().unix_timestamp() - ago);
+    Ok(Json(json!({"session_jwt": jwt})).into_response())
+}
+
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -1120,6 +1196,7 @@ pub fn router(s: Arc<Stytch>, controls: Arc<Controls>) -> axum::Router {
         .route("/_sandbox/keys/rotate", post(rotate))
         .route("/_sandbox/webhooks", get(webhook_log).put(webhook_switch))
         .route("/_sandbox/totp/{user_id}", get(totp_secret))
+        .route("/_sandbox/jwt", post(backdated_jwt))
         .fallback(not_found)
         .with_state(s)
         .merge(super::control_routes(controls))
