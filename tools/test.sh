@@ -11,11 +11,17 @@ step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 step "pinned tools"
 bin=$(bash tools/setup.sh)
 
+# The Stytch SDK conformance suite is a workspace of its own (the SDK's dependencies stay out of
+# the Lambda builds); it shares the target directory.
+conformance=(--manifest-path sandboxes/conformance/Cargo.toml --locked --target-dir target)
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path sandboxes/conformance/Cargo.toml -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy "${conformance[@]}" --all-targets -- -D warnings
 
 step "cfn-lint, sam validate --lint, the template's promises, actionlint"
 "$bin/cfn-lint" template.yaml
@@ -51,6 +57,12 @@ export LOCAL_STACK_RECORD="$root/target/exchanges.jsonl" E2E_LOG_FILE="$root/tar
 rm -f "$LOCAL_STACK_RECORD" "$E2E_LOG_FILE"
 cargo test --workspace --locked -- --include-ignored
 
+step "the Stytch sandbox against Stytch's official Rust SDK"
+cargo test "${conformance[@]}"
+
+step "the Unit sandbox against Unit's official Node SDK"
+bash tools/unit_sdk_test.sh
+
 step "fuzzing, bounded (FUZZ_SECONDS per target)"
 bash tools/fuzz.sh
 
@@ -63,5 +75,13 @@ step "no secret in any log line"
 step "every recorded answer against openapi.yaml"
 openapi_bin=$(bash tools/setup.sh openapi)
 "$openapi_bin/python" tools/check_openapi.py openapi.yaml "$LOCAL_STACK_RECORD"
+
+step "the sandboxes held to the vendors' artifacts"
+"$bin/python" - <<'PY'
+import json
+for name in ("stytch", "unit"):
+    r = json.load(open(f"target/conformance/{name}.json"))
+    print(f"{r['sdk']} {r['version']}: {r['steps']} of {r['steps']} steps passed")
+PY
 
 step "done in $(( $(date +%s) - started ))s"

@@ -20,6 +20,8 @@ pub struct Attempt {
     pub status: Option<u16>,
     /// Transport error, if it did not.
     pub error: Option<String>,
+    /// The signature headers sent with it (so a test can check them with an SDK's verifier).
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// One message and its attempts.
@@ -118,6 +120,10 @@ impl Sender {
             for delay in delays {
                 tokio::time::sleep(delay).await;
                 let headers = sign(crate::now().unix_timestamp(), &body);
+                let sent = headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+                    .collect::<std::collections::BTreeMap<_, _>>();
                 let result = this
                     .client
                     .post(&url)
@@ -133,6 +139,7 @@ impl Sender {
                             Attempt {
                                 status: Some(response.status().as_u16()),
                                 error: None,
+                                headers: sent,
                             },
                             true,
                         );
@@ -143,6 +150,7 @@ impl Sender {
                         Attempt {
                             status: Some(response.status().as_u16()),
                             error: None,
+                            headers: sent,
                         },
                         false,
                     ),
@@ -151,6 +159,7 @@ impl Sender {
                         Attempt {
                             status: None,
                             error: Some(e.to_string()),
+                            headers: sent,
                         },
                         false,
                     ),

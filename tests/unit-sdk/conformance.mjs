@@ -1,0 +1,284 @@
+// The Unit sandbox driven by Unit's official Node SDK (@unit-finance/unit-node-sdk, pinned in
+// package-lock.json): each step calls the SDK as an app would and asserts that the SDK parsed the
+// answer and that the values are right. Run by tools/unit_sdk_test.sh against the local stack's
+// sandboxes; the environment names them:
+//   UNIT_API_URL, UNIT_API_TOKEN, UNIT_WEBHOOK_TOKEN, STYTCH_API_URL, STYTCH_PROJECT_ID, STYTCH_SECRET
+// Writes the step count to $REPORT (JSON).
+//
+// The published SDK (0.41.0, the newest on npm) predates its V2 form support (`apiVersion`), so
+// the V2 form is driven the nearest official way: the SDK's own `config.axios` hook with the
+// `X-Accept-Version: V2024_06` header that newer SDKs send for `apiVersion: "V2024_06"`.
+import assert from "node:assert/strict";
+import { randomInt, randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import axios from "axios";
+import { Unit } from "@unit-finance/unit-node-sdk";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const unitUrl = env("UNIT_API_URL");
+const unitToken = env("UNIT_API_TOKEN");
+const webhookToken = env("UNIT_WEBHOOK_TOKEN");
+const stytchUrl = env("STYTCH_API_URL");
+const stytchAuth = "Basic " + Buffer.from(`${env("STYTCH_PROJECT_ID")}:${env("STYTCH_SECRET")}`).toString("base64");
+const sdkVersion = JSON.parse(
+  readFileSync(new URL("./node_modules/@unit-finance/unit-node-sdk/package.json", import.meta.url)),
+).version;
+
+// A timeout on every call (the SDK sets none), and the V2 form header on a client of its own.
+const unit = new Unit(unitToken, unitUrl, { axios: axios.create({ timeout: 10000 }) });
+const unitV2 = new Unit(unitToken, unitUrl, {
+  axios: axios.create({ timeout: 10000, headers: { "X-Accept-Version": "V2024_06" } }),
+});
+
+const passed = [];
+async function step(name, f) {
+  process.stderr.write(`unit sdk step: ${name}\n`);
+  try {
+    const out = await f();
+    passed.push(name);
+    return out;
+  } catch (e) {
+    console.error(`FAILED: ${name}`);
+    if (e?.isUnitError) console.error(JSON.stringify({ message: e.message, errors: e.errors }, null, 2));
+    throw e;
+  }
+}
+
+/** The SDK's UnitError for a refused call (it throws one for every non-2xx). */
+async function refusal(promise) {
+  try {
+    const value = await promise;
+    assert.fail(`expected a refusal, got ${JSON.stringify(value)}`);
+  } catch (e) {
+    if (!e?.isUnitError) throw e;
+    assert.ok(e.errors.length > 0, `the SDK parsed Unit's errors: ${e.message}`);
+    return e;
+  }
+}
+
+/** A Stytch sandbox user with a password session (the session JWT is what Unit checks). */
+async function stytchUser(email) {
+  const r = await fetch(`${stytchUrl}/v1/passwords`, {
+    method: "POST",
+    headers: { authorization: stytchAuth, "content-type": "application/json" },
+    body: JSON.stringify({ email, password: `a long passphrase for ${email}`, session_duration_minutes: 60 }),
+  });
+  const body = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(body));
+  return body;
+}
+
+/** Unit's sandbox test data for an individual, with a fresh SSN outside the reserved ones. */
+function individual(jwtSubject, key) {
+  const ssn = String(randomInt(100000000, 899999999));
+  return {
+    type: "individualApplication",
+    attributes: {
+      ssn,
+      fullName: { first: "Peter", last: "Parker" },
+      dateOfBirth: "2001-08-10",
+      address: { street: "20 Ingram St", city: "Forest Hills", state: "NY", postalCode: "11375", country: "US" },
+      email: "peter@oscorp.com",
+      phone: { countryCode: "1", number: "5555555555" },
+      ...(jwtSubject && { jwtSubject }),
+      idempotencyKey: key,
+      tags: { test: "unit-sdk" },
+    },
+  };
+}
+
+async function approvedApplication(jwtSubject) {
+  const created = await unit.applications.create(individual(jwtSubject, randomUUID()));
+  let app = created.data;
+  for (let i = 0; i < 50 && app.attributes.status !== "Approved"; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    app = (await unit.applications.get(app.id)).data;
+  }
+  assert.equal(app.attributes.status, "Approved");
+  return app;
+}
+
+const peter = await step("a Stytch sandbox user to be the applicant", () => stytchUser(`peter-${randomUUID()}@example.com`));
+const mary = await step("a second Stytch user", () => stytchUser(`mary-${randomUUID()}@example.com`));
+
+const key = randomUUID();
+const first = await step("applications.create: an individual application with jwtSubject", async () => {
+  const r = await unit.applications.create(individual(peter.user_id, key));
+  assert.equal(r.data.type, "individualApplication");
+  assert.match(r.data.id, /^\d+$/);
+  assert.equal(r.data.attributes.jwtSubject, peter.user_id);
+  assert.equal(r.data.attributes.fullName.first, "Peter");
+  assert.deepEqual(r.data.attributes.tags, { test: "unit-sdk" });
+  const sent = individual(peter.user_id, key).attributes.ssn;
+  assert.notEqual(r.data.attributes.ssn, sent, "the SSN is not echoed whole");
+  return r.data;
+});
+await step("applications.create again with the same idempotencyKey: the same application", async () => {
+  const r = await unit.applications.create(individual(peter.user_id, key));
+  assert.equal(r.data.id, first.id);
+});
+const customerId = await step("applications.get: approved, with its customer", async () => {
+  let app = first;
+  for (let i = 0; i < 50 && app.attributes.status !== "Approved"; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    app = (await unit.applications.get(first.id)).data;
+  }
+  assert.equal(app.attributes.status, "Approved");
+  const customer = app.relationships.customer.data;
+  assert.equal(customer.type, "individualCustomer");
+  return customer.id;
+});
+await step("customers.get: the customer carries the jwtSubject", async () => {
+  const r = await unit.customers.get(customerId);
+  assert.equal(r.data.type, "individualCustomer");
+  assert.equal(r.data.id, customerId);
+  assert.equal(r.data.attributes.jwtSubject, peter.user_id);
+  assert.equal(r.data.attributes.fullName.last, "Parker");
+});
+
+const formKey = `form-${randomUUID()}`;
+const form = await step("applicationForms.create (V2): prefill with jwtSubject, a link", async () => {
+  const r = await unitV2.applicationForms.create({
+    type: "applicationForm",
+    attributes: {
+      idempotencyKey: formKey,
+      jwtSubject: mary.user_id,
+      applicantDetails: { jwtSubject: mary.user_id, email: mary.user.emails[0].email },
+      tags: { stytchUserId: mary.user_id },
+      allowedApplicationTypes: ["Individual"],
+    },
+  });
+  assert.equal(r.data.type, "applicationFormV2");
+  assert.match(r.data.links.related.href, /^https?:\/\//);
+  assert.equal(r.data.links.related.type, "text/html");
+  assert.ok(r.data.attributes.applicationFormToken.token);
+  assert.deepEqual(r.data.attributes.tags, { stytchUserId: mary.user_id });
+  return r.data;
+});
+await step("applicationForms.create (V2) again with the same idempotencyKey: the same form", async () => {
+  const r = await unitV2.applicationForms.create({
+    type: "applicationForm",
+    attributes: { idempotencyKey: formKey, applicantDetails: { jwtSubject: mary.user_id } },
+  });
+  assert.equal(r.data.id, form.id);
+});
+await step("applicationForms.get (V2): the form and its link", async () => {
+  const r = await unitV2.applicationForms.get(form.id);
+  assert.equal(r.data.id, form.id);
+  assert.match(r.data.links.related.href, /^https?:\/\//);
+});
+await step("applicationForms.create (V2) without an idempotencyKey: 400 pointing at it", async () => {
+  const e = await refusal(
+    unitV2.applicationForms.create({ type: "applicationForm", attributes: { applicantDetails: { jwtSubject: mary.user_id } } }),
+  );
+  assert.equal(e.errors[0].status, "400");
+  assert.equal(e.errors[0].source.pointer, "/data/attributes/idempotencyKey");
+});
+
+const unbound = await step("an application without jwtSubject: its customer has none", async () => {
+  const app = await approvedApplication(undefined);
+  const id = app.relationships.customer.data.id;
+  const c = await unit.customers.get(id);
+  assert.ok(!c.data.attributes.jwtSubject, JSON.stringify(c.data.attributes));
+  return id;
+});
+await step("customers.update: PATCH jwtSubject binds the customer", async () => {
+  const r = await unit.customers.update({
+    customerId: unbound,
+    data: { type: "individualCustomer", attributes: { jwtSubject: mary.user_id } },
+  });
+  assert.equal(r.data.attributes.jwtSubject, mary.user_id);
+  const again = await unit.customers.get(unbound);
+  assert.equal(again.data.attributes.jwtSubject, mary.user_id);
+});
+
+await step("customerToken.createToken with the customer's Stytch JWT", async () => {
+  const r = await unit.customerToken.createToken(customerId, {
+    type: "customerToken",
+    attributes: { scope: "customers accounts", jwtToken: peter.session_jwt, expiresIn: 900 },
+  });
+  assert.equal(r.data.type, "customerBearerToken");
+  assert.ok(r.data.attributes.token.length > 20);
+  assert.equal(r.data.attributes.expiresIn, 900);
+});
+await step("customerToken.createToken with another user's JWT: 401", async () => {
+  const e = await refusal(
+    unit.customerToken.createToken(customerId, {
+      type: "customerToken",
+      attributes: { scope: "customers", jwtToken: mary.session_jwt },
+    }),
+  );
+  assert.equal(e.errors[0].status, "401");
+  assert.equal(e.errors[0].title, "Unauthorized");
+});
+await step("customerToken.createToken with an expired JWT: 401", async () => {
+  const r = await fetch(`${stytchUrl}/_sandbox/jwt`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ session_token: peter.session_token, issued_seconds_ago: 900 }),
+  });
+  assert.equal(r.status, 200);
+  const { session_jwt: expired } = await r.json();
+  const e = await refusal(
+    unit.customerToken.createToken(customerId, {
+      type: "customerToken",
+      attributes: { scope: "customers", jwtToken: expired },
+    }),
+  );
+  assert.equal(e.errors[0].status, "401");
+  assert.match(e.errors[0].detail, /expired/i);
+});
+await step("customerToken.createTokenVerification: a verification token", async () => {
+  const r = await unit.customerToken.createTokenVerification(customerId, {
+    type: "customerTokenVerification",
+    attributes: { channel: "sms" },
+  });
+  assert.ok(r.data.attributes.verificationToken);
+});
+
+await step("customers.get of an unknown customer: 404 in Unit's error shape", async () => {
+  const e = await refusal(unit.customers.get("999999999"));
+  assert.equal(e.errors[0].status, "404");
+  assert.ok(e.errors[0].title);
+  assert.equal(e.message, `404 - ${e.errors[0].title}`);
+});
+await step("applications.create off the spec (no dateOfBirth): 400 with the pointer", async () => {
+  const body = individual(peter.user_id, randomUUID());
+  delete body.attributes.dateOfBirth;
+  const e = await refusal(unit.applications.create(body));
+  assert.equal(e.errors[0].status, "400");
+  assert.equal(e.errors[0].source.pointer, "/data/attributes/dateOfBirth");
+});
+await step("applications.create with a misspelt attribute: 400 with the pointer", async () => {
+  const body = individual(undefined, randomUUID());
+  body.attributes.jwtSubjet = peter.user_id;
+  const e = await refusal(unit.applications.create(body));
+  assert.equal(e.errors[0].source.pointer, "/data/attributes/jwtSubjet");
+});
+await step("a wrong org token: 401", async () => {
+  const stranger = new Unit("v2.public.not-the-token", unitUrl, { axios: axios.create({ timeout: 10000 }) });
+  const e = await refusal(stranger.customers.get(customerId));
+  assert.equal(e.errors[0].status, "401");
+});
+
+await step("webhooks.verify accepts the sandbox's signature and refuses a tampered body", async () => {
+  const r = await fetch(`${unitUrl}/_sandbox/webhooks`);
+  const deliveries = await r.json();
+  const delivery = deliveries.find((d) => d.attempts.length > 0 && d.body?.data?.[0]?.type === "application.approved");
+  assert.ok(delivery, "an application.approved delivery");
+  const signature = delivery.attempts[0].headers["x-unit-signature"];
+  assert.ok(signature, "signed");
+  assert.equal(unit.webhooks.verify(signature, webhookToken, delivery.body), true);
+  const tampered = structuredClone(delivery.body);
+  tampered.data[0].id = "1";
+  assert.equal(unit.webhooks.verify(signature, webhookToken, tampered), false);
+  assert.equal(unit.webhooks.verify(signature, "another-token", delivery.body), false);
+});
+
+const report = { sdk: "@unit-finance/unit-node-sdk", version: sdkVersion, steps: passed.length, passed };
+if (process.env.REPORT) writeFileSync(process.env.REPORT, JSON.stringify(report));
+console.log(`unit-node-sdk ${sdkVersion}: ${passed.length} steps passed`);
