@@ -1024,3 +1024,78 @@ async fn customers_patch_only_patchable_fields() {
     let (status, _) = json_of(stack.unit_call(Method::GET, "/customers/999999")).await;
     assert_eq!(status, 404);
 }
+
+/// One off-spec body of each kind of request we make: Unit's OpenAPI spec refuses each with
+/// Unit's 400 and the pointer, before the route runs (the customers need not exist).
+#[tokio::test]
+async fn every_kind_of_request_we_make_is_gated_by_units_openapi_spec() {
+    let stack = Sandboxes::start().await;
+    let mut typo = application("123456789", "k-typo", "user-test-1");
+    let attributes = typo["data"]["attributes"].as_object_mut().unwrap();
+    let subject = attributes.remove("jwtSubject").unwrap();
+    attributes.insert("jwtSubjet".into(), subject);
+    let form = json!({"data": {"type": "applicationForm", "attributes": {
+        "applicantDetails": {"jwtSubject": "user-test-1"}, "tags": {"stytchUserId": "user-test-1"}}}});
+    let patch = json!({"data": {"type": "individualCustomer", "attributes": {"jwt_subject": "user-test-1"}}});
+    let token = json!({"data": {"type": "customerToken", "attributes": {
+        "scope": "customers", "jwtToken": "eyJ", "expiresIn": "900"}}});
+    let verification =
+        json!({"data": {"type": "customerTokenVerification", "attributes": {"channel": "email"}}});
+    let cases = [
+        (
+            Method::POST,
+            "/applications",
+            typo,
+            "/data/attributes/jwtSubjet",
+        ),
+        (
+            Method::POST,
+            "/application-forms",
+            form,
+            "/data/attributes/idempotencyKey",
+        ),
+        (
+            Method::PATCH,
+            "/customers/424242",
+            patch,
+            "/data/attributes/jwt_subject",
+        ),
+        (
+            Method::POST,
+            "/customers/424242/token",
+            token,
+            "/data/attributes/expiresIn",
+        ),
+        (
+            Method::POST,
+            "/customers/424242/token/verification",
+            verification,
+            "/data/attributes/channel",
+        ),
+    ];
+    for (method, path, body, pointer) in cases {
+        let (status, answer) = json_of(
+            stack
+                .unit_call(method.clone(), path)
+                .header("x-accept-version", "V2024_06")
+                .json(&body),
+        )
+        .await;
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+        assert_unit_errors(&answer, "400");
+        let first = &answer["errors"][0];
+        assert_eq!(
+            first["source"]["pointer"], pointer,
+            "{method} {path}: {answer}"
+        );
+        assert_eq!(first["code"], "invalid_value");
+        assert!(
+            first["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Unit's OpenAPI spec"),
+            "{answer}"
+        );
+    }
+    assert_eq!(sandboxes::unit::spec().operations().len(), 6);
+}
