@@ -11,7 +11,9 @@
 //!   reason in `detail`; a 2FA scope without JWT or OTP answers 403 (OQ4); a `jwtToken` sent
 //!   with non-2FA scopes is checked too (the stricter reading);
 //! - `aud` is not checked, like Unit's documented checks;
-//! - a live application with the same SSN answers 400 `code: "duplicate_ssn"`;
+//! - a live application with the same SSN answers 400 `code: "duplicate_ssn"`, except Unit's test
+//!   SSNs, which force an outcome (`000000001` denied, `000000002`/`3`/`6` awaiting documents,
+//!   `000000004` pending review) and `POST /sandbox/applications/{id}/approve` approves;
 //! - `application.approved` is sent before `customer.created` (OQ7).
 
 use std::collections::{BTreeMap, HashMap};
@@ -95,6 +97,20 @@ pub enum Policy {
     Deny,
 }
 
+impl Policy {
+    /// Unit's sandbox test SSNs for individuals (docs/unit-api.md §8): `000000001` is denied,
+    /// `000000002`, `000000003` and `000000006` await documents, `000000004` goes to manual
+    /// review; they win over the set policy.
+    fn of_test_ssn(ssn: Option<&str>) -> Option<Self> {
+        match ssn? {
+            "000000001" => Some(Self::Deny),
+            "000000002" | "000000003" | "000000006" => Some(Self::Documents),
+            "000000004" => Some(Self::Review),
+            _ => None,
+        }
+    }
+}
+
 /// How the Unit sandbox is set up.
 #[derive(Clone)]
 pub struct UnitSettings {
@@ -130,8 +146,10 @@ struct Form {
 }
 
 struct Customer {
+    /// `individualCustomer`, or `businessCustomer` (seeded by tests only).
+    kind: &'static str,
     attributes: Map<String, Value>,
-    application_id: u64,
+    application_id: Option<u64>,
 }
 
 struct Grant {
@@ -521,6 +539,32 @@ impl Unit {
         )
     }
 
+    /// Adds a business customer (the sandbox onboards only individuals; tests of code that
+    /// must refuse businesses need one). Returns its id.
+    pub fn add_business_customer(&self, name: &str, email: &str) -> String {
+        let mut data = self.data();
+        data.next_id += 1;
+        let id = data.next_id;
+        let attributes = json!({
+            "name": name, "status": "Active", "createdAt": rfc3339_ms(now()), "tags": {},
+            "contact": {"fullName": {"first": "Ann", "last": "Owner"}, "email": email,
+                        "phone": {"countryCode": "1", "number": "5555550199"}},
+            "authorizedUsers": [],
+        });
+        let Value::Object(attributes) = attributes else {
+            unreachable!("an object literal")
+        };
+        data.customers.insert(
+            id,
+            Customer {
+                kind: "businessCustomer",
+                attributes,
+                application_id: None,
+            },
+        );
+        id.to_string()
+    }
+
     /// Sets what happens to new applications.
     pub fn set_policy(&self, policy: Policy) {
         self.data().policy = policy;
@@ -592,10 +636,14 @@ impl Unit {
     }
 
     fn customer_json(id: u64, c: &Customer) -> Value {
+        let mut relationships = json!({"org": {"data": {"type": "org", "id": "1"}}});
+        if let Some(a) = c.application_id {
+            let kind = c.kind.replace("Customer", "Application");
+            relationships["application"] = json!({"data": {"type": kind, "id": a.to_string()}});
+        }
         json!({
-            "type": "individualCustomer", "id": id.to_string(), "attributes": c.attributes,
-            "relationships": {"org": {"data": {"type": "org", "id": "1"}},
-                "application": {"data": {"type": "individualApplication", "id": c.application_id.to_string()}}},
+            "type": c.kind, "id": id.to_string(), "attributes": c.attributes,
+            "relationships": relationships,
         })
     }
 
@@ -655,7 +703,9 @@ impl Unit {
             {
                 return Ok((*id, true));
             }
-            if let Some(s) = ssn.as_ref().filter(|s| s.len() == 9)
+            let test_ssn = Policy::of_test_ssn(ssn.as_deref());
+            // Test SSNs are shared by every sandbox user, so they are never duplicates.
+            if let Some(s) = ssn.as_ref().filter(|s| s.len() == 9 && test_ssn.is_none())
                 && data.applications.values().any(|a| {
                     a.ssn.as_ref() == Some(s) && !matches!(a.status.as_str(), "Denied" | "Canceled")
                 })
@@ -681,7 +731,7 @@ impl Unit {
             if let Some(Value::Object(addr)) = attributes.get_mut("address") {
                 addr.entry("country").or_insert(json!("US"));
             }
-            let policy = data.policy;
+            let policy = test_ssn.unwrap_or(data.policy);
             data.applications.insert(
                 id,
                 Application {
@@ -782,8 +832,9 @@ impl Unit {
                 data.customers.insert(
                     customer_id,
                     Customer {
+                        kind: "individualCustomer",
                         attributes,
-                        application_id: id,
+                        application_id: Some(id),
                     },
                 );
                 if let Some(a) = data.applications.get_mut(&id) {
@@ -1159,6 +1210,61 @@ async fn form_submit(
     }
 }
 
+/// `POST /sandbox/applications/{id}/approve` `{"data": {"type": "applicationApprove",
+/// "attributes": {"reason": "..."}}}`: Unit's sandbox simulation approving an application that
+/// is waiting (`PendingReview`, `AwaitingDocuments`, `Pending`); answers the application.
+async fn sandbox_approve(
+    State(u): State<Arc<Unit>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    u.org(&headers)?;
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if body["data"]["type"] != "applicationApprove" {
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            vec![invalid(
+                "data.type must be applicationApprove",
+                "/data/type",
+            )],
+        ));
+    }
+    let n = parse_id(&id).ok_or_else(|| not_found("application", &id))?;
+    let mut events = Vec::new();
+    let answer = {
+        let mut data = u.data();
+        let status = data
+            .applications
+            .get(&n)
+            .map(|a| a.status.clone())
+            .ok_or_else(|| not_found("application", &id))?;
+        if !matches!(
+            status.as_str(),
+            "PendingReview" | "AwaitingDocuments" | "Pending"
+        ) {
+            return Err(errors(
+                StatusCode::BAD_REQUEST,
+                vec![e(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request",
+                    Some("invalid_application_status"),
+                    &format!("the application is {status}, not waiting for a decision"),
+                    None,
+                )],
+            ));
+        }
+        u.decide_locked(&mut data, n, "approve", &mut events);
+        let a = data
+            .applications
+            .get(&n)
+            .ok_or_else(|| not_found("application", &id))?;
+        json!({"data": u.application_json(n, a)})
+    };
+    u.send_events(events);
+    Ok(doc(StatusCode::OK, answer))
+}
+
 async fn decide(
     State(u): State<Arc<Unit>>,
     Path(id): Path<String>,
@@ -1528,6 +1634,7 @@ pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
         .route("/application-forms/{id}", get(get_form))
         .route("/customers/{id}", get(get_customer).patch(patch_customer))
         .route("/customers/{id}/token", post(create_token))
+        .route("/sandbox/applications/{id}/approve", post(sandbox_approve))
         .route(
             "/customers/{id}/token/verification",
             post(token_verification),

@@ -179,6 +179,30 @@ await step("applicationForms.create (V2) without an idempotencyKey: 400 pointing
   assert.equal(e.errors[0].source.pointer, "/data/attributes/idempotencyKey");
 });
 
+await step("test SSN 000000004: PendingReview, then simulations.approveApplication approves it", async () => {
+  const body = individual(undefined, randomUUID());
+  body.attributes.ssn = "000000004";
+  const created = await unit.applications.create(body);
+  assert.equal(created.data.attributes.status, "PendingReview");
+  const r = await unit.simulations.approveApplication(created.data.id, {
+    type: "applicationApprove",
+    attributes: { reason: "sandbox" },
+  });
+  assert.equal(r.data.id, created.data.id);
+  assert.equal(r.data.attributes.status, "Approved");
+  assert.equal(r.data.relationships.customer.data.type, "individualCustomer");
+  const e = await refusal(
+    unit.simulations.approveApplication(created.data.id, { type: "applicationApprove", attributes: { reason: "again" } }),
+  );
+  assert.equal(e.errors[0].status, "400");
+});
+await step("test SSN 000000001: Denied at once", async () => {
+  const body = individual(undefined, randomUUID());
+  body.attributes.ssn = "000000001";
+  const created = await unit.applications.create(body);
+  assert.equal(created.data.attributes.status, "Denied");
+});
+
 const unbound = await step("an application without jwtSubject: its customer has none", async () => {
   const app = await approvedApplication(undefined);
   const id = app.relationships.customer.data.id;
