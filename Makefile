@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test demo package bench profile-matrix fuzz events fmt lint
+.PHONY: run test demo smoke package bench profile-matrix fuzz events fmt lint
 
 ## run: serve every route on http://127.0.0.1:3000 (see README: Run locally)
 run:
@@ -12,6 +12,10 @@ demo:
 ## test: install pinned tools, start moto, run fmt, clippy, cfn-lint, unit and end-to-end tests
 test:
 	bash tools/test.sh
+
+## smoke: walk the whole flow against API_URL with test credentials (see README: Deploy, step 7)
+smoke:
+	cargo run --quiet -p bridge-admin -- smoke $(SMOKE_ARGS)
 
 ## package: release builds for Lambda (glibc 2.34, zig via cargo-lambda), glibc check, zips and sizes
 package:

@@ -399,8 +399,18 @@ pub async fn customer_from_unit(
     Ok(recorded.and_then(|r| r.customer_id))
 }
 
+/// The key our table binds a customer under: its application's id, or `customer-{id}` for a
+/// customer that came from no application.
+pub fn customer_link_key(customer: &crate::unit::Customer) -> String {
+    customer
+        .related_id("application")
+        .map_or_else(|| format!("customer-{}", customer.id), str::to_owned)
+}
+
 /// Operator action: binds an existing Unit customer to a Stytch user (`PATCH /customers/{id}`
-/// with `jwtSubject`), and records the customer on the user's record.
+/// with `jwtSubject`), and records the customer on the user's record. Unit first, our table
+/// second: a crash in between leaves a customer already bound to this user, which a rerun
+/// finishes.
 pub async fn link_existing_customer(
     app: &App,
     user_id: &str,
@@ -411,17 +421,12 @@ pub async fn link_existing_customer(
         .unit
         .set_customer_jwt_subject(customer_id, user_id, deadline)
         .await?;
-    let application_id = customer.related_id("application").map(str::to_owned);
-    if let Some(a) = &application_id
-        && let Err(e) = app.store.link_application(a, user_id).await
-    {
+    let app_id = customer_link_key(&customer);
+    if let Err(e) = app.store.link_application(&app_id, user_id).await {
         tracing::error!(error = %e, "the customer's application is bound to another user");
         return Err(ApiError::application_bound_elsewhere(e.to_string()));
     }
     let stored = store::modify(&*app.store, user_id, true, |r| {
-        let app_id = application_id
-            .clone()
-            .unwrap_or_else(|| format!("customer-{customer_id}"));
         let mut changed =
             r.apply_application(&app_id, &ApplicationStatus::Approved, Some(customer_id));
         if r.customer_id.as_deref() != Some(customer_id) {

@@ -247,6 +247,7 @@ pub struct CustomerAttributes {
     pub status: String,
     pub jwt_subject: Option<String>,
     pub email: Option<String>,
+    pub phone: Option<Phone>,
 }
 
 /// A customer resource.

@@ -282,6 +282,48 @@ impl Stack {
         }
     }
 
+    /// Runs `bridge-admin args` as an operator would against this stack as a deployment (the
+    /// stack must be on moto): the AWS variables point at moto, the functions' variables at the
+    /// stack's secret, table and upstreams; `vars` on top (an empty value removes one).
+    pub async fn bridge_admin(
+        &self,
+        moto: &str,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> std::process::Output {
+        let config = &self.local.app.config;
+        let shared::config::SecretsLocation::SecretsManager { secret_id, .. } = &config.secrets
+        else {
+            panic!("the stack reads Secrets Manager");
+        };
+        let shared::config::StoreLocation::DynamoDb { table_name } = &config.store else {
+            panic!("the stack uses DynamoDB");
+        };
+        let mut command = tokio::process::Command::new(binary("bridge-admin"));
+        command
+            .args(args)
+            .env_clear()
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL", moto)
+            .env("STYTCH_PROJECT_ID", &config.stytch_project_id)
+            .env("STYTCH_API_URL", &config.stytch_api_url)
+            .env("UNIT_API_URL", &config.unit_api_url)
+            .env("SECRET_ID", secret_id)
+            .env("TABLE_NAME", table_name)
+            .env("RUST_LOG", "error");
+        for (k, v) in vars {
+            if v.is_empty() {
+                command.env_remove(k);
+            } else {
+                command.env(k, v);
+            }
+        }
+        // Not blocking: the sandboxes it calls run on this test's runtime.
+        command.output().await.expect("bridge-admin runs")
+    }
+
     /// A JWT signed with the Stytch sandbox's current key: the standard claims for `user_id`
     /// issued at `iat`, with `edit` applied.
     pub fn forge(&self, user_id: &str, iat: i64, edit: impl FnOnce(&mut Value)) -> String {

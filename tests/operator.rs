@@ -1,0 +1,669 @@
+//! The operator CLI (`bridge-admin`) against the local stack treated as a deployment: its secret
+//! in Secrets Manager and its table in DynamoDB (moto), Stytch and Unit as the sandboxes.
+
+use std::collections::HashMap;
+
+use e2e::{Stack, json_of};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The stack's Stytch secret (the sandbox's).
+fn stack_secret() -> String {
+    e2e::secret_json()["stytch_secret"]
+        .as_str()
+        .expect("a test secret")
+        .to_owned()
+}
+
+fn text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An approved individual customer at the Unit sandbox, with no `jwtSubject` unless given.
+async fn customer(stack: &Stack, email: &str, jwt_subject: Option<&str>) -> String {
+    let ssn = format!("{:09}", fastrand::u64(100_000_000..=665_999_999));
+    let mut attributes = json!({
+        "ssn": ssn, "fullName": {"first": "Old", "last": "Customer"}, "dateOfBirth": "1980-01-01",
+        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701", "country": "US"},
+        "email": email, "phone": {"countryCode": "1", "number": "5555550101"}});
+    if let Some(s) = jwt_subject {
+        attributes["jwtSubject"] = json!(s);
+    }
+    let (status, created) = json_of(
+        stack
+            .unit_call(Method::POST, "/applications")
+            .json(&json!({"data": {"type": "individualApplication", "attributes": attributes}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created["data"]["relationships"]["customer"]["data"]["id"]
+        .as_str()
+        .expect("approved at once")
+        .to_owned()
+}
+
+async fn jwt_subject(stack: &Stack, customer: &str) -> Value {
+    let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
+    c["data"]["attributes"]["jwtSubject"].clone()
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn link_customer_binds_one_customer_with_the_checks_of_the_bulk_command() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let customer_id = customer(&stack, "cli@example.com", None).await;
+    let login = stack.sign_up("cli@example.com").await;
+    let out = stack
+        .bridge_admin(&moto, &["link-customer", &login.user_id, &customer_id], &[])
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success() && stdout.starts_with("linked: Unit customer"),
+        "{stdout}{stderr}"
+    );
+    let record = stack.record(&login.user_id).await.expect("recorded");
+    assert_eq!(record.customer_id.as_deref(), Some(customer_id.as_str()));
+    assert_eq!(jwt_subject(&stack, &customer_id).await, login.user_id);
+    // Again: nothing to do.
+    let out = stack
+        .bridge_admin(&moto, &["link-customer", &login.user_id, &customer_id], &[])
+        .await;
+    assert!(
+        text(&out).0.starts_with("already linked:"),
+        "{:?}",
+        text(&out)
+    );
+
+    // Someone else's e-mail: refused, one line, exit 1, nothing changed.
+    let other = customer(&stack, "someone-else@example.com", None).await;
+    let second = stack.sign_up("second@example.com").await;
+    let out = stack
+        .bridge_admin(&moto, &["link-customer", &second.user_id, &other], &[])
+        .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("bridge-admin: identity_mismatch:")),
+        "{stderr}"
+    );
+    assert!(jwt_subject(&stack, &other).await.is_null());
+    assert_eq!(
+        stack
+            .record(&second.user_id)
+            .await
+            .and_then(|r| r.customer_id),
+        None
+    );
+    // ... unless the operator accepts it.
+    let out = stack
+        .bridge_admin(
+            &moto,
+            &[
+                "link-customer",
+                "--accept-mismatch",
+                &second.user_id,
+                &other,
+            ],
+            &[],
+        )
+        .await;
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    // Malformed ids never reach anyone; a usage error is clap's.
+    let out = stack
+        .bridge_admin(&moto, &["link-customer", "user-test-nobody", "999999"], &[])
+        .await;
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.starts_with("bridge-admin: malformed_user_id:"),
+        "{stderr}"
+    );
+    let out = stack
+        .bridge_admin(&moto, &["link-customer", "user-test-only"], &[])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Writes `rows` as the CSV file of a run.
+fn csv_file(dir: &std::path::Path, rows: &[String]) -> std::path::PathBuf {
+    let path = dir.join("customers.csv");
+    let mut text = "stytch_user_id,unit_customer_id\n".to_owned();
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `line -> outcome` of a `--report` file.
+fn report(path: &std::path::Path) -> HashMap<u64, (String, String, String)> {
+    let text = std::fs::read_to_string(path).expect("the report");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("line,stytch_user_id,unit_customer_id,outcome,detail")
+    );
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(5, ',').collect();
+            (
+                f[0].parse().unwrap(),
+                (f[1].to_owned(), f[2].to_owned(), f[3].to_owned()),
+            )
+        })
+        .collect()
+}
+
+/// Successful `PATCH /customers/{id}` calls the Unit sandbox received, per customer.
+fn patches(stack: &Stack) -> HashMap<String, usize> {
+    let mut n = HashMap::new();
+    for r in stack.unit_log() {
+        if r.method == "PATCH" && r.status == 200 {
+            *n.entry(r.path.trim_start_matches("/customers/").to_owned())
+                .or_default() += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn a_thousand_rows_with_every_bad_kind_an_outage_and_a_resume_link_each_good_row_once() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let dir = std::env::temp_dir().join(format!("link-customers-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The customers exist before this service: no webhook of either sandbox takes part (and
+    // none muddies the count of PATCHes below).
+    for url in [
+        stack.stytch("/_sandbox/webhooks"),
+        stack.unit("/_sandbox/webhooks"),
+    ] {
+        stack
+            .sandbox_control(Method::PUT, url, Some(json!({"deliver": false})))
+            .await;
+    }
+
+    // 960 good rows: a Stytch user and a customer with the same verified e-mail.
+    let mut rows = Vec::new();
+    let mut good = Vec::new();
+    for i in 0..956 {
+        let email = format!("bulk{i}@example.com");
+        let login = stack.sign_up(&email).await;
+        let c = customer(&stack, &email, None).await;
+        rows.push(format!("{},{c}", login.user_id));
+        good.push((rows.len() as u64 + 1, login.user_id, c));
+    }
+    // A crash after Unit's PATCH and before our record: the customer already names the user.
+    let (crashed_line, crashed_user, crashed_customer) = good[7].clone();
+    let (s, _) = json_of(
+        stack
+            .unit_call(Method::PATCH, &format!("/customers/{crashed_customer}"))
+            .json(&json!({"data": {"type": "individualCustomer", "attributes": {"jwtSubject": crashed_user}}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // Every bad kind, each more than once.
+    let mut expected_bad: Vec<(u64, &str)> = Vec::new();
+    let mut bad = |rows: &mut Vec<String>, row: String, reason: &'static str| {
+        rows.push(row);
+        expected_bad.push((rows.len() as u64 + 1, reason));
+    };
+    let valid_unknown = || format!("user-test-{}", uuid::Uuid::new_v4());
+    for i in 0..4 {
+        bad(
+            &mut rows,
+            format!("{},1000{i},extra", valid_unknown()),
+            "malformed_row",
+        );
+        bad(&mut rows, format!("user-{i},10001"), "malformed_user_id");
+        bad(
+            &mut rows,
+            format!("{},cust-{i}", valid_unknown()),
+            "malformed_customer_id",
+        );
+        bad(
+            &mut rows,
+            format!("{},{}", good[i].1, good[i + 10].2),
+            "duplicate_in_file",
+        );
+        let c = customer(&stack, &format!("nouser{i}@example.com"), None).await;
+        bad(
+            &mut rows,
+            format!("{},{c}", valid_unknown()),
+            "unknown_user",
+        );
+        let u = stack.sign_up(&format!("nocustomer{i}@example.com")).await;
+        bad(
+            &mut rows,
+            format!("{},99999999{i}", u.user_id),
+            "unknown_customer",
+        );
+        let u = stack.sign_up(&format!("biz{i}@example.com")).await;
+        let c = stack
+            .unit_sandbox()
+            .add_business_customer("Pied Piper", &format!("biz{i}@example.com"));
+        bad(
+            &mut rows,
+            format!("{},{c}", u.user_id),
+            "business_customer_unsupported",
+        );
+        let owner = stack.sign_up(&format!("owner{i}@example.com")).await;
+        let u = stack.sign_up(&format!("taken{i}@example.com")).await;
+        let c = customer(
+            &stack,
+            &format!("taken{i}@example.com"),
+            Some(&owner.user_id),
+        )
+        .await;
+        bad(
+            &mut rows,
+            format!("{},{c}", u.user_id),
+            "customer_bound_elsewhere",
+        );
+        let u = stack.sign_up(&format!("mismatch{i}@example.com")).await;
+        let c = customer(&stack, &format!("not-mismatch{i}@example.com"), None).await;
+        bad(&mut rows, format!("{},{c}", u.user_id), "identity_mismatch");
+        // Conflicts with our table: the user already holds a customer; the customer is bound
+        // (in our table only) to someone else.
+        let email = format!("holder{i}@example.com");
+        let u = stack.sign_up(&email).await;
+        let held = customer(&stack, &email, None).await;
+        shared::onboarding::link_existing_customer(&stack.local.app, &u.user_id, &held)
+            .await
+            .unwrap();
+        let c = customer(&stack, &email, None).await;
+        bad(
+            &mut rows,
+            format!("{},{c}", u.user_id),
+            "user_linked_elsewhere",
+        );
+        let email = format!("claimed{i}@example.com");
+        let u = stack.sign_up(&email).await;
+        let c = customer(&stack, &email, None).await;
+        let (_, doc) = json_of(stack.unit_call(Method::GET, &format!("/customers/{c}"))).await;
+        let application = doc["data"]["relationships"]["application"]["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        stack
+            .local
+            .app
+            .store
+            .link_application(&application, &valid_unknown())
+            .await
+            .unwrap();
+        bad(
+            &mut rows,
+            format!("{},{c}", u.user_id),
+            "customer_linked_elsewhere",
+        );
+    }
+    assert_eq!(rows.len(), 1000);
+    let file = csv_file(&dir, &rows);
+    let report_path = dir.join("report.csv");
+    let report_arg = report_path.display().to_string();
+    let file_arg = file.display().to_string();
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "link-customers".to_owned(),
+            "--csv".into(),
+            file_arg.clone(),
+            "--report".into(),
+            report_arg.clone(),
+            "--concurrency".into(),
+            "8".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| {
+        let stack = &stack;
+        let moto = moto.clone();
+        async move {
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            stack.bridge_admin(&moto, &a, &[]).await
+        }
+    };
+
+    // A dry run touches nothing.
+    let before = patches(&stack);
+    let out = run(args(&["--dry-run"])).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("(dry run)"), "{stdout}");
+    let r = report(&report_path);
+    assert_eq!(r.len(), 1000);
+    assert_eq!(r[&good[0].0].2, "would_link");
+    assert_eq!(r[&crashed_line].2, "would_link");
+    assert_eq!(patches(&stack), before);
+    assert_eq!(
+        stack.record(&good[0].1).await.and_then(|r| r.customer_id),
+        None
+    );
+
+    // A Unit outage in the middle: PATCHes fail for a while, beyond the client's retries.
+    stack
+        .unit_fault(json!({"route": "PATCH /customers/{id}", "status": 503, "times": 60}))
+        .await;
+    let out = run(args(&[])).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let first = report(&report_path);
+    let failed: Vec<u64> = first
+        .iter()
+        .filter(|(_, o)| o.2 == "failed")
+        .map(|(line, _)| *line)
+        .collect();
+    assert!(!failed.is_empty(), "the outage failed some rows: {stdout}");
+    for (line, reason) in &expected_bad {
+        assert_eq!(first[line].2, *reason, "line {line}");
+    }
+    // Nothing half-applied: a failed row has neither the PATCH nor the record.
+    for line in failed.iter().filter(|l| **l != crashed_line) {
+        let (_, user, c) = good
+            .iter()
+            .find(|g| g.0 == *line)
+            .expect("a good row failed");
+        assert!(jwt_subject(&stack, c).await.is_null(), "line {line}");
+        assert_eq!(stack.record(user).await.and_then(|r| r.customer_id), None);
+    }
+    stack.clear_faults().await;
+    // Unit rate-limits a few reads of the rerun: the client backs off and retries.
+    stack
+        .unit_fault(
+            json!({"route": "GET /customers/{id}", "status": 429, "retry_after": 1, "times": 5}),
+        )
+        .await;
+
+    // Rerun the same file: the rest is finished, the done rows are left alone.
+    let out = run(args(&[])).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the bad rows stay bad: {stderr}"
+    );
+    let second = report(&report_path);
+    for (line, user, c) in &good {
+        let expected = if failed.contains(line) {
+            "linked"
+        } else {
+            "already_linked"
+        };
+        assert_eq!(second[line].2, expected, "line {line}");
+        let record = stack.record(user).await.expect("recorded");
+        assert_eq!(
+            record.customer_id.as_deref(),
+            Some(c.as_str()),
+            "line {line}"
+        );
+        assert_eq!(jwt_subject(&stack, c).await, user.as_str(), "line {line}");
+    }
+    for (line, reason) in &expected_bad {
+        assert_eq!(second[line].2, *reason, "line {line}");
+    }
+    // Every good row was patched exactly once by the runs (the crashed one also before, by
+    // the test playing the run that crashed).
+    let patched = patches(&stack);
+    for (_, _, c) in &good {
+        let expected = if *c == crashed_customer { 2 } else { 1 };
+        assert_eq!(
+            patched.get(c).copied().unwrap_or(0),
+            expected,
+            "customer {c}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!("{:<32} {}", "already_linked", 956 - failed.len())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{:<32} {}", "total", 1000)),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn smoke_walks_the_flow_against_the_local_stack_as_a_deployment() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let api = stack.local.api_url.clone();
+    let out = stack
+        .bridge_admin(&moto, &["smoke", "--api-url", &api], &[])
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    for line in [
+        "ok    1. Stytch test user with a password session",
+        "ok    2. onboarding started",
+        "the signup webhook arrived and created the form",
+        "ok    3. application approved by Unit",
+        "ok    4. TOTP enrolled, session stepped up, lifetime kept",
+        "ok    5. customer token for a sensitive scope, used at Unit",
+        "ok    6. audit item",
+        "ok    7. clean up",
+        "smoke: all 7 steps passed",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in\n{stdout}");
+    }
+    // The user is gone from Stytch.
+    let user_id = stdout
+        .lines()
+        .find(|l| l.contains("Stytch test user"))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|d| d.split(' ').next())
+        .unwrap()
+        .to_owned();
+    let (status, _) =
+        json_of(stack.stytch_call(Method::GET, &format!("/v1/users/{user_id}"))).await;
+    assert_eq!(status, 404);
+
+    // Unit sends the application to manual review: smoke approves it through Unit's sandbox
+    // simulation, as it would at Unit's sandbox.
+    stack
+        .unit_sandbox()
+        .set_policy(sandboxes::unit::Policy::Review);
+    let out = stack
+        .bridge_admin(&moto, &["smoke", "--api-url", &api], &[])
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("PendingReview, approved through Unit's sandbox simulation"),
+        "{stdout}"
+    );
+    stack
+        .unit_sandbox()
+        .set_policy(sandboxes::unit::Policy::Approve);
+
+    // Without the table: the walk still passes, saying what it could not check.
+    let out = stack
+        .bridge_admin(&moto, &["smoke", "--api-url", &api], &[("TABLE_NAME", "")])
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("audit item") && stdout.contains("skipped: no TABLE_NAME"));
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn smoke_names_bad_credentials_and_creates_nothing_with_live_ones() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let api = stack.local.api_url.clone();
+    let project = stack.project_id();
+
+    // A wrong Stytch secret: one sentence naming the project.
+    let out = stack
+        .bridge_admin(
+            &moto,
+            &["smoke", "--api-url", &api],
+            &[
+                ("SECRET_ID", ""),
+                ("STYTCH_SECRET", "secret-test-wrong"),
+                ("UNIT_API_TOKEN", "v2.public.whatever"),
+            ],
+        )
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("FAIL  1. Stytch test user"), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "Stytch answered 401 unauthorized_credentials: the secret does not belong to project {project}"
+        )),
+        "{stderr}"
+    );
+
+    // A wrong Unit org token: named in one sentence by the read-only checks.
+    let out = stack
+        .bridge_admin(
+            &moto,
+            &["smoke", "--api-url", &api, "--read-only"],
+            &[
+                ("SECRET_ID", ""),
+                ("STYTCH_SECRET", &stack_secret()),
+                ("UNIT_API_TOKEN", "v2.public.wrong"),
+            ],
+        )
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("FAIL  2. Unit credentials"),
+        "{stdout}{stderr}"
+    );
+    assert!(stderr.contains("Unit answered 401"), "{stderr}");
+    assert!(stderr.contains("the org token is not valid at"), "{stderr}");
+
+    // No credentials at all.
+    let out = stack
+        .bridge_admin(&moto, &["smoke", "--api-url", &api], &[("SECRET_ID", "")])
+        .await;
+    assert!(
+        text(&out)
+            .1
+            .contains("no credentials: set STYTCH_SECRET and UNIT_API_TOKEN, or SECRET_ID")
+    );
+
+    // Live credentials: nothing is created, not even a request to Stytch.
+    let before = stack.stytch_log().len();
+    let live = "project-live-00000000-0000-0000-0000-000000000000";
+    let out = stack
+        .bridge_admin(
+            &moto,
+            &["smoke", "--api-url", &api],
+            &[
+                ("STYTCH_PROJECT_ID", live),
+                ("SECRET_ID", ""),
+                ("STYTCH_SECRET", "s"),
+                ("UNIT_API_TOKEN", "u"),
+            ],
+        )
+        .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("these are live credentials (Stytch project project-live-"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rerun with --allow-live"), "{stderr}");
+    assert_eq!(stack.stytch_log().len(), before);
+
+    // --allow-live runs only the checks that create nothing; here the sandbox refuses the
+    // live project's credentials, and says so.
+    let out = stack
+        .bridge_admin(
+            &moto,
+            &["smoke", "--api-url", &api, "--allow-live"],
+            &[
+                ("STYTCH_PROJECT_ID", live),
+                ("SECRET_ID", ""),
+                ("STYTCH_SECRET", "s"),
+                ("UNIT_API_TOKEN", "u"),
+            ],
+        )
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout.contains("FAIL  1. Stytch credentials and JWKS"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "Stytch answered 401 unauthorized_credentials: the secret does not belong to project {live}"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stack
+            .stytch_log()
+            .iter()
+            .skip(before)
+            .all(|r| r.method == "GET"),
+        "live checks only read"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn smoke_read_only_checks_create_nothing() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let api = stack.local.api_url.clone();
+    let (reader, customer_id) = stack.onboarded("reader@example.com").await;
+    let (stytch_before, unit_before) = (stack.stytch_log().len(), stack.unit_log().len());
+    let out = stack
+        .bridge_admin(
+            &moto,
+            &[
+                "smoke",
+                "--api-url",
+                &api,
+                "--read-only",
+                "--customer-id",
+                &customer_id,
+                "--session-jwt",
+                &reader.session_jwt,
+            ],
+            &[],
+        )
+        .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    for line in [
+        "ok    1. Stytch credentials and JWKS",
+        "ok    2. Unit credentials",
+        "ok    3. webhook endpoints refuse unsigned calls",
+        "/webhooks/stytch 401, /webhooks/unit 401",
+        "ok    4. token exchange for the named customer",
+        "smoke: all 4 steps passed",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in\n{stdout}");
+    }
+    let stytch_calls = &stack.stytch_log()[stytch_before..];
+    assert!(
+        stytch_calls
+            .iter()
+            .all(|r| r.method == "GET" || r.path == "/v1/sessions/authenticate"),
+        "{stytch_calls:?}"
+    );
+    let unit_calls = &stack.unit_log()[unit_before..];
+    assert!(
+        unit_calls
+            .iter()
+            .all(|r| r.method == "GET" || r.path.ends_with("/token")),
+        "only reads and the token exchange: {unit_calls:?}"
+    );
+}
