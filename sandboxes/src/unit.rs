@@ -792,6 +792,35 @@ impl Unit {
                "attributes": {"createdAt": rfc3339_ms(now()), "tags": tags}, "relationships": relationships})
     }
 
+    /// Decides application `id` if `allowed` accepts its status, sends the events and answers
+    /// the application (200).
+    fn decide_and_answer(
+        &self,
+        id: &str,
+        decision: &str,
+        allowed: impl FnOnce(&str) -> Result<(), Response>,
+    ) -> Reply {
+        let n = parse_id(id).ok_or_else(|| not_found("application", id))?;
+        let mut events = Vec::new();
+        let answer = {
+            let mut data = self.data();
+            let status = data
+                .applications
+                .get(&n)
+                .map(|a| a.status.clone())
+                .ok_or_else(|| not_found("application", id))?;
+            allowed(&status)?;
+            self.decide_locked(&mut data, n, decision, &mut events);
+            let a = data
+                .applications
+                .get(&n)
+                .ok_or_else(|| not_found("application", id))?;
+            json!({"data": self.application_json(n, a)})
+        };
+        self.send_events(events);
+        Ok(doc(StatusCode::OK, answer))
+    }
+
     /// Approves, denies or cancels a pending application.
     fn decide_locked(&self, data: &mut Data, id: u64, decision: &str, events: &mut Vec<Value>) {
         match decision {
@@ -1230,39 +1259,21 @@ async fn sandbox_approve(
             )],
         ));
     }
-    let n = parse_id(&id).ok_or_else(|| not_found("application", &id))?;
-    let mut events = Vec::new();
-    let answer = {
-        let mut data = u.data();
-        let status = data
-            .applications
-            .get(&n)
-            .map(|a| a.status.clone())
-            .ok_or_else(|| not_found("application", &id))?;
-        if !matches!(
-            status.as_str(),
-            "PendingReview" | "AwaitingDocuments" | "Pending"
-        ) {
-            return Err(errors(
-                StatusCode::BAD_REQUEST,
-                vec![e(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request",
-                    Some("invalid_application_status"),
-                    &format!("the application is {status}, not waiting for a decision"),
-                    None,
-                )],
-            ));
+    u.decide_and_answer(&id, "approve", |status| {
+        if matches!(status, "PendingReview" | "AwaitingDocuments" | "Pending") {
+            return Ok(());
         }
-        u.decide_locked(&mut data, n, "approve", &mut events);
-        let a = data
-            .applications
-            .get(&n)
-            .ok_or_else(|| not_found("application", &id))?;
-        json!({"data": u.application_json(n, a)})
-    };
-    u.send_events(events);
-    Ok(doc(StatusCode::OK, answer))
+        Err(errors(
+            StatusCode::BAD_REQUEST,
+            vec![e(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                Some("invalid_application_status"),
+                &format!("the application is {status}, not waiting for a decision"),
+                None,
+            )],
+        ))
+    })
 }
 
 async fn decide(
@@ -1270,7 +1281,6 @@ async fn decide(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Reply {
-    let n = parse_id(&id).ok_or_else(|| not_found("application", &id))?;
     let decision = body["decision"].as_str().unwrap_or("").to_owned();
     if !matches!(decision.as_str(), "approve" | "deny" | "cancel") {
         return Err(error(
@@ -1279,21 +1289,7 @@ async fn decide(
             "decision must be approve, deny or cancel",
         ));
     }
-    let mut events = Vec::new();
-    let body = {
-        let mut data = u.data();
-        if !data.applications.contains_key(&n) {
-            return Err(not_found("application", &id));
-        }
-        u.decide_locked(&mut data, n, &decision, &mut events);
-        let a = data
-            .applications
-            .get(&n)
-            .ok_or_else(|| not_found("application", &id))?;
-        json!({"data": u.application_json(n, a)})
-    };
-    u.send_events(events);
-    Ok(doc(StatusCode::OK, body))
+    u.decide_and_answer(&id, &decision, |_| Ok(()))
 }
 
 async fn set_policy(State(u): State<Arc<Unit>>, Json(body): Json<Value>) -> Reply {
