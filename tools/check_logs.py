@@ -57,7 +57,9 @@ def main(exchanges_path, *log_paths):
     secrets = harvest(exchanges_path)
     numeric = {s: k for s, k in secrets.items() if s.isdigit()}
     textual = {s: k for s, k in secrets.items() if not s.isdigit()}
-    digits = re.compile(r"(?<![0-9])(" + "|".join(map(re.escape, sorted(numeric))) + r")(?![0-9])") if numeric else None
+    # A numeric secret counts as a whole token: digits inside a longer word (a random hex
+    # request id such as local-1e2014de8a123456) are not a code.
+    digits = re.compile(r"(?<![0-9A-Za-z])(" + "|".join(map(re.escape, sorted(numeric))) + r")(?![0-9A-Za-z])") if numeric else None
     lines = []
     for path in log_paths:
         with open(path, errors="replace") as f:

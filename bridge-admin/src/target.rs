@@ -219,8 +219,8 @@ impl Target {
             "invalid_token" => {
                 " (does the deployment's STYTCH_PROJECT_ID match this project, and its STYTCH_API_URL this host?)"
             }
-            "stytch_unavailable" | "upstream_unavailable" | "unit_unavailable" => {
-                " (the deployment cannot reach Stytch or Unit with its secret: check the secret's values)"
+            "upstream_unavailable" | "upstream_timeout" | "secrets_unavailable" => {
+                " (the deployment cannot reach Stytch, Unit or its secret: check the secret's values and the functions' logs)"
             }
             _ => "",
         };
