@@ -128,3 +128,69 @@ async fn the_customer_token_binary_caps_sensitive_tokens_and_refuses_a_revoked_s
         "StytchUnitBridge"
     );
 }
+
+/// The sample event of a read-only token request, as `jwt` sends it.
+fn read_only_token_event(jwt: &str) -> String {
+    let mut event: serde_json::Value = serde_json::from_str(&sensitive_token_event(jwt)).unwrap();
+    event["body"] = serde_json::json!({"scope": "customers accounts"})
+        .to_string()
+        .into();
+    event.to_string()
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn with_a_max_concurrency_one_binary_serves_invocations_at_once() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let mut logins = Vec::new();
+    for i in 0..4 {
+        logins.push(
+            stack
+                .onboarded(&format!("concurrent{i}@example.com"))
+                .await
+                .0,
+        );
+    }
+    // Unit takes its time, so invocations served one at a time could never overlap.
+    stack
+        .unit_fault(serde_json::json!({"route": "POST /customers/{id}/token", "latency_ms": 300}))
+        .await;
+    let runtime = std::sync::Arc::new(RuntimeApi::start().await);
+    let path = binary("customer-token");
+    // As on Lambda Managed Instances: the runtime tells the binary how many at once.
+    let mut child = bootstrap_command(
+        &path,
+        "customer-token",
+        &runtime,
+        &stack.local.app.config,
+        &moto,
+    )
+    .unwrap()
+    .env("AWS_LAMBDA_MAX_CONCURRENCY", "8")
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut invocations = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (runtime, event) = (
+            runtime.clone(),
+            read_only_token_event(&logins[i % 4].session_jwt),
+        );
+        invocations.spawn(async move { runtime.invoke(event).await });
+    }
+    while let Some(answer) = invocations.join_next().await {
+        let answer = answer.unwrap().expect("no invocation error");
+        assert_eq!(answer["statusCode"], 200, "{answer}");
+    }
+    assert!(
+        runtime.max_in_flight() > 1,
+        "the binary held {} invocation(s) at once",
+        runtime.max_in_flight()
+    );
+    assert!(runtime.max_in_flight() <= 8);
+    child.kill().await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("concurrency-tokio"), "{stderr}");
+}

@@ -17,6 +17,17 @@ struct Inner {
     init_error: Option<Value>,
     /// When the function first asked for an event: its init is over.
     first_poll: Option<std::time::Instant>,
+    /// Invocations handed out and not yet answered, and the most there were at once.
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+impl Inner {
+    fn answered(&mut self, id: &str) -> Option<oneshot::Sender<Result<Value, Value>>> {
+        let waiting = self.waiting.remove(id)?;
+        self.in_flight = self.in_flight.saturating_sub(1);
+        Some(waiting)
+    }
 }
 
 #[derive(Clone)]
@@ -40,6 +51,11 @@ async fn next(State(s): State<RuntimeState>) -> (HeaderMap, String) {
         .first_poll
         .get_or_insert_with(std::time::Instant::now);
     let (id, event) = s.queue.lock().await.recv().await.unwrap_or_default();
+    {
+        let mut inner = s.inner.lock().expect("lock");
+        inner.in_flight += 1;
+        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
+    }
     let mut headers = HeaderMap::new();
     let deadline = (std::time::SystemTime::now() + std::time::Duration::from_secs(15))
         .duration_since(std::time::UNIX_EPOCH)
@@ -68,7 +84,7 @@ async fn respond(
     body: String,
 ) -> StatusCode {
     let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    if let Some(tx) = s.inner.lock().expect("lock").waiting.remove(&id) {
+    if let Some(tx) = s.inner.lock().expect("lock").answered(&id) {
         let _ = tx.send(Ok(value));
     }
     StatusCode::ACCEPTED
@@ -76,7 +92,7 @@ async fn respond(
 
 async fn error(State(s): State<RuntimeState>, Path(id): Path<String>, body: String) -> StatusCode {
     let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    if let Some(tx) = s.inner.lock().expect("lock").waiting.remove(&id) {
+    if let Some(tx) = s.inner.lock().expect("lock").answered(&id) {
         let _ = tx.send(Err(value));
     }
     StatusCode::ACCEPTED
@@ -137,6 +153,12 @@ impl RuntimeApi {
     /// When the function first polled for an event (the end of its init).
     pub fn first_poll(&self) -> Option<std::time::Instant> {
         self.inner.lock().expect("lock").first_poll
+    }
+
+    /// The most invocations the function held at once (handed out, not yet answered): 1 for
+    /// a function serving one at a time.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.lock().expect("lock").max_in_flight
     }
 
     /// The init error the function reported, if any.

@@ -44,7 +44,10 @@ pub async fn run<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
             std::process::exit(1);
         }
     };
-    lambda_http::run(lambda_http::service_fn(move |req| {
+    // One invocation at a time on classic Lambda; with AWS_LAMBDA_MAX_CONCURRENCY (Lambda
+    // Managed Instances) that many at once, on the same state: the JWKS and secrets caches
+    // are behind locks and the attempt counters are atomic writes in DynamoDB.
+    lambda_http::run_concurrent(lambda_http::service_fn(move |req| {
         let (app, handler) = (app.clone(), handler.clone());
         async move { Ok::<_, Infallible>(serve(app, &handler, req).await) }
     }))
