@@ -167,6 +167,32 @@ impl RuntimeApi {
     }
 }
 
+/// The variables that make a process act on the deployment `config` describes (which must read
+/// Secrets Manager and DynamoDB): AWS at `aws_endpoint` (moto) with dummy credentials, and the
+/// functions' own settings. A function's `bootstrap` and the operator CLI both run with them.
+pub fn deployment_env(
+    config: &shared::config::Config,
+    aws_endpoint: &str,
+) -> Result<Vec<(&'static str, String)>, String> {
+    let shared::config::SecretsLocation::SecretsManager { secret_id, .. } = &config.secrets else {
+        return Err("the function must read Secrets Manager (SECRET_ID)".into());
+    };
+    let shared::config::StoreLocation::DynamoDb { table_name } = &config.store else {
+        return Err("the function must use DynamoDB (TABLE_NAME)".into());
+    };
+    Ok(vec![
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_ENDPOINT_URL", aws_endpoint.into()),
+        ("STYTCH_PROJECT_ID", config.stytch_project_id.clone()),
+        ("STYTCH_API_URL", config.stytch_api_url.clone()),
+        ("UNIT_API_URL", config.unit_api_url.clone()),
+        ("SECRET_ID", secret_id.clone()),
+        ("TABLE_NAME", table_name.clone()),
+    ])
+}
+
 /// The command that runs a function's `bootstrap` on `runtime` as Lambda would: the Lambda
 /// variables, AWS at `aws_endpoint` (moto) with dummy credentials, and the function's own
 /// configuration taken from `config` (which must read Secrets Manager and DynamoDB). Callers add
@@ -178,12 +204,7 @@ pub fn bootstrap_command(
     config: &shared::config::Config,
     aws_endpoint: &str,
 ) -> Result<tokio::process::Command, String> {
-    let shared::config::SecretsLocation::SecretsManager { secret_id, .. } = &config.secrets else {
-        return Err("the function must read Secrets Manager (SECRET_ID)".into());
-    };
-    let shared::config::StoreLocation::DynamoDb { table_name } = &config.store else {
-        return Err("the function must use DynamoDB (TABLE_NAME)".into());
-    };
+    let env = deployment_env(config, aws_endpoint)?;
     let mut command = tokio::process::Command::new(path);
     command
         .env_clear()
@@ -197,15 +218,7 @@ pub fn bootstrap_command(
             format!("/aws/lambda/{function}"),
         )
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_ENDPOINT_URL", aws_endpoint)
-        .env("STYTCH_PROJECT_ID", &config.stytch_project_id)
-        .env("STYTCH_API_URL", &config.stytch_api_url)
-        .env("UNIT_API_URL", &config.unit_api_url)
-        .env("SECRET_ID", secret_id)
-        .env("TABLE_NAME", table_name)
+        .envs(env)
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true);
     Ok(command)

@@ -7,7 +7,6 @@
 mod link;
 mod smoke;
 mod target;
-mod totp;
 
 use std::sync::Arc;
 

@@ -1249,16 +1249,7 @@ async fn sandbox_approve(
     bytes: Bytes,
 ) -> Reply {
     u.org(&headers)?;
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if body["data"]["type"] != "applicationApprove" {
-        return Err(errors(
-            StatusCode::BAD_REQUEST,
-            vec![invalid(
-                "data.type must be applicationApprove",
-                "/data/type",
-            )],
-        ));
-    }
+    data_of(&bytes, &["applicationApprove"])?;
     u.decide_and_answer(&id, "approve", |status| {
         if matches!(status, "PendingReview" | "AwaitingDocuments" | "Pending") {
             return Ok(());
@@ -1590,10 +1581,9 @@ pub fn spec() -> &'static crate::unit_spec::Gate {
 /// Answers an off-spec JSON body with Unit's 400 (one error per problem, each with its
 /// pointer); a body that is not JSON at all is left to the handler's own answer.
 async fn spec_gate(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let gate = spec();
-    if !gate.gates(req.method(), req.uri().path(), req.headers()) {
+    let Some(operation) = spec().operation(req.method(), req.uri().path(), req.headers()) else {
         return next.run(req).await;
-    }
+    };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
         return error(
@@ -1603,7 +1593,7 @@ async fn spec_gate(req: axum::extract::Request, next: axum::middleware::Next) ->
         );
     };
     if let Ok(value) = serde_json::from_slice::<Value>(&bytes)
-        && let Err(problems) = gate.check(&parts.method, parts.uri.path(), &parts.headers, &value)
+        && let Err(problems) = operation.check(&value)
     {
         let list = problems
             .iter()

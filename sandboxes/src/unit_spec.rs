@@ -19,9 +19,6 @@ mod files {
     include!(concat!(env!("OUT_DIR"), "/unit_openapi_files.rs"));
 }
 
-/// The vendored spec's commit in unit-finance/openapi-unit-sdk.
-pub const SPEC_COMMIT: &str = include_str!("../unit-openapi/COMMIT");
-
 /// One way a body is off the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -31,7 +28,7 @@ pub struct Problem {
     pub detail: String,
 }
 
-struct Operation {
+pub struct Operation {
     method: Method,
     /// Path segments, `None` for a parameter.
     segments: Vec<Option<String>>,
@@ -284,18 +281,26 @@ impl Gate {
                 .any(|(m, p)| m == method && segments(p) == segments(path))
         };
         let mut operations = Vec::new();
-        let openapi = &files["openapi.json"];
-        for (path, item) in openapi["paths"].as_object().into_iter().flatten() {
-            let (item_file, item) = match item.get("$ref").and_then(Value::as_str) {
+        for (path, item) in files["openapi.json"]["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            // Where the path item lives: its own file and pointer when it is a reference.
+            let (item_file, item_pointer, item) = match item.get("$ref").and_then(Value::as_str) {
                 Some(r) => {
                     let (file, pointer) = Bundler::locate("openapi.json", r);
                     let item = files
                         .get(&file)
                         .and_then(|d| d.pointer(&pointer))
                         .ok_or_else(|| format!("unresolved path item {r}"))?;
-                    (file, item)
+                    (file, pointer, item)
                 }
-                None => ("openapi.json".to_owned(), item),
+                None => (
+                    "openapi.json".to_owned(),
+                    format!("/paths/{}", path.replace('~', "~0").replace('/', "~1")),
+                    item,
+                ),
             };
             for (method, op) in item.as_object().into_iter().flatten() {
                 let Ok(method) = method.to_uppercase().parse::<Method>() else {
@@ -305,27 +310,20 @@ impl Gate {
                     continue;
                 }
                 let content = &op["requestBody"]["content"];
-                let Some(schema) = content
-                    .get("application/vnd.api+json")
-                    .or_else(|| content.get("application/json"))
-                    .map(|c| &c["schema"])
+                let Some((media, schema)) = ["application/vnd.api+json", "application/json"]
+                    .into_iter()
+                    .find_map(|m| Some((m, content.get(m)?.get("schema")?)))
                 else {
                     continue;
                 };
-                // Inline schemas are bundled through a reference to themselves.
-                let pointer = format!(
-                    "{}/{}/requestBody/content",
-                    item_pointer(openapi, path)?,
-                    method.as_str().to_lowercase()
-                );
-                let media = if content.get("application/vnd.api+json").is_some() {
-                    "application~1vnd.api+json"
-                } else {
-                    "application~1json"
-                };
                 let reference = match schema.get("$ref").and_then(Value::as_str) {
                     Some(r) => r.to_owned(),
-                    None => format!("#{pointer}/{media}/schema"),
+                    // An inline schema is bundled through a reference to itself.
+                    None => format!(
+                        "#{item_pointer}/{}/requestBody/content/{}/schema",
+                        method.as_str().to_lowercase(),
+                        media.replace('/', "~1")
+                    ),
                 };
                 let document = Bundler::new(&files).bundle(&item_file, &reference)?;
                 operations.push(Operation {
@@ -372,7 +370,14 @@ impl Gate {
         self.operations.iter().map(|o| o.source.clone()).collect()
     }
 
-    fn find(&self, method: &Method, path: &str, headers: &HeaderMap) -> Option<&Operation> {
+    /// The operation whose request schema judges this call (`path` concrete), if the spec
+    /// describes a body for it.
+    pub fn operation(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Option<&Operation> {
         let path = segments(path);
         self.operations.iter().find(|o| {
             o.method == method
@@ -387,11 +392,6 @@ impl Gate {
         })
     }
 
-    /// Whether the spec describes a body for this call.
-    pub fn gates(&self, method: &Method, path: &str, headers: &HeaderMap) -> bool {
-        self.find(method, path, headers).is_some()
-    }
-
     /// Checks `body` of a call to `path` (concrete); calls the spec has no body schema for pass.
     pub fn check(
         &self,
@@ -400,30 +400,27 @@ impl Gate {
         headers: &HeaderMap,
         body: &Value,
     ) -> Result<(), Vec<Problem>> {
-        let Some(op) = self.find(method, path, headers) else {
-            return Ok(());
-        };
+        self.operation(method, path, headers)
+            .map_or(Ok(()), |op| op.check(body))
+    }
+}
+
+impl Operation {
+    /// Checks a request body against this operation's schema.
+    pub fn check(&self, body: &Value) -> Result<(), Vec<Problem>> {
         let mut problems = Vec::new();
-        for error in op.validator.iter_errors(body) {
+        for error in self.validator.iter_errors(body) {
             collect(&error, &mut problems);
         }
         if problems.is_empty() {
             Ok(())
         } else {
             for p in &mut problems {
-                p.detail = format!("{} (Unit's OpenAPI spec, {})", p.detail, op.source);
+                p.detail = format!("{} (Unit's OpenAPI spec, {})", p.detail, self.source);
             }
             Err(problems)
         }
     }
-}
-
-/// The JSON pointer of a path item in openapi.json (for inline schemas).
-fn item_pointer(_openapi: &Value, path: &str) -> Result<String, String> {
-    Ok(format!(
-        "/paths/{}",
-        path.replace('~', "~0").replace('/', "~1")
-    ))
 }
 
 /// A failed `anyOf` reports the branch that came nearest: one whose `type` matched, with the

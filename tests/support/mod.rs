@@ -291,27 +291,13 @@ impl Stack {
         args: &[&str],
         vars: &[(&str, &str)],
     ) -> std::process::Output {
-        let config = &self.local.app.config;
-        let shared::config::SecretsLocation::SecretsManager { secret_id, .. } = &config.secrets
-        else {
-            panic!("the stack reads Secrets Manager");
-        };
-        let shared::config::StoreLocation::DynamoDb { table_name } = &config.store else {
-            panic!("the stack uses DynamoDB");
-        };
+        let env = bench::runtime_api::deployment_env(&self.local.app.config, moto)
+            .expect("the stack is on moto");
         let mut command = tokio::process::Command::new(binary("bridge-admin"));
         command
             .args(args)
             .env_clear()
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL", moto)
-            .env("STYTCH_PROJECT_ID", &config.stytch_project_id)
-            .env("STYTCH_API_URL", &config.stytch_api_url)
-            .env("UNIT_API_URL", &config.unit_api_url)
-            .env("SECRET_ID", secret_id)
-            .env("TABLE_NAME", table_name)
+            .envs(env)
             .env("RUST_LOG", "error");
         for (k, v) in vars {
             if v.is_empty() {
