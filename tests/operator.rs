@@ -559,17 +559,14 @@ async fn smoke_names_bad_credentials_and_creates_nothing_with_live_ones() {
     // Live credentials: nothing is created, not even a request to Stytch.
     let before = stack.stytch_log().len();
     let live = "project-live-00000000-0000-0000-0000-000000000000";
+    let live_credentials = [
+        ("STYTCH_PROJECT_ID", live),
+        ("SECRET_ID", ""),
+        ("STYTCH_SECRET", "s"),
+        ("UNIT_API_TOKEN", "u"),
+    ];
     let out = stack
-        .bridge_admin(
-            &moto,
-            &["smoke", "--api-url", &api],
-            &[
-                ("STYTCH_PROJECT_ID", live),
-                ("SECRET_ID", ""),
-                ("STYTCH_SECRET", "s"),
-                ("UNIT_API_TOKEN", "u"),
-            ],
-        )
+        .bridge_admin(&moto, &["smoke", "--api-url", &api], &live_credentials)
         .await;
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
@@ -586,12 +583,7 @@ async fn smoke_names_bad_credentials_and_creates_nothing_with_live_ones() {
         .bridge_admin(
             &moto,
             &["smoke", "--api-url", &api, "--allow-live"],
-            &[
-                ("STYTCH_PROJECT_ID", live),
-                ("SECRET_ID", ""),
-                ("STYTCH_SECRET", "s"),
-                ("UNIT_API_TOKEN", "u"),
-            ],
+            &live_credentials,
         )
         .await;
     let (stdout, stderr) = text(&out);
