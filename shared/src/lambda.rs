@@ -33,6 +33,31 @@ where
     }
 }
 
+/// The process's entry point: a Tokio runtime shaped by how Lambda invokes the function, then
+/// [`run`]. Classic Lambda hands an execution environment one invocation at a time, so one thread
+/// serves it: every upstream call's I/O is driven where the handler runs, with no wake-up of
+/// another thread per call (on a 2-core VM that halved the bootstrap's CPU per token exchange;
+/// BENCHMARKS.md). With `AWS_LAMBDA_MAX_CONCURRENCY` above 1 (Lambda Managed Instances), a
+/// multi-threaded runtime with a worker per vCPU serves that many invocations at once.
+pub fn start<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
+    let concurrent =
+        max_concurrency(std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").ok().as_deref()) > 1;
+    let mut builder = if concurrent {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build()?.block_on(run(handler))
+}
+
+/// The invocations Lambda may hand the environment at once: `AWS_LAMBDA_MAX_CONCURRENCY`, 1
+/// when unset or unreadable (classic Lambda).
+pub fn max_concurrency(var: Option<&str>) -> usize {
+    var.and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
+}
+
 /// Runs `handler` on Lambda, each request through [`serve`]. A start-up error is logged as one
 /// line and the process exits 1, which Lambda reports as an init failure.
 pub async fn run<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
@@ -84,4 +109,19 @@ pub async fn serve<H: Handler>(app: Arc<App>, handler: &H, req: Request) -> Resp
         );
     });
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_concurrency;
+
+    #[test]
+    fn max_concurrency_is_one_unless_lambda_says_more() {
+        assert_eq!(max_concurrency(None), 1);
+        assert_eq!(max_concurrency(Some("")), 1);
+        assert_eq!(max_concurrency(Some("0")), 1);
+        assert_eq!(max_concurrency(Some("eight")), 1);
+        assert_eq!(max_concurrency(Some("1")), 1);
+        assert_eq!(max_concurrency(Some(" 8 ")), 8);
+    }
 }

@@ -1,6 +1,5 @@
 //! Lambda entry point of customer-token: build the state once per cold start, then serve.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run(customer_token::handle).await
+fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::start(customer_token::handle)
 }

@@ -1,6 +1,5 @@
 //! Lambda entry point of totp-stepup: build the state once per cold start, then serve.
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run(totp_stepup::handle).await
+fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::start(totp_stepup::handle)
 }
