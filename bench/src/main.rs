@@ -24,13 +24,12 @@ enum Command {
         /// Requests per measured route for the overhead figures.
         #[arg(long, env = "BENCH_OVERHEAD_REQUESTS", default_value_t = 2000)]
         overhead_requests: usize,
-        /// Seconds of the throughput run.
-        #[arg(long, env = "BENCH_SECONDS", default_value_t = 5)]
-        seconds: u64,
-        /// A `perf report` summary of a throughput run to include.
-        #[arg(long, env = "BENCH_PROFILE")]
-        profile: Option<PathBuf>,
-        /// Where to write the report.
+        #[command(flatten)]
+        cpu: Cpu,
+        /// Requests of each soak (0: no soak).
+        #[arg(long, env = "BENCH_SOAK_REQUESTS", default_value_t = 100_000)]
+        soak_requests: usize,
+        /// Where to write the report (the plots go to `benchmarks/` beside it).
         #[arg(long, env = "BENCH_OUT", default_value = "BENCHMARKS.md")]
         out: PathBuf,
     },
@@ -39,12 +38,31 @@ enum Command {
         #[command(flatten)]
         lambda: Lambda,
     },
-    /// Only the one-core throughput run (what `make bench` profiles with perf).
-    Throughput {
-        /// Seconds of the run.
-        #[arg(long, env = "BENCH_SECONDS", default_value_t = 5)]
-        seconds: u64,
+    /// Only the CPU per exchange of the local stack's server and of the customer-token bootstrap
+    /// (each on its own core), with profiles by crate given `--perf-dir`.
+    Cpu {
+        #[command(flatten)]
+        lambda: Lambda,
+        #[command(flatten)]
+        cpu: Cpu,
     },
+}
+
+/// The CPU-per-exchange runs.
+#[derive(Args)]
+struct Cpu {
+    /// The `--profile profiling` builds of `local-stack` and `customer-token`.
+    #[arg(long, env = "PROFILING_DIR", default_value = "target/profiling")]
+    profiling_dir: PathBuf,
+    /// Seconds of each measured window.
+    #[arg(long, env = "BENCH_CPU_SECONDS", default_value_t = 10)]
+    seconds: u64,
+    /// Where to keep `perf record` data (profiles are taken only with it).
+    #[arg(long, env = "BENCH_PERF_DIR")]
+    perf_dir: Option<PathBuf>,
+    /// moto's process id, kept off the measured core during the CPU runs.
+    #[arg(long, env = "MOTO_PID")]
+    moto_pid: Option<u32>,
 }
 
 /// Where the release bootstraps and moto are.
@@ -61,6 +79,19 @@ struct Lambda {
     cold_runs: usize,
 }
 
+impl Cpu {
+    fn options(&self, lambda: &Lambda) -> bench::cpu::Options {
+        bench::cpu::Options {
+            moto_url: lambda.moto_url.clone(),
+            bootstrap_dir: lambda.bootstrap_dir.clone(),
+            profiling_dir: self.profiling_dir.clone(),
+            seconds: self.seconds,
+            perf_dir: self.perf_dir.clone(),
+            moto_pid: self.moto_pid,
+        }
+    }
+}
+
 impl Lambda {
     fn options(self) -> measure::Options {
         measure::Options {
@@ -69,8 +100,9 @@ impl Lambda {
             cold_runs: self.cold_runs,
             rss_requests: 0,
             overhead_requests: 0,
-            throughput_seconds: 0,
-            profile: None,
+            cpu: None,
+            soak_requests: 0,
+            plot_dir: PathBuf::from("benchmarks"),
         }
     }
 }
@@ -85,36 +117,40 @@ fn main() {
 
 fn run(cli: Cli) -> Result<(), measure::Error> {
     measure::init_tracing();
-    if let Command::Throughput { seconds } = cli.command {
-        // Its own single-threaded runtime: the figure is for one core.
-        let (rate, n) = measure::throughput_only(seconds)?;
-        println!("{rate:.0} requests/s ({n} in {seconds} s)");
-        return Ok(());
-    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match cli.command {
+            Command::Cpu { lambda, cpu } => {
+                let options = cpu.options(&lambda);
+                print!(
+                    "{}",
+                    bench::cpu::text(&bench::cpu::measure(&options).await?)
+                );
+            }
             Command::Cold { lambda } => print!("{}", measure::cold_only(&lambda.options()).await?),
             Command::Report {
                 lambda,
                 rss_requests,
                 overhead_requests,
-                seconds,
-                profile,
+                cpu,
+                soak_requests,
                 out,
             } => {
                 let options = measure::Options {
                     rss_requests,
                     overhead_requests,
-                    throughput_seconds: seconds,
-                    profile: profile.and_then(|path| std::fs::read_to_string(path).ok()),
+                    cpu: Some(cpu.options(&lambda)),
+                    soak_requests,
+                    plot_dir: out
+                        .parent()
+                        .unwrap_or(std::path::Path::new("."))
+                        .join("benchmarks"),
                     ..lambda.options()
                 };
                 let report = measure::run(&options).await?;
                 std::fs::write(&out, report)?;
                 println!("wrote {}", out.display());
             }
-            Command::Throughput { .. } => unreachable!("handled above"),
         }
         Ok(())
     })

@@ -1,0 +1,866 @@
+//! CPU per exchange: the process CPU time (user + system, from `/proc/<pid>/stat`) a server
+//! spends per `POST /unit/customer-token`, measured on its own core while the bench, the
+//! sandboxes and moto run on the other. Two servers: the local stack's HTTP server (the
+//! `local-stack` binary, memory store) under 64 connections, and a function's release `bootstrap`
+//! on the local Lambda Runtime API (the deployed path, DynamoDB store in moto), one invocation at
+//! a time as on classic Lambda or `AWS_LAMBDA_MAX_CONCURRENCY` at once as on Managed Instances.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::measure::Error;
+use crate::runtime_api::RuntimeApi;
+use local_stack::stack::LocalStack;
+
+/// `USER_HZ`: the unit of `utime` and `stime` in `/proc/<pid>/stat` (100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// The scope of a sensitive exchange (after step-up) and of a read-only one.
+pub const SENSITIVE_SCOPE: &str = "customers cards-write";
+pub const READ_ONLY_SCOPE: &str = "customers accounts";
+
+/// The CPU time `pid` has used so far, user and system, over all its threads (ended ones too).
+pub fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_secs_f64((utime + stime) / TICKS_PER_SECOND))
+}
+
+/// The resident set size of `pid` now, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Pins every thread of `pid` (and so the threads they start) to `cores` (a `taskset` list such
+/// as `0` or `1`). False where it cannot be done (no `taskset`).
+pub fn pin(pid: u32, cores: &str) -> bool {
+    std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cores, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One measured run: what was sent, how long it took, and the server's CPU over it.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// Requests answered in the measured window.
+    pub requests: usize,
+    /// The measured window.
+    pub elapsed: Duration,
+    /// The server's process CPU over the window.
+    pub cpu: Duration,
+    /// Answers by status.
+    pub statuses: BTreeMap<u16, usize>,
+    /// Each request's latency as the client saw it, in µs.
+    pub latencies_us: Vec<f64>,
+    /// Whether the server and the load ran on separate cores.
+    pub pinned: bool,
+}
+
+impl Run {
+    /// Process CPU per request, in µs.
+    pub fn cpu_per_request_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
+
+    /// Requests per second.
+    pub fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The statuses, `{200}` or `{200: 9, 429: 1}`.
+    pub fn statuses_text(&self) -> String {
+        if self.statuses.len() == 1 {
+            let (s, _) = self.statuses.iter().next().expect("one");
+            return format!("{{{s}}}");
+        }
+        let parts: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect();
+        format!("{{{}}}", parts.join(", "))
+    }
+}
+
+/// A user at the Stytch sandbox with an approved Unit customer (recorded by the API at
+/// `api_url`) and a session JWT carrying a TOTP factor authenticated just now: (user id, JWT,
+/// TOTP key).
+pub async fn stepped_up_user(
+    stack: &LocalStack,
+    api_url: &str,
+    http: &reqwest::Client,
+) -> Result<(String, String, Vec<u8>), Error> {
+    let (user_id, jwt) = stack.sign_up(http).await?;
+    let kyc = json!({"full_name": {"first": "Bench", "last": "Mark"}, "date_of_birth": "1990-01-01",
+        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701", "country": "US"},
+        "phone": {"country_code": "1", "number": "5555550198"},
+        "ssn": format!("{:09}", 100_000_000 + fastrand::u32(..800_000_000))});
+    let applied = http
+        .post(format!("{api_url}/onboarding/application"))
+        .bearer_auth(&jwt)
+        .json(&kyc)
+        .send()
+        .await?;
+    if !applied.status().is_success() {
+        return Err(format!("application for {user_id}: {}", applied.text().await?).into());
+    }
+    let enrolled: Value = http
+        .post(format!("{api_url}/mfa/totp"))
+        .bearer_auth(&jwt)
+        .json(&json!({}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let key = sandboxes::totp::base32_decode(enrolled["secret"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    let code = sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp());
+    let stepped: Value = http
+        .post(format!("{api_url}/mfa/totp/authenticate"))
+        .bearer_auth(&jwt)
+        .json(&json!({"totp_code": code}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let stepped = stepped["session_jwt"]
+        .as_str()
+        .ok_or(format!("no step-up for {user_id}: {stepped}"))?
+        .to_owned();
+    Ok((user_id, stepped, key))
+}
+
+/// An API Gateway (HTTP API v2.0) event of `POST /unit/customer-token` with `jwt` and `body`,
+/// from the sample event of that route.
+pub fn token_event(jwt: Option<&str>, body: &str) -> Result<String, Error> {
+    let path = crate::sample_events::dir().join("customer-token-step-up-required.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let headers = event["headers"]
+        .as_object_mut()
+        .ok_or("the sample event has headers")?;
+    match jwt {
+        Some(jwt) => headers.insert("authorization".into(), format!("Bearer {jwt}").into()),
+        None => headers.remove("authorization"),
+    };
+    event["body"] = body.into();
+    if let Some(object) = event.as_object_mut() {
+        object.remove("_comment");
+    }
+    Ok(event.to_string())
+}
+
+/// The body of an exchange for `scope`.
+pub fn token_body(scope: &str) -> String {
+    json!({ "scope": scope }).to_string()
+}
+
+/// A free loopback port (bound and released).
+fn free_port() -> Result<u16, Error> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The `local-stack` binary serving only the API (the sandboxes are `stack`'s, in this process),
+/// with the memory store, on its own port; waits until it answers.
+pub async fn spawn_local_server(
+    exe: &Path,
+    stack: &LocalStack,
+    extra: &[(&str, &str)],
+) -> Result<(tokio::process::Child, String), Error> {
+    let secrets = stack.app.secrets.current().await?;
+    let secrets = json!({
+        "stytch_secret": secrets.stytch_secret.expose(),
+        "stytch_webhook_secret": crate::measure::WEBHOOK_SECRET,
+        "unit_api_token": secrets.unit_api_token.expose(),
+        "unit_webhook_token": secrets.unit_webhook_token.expose(),
+    })
+    .to_string();
+    let port = free_port()?;
+    let config = &stack.app.config;
+    let mut command = tokio::process::Command::new(exe);
+    command
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("STYTCH_API_URL", &config.stytch_api_url)
+        .env("STYTCH_PROJECT_ID", &config.stytch_project_id)
+        .env("UNIT_API_URL", &config.unit_api_url)
+        .env("SECRETS_JSON", secrets)
+        .env("STORE", "memory")
+        // One worker for the one core it is pinned to.
+        .env("TOKIO_WORKER_THREADS", "1")
+        .env("RUST_LOG", "error")
+        .env("TOKENS_PER_USER", "1000000000/600")
+        .env("TOTP_MAX_FAILURES", "1000000")
+        .envs(extra.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let child = command
+        .spawn()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http.get(format!("{url}/demo")).send().await.is_ok() {
+            return Ok((child, url));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Err(format!("{} did not answer on {url}", exe.display()).into())
+}
+
+/// What each request of a load is: a body and a JWT.
+pub type Mix = Arc<dyn Fn(usize) -> (Option<String>, String) + Send + Sync>;
+
+/// Drives `url` (`POST /unit/customer-token`) from `connections` clients for `warm_up`, then
+/// measures `seconds` of it with the CPU of `server_pid`.
+pub async fn http_load(
+    url: &str,
+    server_pid: u32,
+    connections: usize,
+    warm_up: Duration,
+    window: Duration,
+    mix: Mix,
+) -> Result<Run, Error> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()?;
+    let started = Instant::now();
+    let window_start = started + warm_up;
+    let end = window_start + window;
+    let shared = Arc::new(Mutex::new(Run::default()));
+    let cpu_start = Arc::new(Mutex::new(None));
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..connections {
+        let (http, url, shared, mix) = (http.clone(), url.to_owned(), shared.clone(), mix.clone());
+        tasks.spawn(async move {
+            let mut i = c;
+            loop {
+                let (jwt, body) = mix(i);
+                i += connections;
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let mut request = http.post(&url).body(body);
+                if let Some(jwt) = jwt {
+                    request = request.bearer_auth(jwt);
+                }
+                let status = match request.send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        status
+                    }
+                    Err(_) => 0,
+                };
+                if sent >= window_start {
+                    let mut run = shared.lock().expect("lock");
+                    run.requests += 1;
+                    *run.statuses.entry(status).or_default() += 1;
+                    run.latencies_us.push(sent.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        });
+    }
+    tokio::time::sleep_until(window_start.into()).await;
+    *cpu_start.lock().expect("lock") = process_cpu(server_pid);
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_end = process_cpu(server_pid);
+    tasks.join_all().await;
+    let mut run = Arc::try_unwrap(shared)
+        .map_err(|_| "the load's tasks are done")?
+        .into_inner()?;
+    run.elapsed = window;
+    let start = cpu_start.lock().expect("lock").ok_or("no CPU figure")?;
+    run.cpu = cpu_end.ok_or("no CPU figure")?.saturating_sub(start);
+    Ok(run)
+}
+
+/// Invokes the function on `runtime` with `mix` from `concurrency` invokers for `warm_up`, then
+/// measures `window` with the CPU of `pid`.
+pub async fn invoke_load(
+    runtime: Arc<RuntimeApi>,
+    pid: u32,
+    concurrency: usize,
+    warm_up: Duration,
+    window: Duration,
+    mix: Mix,
+) -> Result<Run, Error> {
+    let window_start = Instant::now() + warm_up;
+    let end = window_start + window;
+    let shared = Arc::new(Mutex::new(Run::default()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..concurrency {
+        let (runtime, shared, mix) = (runtime.clone(), shared.clone(), mix.clone());
+        tasks.spawn(async move {
+            let mut i = c;
+            loop {
+                let (jwt, body) = mix(i);
+                i += concurrency;
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let Ok(event) = token_event(jwt.as_deref(), &body) else {
+                    break;
+                };
+                let status = match runtime.invoke(event).await {
+                    Ok(answer) => answer["statusCode"].as_u64().unwrap_or(0) as u16,
+                    Err(_) => 1,
+                };
+                if sent >= window_start {
+                    let mut run = shared.lock().expect("lock");
+                    run.requests += 1;
+                    *run.statuses.entry(status).or_default() += 1;
+                    run.latencies_us.push(sent.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        });
+    }
+    tokio::time::sleep_until(window_start.into()).await;
+    let cpu_start = process_cpu(pid).ok_or("no CPU figure")?;
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_end = process_cpu(pid).ok_or("no CPU figure")?;
+    tasks.join_all().await;
+    let mut run = Arc::try_unwrap(shared)
+        .map_err(|_| "the invokers are done")?
+        .into_inner()?;
+    run.elapsed = window;
+    run.cpu = cpu_end.saturating_sub(cpu_start);
+    Ok(run)
+}
+
+/// `(name, share of the samples in %)`, largest first.
+pub type Shares = Vec<(String, f64)>;
+
+/// A `perf record` of `pid` while it runs, stopped (SIGINT) by [`Profile::finish`].
+pub struct Profile {
+    child: std::process::Child,
+    data: PathBuf,
+}
+
+impl Profile {
+    /// Starts sampling `pid` into `data`, or None where perf cannot.
+    pub fn start(pid: u32, data: &Path) -> Option<Self> {
+        let child = std::process::Command::new("perf")
+            .args(["record", "-F", "1999", "-g", "-q", "-o"])
+            .arg(data)
+            .args(["-p", &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(Self {
+            child,
+            data: data.to_owned(),
+        })
+    }
+
+    /// Stops sampling and summarises the samples by crate: `(crate, share in %)`, largest
+    /// first, and the top symbols.
+    pub fn finish(mut self) -> Option<(Shares, Shares)> {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let out = std::process::Command::new("perf")
+            .args(["report", "--stdio", "--no-children", "-g", "none"])
+            .args(["--sort", "dso,symbol", "--percent-limit", "0", "-i"])
+            .arg(&self.data)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Some(by_crate(&text))
+    }
+}
+
+/// Groups `perf report --sort dso,symbol` lines by the crate each symbol belongs to.
+pub fn by_crate(report: &str) -> (Shares, Shares) {
+    let mut crates: BTreeMap<String, f64> = BTreeMap::new();
+    let mut symbols = Vec::new();
+    for line in report.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let mut parts = line.splitn(2, char::is_whitespace);
+        let Some(share) = parts
+            .next()
+            .and_then(|p| p.strip_suffix('%'))
+            .and_then(|p| p.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let rest = parts.next().unwrap_or_default().trim();
+        let (dso, symbol) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let symbol = symbol.trim();
+        let kernel = symbol.starts_with("[k]");
+        let symbol = symbol
+            .trim_start_matches("[k]")
+            .trim_start_matches("[.]")
+            .trim();
+        let name = crate_of(dso, symbol, kernel);
+        *crates.entry(name).or_default() += share;
+        symbols.push((symbol.to_owned(), share));
+    }
+    let mut crates: Vec<(String, f64)> = crates.into_iter().collect();
+    crates.sort_by(|a, b| b.1.total_cmp(&a.1));
+    symbols.truncate(15);
+    (crates, symbols)
+}
+
+/// The crate (or library) a sampled symbol belongs to. Generic code is named by the first
+/// crate in its path that is not the standard library's (`core::ptr::drop_in_place<hyper::…>`
+/// is hyper's).
+fn crate_of(dso: &str, symbol: &str, kernel: bool) -> String {
+    if kernel || dso.starts_with("[kernel") {
+        return "kernel (system calls, network stack)".into();
+    }
+    if dso.starts_with("libc") || dso.starts_with("ld-linux") {
+        let what = if symbol.contains("malloc")
+            || symbol.contains("free")
+            || symbol.contains("realloc")
+            || symbol.starts_with("_int_")
+        {
+            "malloc"
+        } else {
+            "other"
+        };
+        return format!("libc ({what})");
+    }
+    if let Some(rest) = symbol.strip_prefix("aws_lc_") {
+        let _ = rest;
+        return "aws-lc (RSA, SHA-2, HMAC)".into();
+    }
+    const STD: [&str; 4] = ["core", "alloc", "std", "hashbrown"];
+    let mut fallback = None;
+    for token in symbol.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+        let Some((head, _)) = token.split_once("::") else {
+            continue;
+        };
+        if head.is_empty() || head.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
+            continue;
+        }
+        if STD.contains(&head) {
+            fallback.get_or_insert(head);
+            continue;
+        }
+        return head.replace('_', "-");
+    }
+    match fallback {
+        Some(std) => format!("{std} (standard library)"),
+        None if symbol.starts_with("0x") => "unresolved".into(),
+        None => format!("{dso} (other)"),
+    }
+}
+
+/// Where the servers under test are and how long to load them.
+pub struct Options {
+    /// moto's URL (DynamoDB and Secrets Manager).
+    pub moto_url: String,
+    /// The release bootstraps (`<dir>/<function>/bootstrap`).
+    pub bootstrap_dir: PathBuf,
+    /// The `--profile profiling` builds (`local-stack`, `customer-token`): symbols for perf.
+    pub profiling_dir: PathBuf,
+    /// Seconds of each measured window.
+    pub seconds: u64,
+    /// Where to keep `perf record` data; no profiles without it.
+    pub perf_dir: Option<PathBuf>,
+    /// moto's process, to keep it off the measured core.
+    pub moto_pid: Option<u32>,
+}
+
+/// One row of the CPU table.
+pub struct Row {
+    /// Which server, how it was driven.
+    pub server: String,
+    /// The scope asked for and how the session was checked.
+    pub exchange: String,
+    /// The measured window.
+    pub run: Run,
+    /// Whether the 75 µs budget applies (the session checked locally, one invocation at a time).
+    pub budgeted: bool,
+}
+
+/// A profile of one server: shares by crate and the top symbols.
+pub struct Profiled {
+    /// Which server.
+    pub server: String,
+    /// `(crate, %)`, largest first.
+    pub crates: Vec<(String, f64)>,
+    /// `(symbol, %)`, largest first.
+    pub symbols: Vec<(String, f64)>,
+}
+
+/// Everything [`measure`] found.
+#[derive(Default)]
+pub struct Figures {
+    /// The CPU table.
+    pub rows: Vec<Row>,
+    /// The profiles (where perf works).
+    pub profiles: Vec<Profiled>,
+}
+
+fn constant(jwt: &str, body: String) -> Mix {
+    let jwt = jwt.to_owned();
+    Arc::new(move |_| (Some(jwt.clone()), body.clone()))
+}
+
+/// A function's bootstrap on a fresh Runtime API with the deployment's settings plus `extra`;
+/// returns once its init is over.
+pub async fn spawn_function(
+    exe: &Path,
+    function: &str,
+    stack: &LocalStack,
+    moto: &str,
+    extra: &[(&str, &str)],
+) -> Result<(Arc<RuntimeApi>, tokio::process::Child), Error> {
+    let runtime = Arc::new(RuntimeApi::start().await);
+    let mut command =
+        crate::runtime_api::bootstrap_command(exe, function, &runtime, &stack.app.config, moto)?;
+    let child = command
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .env("TOKENS_PER_USER", "1000000000/600")
+        .env("TOTP_MAX_FAILURES", "1000000")
+        .envs(extra.iter().copied())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: {e} (run `make package` first)", exe.display()))?;
+    for _ in 0..400 {
+        if runtime.first_poll().is_some() {
+            return Ok((runtime, child));
+        }
+        if let Some(e) = runtime.init_error() {
+            return Err(format!("{function}: init failed: {e}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(format!("{function}: no poll of the Runtime API within 4 s").into())
+}
+
+/// One bootstrap run of the CPU table.
+struct Case<'a> {
+    scope: &'a str,
+    label: &'a str,
+    extra: &'a [(&'a str, &'a str)],
+    concurrency: usize,
+    how: &'a str,
+}
+
+/// The CPU table (and, with `perf_dir`, a profile of each server).
+pub async fn measure(options: &Options) -> Result<Figures, Error> {
+    let mut figures = Figures::default();
+    let window = Duration::from_secs(options.seconds);
+    let warm = Duration::from_secs(2);
+    let http = reqwest::Client::new();
+    let me = std::process::id();
+    // The server under test on core 0; this process (load, sandboxes, Runtime API) on core 1.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned_self = cores >= 2 && pin(me, "1");
+    let all_cores = format!("0-{}", cores - 1);
+    if let Some(moto) = options.moto_pid.filter(|_| pinned_self) {
+        pin(moto, "1");
+    }
+
+    // The local stack's HTTP server, memory store, 64 connections.
+    let stack = crate::measure::memory_stack().await?;
+    let local = options.profiling_dir.join("local-stack");
+    let check_local = [("SENSITIVE_SESSION_CHECK", "local")];
+    let (server, url) = spawn_local_server(&local, &stack, &check_local).await?;
+    let pid = server.id().ok_or("the server ended")?;
+    let pinned = pinned_self && pin(pid, "0");
+    let (_, jwt, _) = stepped_up_user(&stack, &url, &http).await?;
+    let token_url = format!("{url}/unit/customer-token");
+    for (scope, label) in [
+        (SENSITIVE_SCOPE, "sensitive (session checked locally)"),
+        (READ_ONLY_SCOPE, "read-only"),
+    ] {
+        eprintln!("bench: cpu, local stack, {label}");
+        let mix = constant(&jwt, token_body(scope));
+        let mut run = http_load(&token_url, pid, 64, warm, window, mix).await?;
+        run.pinned = pinned;
+        figures.rows.push(Row {
+            server: "local stack HTTP server, 64 connections".into(),
+            exchange: label.into(),
+            run,
+            budgeted: true,
+        });
+    }
+    if let Some(dir) = &options.perf_dir {
+        let profile = Profile::start(pid, &dir.join("local-stack.perf.data"));
+        let mix = constant(&jwt, token_body(SENSITIVE_SCOPE));
+        http_load(&token_url, pid, 64, warm, window, mix).await?;
+        if let Some((crates, symbols)) = profile.and_then(Profile::finish) {
+            figures.profiles.push(Profiled {
+                server: "local stack HTTP server (sensitive scope, 64 connections)".into(),
+                crates,
+                symbols,
+            });
+        }
+    }
+    drop(server);
+    drop(stack);
+
+    // The release bootstrap on the Runtime API, DynamoDB in moto.
+    let (stack, _, _) = crate::measure::stack_on_moto(&options.moto_url).await?;
+    let (_, jwt, _) = stepped_up_user(&stack, &stack.api_url, &http).await?;
+    let release = options
+        .bootstrap_dir
+        .join("customer-token")
+        .join("bootstrap");
+    const CLASSIC: &str = "classic Lambda: one invocation at a time";
+    const MANAGED: &str = "Managed Instances: AWS_LAMBDA_MAX_CONCURRENCY=8, 8 invocations at once";
+    const LOCAL: &str = "sensitive (session checked locally)";
+    let managed = [
+        ("SENSITIVE_SESSION_CHECK", "local"),
+        ("AWS_LAMBDA_MAX_CONCURRENCY", "8"),
+    ];
+    let cases = [
+        Case {
+            scope: SENSITIVE_SCOPE,
+            label: LOCAL,
+            extra: &check_local,
+            concurrency: 1,
+            how: CLASSIC,
+        },
+        Case {
+            scope: READ_ONLY_SCOPE,
+            label: "read-only",
+            extra: &check_local,
+            concurrency: 1,
+            how: CLASSIC,
+        },
+        Case {
+            scope: SENSITIVE_SCOPE,
+            label: "sensitive (session confirmed at Stytch, the default)",
+            extra: &[],
+            concurrency: 1,
+            how: CLASSIC,
+        },
+        Case {
+            scope: SENSITIVE_SCOPE,
+            label: LOCAL,
+            extra: &managed,
+            concurrency: 8,
+            how: MANAGED,
+        },
+        Case {
+            scope: READ_ONLY_SCOPE,
+            label: "read-only",
+            extra: &managed,
+            concurrency: 8,
+            how: MANAGED,
+        },
+    ];
+    for Case {
+        scope,
+        label,
+        extra,
+        concurrency,
+        how,
+    } in cases
+    {
+        eprintln!("bench: cpu, bootstrap, {how}, {label}");
+        let (runtime, child) =
+            spawn_function(&release, "customer-token", &stack, &options.moto_url, extra).await?;
+        let pid = child.id().ok_or("the bootstrap ended")?;
+        let pinned = pinned_self && pin(pid, "0");
+        let mix = constant(&jwt, token_body(scope));
+        let mut run = invoke_load(runtime, pid, concurrency, warm, window, mix).await?;
+        run.pinned = pinned;
+        figures.rows.push(Row {
+            server: format!("release bootstrap, DynamoDB store, {how}"),
+            exchange: label.into(),
+            run,
+            budgeted: concurrency == 1 && !extra.is_empty(),
+        });
+    }
+    if let Some(dir) = &options.perf_dir {
+        let exe = options.profiling_dir.join("customer-token");
+        let (runtime, child) = spawn_function(
+            &exe,
+            "customer-token",
+            &stack,
+            &options.moto_url,
+            &check_local,
+        )
+        .await?;
+        let pid = child.id().ok_or("the bootstrap ended")?;
+        if pinned_self {
+            pin(pid, "0");
+        }
+        let profile = Profile::start(pid, &dir.join("bootstrap.perf.data"));
+        let mix = constant(&jwt, token_body(SENSITIVE_SCOPE));
+        invoke_load(runtime, pid, 1, warm, window, mix).await?;
+        if let Some((crates, symbols)) = profile.and_then(Profile::finish) {
+            figures.profiles.push(Profiled {
+                server:
+                    "bootstrap on the Runtime API (sensitive scope, DynamoDB store, one at a time)"
+                        .into(),
+                crates,
+                symbols,
+            });
+        }
+    }
+    if pinned_self {
+        pin(me, &all_cores);
+        if let Some(moto) = options.moto_pid {
+            pin(moto, &all_cores);
+        }
+    }
+    Ok(figures)
+}
+
+/// The figures as a section of `BENCHMARKS.md`.
+pub fn report(figures: &Figures) -> String {
+    let mut out = String::from("## CPU per token exchange\n\n");
+    out.push_str(
+        "Process CPU (user + system, `/proc/<pid>/stat`) of the server per `POST /unit/customer-token` answered, over a \
+         measured window after 2 s of warm-up. The server runs pinned to core 0; the load, both sandboxes, the Runtime API \
+         and moto share core 1. The local stack's HTTP server is the `local-stack` binary with the memory store, serving only \
+         the API, under 64 keep-alive connections. The bootstrap is the release `customer-token` build that `make package` \
+         zips, on the local Runtime API, with the DynamoDB store in moto (one store read and two writes per exchange). A \
+         sensitive scope's session confirmed at Stytch (the default, one Stytch call more) is shown on its own row.\n\n",
+    );
+    out.push_str(
+        "| server | exchange | requests | requests/s | CPU per request |\n|---|---|---|---|---|\n",
+    );
+    for row in &figures.rows {
+        let r = &row.run;
+        out.push_str(&format!(
+            "| {} | {} | {} {} | {:.0} | {:.0} µs{} |\n",
+            row.server,
+            row.exchange,
+            r.requests,
+            r.statuses_text(),
+            r.rate(),
+            r.cpu_per_request_us(),
+            if r.pinned {
+                ""
+            } else {
+                " (not pinned: one core)"
+            }
+        ));
+    }
+    out.push('\n');
+    for p in &figures.profiles {
+        out.push_str(&format!(
+            "### Where the time goes: {}\n\n`perf record -F 1999 -g` of a `--profile profiling` build (release code with symbols), \
+             self time grouped by the crate of each symbol (generic code counts for the first crate in its path that is not \
+             the standard library).\n\n| crate | share |\n|---|---|\n",
+            p.server
+        ));
+        for (c, share) in p.crates.iter().filter(|(_, s)| *s >= 0.5) {
+            out.push_str(&format!("| {c} | {share:.1}% |\n"));
+        }
+        out.push_str(
+            "\n<details><summary>Top symbols</summary>\n\n| symbol | share |\n|---|---|\n",
+        );
+        for (sym, share) in &p.symbols {
+            let sym: String = sym.chars().take(100).collect();
+            out.push_str(&format!(
+                "| `{}` | {share:.1}% |\n",
+                sym.replace('|', "\\|")
+            ));
+        }
+        out.push_str("\n</details>\n\n");
+    }
+    out
+}
+
+/// The figures as plain text (what `bench cpu` prints).
+pub fn text(figures: &Figures) -> String {
+    let mut out = String::new();
+    for row in &figures.rows {
+        let r = &row.run;
+        out.push_str(&format!(
+            "{:>7.1} µs CPU/request  {:>7.0} req/s  {:>6} requests  {}  {} | {}{}\n",
+            r.cpu_per_request_us(),
+            r.rate(),
+            r.requests,
+            r.statuses_text(),
+            row.server,
+            row.exchange,
+            if r.pinned { "" } else { " (not pinned)" }
+        ));
+    }
+    for p in &figures.profiles {
+        out.push_str(&format!("\nprofile: {}\n", p.server));
+        for (c, share) in p.crates.iter().take(14) {
+            out.push_str(&format!("  {share:>5.1}%  {c}\n"));
+        }
+        out.push_str("  top symbols:\n");
+        for (s, share) in &p.symbols {
+            let s: String = s.chars().take(110).collect();
+            out.push_str(&format!("  {share:>5.1}%  {s}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_are_grouped_by_their_crate() {
+        let report = "# header\n\
+            \n    10.00%  bootstrap  [.] aws_lc_0_47_0_bn_sqrx8x_internal\n\
+            \x20    5.00%  libc.so.6  [.] _int_malloc\n\
+            \x20    4.00%  [kernel.kallsyms]  [k] tcp_sendmsg\n\
+            \x20    3.00%  bootstrap  [.] core::ptr::drop_in_place<hyper::proto::h1::conn::State>\n\
+            \x20    2.00%  bootstrap  [.] <serde_json::de::Deserializer<R> as core::Deserializer>::deserialize_any\n\
+            \x20    1.00%  bootstrap  [.] hyper::proto::h1::role::parse_headers\n\
+            \x20    0.50%  bootstrap  [.] core::fmt::write\n";
+        let (crates, symbols) = by_crate(report);
+        let share = |name: &str| {
+            crates
+                .iter()
+                .find(|(c, _)| c == name)
+                .map(|(_, s)| *s)
+                .unwrap_or_default()
+        };
+        assert_eq!(share("aws-lc (RSA, SHA-2, HMAC)"), 10.0);
+        assert_eq!(share("libc (malloc)"), 5.0);
+        assert_eq!(share("kernel (system calls, network stack)"), 4.0);
+        assert_eq!(share("hyper"), 4.0);
+        assert_eq!(share("serde-json"), 2.0);
+        assert_eq!(share("core (standard library)"), 0.5);
+        assert_eq!(symbols.len(), 7);
+        assert_eq!(crates[0].0, "aws-lc (RSA, SHA-2, HMAC)");
+    }
+
+    #[test]
+    fn the_cpu_of_this_process_is_read() {
+        let pid = std::process::id();
+        let before = process_cpu(pid).expect("own stat");
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(100) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        let after = process_cpu(pid).expect("own stat");
+        assert!(
+            after >= before + Duration::from_millis(50),
+            "{before:?} {after:?}"
+        );
+        assert!(rss_kib(pid).is_some_and(|k| k > 100));
+    }
+}
