@@ -515,6 +515,81 @@ pub struct Figures {
     pub rows: Vec<Row>,
     /// The profiles (where perf works).
     pub profiles: Vec<Profiled>,
+    /// CPU per DynamoDB `GetItem` at moto, in µs: through the AWS SDK client the functions
+    /// use, and as one plain HTTP POST of the same request (unsigned, through reqwest).
+    pub store_call: Option<(f64, f64)>,
+}
+
+/// The CPU time of the calling thread so far (`/proc/thread-self/stat`).
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_secs_f64((utime + stime) / TICKS_PER_SECOND))
+}
+
+/// CPU per `GetItem` at moto on one thread (a current-thread runtime on core 0): the AWS SDK's
+/// call, as `shared::store::DynamoStore` makes it, next to a plain HTTP POST of the same JSON.
+/// What the SDK adds on top of the HTTP exchange is its own work per call (the orchestrator,
+/// interceptors, endpoint resolution, SigV4 signing, retries' bookkeeping).
+fn store_call_cpu(moto: String, calls: u32) -> Result<(f64, f64), Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let aws = local_stack::stack::local_aws(&moto).await;
+        let table = format!("bench-calls-{}", sandboxes::random_hex(4));
+        let client = aws_sdk_dynamodb::Client::new(&aws);
+        shared::store::DynamoStore::new(client.clone(), &table)
+            .create_table_if_missing()
+            .await?;
+        let key = aws_sdk_dynamodb::types::AttributeValue::S("user#bench".into());
+        let sdk = || {
+            client
+                .get_item()
+                .table_name(&table)
+                .key("pk", key.clone())
+                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("user".into()))
+                .consistent_read(true)
+                .send()
+        };
+        let http = reqwest::Client::new();
+        let body = json!({"TableName": table, "Key": {"pk": {"S": "user#bench"}, "sk": {"S": "user"}},
+            "ConsistentRead": true})
+        .to_string();
+        let raw = || {
+            http.post(&moto)
+                .header("content-type", "application/x-amz-json-1.0")
+                .header("x-amz-target", "DynamoDB_20120810.GetItem")
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=test/20261201/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+                )
+                .body(body.clone())
+                .send()
+        };
+        for _ in 0..50 {
+            sdk().await?;
+            raw().await?.bytes().await?;
+        }
+        let start = thread_cpu().ok_or("no thread CPU")?;
+        for _ in 0..calls {
+            sdk().await?;
+        }
+        let mid = thread_cpu().ok_or("no thread CPU")?;
+        for _ in 0..calls {
+            let answer = raw().await?;
+            if !answer.status().is_success() {
+                return Err(format!("moto answered {}", answer.status()).into());
+            }
+            answer.bytes().await?;
+        }
+        let end = thread_cpu().ok_or("no thread CPU")?;
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(calls);
+        Ok((per(mid - start), per(end - mid)))
+    })
 }
 
 fn constant(jwt: &str, body: String) -> Mix {
@@ -718,6 +793,25 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
             });
         }
     }
+    eprintln!("bench: cpu, one DynamoDB call");
+    let moto = options.moto_url.clone();
+    figures.store_call = Some(
+        std::thread::spawn(move || {
+            // This thread alone on core 0, where the servers ran.
+            let tid = std::fs::read_link("/proc/thread-self")
+                .ok()
+                .and_then(|link| link.file_name()?.to_str()?.parse::<u32>().ok());
+            if let Some(tid) = tid.filter(|_| pinned_self) {
+                let _ = std::process::Command::new("taskset")
+                    .args(["-p", "-c", "0", &tid.to_string()])
+                    .stdout(std::process::Stdio::null())
+                    .status();
+            }
+            store_call_cpu(moto, 3000).map_err(|e| e.to_string())
+        })
+        .join()
+        .map_err(|_| "the DynamoDB call measurement panicked")??,
+    );
     if pinned_self {
         pin(me, &all_cores);
         if let Some(moto) = options.moto_pid {
@@ -759,6 +853,13 @@ pub fn report(figures: &Figures) -> String {
         ));
     }
     out.push('\n');
+    if let Some((sdk, raw)) = figures.store_call {
+        out.push_str(&format!(
+            "One DynamoDB `GetItem` at moto, CPU of the calling thread (a current-thread runtime on core 0) per call: \
+             **{sdk:.0} µs** through the AWS SDK client the functions use, **{raw:.0} µs** as a plain HTTP POST of the same \
+             request through reqwest. The difference is the SDK's own work per call; the exchange makes three store calls.\n\n"
+        ));
+    }
     for p in &figures.profiles {
         out.push_str(&format!(
             "### Where the time goes: {}\n\n`perf record -F 1999 -g` of a `--profile profiling` build (release code with symbols), \
@@ -798,6 +899,11 @@ pub fn text(figures: &Figures) -> String {
             row.server,
             row.exchange,
             if r.pinned { "" } else { " (not pinned)" }
+        ));
+    }
+    if let Some((sdk, raw)) = figures.store_call {
+        out.push_str(&format!(
+            "{sdk:>7.1} µs CPU/call  DynamoDB GetItem through the AWS SDK\n{raw:>7.1} µs CPU/call  the same as a plain HTTP POST\n"
         ));
     }
     for p in &figures.profiles {
