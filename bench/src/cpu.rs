@@ -6,7 +6,9 @@
 //! a time as on classic Lambda or `AWS_LAMBDA_MAX_CONCURRENCY` at once as on Managed Instances.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -226,75 +228,55 @@ pub async fn spawn_local_server(
 /// What each request of a load is: a body and a JWT.
 pub type Mix = Arc<dyn Fn(usize) -> (Option<String>, String) + Send + Sync>;
 
-/// Drives `url` (`POST /unit/customer-token`) from `connections` clients for `warm_up`, then
-/// measures `seconds` of it with the CPU of `server_pid`.
-pub async fn http_load(
-    url: &str,
-    server_pid: u32,
-    connections: usize,
-    warm_up: Duration,
-    window: Duration,
-    mix: Mix,
-) -> Result<Run, Error> {
+/// Sends one exchange (JWT, body) to the server under test and returns the status it got
+/// (0 when there was no answer).
+pub type Sender =
+    Arc<dyn Fn(Option<String>, String) -> Pin<Box<dyn Future<Output = u16> + Send>> + Send + Sync>;
+
+/// A [`Sender`] posting to `url` (`POST /unit/customer-token`) over one pool of `connections`.
+pub fn http_sender(url: &str, connections: usize) -> Result<Sender, Error> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()?;
-    let started = Instant::now();
-    let window_start = started + warm_up;
-    let end = window_start + window;
-    let shared = Arc::new(Mutex::new(Run::default()));
-    let cpu_start = Arc::new(Mutex::new(None));
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..connections {
-        let (http, url, shared, mix) = (http.clone(), url.to_owned(), shared.clone(), mix.clone());
-        tasks.spawn(async move {
-            let mut i = c;
-            loop {
-                let (jwt, body) = mix(i);
-                i += connections;
-                let sent = Instant::now();
-                if sent >= end {
-                    break;
+    let url = url.to_owned();
+    Ok(Arc::new(move |jwt, body| {
+        let mut request = http.post(&url).body(body);
+        if let Some(jwt) = jwt {
+            request = request.bearer_auth(jwt);
+        }
+        Box::pin(async move {
+            match request.send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let _ = r.bytes().await;
+                    status
                 }
-                let mut request = http.post(&url).body(body);
-                if let Some(jwt) = jwt {
-                    request = request.bearer_auth(jwt);
-                }
-                let status = match request.send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let _ = r.bytes().await;
-                        status
-                    }
-                    Err(_) => 0,
-                };
-                if sent >= window_start {
-                    let mut run = shared.lock().expect("lock");
-                    run.requests += 1;
-                    *run.statuses.entry(status).or_default() += 1;
-                    run.latencies_us.push(sent.elapsed().as_secs_f64() * 1e6);
-                }
+                Err(_) => 0,
             }
-        });
-    }
-    tokio::time::sleep_until(window_start.into()).await;
-    *cpu_start.lock().expect("lock") = process_cpu(server_pid);
-    tokio::time::sleep_until(end.into()).await;
-    let cpu_end = process_cpu(server_pid);
-    tasks.join_all().await;
-    let mut run = Arc::try_unwrap(shared)
-        .map_err(|_| "the load's tasks are done")?
-        .into_inner()?;
-    run.elapsed = window;
-    let start = cpu_start.lock().expect("lock").ok_or("no CPU figure")?;
-    run.cpu = cpu_end.ok_or("no CPU figure")?.saturating_sub(start);
-    Ok(run)
+        })
+    }))
 }
 
-/// Invokes the function on `runtime` with `mix` from `concurrency` invokers for `warm_up`, then
-/// measures `window` with the CPU of `pid`.
-pub async fn invoke_load(
-    runtime: Arc<RuntimeApi>,
+/// A [`Sender`] invoking the function on `runtime` with the exchange as an API Gateway event.
+pub fn invoke_sender(runtime: Arc<RuntimeApi>) -> Sender {
+    Arc::new(move |jwt, body| {
+        let runtime = runtime.clone();
+        Box::pin(async move {
+            let Ok(event) = token_event(jwt.as_deref(), &body) else {
+                return 0;
+            };
+            match runtime.invoke(event).await {
+                Ok(answer) => answer["statusCode"].as_u64().unwrap_or(0) as u16,
+                Err(_) => 0,
+            }
+        })
+    })
+}
+
+/// Sends `mix` through `send` from `concurrency` clients for `warm_up`, then measures `window`
+/// with the CPU of the server `pid`.
+pub async fn load(
+    send: Sender,
     pid: u32,
     concurrency: usize,
     warm_up: Duration,
@@ -306,7 +288,7 @@ pub async fn invoke_load(
     let shared = Arc::new(Mutex::new(Run::default()));
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..concurrency {
-        let (runtime, shared, mix) = (runtime.clone(), shared.clone(), mix.clone());
+        let (send, shared, mix) = (send.clone(), shared.clone(), mix.clone());
         tasks.spawn(async move {
             let mut i = c;
             loop {
@@ -316,13 +298,7 @@ pub async fn invoke_load(
                 if sent >= end {
                     break;
                 }
-                let Ok(event) = token_event(jwt.as_deref(), &body) else {
-                    break;
-                };
-                let status = match runtime.invoke(event).await {
-                    Ok(answer) => answer["statusCode"].as_u64().unwrap_or(0) as u16,
-                    Err(_) => 1,
-                };
+                let status = send(jwt, body).await;
                 if sent >= window_start {
                     let mut run = shared.lock().expect("lock");
                     run.requests += 1;
@@ -338,7 +314,7 @@ pub async fn invoke_load(
     let cpu_end = process_cpu(pid).ok_or("no CPU figure")?;
     tasks.join_all().await;
     let mut run = Arc::try_unwrap(shared)
-        .map_err(|_| "the invokers are done")?
+        .map_err(|_| "the clients are done")?
         .into_inner()?;
     run.elapsed = window;
     run.cpu = cpu_end.saturating_sub(cpu_start);
@@ -411,10 +387,14 @@ pub fn by_crate(report: &str) -> (Shares, Shares) {
         let (dso, symbol) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
         let symbol = symbol.trim();
         let kernel = symbol.starts_with("[k]");
+        // perf pads the symbol column and may print further columns after it.
         let symbol = symbol
             .trim_start_matches("[k]")
             .trim_start_matches("[.]")
-            .trim();
+            .trim()
+            .split("  ")
+            .next()
+            .unwrap_or_default();
         let name = crate_of(dso, symbol, kernel);
         *crates.entry(name).or_default() += share;
         symbols.push((symbol.to_owned(), share));
@@ -597,6 +577,43 @@ fn constant(jwt: &str, body: String) -> Mix {
     Arc::new(move |_| (Some(jwt.clone()), body.clone()))
 }
 
+/// The trust store a bootstrap reads at start-up, as on Lambda: `provided.al2023` keeps its roots
+/// in one bundle, where a Debian host's `/etc/ssl/certs` holds about 290 files that
+/// rustls-native-certs would open one by one at every cold start (6.5 ms more per start on this
+/// machine: docs/performance.md). `SSL_CERT_FILE` points it at the host's bundle instead.
+fn lambda_like_trust_store() -> Option<(&'static str, &'static str)> {
+    [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file())
+    .map(|p| ("SSL_CERT_FILE", p))
+}
+
+/// A function's bootstrap on `runtime` with the deployment's settings plus `extra`.
+pub fn spawn_on(
+    runtime: &RuntimeApi,
+    exe: &Path,
+    function: &str,
+    stack: &LocalStack,
+    moto: &str,
+    extra: &[(&str, &str)],
+) -> Result<tokio::process::Child, Error> {
+    let mut command =
+        crate::runtime_api::bootstrap_command(exe, function, runtime, &stack.app.config, moto)?;
+    Ok(command
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .env("TOKENS_PER_USER", "1000000000/600")
+        .env("TOTP_MAX_FAILURES", "1000000")
+        .envs(lambda_like_trust_store())
+        .envs(extra.iter().copied())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: {e} (run `make package` first)", exe.display()))?)
+}
+
 /// A function's bootstrap on a fresh Runtime API with the deployment's settings plus `extra`;
 /// returns once its init is over.
 pub async fn spawn_function(
@@ -607,16 +624,7 @@ pub async fn spawn_function(
     extra: &[(&str, &str)],
 ) -> Result<(Arc<RuntimeApi>, tokio::process::Child), Error> {
     let runtime = Arc::new(RuntimeApi::start().await);
-    let mut command =
-        crate::runtime_api::bootstrap_command(exe, function, &runtime, &stack.app.config, moto)?;
-    let child = command
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .env("TOKENS_PER_USER", "1000000000/600")
-        .env("TOTP_MAX_FAILURES", "1000000")
-        .envs(extra.iter().copied())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{}: {e} (run `make package` first)", exe.display()))?;
+    let child = spawn_on(&runtime, exe, function, stack, moto, extra)?;
     for _ in 0..400 {
         if runtime.first_poll().is_some() {
             return Ok((runtime, child));
@@ -668,7 +676,7 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
     ] {
         eprintln!("bench: cpu, local stack, {label}");
         let mix = constant(&jwt, token_body(scope));
-        let mut run = http_load(&token_url, pid, 64, warm, window, mix).await?;
+        let mut run = load(http_sender(&token_url, 64)?, pid, 64, warm, window, mix).await?;
         run.pinned = pinned;
         figures.rows.push(Row {
             server: "local stack HTTP server, 64 connections".into(),
@@ -680,7 +688,7 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
     if let Some(dir) = &options.perf_dir {
         let profile = Profile::start(pid, &dir.join("local-stack.perf.data"));
         let mix = constant(&jwt, token_body(SENSITIVE_SCOPE));
-        http_load(&token_url, pid, 64, warm, window, mix).await?;
+        load(http_sender(&token_url, 64)?, pid, 64, warm, window, mix).await?;
         if let Some((crates, symbols)) = profile.and_then(Profile::finish) {
             figures.profiles.push(Profiled {
                 server: "local stack HTTP server (sensitive scope, 64 connections)".into(),
@@ -757,7 +765,7 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
         let pid = child.id().ok_or("the bootstrap ended")?;
         let pinned = pinned_self && pin(pid, "0");
         let mix = constant(&jwt, token_body(scope));
-        let mut run = invoke_load(runtime, pid, concurrency, warm, window, mix).await?;
+        let mut run = load(invoke_sender(runtime), pid, concurrency, warm, window, mix).await?;
         run.pinned = pinned;
         figures.rows.push(Row {
             server: format!("release bootstrap, DynamoDB store, {how}"),
@@ -782,7 +790,7 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
         }
         let profile = Profile::start(pid, &dir.join("bootstrap.perf.data"));
         let mix = constant(&jwt, token_body(SENSITIVE_SCOPE));
-        invoke_load(runtime, pid, 1, warm, window, mix).await?;
+        load(invoke_sender(runtime), pid, 1, warm, window, mix).await?;
         if let Some((crates, symbols)) = profile.and_then(Profile::finish) {
             figures.profiles.push(Profiled {
                 server:
@@ -933,7 +941,7 @@ mod tests {
             \x20    3.00%  bootstrap  [.] core::ptr::drop_in_place<hyper::proto::h1::conn::State>\n\
             \x20    2.00%  bootstrap  [.] <serde_json::de::Deserializer<R> as core::Deserializer>::deserialize_any\n\
             \x20    1.00%  bootstrap  [.] hyper::proto::h1::role::parse_headers\n\
-            \x20    0.50%  bootstrap  [.] core::fmt::write\n";
+            \x20    0.50%  bootstrap  [.] core::fmt::write                     -      -   \n";
         let (crates, symbols) = by_crate(report);
         let share = |name: &str| {
             crates
@@ -950,6 +958,10 @@ mod tests {
         assert_eq!(share("core (standard library)"), 0.5);
         assert_eq!(symbols.len(), 7);
         assert_eq!(crates[0].0, "aws-lc (RSA, SHA-2, HMAC)");
+        assert!(
+            symbols.iter().any(|(s, _)| s == "core::fmt::write"),
+            "{symbols:?}"
+        );
     }
 
     #[test]

@@ -213,16 +213,8 @@ fn spawn_bootstrap(
     stack: &LocalStack,
     moto: &str,
 ) -> Result<tokio::process::Child, Error> {
-    let path = dir.join(function).join("bootstrap");
-    let mut command =
-        crate::runtime_api::bootstrap_command(&path, function, runtime, &stack.app.config, moto)?;
-    Ok(command
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .env("TOTP_MAX_FAILURES", "1000000")
-        .env("TOKENS_PER_USER", "1000000000/600")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{}: {e} (run `make package` first)", path.display()))?)
+    let exe = dir.join(function).join("bootstrap");
+    crate::cpu::spawn_on(runtime, &exe, function, stack, moto, &[])
 }
 
 /// `options.cold_runs` cold starts of one function's bootstrap: (spawn to first poll of the
@@ -627,7 +619,9 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         out,
         "Spawn to the first poll of `/next` (init: configuration, AWS clients, the secret from moto's Secrets Manager), \
          and spawn to the first response (a request answered without upstream calls; the JWKS is not fetched yet). \
-         The Secrets Manager round trip is measured separately from the same host and taken out in the last column.\n"
+         The Secrets Manager round trip is measured separately from the same host and taken out in the last column. \
+         The trust store is one bundle (`SSL_CERT_FILE`), as on `provided.al2023`; this host's hashed certificate \
+         directory would add 6.5 ms to every start (docs/performance.md).\n"
     )?;
     writeln!(
         out,
@@ -715,6 +709,9 @@ const COLD_START_BUDGET_MS: f64 = 7.0;
 const CPU_BUDGET_US: f64 = 75.0;
 
 const NOTES: &str = "## Notes\n\n\
+- How the CPU per exchange is measured, where it goes, what each change bought and what would reach \
+  the 75 µs target: [docs/performance.md](docs/performance.md). moto is served with keep-alive (waitress), \
+  as DynamoDB is; with werkzeug's server every store call paid a TCP connect.\n\
 - Release profile (Cargo.toml): `opt-level = \"s\"`, fat LTO, one codegen unit, `strip`, `panic = \"abort\"`; \
   cargo-lambda builds with zig for glibc 2.34. One crypto backend (aws-lc-rs) serves TLS, JWT signatures and HMACs.\n\
 - Per cold start: one `reqwest` client (one connection pool) for Stytch and Unit, one AWS SDK configuration; the \

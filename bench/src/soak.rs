@@ -3,14 +3,12 @@
 //! latency of each tenth of the run. Session JWTs live 5 minutes and a step-up counts for
 //! `STEP_UP_MAX_AGE` (300 s), so the users step up again every 2 minutes, as a client would.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cpu::{READ_ONLY_SCOPE, SENSITIVE_SCOPE, rss_kib, token_body};
+use crate::cpu::{READ_ONLY_SCOPE, SENSITIVE_SCOPE, Sender, rss_kib, token_body};
 use crate::measure::Error;
 use local_stack::stack::LocalStack;
 
@@ -120,10 +118,6 @@ impl Sessions {
     }
 }
 
-/// Sends one request (JWT, body) and returns the status.
-pub type Send =
-    Box<dyn Fn(Option<String>, String) -> Pin<Box<dyn Future<Output = u16> + std::marker::Send>>>;
-
 /// What one soak found.
 #[derive(Debug, Default)]
 pub struct Soak {
@@ -169,7 +163,7 @@ pub async fn run(
     pid: u32,
     sessions: Arc<Sessions>,
     stack: &LocalStack,
-    send: Send,
+    send: Sender,
 ) -> Result<Soak, Error> {
     let http = reqwest::Client::new();
     let mut soak = Soak {
@@ -248,18 +242,7 @@ pub async fn both(options: &crate::measure::Options, stack: &LocalStack) -> Resu
         crate::cpu::spawn_function(&exe, "customer-token", stack, &options.moto_url, &[]).await?;
     let pid = child.id().ok_or("the bootstrap ended")?;
     let sessions = Sessions::new(stack, &stack.api_url, &http, 8).await?;
-    let send: Send = Box::new(move |jwt, body| {
-        let runtime = runtime.clone();
-        Box::pin(async move {
-            let Ok(event) = crate::cpu::token_event(jwt.as_deref(), &body) else {
-                return 0;
-            };
-            match runtime.invoke(event).await {
-                Ok(answer) => answer["statusCode"].as_u64().unwrap_or(0) as u16,
-                Err(_) => 1,
-            }
-        })
-    });
+    let send = crate::cpu::invoke_sender(runtime);
     let bootstrap = run(n, pid, sessions, stack, send).await?;
     drop(child);
 
@@ -269,20 +252,7 @@ pub async fn both(options: &crate::measure::Options, stack: &LocalStack) -> Resu
     let (server, url) = crate::cpu::spawn_local_server(&exe, &sandboxes, &[]).await?;
     let pid = server.id().ok_or("the server ended")?;
     let sessions = Sessions::new(&sandboxes, &url, &http, 8).await?;
-    let token_url = format!("{url}/unit/customer-token");
-    let send: Send = Box::new(move |jwt, body| {
-        let (http, url) = (http.clone(), token_url.clone());
-        Box::pin(async move {
-            let mut request = http.post(url).body(body);
-            if let Some(jwt) = jwt {
-                request = request.bearer_auth(jwt);
-            }
-            match request.send().await {
-                Ok(r) => r.status().as_u16(),
-                Err(_) => 0,
-            }
-        })
-    });
+    let send = crate::cpu::http_sender(&format!("{url}/unit/customer-token"), 1)?;
     let local = run(n, pid, sessions, &sandboxes, send).await?;
     drop(server);
     Ok(Soaks { bootstrap, local })
