@@ -27,7 +27,17 @@ pub const READ_ONLY_SCOPE: &str = "customers accounts";
 
 /// The CPU time `pid` has used so far, user and system, over all its threads (ended ones too).
 pub fn process_cpu(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
+/// The CPU time of the calling thread so far.
+fn thread_cpu() -> Option<Duration> {
+    stat_cpu("/proc/thread-self/stat")
+}
+
+/// `utime + stime` of a `/proc/.../stat` file.
+fn stat_cpu(path: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -38,16 +48,31 @@ pub fn process_cpu(pid: u32) -> Option<Duration> {
 
 /// The resident set size of `pid` now, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The peak resident set size of `pid` so far, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A KiB figure of `/proc/<pid>/status`.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Pins every thread of `pid` (and so the threads they start) to `cores` (a `taskset` list such
 /// as `0` or `1`). False where it cannot be done (no `taskset`).
 pub fn pin(pid: u32, cores: &str) -> bool {
+    taskset(&["-a", "-p", "-c", cores, &pid.to_string()])
+}
+
+/// Runs `taskset` with `args`; whether it succeeded.
+fn taskset(args: &[&str]) -> bool {
     std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", cores, &pid.to_string()])
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -65,8 +90,6 @@ pub struct Run {
     pub cpu: Duration,
     /// Answers by status.
     pub statuses: BTreeMap<u16, usize>,
-    /// Each request's latency as the client saw it, in µs.
-    pub latencies_us: Vec<f64>,
     /// Whether the server and the load ran on separate cores.
     pub pinned: bool,
 }
@@ -119,30 +142,34 @@ pub async fn stepped_up_user(
     if !applied.status().is_success() {
         return Err(format!("application for {user_id}: {}", applied.text().await?).into());
     }
-    let enrolled: Value = http
-        .post(format!("{api_url}/mfa/totp"))
-        .bearer_auth(&jwt)
-        .json(&json!({}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let key = sandboxes::totp::base32_decode(enrolled["secret"].as_str().unwrap_or_default())
-        .unwrap_or_default();
-    let code = sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp());
+    let key = crate::sample_events::enrol_totp(http, api_url, &jwt).await?;
+    let stepped = step_up(http, api_url, &jwt, &key)
+        .await
+        .map_err(|e| format!("{user_id}: {e}"))?;
+    Ok((user_id, stepped, key))
+}
+
+/// Steps the session of `jwt` up with the current code of `key` at the API at `api_url`; the
+/// new session JWT.
+pub async fn step_up(
+    http: &reqwest::Client,
+    api_url: &str,
+    jwt: &str,
+    key: &[u8],
+) -> Result<String, Error> {
+    let code = sandboxes::totp::code_at(key, sandboxes::now().unix_timestamp());
     let stepped: Value = http
         .post(format!("{api_url}/mfa/totp/authenticate"))
-        .bearer_auth(&jwt)
+        .bearer_auth(jwt)
         .json(&json!({"totp_code": code}))
         .send()
         .await?
         .json()
         .await?;
-    let stepped = stepped["session_jwt"]
+    Ok(stepped["session_jwt"]
         .as_str()
-        .ok_or(format!("no step-up for {user_id}: {stepped}"))?
-        .to_owned();
-    Ok((user_id, stepped, key))
+        .ok_or(format!("no step-up: {stepped}"))?
+        .to_owned())
 }
 
 /// An API Gateway (HTTP API v2.0) event of `POST /unit/customer-token` with `jwt` and `body`,
@@ -303,7 +330,6 @@ pub async fn load(
                     let mut run = shared.lock().expect("lock");
                     run.requests += 1;
                     *run.statuses.entry(status).or_default() += 1;
-                    run.latencies_us.push(sent.elapsed().as_secs_f64() * 1e6);
                 }
             }
         });
@@ -498,16 +524,6 @@ pub struct Figures {
     /// CPU per DynamoDB `GetItem` at moto, in µs: through the AWS SDK client the functions
     /// use, and as one plain HTTP POST of the same request (unsigned, through reqwest).
     pub store_call: Option<(f64, f64)>,
-}
-
-/// The CPU time of the calling thread so far (`/proc/thread-self/stat`).
-fn thread_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_secs_f64((utime + stime) / TICKS_PER_SECOND))
 }
 
 /// CPU per `GetItem` at moto on one thread (a current-thread runtime on core 0): the AWS SDK's
@@ -810,10 +826,7 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
                 .ok()
                 .and_then(|link| link.file_name()?.to_str()?.parse::<u32>().ok());
             if let Some(tid) = tid.filter(|_| pinned_self) {
-                let _ = std::process::Command::new("taskset")
-                    .args(["-p", "-c", "0", &tid.to_string()])
-                    .stdout(std::process::Stdio::null())
-                    .status();
+                taskset(&["-p", "-c", "0", &tid.to_string()]);
             }
             store_call_cpu(moto, 3000).map_err(|e| e.to_string())
         })

@@ -273,12 +273,6 @@ pub async fn cold_only(options: &Options) -> Result<String, Error> {
     Ok(out)
 }
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -506,7 +500,9 @@ pub async fn run(options: &Options) -> Result<String, Error> {
                 .entry(answer["statusCode"].as_u64().unwrap_or(0))
                 .or_default() += 1;
         }
-        let rss = peak_rss_kib(pid).ok_or("cannot read the bootstrap's peak RSS")? as f64 / 1024.0;
+        let rss = crate::cpu::peak_rss_kib(pid).ok_or("cannot read the bootstrap's peak RSS")?
+            as f64
+            / 1024.0;
         rss_ok &= rss < 25.0;
         let mix: Vec<String> = statuses.iter().map(|(s, n)| format!("{n}×{s}")).collect();
         writeln!(

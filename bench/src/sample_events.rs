@@ -43,6 +43,26 @@ pub fn manifest() -> Result<Vec<Entry>, Error> {
     Ok(serde_json::from_str(&text)?)
 }
 
+/// Enrols a TOTP authenticator for the session of `jwt` at the API at `api_url`; its key.
+pub async fn enrol_totp(
+    http: &reqwest::Client,
+    api_url: &str,
+    jwt: &str,
+) -> Result<Vec<u8>, Error> {
+    let enrolled: Value = http
+        .post(format!("{api_url}/mfa/totp"))
+        .bearer_auth(jwt)
+        .json(&json!({}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(
+        sandboxes::totp::base32_decode(enrolled["secret"].as_str().unwrap_or_default())
+            .unwrap_or_default(),
+    )
+}
+
 /// The event with its placeholders filled in.
 pub async fn render(
     stack: &LocalStack,
@@ -64,16 +84,7 @@ pub async fn render(
         .replace("__USER_ID__", &user_id);
     if body.contains("__TOTP_CODE__") {
         let (_, jwt) = session.as_ref().ok_or("a TOTP event needs a session")?;
-        let enrolled: Value = http
-            .post(format!("{}/mfa/totp", stack.api_url))
-            .bearer_auth(jwt)
-            .json(&json!({}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let key = sandboxes::totp::base32_decode(enrolled["secret"].as_str().unwrap_or_default())
-            .unwrap_or_default();
+        let key = enrol_totp(http, &stack.api_url, jwt).await?;
         body = body.replace(
             "__TOTP_CODE__",
             &sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp()),

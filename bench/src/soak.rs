@@ -6,7 +6,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cpu::{READ_ONLY_SCOPE, SENSITIVE_SCOPE, Sender, rss_kib, token_body};
 use crate::measure::Error;
@@ -79,22 +79,8 @@ impl Sessions {
             .collect();
         let mut fresh = Vec::new();
         for (jwt, key) in old {
-            let code = sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp());
-            let stepped: Value = http
-                .post(format!("{}/mfa/totp/authenticate", self.api_url))
-                .bearer_auth(&jwt)
-                .json(&json!({"totp_code": code}))
-                .send()
-                .await?
-                .json()
-                .await?;
-            let jwt = stepped["session_jwt"]
-                .as_str()
-                .ok_or(format!("no new step-up: {stepped}"))?;
-            fresh.push(User {
-                jwt: jwt.to_owned(),
-                key,
-            });
+            let jwt = crate::cpu::step_up(http, &self.api_url, &jwt, &key).await?;
+            fresh.push(User { jwt, key });
         }
         *self.stepped.write().expect("lock") = fresh;
         *self.plain.write().expect("lock") = stack.sign_up(http).await?.1;
