@@ -62,9 +62,7 @@ impl LocalStack {
 
         let aws = match aws {
             Some(aws) => Some(aws),
-            None if plan.create_table => {
-                Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-            }
+            None if plan.create_table => Some(shared::app::aws_from_env().await),
             None => None,
         };
         if plan.create_table
