@@ -276,7 +276,7 @@ impl StytchClient {
         method: Method,
         path: &str,
         auth: Auth,
-        body: Option<Vec<u8>>,
+        body: Option<bytes::Bytes>,
         retry: Retry,
         deadline: Instant,
     ) -> Result<T, StytchError> {
@@ -317,8 +317,8 @@ impl StytchClient {
         })
     }
 
-    fn json<T: Serialize>(value: &T) -> Option<Vec<u8>> {
-        serde_json::to_vec(value).ok()
+    fn json<T: Serialize>(value: &T) -> Option<bytes::Bytes> {
+        serde_json::to_vec(value).ok().map(bytes::Bytes::from)
     }
 
     /// `GET /v1/sessions/jwks/{project_id}` (needs no credentials).

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -318,7 +319,7 @@ impl UnitClient {
         &self,
         method: Method,
         path: &str,
-        body: Option<serde_json::Value>,
+        body: Option<Bytes>,
         retry: Retry,
         deadline: Instant,
     ) -> Result<T, UnitError> {
@@ -336,7 +337,7 @@ impl UnitClient {
                 method,
                 path,
                 headers,
-                body: body.map(|b| b.to_string().into_bytes()),
+                body,
                 retry,
                 deadline,
             })
@@ -362,8 +363,23 @@ impl UnitClient {
         })
     }
 
-    fn document(kind: &str, attributes: impl Serialize) -> serde_json::Value {
-        serde_json::json!({ "data": { "type": kind, "attributes": attributes } })
+    /// A JSON:API request document, serialised straight from `attributes`.
+    fn document(kind: &str, attributes: impl Serialize) -> Bytes {
+        #[derive(Serialize)]
+        struct Data<'a, A> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            attributes: A,
+        }
+        #[derive(Serialize)]
+        struct Outgoing<'a, A> {
+            data: Data<'a, A>,
+        }
+        let document = Outgoing {
+            data: Data { kind, attributes },
+        };
+        // Our request types have string keys only, so this cannot fail (as `json!` could not).
+        Bytes::from(serde_json::to_vec(&document).expect("a request document serialises"))
     }
 
     /// `POST /application-forms` (white-label V2, `X-Accept-Version: V2024_06`). Its

@@ -129,9 +129,13 @@ pub struct Upstream {
 }
 
 /// Builds the one HTTP client of a cold start (rustls with aws-lc-rs, HTTP/2 where offered).
+///
+/// Redirects are not followed: Stytch's and Unit's APIs answer where they are asked, and a 3xx
+/// reaches the client as the unexpected status it is (nor does a credential follow it anywhere).
 pub fn http_client(connect_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(50))
         .user_agent(concat!("stytch-unit-bridge/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -148,8 +152,8 @@ pub struct Call<'a> {
     pub path: &'a str,
     /// Extra headers (auth, content type).
     pub headers: HeaderMap,
-    /// JSON body.
-    pub body: Option<Vec<u8>>,
+    /// JSON body (shared, not copied, by every attempt).
+    pub body: Option<Bytes>,
     /// Retry rule.
     pub retry: Retry,
     /// No attempt starts, and none runs, past this instant.
@@ -359,7 +363,7 @@ mod tests {
             method: Method::POST,
             path: "/things",
             headers: HeaderMap::new(),
-            body: Some(b"{}".to_vec()),
+            body: Some(Bytes::from_static(b"{}")),
             retry,
             deadline: Instant::now() + Duration::from_secs(30),
         }
@@ -390,6 +394,24 @@ mod tests {
             .await;
         let r = upstream(&server, 3).send(call(Retry::Safe)).await.unwrap();
         assert_eq!((r.status.as_u16(), r.attempts), (503, 3));
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_answered_not_followed() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/prefix/things"))
+            .respond_with(ResponseTemplate::new(307).insert_header("location", "/prefix/elsewhere"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(path("/prefix/elsewhere"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let r = upstream(&server, 3).send(call(Retry::Safe)).await.unwrap();
+        assert_eq!((r.status.as_u16(), r.attempts), (307, 1));
     }
 
     #[tokio::test]
