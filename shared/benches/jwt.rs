@@ -34,6 +34,14 @@ fn bench(c: &mut Criterion) {
                 .expect("verifies")
         })
     });
+    let parsed = public.parse().expect("parses");
+    c.bench_function("rs256_parsed", |b| {
+        b.iter(|| {
+            parsed
+                .verify_sig(std::hint::black_box(signing_input.as_bytes()), &signature)
+                .expect("verifies")
+        })
+    });
     c.bench_function("rs256_raw", |b| {
         b.iter(|| {
             public
