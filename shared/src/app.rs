@@ -35,9 +35,9 @@ pub enum StartupError {
 /// there: the execution role's keys (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 /// `AWS_SESSION_TOKEN`) and `AWS_REGION`. Taking them from the environment directly, when they
 /// are set, gives the same answer without building the rest of the chains at every cold start:
-/// the web-identity provider's STS client and the IMDS clients, each with its own connector and
-/// root store (about 1.5 ms of a 7 ms cold start, docs/performance.md). When they are not set (a
-/// developer's profile, SSO, container credentials) the default chains are loaded in full.
+/// the web-identity provider's STS client and the IMDS clients, each with its own connector
+/// (about 0.5 ms per cold start, docs/performance.md). When they are not set (a developer's
+/// profile, SSO, container credentials) the default chains are loaded in full.
 pub async fn aws_from_env() -> aws_config::SdkConfig {
     let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
