@@ -21,6 +21,12 @@ use local_stack::stack::LocalStack;
 /// `USER_HZ`: the unit of `utime` and `stime` in `/proc/<pid>/stat` (100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// Limits lifted for the bench: its users ask for far more tokens and codes than a person.
+const BENCH_LIMITS: [(&str, &str); 2] = [
+    ("TOKENS_PER_USER", "1000000000/600"),
+    ("TOTP_MAX_FAILURES", "1000000"),
+];
+
 /// The scope of a sensitive exchange (after step-up) and of a read-only one.
 pub const SENSITIVE_SCOPE: &str = "customers cards-write";
 pub const READ_ONLY_SCOPE: &str = "customers accounts";
@@ -129,14 +135,10 @@ pub async fn stepped_up_user(
     http: &reqwest::Client,
 ) -> Result<(String, String, Vec<u8>), Error> {
     let (user_id, jwt) = stack.sign_up(http).await?;
-    let kyc = json!({"full_name": {"first": "Bench", "last": "Mark"}, "date_of_birth": "1990-01-01",
-        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701", "country": "US"},
-        "phone": {"country_code": "1", "number": "5555550198"},
-        "ssn": format!("{:09}", 100_000_000 + fastrand::u32(..800_000_000))});
     let applied = http
         .post(format!("{api_url}/onboarding/application"))
         .bearer_auth(&jwt)
-        .json(&kyc)
+        .json(&crate::measure::kyc())
         .send()
         .await?;
     if !applied.status().is_success() {
@@ -210,14 +212,7 @@ pub async fn spawn_local_server(
     stack: &LocalStack,
     extra: &[(&str, &str)],
 ) -> Result<(tokio::process::Child, String), Error> {
-    let secrets = stack.app.secrets.current().await?;
-    let secrets = json!({
-        "stytch_secret": secrets.stytch_secret.expose(),
-        "stytch_webhook_secret": crate::measure::WEBHOOK_SECRET,
-        "unit_api_token": secrets.unit_api_token.expose(),
-        "unit_webhook_token": secrets.unit_webhook_token.expose(),
-    })
-    .to_string();
+    let secrets = crate::measure::secrets_json(stack).await?;
     let port = free_port()?;
     let config = &stack.app.config;
     let mut command = tokio::process::Command::new(exe);
@@ -232,8 +227,7 @@ pub async fn spawn_local_server(
         // One worker for the one core it is pinned to.
         .env("TOKIO_WORKER_THREADS", "1")
         .env("RUST_LOG", "error")
-        .env("TOKENS_PER_USER", "1000000000/600")
-        .env("TOTP_MAX_FAILURES", "1000000")
+        .envs(BENCH_LIMITS)
         .envs(extra.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -392,6 +386,25 @@ impl Profile {
     }
 }
 
+/// Runs `load` under `perf record` of `pid` into `data`: the profile of `server`, where perf
+/// works.
+async fn profiled(
+    pid: u32,
+    data: PathBuf,
+    server: &str,
+    load: impl Future<Output = Result<Run, Error>>,
+) -> Result<Option<Profiled>, Error> {
+    let profile = Profile::start(pid, &data);
+    load.await?;
+    Ok(profile
+        .and_then(Profile::finish)
+        .map(|(crates, symbols)| Profiled {
+            server: server.into(),
+            crates,
+            symbols,
+        }))
+}
+
 /// Groups `perf report --sort dso,symbol` lines by the crate each symbol belongs to.
 pub fn by_crate(report: &str) -> (Shares, Shares) {
     let mut crates: BTreeMap<String, f64> = BTreeMap::new();
@@ -450,8 +463,7 @@ fn crate_of(dso: &str, symbol: &str, kernel: bool) -> String {
         };
         return format!("libc ({what})");
     }
-    if let Some(rest) = symbol.strip_prefix("aws_lc_") {
-        let _ = rest;
+    if symbol.starts_with("aws_lc_") {
         return "aws-lc (RSA, SHA-2, HMAC)".into();
     }
     const STD: [&str; 4] = ["core", "alloc", "std", "hashbrown"];
@@ -621,8 +633,7 @@ pub fn spawn_on(
         crate::runtime_api::bootstrap_command(exe, function, runtime, &stack.app.config, moto)?;
     Ok(command
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .env("TOKENS_PER_USER", "1000000000/600")
-        .env("TOTP_MAX_FAILURES", "1000000")
+        .envs(BENCH_LIMITS)
         .envs(lambda_like_trust_store())
         .envs(extra.iter().copied())
         .stderr(std::process::Stdio::null())
@@ -702,16 +713,13 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
         });
     }
     if let Some(dir) = &options.perf_dir {
-        let profile = Profile::start(pid, &dir.join("local-stack.perf.data"));
         let mix = constant(&jwt, token_body(SENSITIVE_SCOPE));
-        load(http_sender(&token_url, 64)?, pid, 64, warm, window, mix).await?;
-        if let Some((crates, symbols)) = profile.and_then(Profile::finish) {
-            figures.profiles.push(Profiled {
-                server: "local stack HTTP server (sensitive scope, 64 connections)".into(),
-                crates,
-                symbols,
-            });
-        }
+        let run = load(http_sender(&token_url, 64)?, pid, 64, warm, window, mix);
+        let server = "local stack HTTP server (sensitive scope, 64 connections)";
+        let data = dir.join("local-stack.perf.data");
+        figures
+            .profiles
+            .extend(profiled(pid, data, server, run).await?);
     }
     drop(server);
     drop(stack);
@@ -804,18 +812,14 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
         if pinned_self {
             pin(pid, "0");
         }
-        let profile = Profile::start(pid, &dir.join("bootstrap.perf.data"));
         let mix = constant(&jwt, token_body(SENSITIVE_SCOPE));
-        load(invoke_sender(runtime), pid, 1, warm, window, mix).await?;
-        if let Some((crates, symbols)) = profile.and_then(Profile::finish) {
-            figures.profiles.push(Profiled {
-                server:
-                    "bootstrap on the Runtime API (sensitive scope, DynamoDB store, one at a time)"
-                        .into(),
-                crates,
-                symbols,
-            });
-        }
+        let run = load(invoke_sender(runtime), pid, 1, warm, window, mix);
+        let server =
+            "bootstrap on the Runtime API (sensitive scope, DynamoDB store, one at a time)";
+        let data = dir.join("bootstrap.perf.data");
+        figures
+            .profiles
+            .extend(profiled(pid, data, server, run).await?);
     }
     eprintln!("bench: cpu, one DynamoDB call");
     let moto = options.moto_url.clone();

@@ -50,6 +50,26 @@ pub struct Options {
 /// The Stytch webhook secret of the bench's stacks (Svix's documented example).
 pub(crate) const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// The secrets of `stack` as `SECRETS_JSON`, for another server on the same sandboxes.
+pub(crate) async fn secrets_json(stack: &LocalStack) -> Result<String, Error> {
+    let s = stack.app.secrets.current().await?;
+    Ok(json!({
+        "stytch_secret": s.stytch_secret.expose(),
+        "stytch_webhook_secret": WEBHOOK_SECRET,
+        "unit_api_token": s.unit_api_token.expose(),
+        "unit_webhook_token": s.unit_webhook_token.expose(),
+    })
+    .to_string())
+}
+
+/// The KYC of a bench applicant, with an SSN of its own.
+pub(crate) fn kyc() -> Value {
+    json!({"full_name": {"first": "Bench", "last": "Mark"}, "date_of_birth": "1990-01-01",
+        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701", "country": "US"},
+        "phone": {"country_code": "1", "number": "5555550198"},
+        "ssn": format!("{:09}", 100_000_000 + fastrand::u32(..800_000_000))})
+}
+
 const FUNCTIONS: [&str; 3] = ["signup-webhook", "totp-stepup", "customer-token"];
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -731,12 +751,7 @@ async fn overhead(
 ) -> Result<(String, String, String), Error> {
     // An App of our own on the same sandboxes, with a counting in-memory store.
     let mut config = stack.app.config.clone();
-    let secrets_json = {
-        let s = stack.app.secrets.current().await?;
-        json!({"stytch_secret": s.stytch_secret.expose(), "stytch_webhook_secret": WEBHOOK_SECRET,
-               "unit_api_token": s.unit_api_token.expose(), "unit_webhook_token": s.unit_webhook_token.expose()})
-        .to_string()
-    };
+    let secrets_json = secrets_json(stack).await?;
     config.secrets = shared::config::SecretsLocation::Inline(secrets_json);
     config.store = shared::config::StoreLocation::Memory;
     config.totp_max_failures = u32::MAX;
@@ -840,9 +855,7 @@ async fn overhead(
     )
     .await;
     trip("GET /onboarding (form pending)", before)?;
-    let kyc = json!({"full_name": {"first": "Bench", "last": "Mark"}, "date_of_birth": "1990-01-01",
-        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701"},
-        "phone": {"country_code": "1", "number": "5555550199"}, "ssn": format!("{:09}", u64::from_str_radix(&sandboxes::random_hex(4), 16).unwrap_or(1) % 1_000_000_000)});
+    let kyc = kyc();
     let before = mark();
     let (_, _, status) = timed(
         &app,
