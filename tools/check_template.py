@@ -13,21 +13,29 @@ TABLE = {"Fn::GetAtt": ["Table", "Arn"]}
 SECRET = {"Ref": "Secrets"}
 READ_WRITE = ["dynamodb:GetItem", "dynamodb:PutItem"]
 COUNTERS = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+# update_user is an UpdateItem of the record's attributes, and customer-token's slot of
+# TOKENS_PER_USER is a counter on the record.
+UPDATE = ["dynamodb:UpdateItem"]
 
 # function -> [(actions, resource, leading keys or None)]: the whole policy, nothing more.
 EXPECTED = {
     "SignupWebhookFunction": [
         (READ_WRITE, TABLE, ["USER#*", "APP#*", "EVENT#*"]),
+        (UPDATE, TABLE, ["USER#*"]),
         (COUNTERS, TABLE, ["ATTEMPTS#applications:*"]),
         (["secretsmanager:GetSecretValue"], SECRET, None),
     ],
     "TotpStepupFunction": [
         (COUNTERS, TABLE, ["ATTEMPTS#totp:*"]),
         (READ_WRITE, TABLE, ["USER#*", "AUDIT#*"]),
+        (UPDATE, TABLE, ["USER#*"]),
         (["secretsmanager:GetSecretValue"], SECRET, None),
     ],
     "CustomerTokenFunction": [
         (READ_WRITE, TABLE, ["USER#*", "APP#*", "AUDIT#*"]),
+        (UPDATE, TABLE, ["USER#*"]),
+        # Only for the previous version during a deployment's traffic shift: remove with the
+        # template statement PreviousTokenLimit in the release after the one that added it.
         (COUNTERS, TABLE, ["ATTEMPTS#tokens:*"]),
         (["secretsmanager:GetSecretValue"], SECRET, None),
     ],

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use shared::App;
-use shared::store::{Attempt, AuditEntry, StoreError, UserRecord, UserStore};
+use shared::store::{Attempt, AuditEntry, StoreError, TokenSlot, UserRecord, UserStore};
 
 use crate::runtime_api::RuntimeApi;
 use crate::sample_events::{Entry, manifest, render};
@@ -183,6 +183,20 @@ impl UserStore for Counting {
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
         self.write();
         self.inner.clear_attempts(key).await
+    }
+    async fn take_token_slot(
+        &self,
+        user_id: &str,
+        max: u32,
+        window: u32,
+        now: i64,
+    ) -> Result<TokenSlot, StoreError> {
+        self.write();
+        self.inner.take_token_slot(user_id, max, window, now).await
+    }
+    async fn give_back_token_slot(&self, user_id: &str) -> Result<(), StoreError> {
+        self.write();
+        self.inner.give_back_token_slot(user_id).await
     }
 }
 

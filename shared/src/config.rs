@@ -155,6 +155,13 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
+impl RateLimit {
+    /// The window in whole seconds, as the store counts it.
+    pub fn window_secs(&self) -> u32 {
+        u32::try_from(self.window.as_secs()).unwrap_or(u32::MAX)
+    }
+}
+
 /// Scopes that need 2FA at Unit (docs/unit-api.md §5 and its open question 3).
 pub const DEFAULT_SENSITIVE_SCOPES: &str =
     "cards-write cards-sensitive cards-sensitive-write payments-write counterparties-write";

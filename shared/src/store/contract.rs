@@ -28,6 +28,99 @@ pub(crate) async fn run(store: Arc<dyn UserStore>) {
     events_are_recorded_once(&*store, &run).await;
     audit_entries_are_kept_in_order(&*store, &run).await;
     attempts_are_limited_per_window(store.clone(), &run).await;
+    token_slots_are_limited_per_window(store.clone(), &run).await;
+}
+
+async fn token_slots_are_limited_per_window(store: Arc<dyn UserStore>, run: &str) {
+    use super::TokenSlot;
+    let id = format!("user-test-{run}-tokens");
+    let t0 = 1_800_000_000;
+    // No record: no slot, and nothing written.
+    assert_eq!(
+        store.take_token_slot(&id, 5, 900, t0).await.unwrap(),
+        TokenSlot::NoUser
+    );
+    store.give_back_token_slot(&id).await.unwrap();
+    assert_eq!(store.get_user(&id).await.unwrap(), None, "nothing created");
+    store.create_user(&record(&id)).await.unwrap();
+    // Concurrent requests never exceed the limit; each slot comes with the record.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (store, id) = (store.clone(), id.clone());
+        tasks.spawn(async move { store.take_token_slot(&id, 5, 900, t0).await });
+    }
+    let slots: Vec<TokenSlot> = tasks
+        .join_all()
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let stored = store.get_user(&id).await.unwrap().unwrap();
+    assert_eq!(
+        slots
+            .iter()
+            .filter(|s| **s == TokenSlot::Taken(stored.clone()))
+            .count(),
+        5,
+        "{slots:?}"
+    );
+    assert_eq!(
+        slots
+            .iter()
+            .filter(|s| **s == TokenSlot::Full { retry_after: 900 })
+            .count(),
+        7,
+        "{slots:?}"
+    );
+    // An update of the record keeps the count.
+    let mut changed = stored.clone();
+    changed.customer_id = Some("10000".into());
+    changed.phone = Some("+15555550100".into());
+    let changed = store.update_user(&changed).await.unwrap();
+    assert_eq!(
+        store.take_token_slot(&id, 5, 900, t0 + 100).await.unwrap(),
+        TokenSlot::Full { retry_after: 800 },
+        "the update reset the count"
+    );
+    assert_eq!(store.get_user(&id).await.unwrap(), Some(changed.clone()));
+    // A slot given back is taken again, once.
+    store.give_back_token_slot(&id).await.unwrap();
+    assert_eq!(
+        store.take_token_slot(&id, 5, 900, t0 + 100).await.unwrap(),
+        TokenSlot::Taken(changed.clone())
+    );
+    assert!(matches!(
+        store.take_token_slot(&id, 5, 900, t0 + 100).await.unwrap(),
+        TokenSlot::Full { .. }
+    ));
+    // After the window a new one starts with this token, and a concurrent restart counts once
+    // per request.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let (store, id) = (store.clone(), id.clone());
+        tasks.spawn(async move { store.take_token_slot(&id, 5, 900, t0 + 900).await });
+    }
+    for slot in tasks.join_all().await {
+        assert_eq!(slot.unwrap(), TokenSlot::Taken(changed.clone()));
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            store.take_token_slot(&id, 5, 900, t0 + 901).await.unwrap(),
+            TokenSlot::Taken(changed.clone())
+        );
+    }
+    assert_eq!(
+        store.take_token_slot(&id, 5, 900, t0 + 901).await.unwrap(),
+        TokenSlot::Full { retry_after: 899 }
+    );
+    // A deleted user takes none.
+    let mut deleted = changed;
+    deleted.deleted = true;
+    store.update_user(&deleted).await.unwrap();
+    assert_eq!(
+        store.take_token_slot(&id, 5, 900, t0 + 2000).await.unwrap(),
+        TokenSlot::Deleted
+    );
 }
 
 async fn attempts_are_limited_per_window(store: Arc<dyn UserStore>, run: &str) {

@@ -2,7 +2,7 @@
 //!
 //! | item | pk | sk |
 //! |---|---|---|
-//! | user record | `USER#<user_id>` | `PROFILE` |
+//! | user record (and its customer-token counter) | `USER#<user_id>` | `PROFILE` |
 //! | application → user | `APP#<application_id>` | `LINK` |
 //! | processed event (TTL) | `EVENT#<event_id>` | `EVENT` |
 //! | audit entry | `AUDIT#<user_id>` | `<issued_at>#<request_id>` |
@@ -15,12 +15,13 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::{Attempt, AuditEntry, StoreError, UserRecord, UserStore, check_new};
+use super::{Attempt, AuditEntry, StoreError, TokenSlot, UserRecord, UserStore, check_new};
 
 /// The TTL attribute of the table.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -82,6 +83,36 @@ fn number(item: &Item, name: &str) -> Result<u64, StoreError> {
 fn key_of_attempts(key: &str) -> Item {
     self::key(format!("ATTEMPTS#{key}"), "ATTEMPTS")
 }
+
+fn user_key(user_id: &str) -> Item {
+    key(format!("USER#{user_id}"), "PROFILE")
+}
+
+/// The attributes of a user record that [`user_item`] writes and `update_user` owns: each is
+/// set when the record has it and removed when not. The customer-token counter
+/// ([`TOKEN_COUNT`], [`TOKEN_WINDOW_START`]) is not among them, so an update leaves it alone.
+const USER_ATTRIBUTES: [&str; 15] = [
+    "user_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "form_id",
+    "form_url",
+    "application_id",
+    "application_status",
+    "customer_id",
+    "second_factor_verified_at",
+    "deleted",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+/// Customer tokens counted in the current window, on the user's record.
+const TOKEN_COUNT: &str = "token_count";
+/// When that window started (epoch seconds).
+const TOKEN_WINDOW_START: &str = "token_window_start";
 
 fn user_item(r: &UserRecord) -> Item {
     let mut item = key(format!("USER#{}", r.user_id), "PROFILE");
@@ -230,12 +261,89 @@ impl DynamoStore {
             .map_err(unavailable)?;
         Ok(out.item)
     }
+
+    /// A conditional update of the user's record that returns it: the new item on success, the
+    /// old one (if any) with a failed condition. Names `#start`, `#count`, `#deleted` and the
+    /// value `:false` are bound.
+    fn update_record(
+        &self,
+        user_id: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(user_id)))
+            .expression_attribute_names("#start", TOKEN_WINDOW_START)
+            .expression_attribute_names("#count", TOKEN_COUNT)
+            .expression_attribute_names("#deleted", "deleted")
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+    }
+}
+
+/// The item a failed update condition returned (`ALL_OLD`), if there was one.
+fn old_item<R>(e: &SdkError<UpdateItemError, R>) -> Option<&Item> {
+    match e.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+            c.item.as_ref().filter(|item| !item.is_empty())
+        }
+        _ => None,
+    }
+}
+
+/// The record a counting update returned: the slot is taken.
+fn taken(item: Option<Item>) -> Result<TokenSlot, StoreError> {
+    let item = item.ok_or_else(|| StoreError::Corrupt("the update returned no record".into()))?;
+    user_from(&item).map(TokenSlot::Taken)
+}
+
+/// A full window that started at `start`.
+fn full(start: i64, window: u32, now: i64) -> TokenSlot {
+    TokenSlot::Full {
+        retry_after: u64::try_from(start + i64::from(window) - now)
+            .unwrap_or(1)
+            .max(1),
+    }
+}
+
+/// What a failed token count saw on the record.
+enum Window {
+    /// No record: no slot can be taken.
+    NoUser,
+    /// A deleted record: no slot can be taken.
+    Deleted,
+    /// No window yet.
+    Unstarted,
+    /// A window that started after the cutoff, with `count` tokens.
+    Current { start: i64, count: u64 },
+    /// A window that started at or before the cutoff.
+    Elapsed,
+}
+
+fn window_of(item: Option<&Item>, cutoff: i64) -> Result<Window, StoreError> {
+    let Some(item) = item else {
+        return Ok(Window::NoUser);
+    };
+    if matches!(item.get("deleted"), Some(AttributeValue::Bool(true))) {
+        return Ok(Window::Deleted);
+    }
+    if !item.contains_key(TOKEN_WINDOW_START) {
+        return Ok(Window::Unstarted);
+    }
+    let start = i64::try_from(number(item, TOKEN_WINDOW_START)?)
+        .map_err(|_| StoreError::Corrupt(format!("{TOKEN_WINDOW_START} out of range")))?;
+    if start <= cutoff {
+        return Ok(Window::Elapsed);
+    }
+    let count = number(item, TOKEN_COUNT)?;
+    Ok(Window::Current { start, count })
 }
 
 #[async_trait]
 impl UserStore for DynamoStore {
     async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.get(key(format!("USER#{user_id}"), "PROFILE"))
+        self.get(user_key(user_id))
             .await?
             .as_ref()
             .map(user_from)
@@ -264,34 +372,43 @@ impl UserStore for DynamoStore {
             version: record.version + 1,
             ..record.clone()
         };
-        let put = self
+        // An `UpdateItem` of the record's own attributes, not a `PutItem` of the whole item:
+        // the token counter beside them must survive an update.
+        let mut item = user_item(&updated);
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
+        let mut update = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(user_item(&updated)))
-            .condition_expression("attribute_exists(pk) AND version = :expected")
+            .set_key(Some(user_key(&updated.user_id)));
+        for name in USER_ATTRIBUTES {
+            update = update.expression_attribute_names(format!("#{name}"), name);
+            match item.remove(name) {
+                Some(value) => {
+                    update = update.expression_attribute_values(format!(":{name}"), value);
+                    set.push(format!("#{name} = :{name}"));
+                }
+                None => remove.push(format!("#{name}")),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let written = update
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk) AND #version = :expected")
             .expression_attribute_values(":expected", AttributeValue::N(record.version.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match put {
+        match written {
             Ok(_) => Ok(updated),
-            Err(e) if is_condition_failure(&e) => {
-                let existed = e
-                    .as_service_error()
-                    .and_then(|se| match se {
-                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
-                            c.item.as_ref()
-                        }
-                        _ => None,
-                    })
-                    .is_some_and(|item| !item.is_empty());
-                Err(if existed {
-                    StoreError::VersionConflict
-                } else {
-                    StoreError::NotFound
-                })
-            }
+            Err(e) if is_condition_failure(&e) => Err(if old_item(&e).is_some() {
+                StoreError::VersionConflict
+            } else {
+                StoreError::NotFound
+            }),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -469,12 +586,7 @@ impl UserStore for DynamoStore {
         match restarted {
             Ok(_) => Ok(Attempt::Granted),
             Err(e) if is_condition_failure(&e) => {
-                let started = match e.as_service_error() {
-                    Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
-                        c.item.as_ref().and_then(|item| number(item, "window_start").ok())
-                    }
-                    _ => None,
-                };
+                let started = old_item(&e).and_then(|item| number(item, "window_start").ok());
                 let window_end = started.map_or(expires, |s| s as i64 + i64::from(window));
                 Ok(Attempt::Refused {
                     retry_after: u64::try_from(window_end - now).unwrap_or(1).max(1),
@@ -513,6 +625,78 @@ impl UserStore for DynamoStore {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn take_token_slot(
+        &self,
+        user_id: &str,
+        max: u32,
+        window: u32,
+        now: i64,
+    ) -> Result<TokenSlot, StoreError> {
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let cutoff = now - i64::from(window);
+        // Count in the current window; restart one that has passed. A request that loses a race
+        // to restart counts in the window the winner started.
+        let mut restart = false;
+        for _ in 0..4 {
+            let update = self
+                .update_record(user_id)
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":cutoff", n(cutoff));
+            let update = if restart {
+                update
+                    .update_expression("SET #start = :now, #count = :one")
+                    .condition_expression(
+                        "attribute_exists(pk) AND #deleted = :false AND #start <= :cutoff",
+                    )
+            } else {
+                update
+                    .update_expression("SET #start = if_not_exists(#start, :now) ADD #count :one")
+                    .condition_expression(
+                        "attribute_exists(pk) AND #deleted = :false \
+                         AND (attribute_not_exists(#start) OR (#start > :cutoff AND #count < :max))",
+                    )
+                    .expression_attribute_values(":max", n(i64::from(max)))
+            };
+            let old = match update.send().await {
+                Ok(out) => return taken(out.attributes),
+                Err(e) if is_condition_failure(&e) => old_item(&e).cloned(),
+                Err(e) => return Err(unavailable(e)),
+            };
+            restart = match window_of(old.as_ref(), cutoff)? {
+                Window::NoUser => return Ok(TokenSlot::NoUser),
+                Window::Deleted => return Ok(TokenSlot::Deleted),
+                Window::Current { start, count } if count >= u64::from(max) => {
+                    return Ok(full(start, window, now));
+                }
+                Window::Current { .. } | Window::Unstarted => false,
+                Window::Elapsed => true,
+            };
+        }
+        // Still racing after four updates: refuse rather than count past the limit.
+        Ok(TokenSlot::Full { retry_after: 1 })
+    }
+
+    async fn give_back_token_slot(&self, user_id: &str) -> Result<(), StoreError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(user_id)))
+            .update_expression("ADD #count :minus")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", TOKEN_COUNT)
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -541,6 +725,39 @@ mod tests {
         store.create_table_if_missing().await.unwrap();
         store.create_table_if_missing().await.unwrap();
         super::super::contract::run(std::sync::Arc::new(store)).await;
+    }
+
+    #[test]
+    fn an_update_owns_every_attribute_of_a_record_and_not_the_counter() {
+        let some = || Some("x".to_owned());
+        let full = UserRecord {
+            user_id: "user-test-1".into(),
+            email: some(),
+            phone: some(),
+            first_name: some(),
+            last_name: some(),
+            form_id: some(),
+            form_url: some(),
+            application_id: some(),
+            application_status: Some(crate::domain::ApplicationStatus::Pending),
+            customer_id: some(),
+            second_factor_verified_at: some(),
+            deleted: true,
+            created_at: "t0".into(),
+            updated_at: "t1".into(),
+            version: 2,
+        };
+        let mut written: Vec<String> = user_item(&full).into_keys().collect();
+        written.retain(|name| name != "pk" && name != "sk");
+        written.sort();
+        let mut owned = USER_ATTRIBUTES.map(str::to_owned).to_vec();
+        owned.sort();
+        assert_eq!(written, owned);
+        assert!(
+            !owned
+                .iter()
+                .any(|a| a == TOKEN_COUNT || a == TOKEN_WINDOW_START)
+        );
     }
 
     #[test]

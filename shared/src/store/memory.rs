@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Attempt, AuditEntry, StoreError, UserRecord, UserStore, check_new};
+use super::{Attempt, AuditEntry, StoreError, TokenSlot, UserRecord, UserStore, check_new};
 
 #[derive(Default)]
 struct State {
@@ -16,6 +16,24 @@ struct State {
     audit: BTreeMap<(String, String, String), AuditEntry>,
     /// key -> (count, window start)
     attempts: HashMap<String, (u32, i64)>,
+    /// user id -> (customer tokens, window start): beside the record, as in DynamoDB, so an
+    /// update of the record leaves it alone.
+    tokens: HashMap<String, (u32, i64)>,
+}
+
+/// Counts one in `counter` (count, window start) unless `max` are counted in a window of
+/// `window` seconds that has not passed; `Err(retry_after)` when it is full.
+fn count(counter: &mut (u32, i64), max: u32, window: u32, now: i64) -> Result<(), u64> {
+    if counter.1 + i64::from(window) <= now {
+        *counter = (0, now);
+    }
+    if counter.0 >= max {
+        return Err(u64::try_from(counter.1 + i64::from(window) - now)
+            .unwrap_or(1)
+            .max(1));
+    }
+    counter.0 += 1;
+    Ok(())
 }
 
 /// A `UserStore` in process memory.
@@ -136,18 +154,11 @@ impl UserStore for MemoryStore {
         now: i64,
     ) -> Result<Attempt, StoreError> {
         let mut state = self.state();
-        let entry = state.attempts.entry(key.to_owned()).or_insert((0, now));
-        if entry.1 + i64::from(window) <= now {
-            *entry = (0, now);
-        }
-        if entry.0 >= max {
-            let retry_after = u64::try_from(entry.1 + i64::from(window) - now)
-                .unwrap_or(1)
-                .max(1);
-            return Ok(Attempt::Refused { retry_after });
-        }
-        entry.0 += 1;
-        Ok(Attempt::Granted)
+        let counter = state.attempts.entry(key.to_owned()).or_insert((0, now));
+        Ok(match count(counter, max, window, now) {
+            Ok(()) => Attempt::Granted,
+            Err(retry_after) => Attempt::Refused { retry_after },
+        })
     }
 
     async fn release_attempt(&self, key: &str) -> Result<(), StoreError> {
@@ -159,6 +170,33 @@ impl UserStore for MemoryStore {
 
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
         self.state().attempts.remove(key);
+        Ok(())
+    }
+
+    async fn take_token_slot(
+        &self,
+        user_id: &str,
+        max: u32,
+        window: u32,
+        now: i64,
+    ) -> Result<TokenSlot, StoreError> {
+        let mut state = self.state();
+        let record = match state.users.get(user_id) {
+            None => return Ok(TokenSlot::NoUser),
+            Some(r) if r.deleted => return Ok(TokenSlot::Deleted),
+            Some(r) => r.clone(),
+        };
+        let counter = state.tokens.entry(user_id.to_owned()).or_insert((0, now));
+        Ok(match count(counter, max, window, now) {
+            Ok(()) => TokenSlot::Taken(record),
+            Err(retry_after) => TokenSlot::Full { retry_after },
+        })
+    }
+
+    async fn give_back_token_slot(&self, user_id: &str) -> Result<(), StoreError> {
+        if let Some(counter) = self.state().tokens.get_mut(user_id) {
+            counter.0 = counter.0.saturating_sub(1);
+        }
         Ok(())
     }
 }

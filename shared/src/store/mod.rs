@@ -142,6 +142,43 @@ pub trait UserStore: Send + Sync {
 
     /// Forgets the attempts of `key`.
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Takes one of the user's customer-token slots and returns the user's record, in one step
+    /// (one conditional `UpdateItem` in DynamoDB): at most `max` tokens in a window of `window`
+    /// seconds that starts with the first, atomically, so concurrent requests cannot exceed it.
+    /// No record, or a deleted one, takes no slot. The count lives beside the record and
+    /// [`update_user`] leaves it alone. A token that is then not issued should
+    /// [`give_back_token_slot`].
+    ///
+    /// [`update_user`]: UserStore::update_user
+    /// [`give_back_token_slot`]: UserStore::give_back_token_slot
+    async fn take_token_slot(
+        &self,
+        user_id: &str,
+        max: u32,
+        window: u32,
+        now: i64,
+    ) -> Result<TokenSlot, StoreError>;
+
+    /// Gives back one slot taken by [`take_token_slot`](UserStore::take_token_slot).
+    async fn give_back_token_slot(&self, user_id: &str) -> Result<(), StoreError>;
+}
+
+/// The answer of [`UserStore::take_token_slot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "answered once per request and taken apart at once, like get_user's Option"
+)]
+pub enum TokenSlot {
+    /// A slot is taken; the user's record as stored.
+    Taken(UserRecord),
+    /// The window is full (no slot taken): wait this many seconds.
+    Full { retry_after: u64 },
+    /// There is no record of the user (no slot taken).
+    NoUser,
+    /// The user's record is marked deleted (no slot taken).
+    Deleted,
 }
 
 /// The answer of [`UserStore::reserve_attempt`].
@@ -174,9 +211,11 @@ pub async fn take_slot(
     limit: crate::config::RateLimit,
     now: i64,
 ) -> Result<Option<u64>, StoreError> {
-    let window = u32::try_from(limit.window.as_secs()).unwrap_or(u32::MAX);
     Ok(
-        match store.reserve_attempt(key, limit.max, window, now).await? {
+        match store
+            .reserve_attempt(key, limit.max, limit.window_secs(), now)
+            .await?
+        {
             Attempt::Granted => None,
             Attempt::Refused { retry_after } => Some(retry_after),
         },
