@@ -188,6 +188,67 @@ async fn stale_or_missing_step_up_and_bad_requests_are_refused_before_unit() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn the_token_limit_counts_issued_tokens_only_and_outlives_record_updates() {
+    let stack = Stack::on_moto_with(&e2e::moto(), &[("TOKENS_PER_USER", "2/600")]).await;
+    let login = stack.sign_up("limits@example.com").await;
+    // Not onboarded: refused, and the refusals take nothing from the limit.
+    for _ in 0..3 {
+        let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+        assert_eq!(
+            (status, code_of(&body)),
+            (409, Some("onboarding_incomplete"))
+        );
+    }
+    let customer = stack.apply(&login).await;
+    // Nor does a token Unit did not issue.
+    stack
+        .unit_fault(json!({"route": "POST /customers/{id}/token", "status": 503, "times": 3}))
+        .await;
+    let (status, _) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!(status, 502);
+    let (status, issued) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!(
+        (status, issued["customer_id"].as_str()),
+        (200, Some(customer.as_str()))
+    );
+    // A step-up records the verified TOTP on the user's record: an update, which keeps the
+    // count beside it.
+    let before = stack.record(&login.user_id).await.unwrap().version;
+    let jwt = stack.stepped_up(&login).await;
+    let record = stack.record(&login.user_id).await.unwrap();
+    assert!(record.version > before && record.second_factor_verified_at.is_some());
+    let (status, _) = json_of(token(&stack, &jwt, json!({}))).await;
+    assert_eq!(status, 200);
+    let (status, body) = json_of(token(&stack, &jwt, json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (429, Some("too_many_tokens")),
+        "{body}"
+    );
+    // A deleted account is answered as deleted, full window or not.
+    let (status, _) =
+        json_of(stack.stytch_call(Method::DELETE, &format!("/v1/users/{}", login.user_id))).await;
+    assert_eq!(status, 200);
+    for _ in 0..100 {
+        if stack.record(&login.user_id).await.unwrap().deleted {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, body) = json_of(token(&stack, &jwt, json!({}))).await;
+    assert_eq!((status, code_of(&body)), (403, Some("account_deleted")));
+    let audited = stack
+        .local
+        .app
+        .store
+        .audit_for_user(&login.user_id)
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 2, "one audit entry per token issued");
+}
+
+#[tokio::test]
 async fn another_users_jwt_never_gets_this_customers_token() {
     let stack = Stack::start(&[]).await;
     let (_, customer_a) = stack.onboarded("a@example.com").await;

@@ -854,7 +854,7 @@ pub fn report(figures: &Figures) -> String {
          measured window after 2 s of warm-up. The server runs pinned to core 0; the load, both sandboxes, the Runtime API \
          and moto share core 1. The local stack's HTTP server is the `local-stack` binary with the memory store, serving only \
          the API, under 64 keep-alive connections. The bootstrap is the release `customer-token` build that `make package` \
-         zips, on the local Runtime API, with the DynamoDB store in moto (one store read and two writes per exchange). A \
+         zips, on the local Runtime API, with the DynamoDB store in moto (two store writes per exchange: the token slot, which returns the record, and the audit). A \
          sensitive scope's session confirmed at Stytch (the default, one Stytch call more) is shown on its own row.\n\n",
     );
     out.push_str(
@@ -882,7 +882,7 @@ pub fn report(figures: &Figures) -> String {
         out.push_str(&format!(
             "One DynamoDB `GetItem` at moto, CPU of the calling thread (a current-thread runtime on core 0) per call: \
              **{sdk:.0} µs** through the AWS SDK client the functions use, **{raw:.0} µs** as a plain HTTP POST of the same \
-             request through reqwest. The difference is the SDK's own work per call; the exchange makes three store calls.\n\n"
+             request through reqwest. The difference is the SDK's own work per call; the exchange makes two store calls.\n\n"
         ));
     }
     for p in &figures.profiles {

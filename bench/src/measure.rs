@@ -629,7 +629,7 @@ pub async fn run(options: &Options) -> Result<String, Error> {
     )?;
     writeln!(
         out,
-        "| upstream round trips of customer-token | read-only: 0 Stytch, 1 Unit call, 1 store read; a sensitive scope: 1 Stytch call more | see below |\n"
+        "| upstream round trips of customer-token | read-only: 0 Stytch, 1 Unit call, 2 store calls (the record read with the token slot, the audit); a sensitive scope: 1 Stytch call more | see below |\n"
     )?;
 
     writeln!(

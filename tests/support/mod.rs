@@ -355,6 +355,12 @@ impl Stack {
     /// Signs up and applies directly (the sandbox approves at once); returns the login and customer.
     pub async fn onboarded(&self, email: &str) -> (Login, String) {
         let login = self.sign_up(email).await;
+        let customer = self.apply(&login).await;
+        (login, customer)
+    }
+
+    /// Applies directly for a signed-up user (the sandbox approves at once); returns the customer.
+    pub async fn apply(&self, login: &Login) -> String {
         let ssn = format!("{:09}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000);
         let (status, state) = json_of(self.http.post(self.url("/onboarding/application")).bearer_auth(&login.session_jwt).json(&json!({
             "full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
@@ -362,13 +368,10 @@ impl Stack {
             "phone": {"country_code": "1", "number": "5555555555"}, "ssn": ssn
         }))).await;
         assert_eq!(status, 201, "{state}");
-        (
-            login,
-            state["customer_id"]
-                .as_str()
-                .expect("approved at once")
-                .to_owned(),
-        )
+        state["customer_id"]
+            .as_str()
+            .expect("approved at once")
+            .to_owned()
     }
 
     /// Enrols TOTP and steps up; returns the stepped-up session JWT.

@@ -4,8 +4,9 @@
 //! The JWT is verified locally (no Stytch call). Scopes outside `ALLOWED_SCOPES` are refused; a
 //! scope on `SENSITIVE_SCOPES` needs a `totp` factor authenticated within `STEP_UP_MAX_AGE`
 //! (else 403 `step_up_required`). A JWT about to expire is not sent to Unit, which verifies it
-//! too. Per request: one store read, one Unit call, one audit write, and nothing logged that could
-//! be replayed (no JWT, no token).
+//! too. Per request: one store call that reads the user's record and takes a slot of the
+//! `TOKENS_PER_USER` limit, one Unit call, one audit write, and nothing logged that could be
+//! replayed (no JWT, no token).
 
 use std::collections::BTreeSet;
 
@@ -18,7 +19,7 @@ use shared::config::SessionCheck;
 use shared::error::FieldProblem;
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
-use shared::store::{self, AuditEntry, UserRecord};
+use shared::store::{AuditEntry, TokenSlot, UserRecord};
 use shared::unit::{CreateCustomerToken, TokenResource, UnitError};
 use shared::{ApiError, App};
 use tokio::time::Instant;
@@ -200,17 +201,11 @@ async fn confirm_session(
 /// (an approval whose webhook has not arrived), recorded on the way.
 async fn customer_of(
     app: &App,
-    record: Option<UserRecord>,
+    record: &UserRecord,
     deadline: Instant,
 ) -> Result<String, ApiError> {
-    let Some(record) = record else {
-        return Err(ApiError::onboarding_incomplete());
-    };
-    if record.deleted {
-        return Err(ApiError::account_deleted(StatusCode::FORBIDDEN));
-    }
-    if let Some(customer) = record.customer_id {
-        return Ok(customer);
+    if let Some(customer) = &record.customer_id {
+        return Ok(customer.clone());
     }
     if record.application_id.is_none()
         || record
@@ -220,9 +215,17 @@ async fn customer_of(
     {
         return Err(ApiError::onboarding_incomplete());
     }
-    shared::onboarding::customer_from_unit(app, &record, deadline)
+    shared::onboarding::customer_from_unit(app, record, deadline)
         .await?
         .ok_or_else(ApiError::onboarding_incomplete)
+}
+
+/// Gives back the user's token slot when no token was issued. A failure is only logged: the
+/// slot then runs out with its window.
+async fn give_back(app: &App, user_id: &str) {
+    if let Err(e) = app.store.give_back_token_slot(user_id).await {
+        tracing::warn!(error = %e, "could not give back a token slot");
+    }
 }
 
 /// Maps Unit's refusals to our codes; Unit's own `status`, `title` and `code` go to the log.
@@ -295,8 +298,28 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     if !sensitive.is_empty() && config.sensitive_session_check == SessionCheck::Stytch {
         confirm_session(app, &session, deadline).await?;
     }
-    let record = app.store.get_user(&session.user_id).await?;
-    let customer_id = customer_of(app, record, deadline).await?;
+    // One store call reads the record and takes a slot of the user's token limit.
+    let limit = config.tokens_per_user;
+    let record = match app
+        .store
+        .take_token_slot(&session.user_id, limit.max, limit.window_secs(), now)
+        .await?
+    {
+        TokenSlot::Taken(record) => record,
+        TokenSlot::Full { retry_after } => {
+            tracing::warn!("customer tokens limited for this user");
+            return Err(ApiError::too_many_tokens(retry_after));
+        }
+        TokenSlot::NoUser => return Err(ApiError::onboarding_incomplete()),
+        TokenSlot::Deleted => return Err(ApiError::account_deleted(StatusCode::FORBIDDEN)),
+    };
+    let customer_id = match customer_of(app, &record, deadline).await {
+        Ok(customer_id) => customer_id,
+        Err(e) => {
+            give_back(app, &session.user_id).await;
+            return Err(e);
+        }
+    };
     // Unit cannot revoke a customer token: one that can move money lives briefly.
     let expires_in = if sensitive.is_empty() {
         checked.expires_in
@@ -305,13 +328,6 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             .expires_in
             .min(config.sensitive_token_max_expires_in)
     };
-    let limit_key = format!("tokens:{}", session.user_id);
-    if let Some(retry_after) =
-        store::take_slot(&*app.store, &limit_key, config.tokens_per_user, now).await?
-    {
-        tracing::warn!("customer tokens limited for this user");
-        return Err(ApiError::too_many_tokens(retry_after));
-    }
     let scope = checked.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
     let request = CreateCustomerToken {
         scope: scope.clone(),
@@ -327,7 +343,7 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         Ok(issued) => issued,
         Err(e) => {
             // No token, so it does not count against the user's limit.
-            store::give_back(&*app.store, &limit_key).await;
+            give_back(app, &session.user_id).await;
             return Err(unit_refused(e));
         }
     };
