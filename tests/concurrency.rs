@@ -180,13 +180,7 @@ async fn hundreds_of_concurrent_token_requests_are_each_issued_and_audited() {
         .filter_map(|r| r.1["token"].as_str())
         .collect();
     assert_eq!(tokens.len(), 300, "300 distinct tokens");
-    let audit = stack
-        .local
-        .app
-        .store
-        .audit_for_user(&login.user_id)
-        .await
-        .unwrap();
+    let audit = stack.audit(&login.user_id).await;
     assert_eq!(audit.len(), 300, "one audit item per token issued");
 }
 
@@ -215,13 +209,7 @@ async fn the_per_user_token_limit_holds_under_concurrency() {
             .iter()
             .all(|a| e2e::code_of(&a.1) == Some("too_many_tokens"))
     );
-    let audited = stack
-        .local
-        .app
-        .store
-        .audit_for_user(&login.user_id)
-        .await
-        .unwrap();
+    let audited = stack.audit(&login.user_id).await;
     assert_eq!(
         audited.len(),
         5,

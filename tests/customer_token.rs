@@ -89,13 +89,7 @@ async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
         "sent, and masked in the sandbox log"
     );
     // One audit entry per token, never the token.
-    let audit = stack
-        .local
-        .app
-        .store
-        .audit_for_user(&login.user_id)
-        .await
-        .unwrap();
+    let audit = stack.audit(&login.user_id).await;
     assert_eq!(audit.len(), 2);
     assert_eq!(
         audit[1].scopes,
@@ -227,24 +221,10 @@ async fn the_token_limit_counts_issued_tokens_only_and_outlives_record_updates()
         "{body}"
     );
     // A deleted account is answered as deleted, full window or not.
-    let (status, _) =
-        json_of(stack.stytch_call(Method::DELETE, &format!("/v1/users/{}", login.user_id))).await;
-    assert_eq!(status, 200);
-    for _ in 0..100 {
-        if stack.record(&login.user_id).await.unwrap().deleted {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    stack.delete_at_stytch(&login.user_id).await;
     let (status, body) = json_of(token(&stack, &jwt, json!({}))).await;
     assert_eq!((status, code_of(&body)), (403, Some("account_deleted")));
-    let audited = stack
-        .local
-        .app
-        .store
-        .audit_for_user(&login.user_id)
-        .await
-        .unwrap();
+    let audited = stack.audit(&login.user_id).await;
     assert_eq!(audited.len(), 2, "one audit entry per token issued");
 }
 
@@ -376,14 +356,7 @@ async fn unit_faults_are_retried_within_bounds_and_rotation_keeps_working() {
     let (status, _) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
     assert_eq!(status, 502, "dropped connections");
     stack.clear_faults().await;
-    let audited = stack
-        .local
-        .app
-        .store
-        .audit_for_user(&login.user_id)
-        .await
-        .unwrap()
-        .len();
+    let audited = stack.audit(&login.user_id).await.len();
     assert_eq!(audited, 1, "only the issued token is audited");
 
     // Stytch rotates its signing key: new sessions carry the new kid and still work.

@@ -276,7 +276,7 @@ async fn schedule(moto: &str, seed: u64, tally: &mut Tally) -> String {
         "{described}: the customer id"
     );
     // No 2xx for work that was not stored.
-    let audit = stack.local.app.store.audit_for_user(&user).await.unwrap();
+    let audit = stack.audit(&user).await;
     assert!(
         audit.len() >= tokens_issued,
         "{described}: {tokens_issued} tokens, {} audit items",

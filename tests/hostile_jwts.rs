@@ -297,16 +297,7 @@ impl Target {
         let unit_after = self.stack.unit_log().iter().filter(|r| ours(r)).count();
         assert_eq!(unit_after, self.unit_before, "hostile tokens reached Unit");
         assert_eq!(self.stack.record(&self.user).await, None);
-        assert!(
-            self.stack
-                .local
-                .app
-                .store
-                .audit_for_user(&self.user)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(self.stack.audit(&self.user).await.is_empty());
     }
 }
 

@@ -596,13 +596,7 @@ async fn a_lost_authenticator_is_replaced_after_a_recovery_code_and_ends_other_s
     let new_secret = replaced["secret"].as_str().unwrap();
     assert_ne!(new_secret, secret);
     assert_eq!(replaced["recovery_codes"].as_array().unwrap().len(), 10);
-    let audit = stack
-        .local
-        .app
-        .store
-        .audit_for_user(&first.user_id)
-        .await
-        .unwrap();
+    let audit = stack.audit(&first.user_id).await;
     assert_eq!(
         audit
             .iter()

@@ -405,6 +405,32 @@ impl Stack {
             .expect("the store answers")
     }
 
+    /// The user's audit entries in the stack's store, oldest first.
+    pub async fn audit(&self, user_id: &str) -> Vec<shared::store::AuditEntry> {
+        self.local
+            .app
+            .store
+            .audit_for_user(user_id)
+            .await
+            .expect("the store answers")
+    }
+
+    /// Deletes the user at the Stytch sandbox and waits (up to 5 s) for its webhook to mark the
+    /// record deleted.
+    pub async fn delete_at_stytch(&self, user_id: &str) {
+        let (status, body) =
+            json_of(self.stytch_call(reqwest::Method::DELETE, &format!("/v1/users/{user_id}")))
+                .await;
+        assert_eq!(status, 200, "{body}");
+        for _ in 0..100 {
+            if self.record(user_id).await.is_some_and(|r| r.deleted) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the record of {user_id} was not marked deleted");
+    }
+
     /// Waits (up to 10 s) until `check` holds.
     pub async fn eventually<F: FnMut() -> bool>(&self, what: &str, mut check: F) {
         for _ in 0..200 {

@@ -18,6 +18,24 @@ fn record(user_id: &str) -> UserRecord {
     }
 }
 
+/// `n` runs of `task` at once, each answer unwrapped.
+async fn at_once<T, F>(n: usize, task: impl Fn() -> F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, StoreError>> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        tasks.spawn(task());
+    }
+    tasks
+        .join_all()
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// Runs the whole contract against `store` with ids unique to this run.
 pub(crate) async fn run(store: Arc<dyn UserStore>) {
     let run = uuid::Uuid::new_v4().to_string();
@@ -44,17 +62,11 @@ async fn token_slots_are_limited_per_window(store: Arc<dyn UserStore>, run: &str
     assert_eq!(store.get_user(&id).await.unwrap(), None, "nothing created");
     store.create_user(&record(&id)).await.unwrap();
     // Concurrent requests never exceed the limit; each slot comes with the record.
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..12 {
+    let slots = at_once(12, || {
         let (store, id) = (store.clone(), id.clone());
-        tasks.spawn(async move { store.take_token_slot(&id, 5, 900, t0).await });
-    }
-    let slots: Vec<TokenSlot> = tasks
-        .join_all()
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+        async move { store.take_token_slot(&id, 5, 900, t0).await }
+    })
+    .await;
     let stored = store.get_user(&id).await.unwrap().unwrap();
     assert_eq!(
         slots
@@ -95,14 +107,17 @@ async fn token_slots_are_limited_per_window(store: Arc<dyn UserStore>, run: &str
     ));
     // After the window a new one starts with this token, and a concurrent restart counts once
     // per request.
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..3 {
+    let slots = at_once(3, || {
         let (store, id) = (store.clone(), id.clone());
-        tasks.spawn(async move { store.take_token_slot(&id, 5, 900, t0 + 900).await });
-    }
-    for slot in tasks.join_all().await {
-        assert_eq!(slot.unwrap(), TokenSlot::Taken(changed.clone()));
-    }
+        async move { store.take_token_slot(&id, 5, 900, t0 + 900).await }
+    })
+    .await;
+    assert!(
+        slots
+            .iter()
+            .all(|s| *s == TokenSlot::Taken(changed.clone())),
+        "{slots:?}"
+    );
     for _ in 0..2 {
         assert_eq!(
             store.take_token_slot(&id, 5, 900, t0 + 901).await.unwrap(),
@@ -128,17 +143,11 @@ async fn attempts_are_limited_per_window(store: Arc<dyn UserStore>, run: &str) {
     let key = format!("totp:{run}");
     let t0 = 1_800_000_000;
     // Concurrent attempts never exceed the limit.
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..12 {
+    let results = at_once(12, || {
         let (store, key) = (store.clone(), key.clone());
-        tasks.spawn(async move { store.reserve_attempt(&key, 5, 900, t0).await });
-    }
-    let results: Vec<Attempt> = tasks
-        .join_all()
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+        async move { store.reserve_attempt(&key, 5, 900, t0).await }
+    })
+    .await;
     assert_eq!(
         results.iter().filter(|a| **a == Attempt::Granted).count(),
         5,

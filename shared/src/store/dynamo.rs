@@ -262,6 +262,28 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Takes one off the counter `counter` of the item at `key` if it is above zero; nothing if
+    /// it is not, and never creates the item.
+    async fn give_back(&self, key: Item, counter: &str) -> Result<(), StoreError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("ADD #counter :minus")
+            .condition_expression("#counter > :zero")
+            .expression_attribute_names("#counter", counter)
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// A conditional update of the user's record that returns it: the new item on success, the
     /// old one (if any) with a failed condition. Names `#start`, `#count`, `#deleted` and the
     /// value `:false` are bound.
@@ -597,22 +619,7 @@ impl UserStore for DynamoStore {
     }
 
     async fn release_attempt(&self, key: &str) -> Result<(), StoreError> {
-        let released = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of_attempts(key)))
-            .update_expression("ADD attempts :minus")
-            .condition_expression("attempts > :zero")
-            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .send()
-            .await;
-        match released {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.give_back(key_of_attempts(key), "attempts").await
     }
 
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
@@ -679,23 +686,7 @@ impl UserStore for DynamoStore {
     }
 
     async fn give_back_token_slot(&self, user_id: &str) -> Result<(), StoreError> {
-        let released = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(user_id)))
-            .update_expression("ADD #count :minus")
-            .condition_expression("#count > :zero")
-            .expression_attribute_names("#count", TOKEN_COUNT)
-            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .send()
-            .await;
-        match released {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        self.give_back(user_key(user_id), TOKEN_COUNT).await
     }
 }
 
