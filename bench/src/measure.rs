@@ -743,8 +743,8 @@ const COLD_START_BUDGET_MS: f64 = 7.0;
 const CPU_BUDGET_US: f64 = 75.0;
 
 const NOTES: &str = "## Notes\n\n\
-- How the CPU per exchange is measured, where it goes, what each change bought and what would reach \
-  the 75 µs target: [docs/performance.md](docs/performance.md). moto is served with keep-alive (waitress), \
+- How the CPU per exchange is measured, where it goes, what each change bought and why \
+  the 75 µs target is out of reach for the deployed path: [docs/performance.md](docs/performance.md). moto is served with keep-alive (waitress), \
   as DynamoDB is; with werkzeug's server every store call paid a TCP connect.\n\
 - Release profile (Cargo.toml): `opt-level = \"s\"`, fat LTO, one codegen unit, `strip`, `panic = \"abort\"`; \
   cargo-lambda builds with zig for glibc 2.34. One crypto backend (aws-lc-rs) serves TLS, JWT signatures and HMACs.\n\

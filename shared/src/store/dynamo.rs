@@ -115,7 +115,7 @@ const TOKEN_COUNT: &str = "token_count";
 const TOKEN_WINDOW_START: &str = "token_window_start";
 
 fn user_item(r: &UserRecord) -> Item {
-    let mut item = key(format!("USER#{}", r.user_id), "PROFILE");
+    let mut item = user_key(&r.user_id);
     item.insert("user_id".into(), s(&r.user_id));
     for (name, value) in [
         ("email", &r.email),
@@ -286,7 +286,7 @@ impl DynamoStore {
 
     /// A conditional update of the user's record that returns it: the new item on success, the
     /// old one (if any) with a failed condition. Names `#start`, `#count`, `#deleted` and the
-    /// value `:false` are bound.
+    /// value `:true` are bound.
     fn update_record(
         &self,
         user_id: &str,
@@ -298,7 +298,7 @@ impl DynamoStore {
             .expression_attribute_names("#start", TOKEN_WINDOW_START)
             .expression_attribute_names("#count", TOKEN_COUNT)
             .expression_attribute_names("#deleted", "deleted")
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
     }
@@ -655,13 +655,13 @@ impl UserStore for DynamoStore {
                 update
                     .update_expression("SET #start = :now, #count = :one")
                     .condition_expression(
-                        "attribute_exists(pk) AND #deleted = :false AND #start <= :cutoff",
+                        "attribute_exists(pk) AND NOT (#deleted = :true) AND #start <= :cutoff",
                     )
             } else {
                 update
                     .update_expression("SET #start = if_not_exists(#start, :now) ADD #count :one")
                     .condition_expression(
-                        "attribute_exists(pk) AND #deleted = :false \
+                        "attribute_exists(pk) AND NOT (#deleted = :true) \
                          AND (attribute_not_exists(#start) OR (#start > :cutoff AND #count < :max))",
                     )
                     .expression_attribute_values(":max", n(i64::from(max)))
@@ -715,7 +715,32 @@ mod tests {
         );
         store.create_table_if_missing().await.unwrap();
         store.create_table_if_missing().await.unwrap();
-        super::super::contract::run(std::sync::Arc::new(store)).await;
+        super::super::contract::run(std::sync::Arc::new(store.clone())).await;
+        // A record written without `deleted` (by hand, say) is not deleted, as `user_from`
+        // reads it: it takes a slot.
+        let mut item = user_item(&UserRecord {
+            user_id: "user-test-written-by-hand".into(),
+            created_at: "t0".into(),
+            updated_at: "t0".into(),
+            version: 1,
+            ..Default::default()
+        });
+        item.remove("deleted");
+        store
+            .client
+            .put_item()
+            .table_name(&store.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .take_token_slot("user-test-written-by-hand", 1, 60, 1_800_000_000)
+                .await
+                .unwrap(),
+            TokenSlot::Taken(r) if !r.deleted
+        ));
     }
 
     #[test]
