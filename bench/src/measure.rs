@@ -211,7 +211,7 @@ pub(crate) async fn stack_on_moto(
         "stytch_secret": format!("secret-test-{}", sandboxes::random_hex(12)),
         "stytch_webhook_secret": WEBHOOK_SECRET,
         "unit_api_token": format!("v2.public.bench.{}", sandboxes::random_hex(12)),
-        "unit_webhook_token": sandboxes::random_hex(12),
+        "unit_webhook_token": sandboxes::random_hex(16),
     });
     aws_sdk_secretsmanager::Client::new(&aws)
         .create_secret()
@@ -771,8 +771,8 @@ async fn overhead(
     config.totp_max_failures = u32::MAX;
     // The per-user limits would refuse a benchmark's thousands of tokens for one user.
     config.tokens_per_user.max = u32::MAX;
-    // As deployed by default: a sensitive scope's session is confirmed at Stytch.
-    config.sensitive_session_check = shared::config::SessionCheck::Stytch;
+    // As deployed by default: every mint confirms the session at Stytch.
+    config.session_check = shared::config::SessionCheck::All;
     let mut app = App::build(config, None).await?;
     let counting = Arc::new(Counting {
         inner: app.store.clone(),
@@ -1076,7 +1076,7 @@ async fn overhead(
 pub(crate) async fn memory_stack() -> Result<LocalStack, Error> {
     let secrets = json!({"stytch_secret": format!("secret-test-{}", sandboxes::random_hex(8)),
         "stytch_webhook_secret": WEBHOOK_SECRET,
-        "unit_api_token": format!("v2.public.bench.{}", sandboxes::random_hex(8)), "unit_webhook_token": "bench"})
+        "unit_api_token": format!("v2.public.bench.{}", sandboxes::random_hex(8)), "unit_webhook_token": "bench-unit-webhook-token-0123456789"})
     .to_string();
     let vars: Vec<(&str, String)> = vec![
         ("PORT", "0".into()),

@@ -72,8 +72,8 @@ pub struct Config {
     pub step_up_max_age: Duration,
     /// The session factors that count as a step-up (`STEP_UP_FACTORS`).
     pub step_up_factors: BTreeSet<StepUpFactor>,
-    /// How a sensitive scope's session is confirmed before Unit is called.
-    pub sensitive_session_check: SessionCheck,
+    /// Which mints confirm the session at Stytch before Unit is called (`SESSION_CHECK`).
+    pub session_check: SessionCheck,
     /// Longest lifetime of a customer token with a sensitive scope (seconds).
     pub sensitive_token_max_expires_in: u32,
     /// Unit applications a user may start per window (`APPLICATIONS_PER_USER`).
@@ -86,7 +86,8 @@ pub struct Config {
     pub totp_lockout: Duration,
     /// Unit scopes a customer token may carry.
     pub allowed_scopes: BTreeSet<String>,
-    /// Unit scopes that need a recent TOTP step-up.
+    /// Scopes on [`READ_ONLY_SCOPES`] that need a step-up all the same (`SENSITIVE_SCOPES`);
+    /// every other scope always does ([`Config::is_sensitive`]).
     pub sensitive_scopes: BTreeSet<String>,
     /// Scopes of a customer token when the request names none.
     pub default_scopes: BTreeSet<String>,
@@ -98,6 +99,9 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Attempts per upstream call (first try included) for retryable failures.
     pub upstream_max_attempts: u32,
+    /// A Unit event older than this is never applied (`UNIT_EVENT_MAX_AGE_SECONDS`); event
+    /// markers are kept a day longer.
+    pub unit_event_max_age: Duration,
 }
 
 /// A step-up factor: a session authentication factor of one Stytch `type`, issued with one of its
@@ -109,8 +113,11 @@ pub enum StepUpFactor {
     Totp,
     /// A passkey or security key: `webauthn` / `webauthn_registration`.
     Webauthn,
-    /// A one-time passcode: `otp` / `sms`, `whatsapp` or `email`.
+    /// A one-time passcode to a phone: `otp` / `sms` or `whatsapp`.
     Otp,
+    /// A one-time passcode by e-mail: `otp` / `email` or `email_otp` / `email` (which one a
+    /// consumer project issues is not settled, docs/stytch-api.md §4), only when named.
+    EmailOtp,
 }
 
 impl StepUpFactor {
@@ -120,6 +127,7 @@ impl StepUpFactor {
             Self::Totp => "totp",
             Self::Webauthn => "webauthn",
             Self::Otp => "otp",
+            Self::EmailOtp => "email_otp",
         }
     }
 
@@ -130,20 +138,35 @@ impl StepUpFactor {
             Self::Webauthn => {
                 factor_type == "webauthn" && delivery_method == "webauthn_registration"
             }
-            Self::Otp => {
-                factor_type == "otp" && matches!(delivery_method, "sms" | "whatsapp" | "email")
+            Self::Otp => factor_type == "otp" && matches!(delivery_method, "sms" | "whatsapp"),
+            Self::EmailOtp => {
+                matches!(factor_type, "otp" | "email_otp") && delivery_method == "email"
             }
         }
     }
 }
 
-/// Where a sensitive scope's session is confirmed (`SENSITIVE_SESSION_CHECK`).
+/// Which mints confirm the session at Stytch (`SESSION_CHECK`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionCheck {
-    /// At Stytch (`POST /v1/sessions/authenticate`): a revoked or ended session mints nothing.
-    Stytch,
-    /// The local JWT check only (a revoked session's JWT works until its `exp`, up to 5 minutes).
+    /// Every mint (`POST /v1/sessions/authenticate`): a revoked or ended session mints nothing.
+    All,
+    /// Mints of a sensitive scope only: a revoked session's JWT still gets a read-only token
+    /// until its `exp` (up to 5 minutes), one Stytch call less for reads.
+    Sensitive,
+    /// None: the local JWT check only (a revoked session's JWT works until its `exp`).
     Local,
+}
+
+impl SessionCheck {
+    /// Whether a mint with (or without) a sensitive scope is confirmed at Stytch.
+    pub fn confirms(self, sensitive: bool) -> bool {
+        match self {
+            Self::All => true,
+            Self::Sensitive => sensitive,
+            Self::Local => false,
+        }
+    }
 }
 
 /// At most `max` per `window`, per user.
@@ -162,9 +185,22 @@ impl RateLimit {
     }
 }
 
-/// Scopes that need 2FA at Unit (docs/unit-api.md §5 and its open question 3).
-pub const DEFAULT_SENSITIVE_SCOPES: &str =
-    "cards-write cards-sensitive cards-sensitive-write payments-write counterparties-write";
+/// The Unit scopes known to be read-only (docs/unit-api.md §5): the only ones minted without a
+/// step-up. Every other scope, an unknown one included, needs it.
+pub const READ_ONLY_SCOPES: &[&str] = &[
+    "customers",
+    "accounts",
+    "cards",
+    "transactions",
+    "payments",
+    "counterparties",
+    "authorizations",
+    "statements",
+];
+
+/// The shortest `UNIT_EVENT_MAX_AGE_SECONDS`: Unit redelivers an `AtLeastOnce` event for up to
+/// 7 days (docs/unit-api.md §8).
+pub const MIN_UNIT_EVENT_MAX_AGE: u32 = 7 * 24 * 3600;
 
 /// Scopes a frontend may ask for by default: the customer-facing read and write scopes of Unit.
 pub const DEFAULT_ALLOWED_SCOPES: &str = "customers accounts cards cards-write cards-sensitive \
@@ -172,6 +208,12 @@ pub const DEFAULT_ALLOWED_SCOPES: &str = "customers accounts cards cards-write c
      counterparties-write authorizations statements";
 
 impl Config {
+    /// Whether `scope` needs a step-up: every scope not on [`READ_ONLY_SCOPES`], and those of
+    /// them `SENSITIVE_SCOPES` adds.
+    pub fn is_sensitive(&self, scope: &str) -> bool {
+        !READ_ONLY_SCOPES.contains(&scope) || self.sensitive_scopes.contains(scope)
+    }
+
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -271,7 +313,7 @@ impl Config {
         };
 
         let allowed_scopes = env.scopes("ALLOWED_SCOPES", DEFAULT_ALLOWED_SCOPES)?;
-        let sensitive_scopes = env.scopes("SENSITIVE_SCOPES", DEFAULT_SENSITIVE_SCOPES)?;
+        let sensitive_scopes = sensitive_additions(env.optional("SENSITIVE_SCOPES"))?;
         let default_scopes = env.scopes("DEFAULT_SCOPES", "customers accounts")?;
         if let Some(outside) = default_scopes.iter().find(|s| !allowed_scopes.contains(*s)) {
             return Err(ConfigError::new(
@@ -300,16 +342,20 @@ impl Config {
                 "must be between 1 and 86400 seconds",
             ));
         }
-        let sensitive_session_check = match env.optional("SENSITIVE_SESSION_CHECK").as_deref() {
-            None | Some("stytch") => SessionCheck::Stytch,
-            Some("local") => SessionCheck::Local,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "SENSITIVE_SESSION_CHECK",
-                    format!("must be stytch or local, got {other:?}"),
-                ));
-            }
-        };
+        let session_check = session_check(
+            env.optional("SESSION_CHECK"),
+            env.optional("SENSITIVE_SESSION_CHECK"),
+        )?;
+        let unit_event_max_age =
+            env.number("UNIT_EVENT_MAX_AGE_SECONDS", MIN_UNIT_EVENT_MAX_AGE)?;
+        if unit_event_max_age < MIN_UNIT_EVENT_MAX_AGE {
+            return Err(ConfigError::new(
+                "UNIT_EVENT_MAX_AGE_SECONDS",
+                format!(
+                    "must be at least {MIN_UNIT_EVENT_MAX_AGE} (Unit redelivers events for 7 days)"
+                ),
+            ));
+        }
         let step_up_factors = env.step_up_factors("STEP_UP_FACTORS")?;
         let totp_max_failures = env.number("TOTP_MAX_FAILURES", 5)?;
         if totp_max_failures == 0 {
@@ -344,7 +390,7 @@ impl Config {
             jwks_ttl: env.seconds("JWKS_TTL_SECONDS", 3600)?,
             step_up_max_age: env.seconds("STEP_UP_MAX_AGE", 300)?,
             step_up_factors,
-            sensitive_session_check,
+            session_check,
             sensitive_token_max_expires_in,
             applications_per_user: env.rate_limit("APPLICATIONS_PER_USER", "3/86400")?,
             tokens_per_user: env.rate_limit("TOKENS_PER_USER", "30/600")?,
@@ -357,8 +403,63 @@ impl Config {
             jwt_min_remaining: env.seconds("JWT_MIN_REMAINING_SECONDS", 30)?,
             upstream_timeout,
             upstream_max_attempts,
+            unit_event_max_age: Duration::from_secs(unit_event_max_age.into()),
         })
     }
+}
+
+/// `SESSION_CHECK` (`all`, the default, `sensitive` or `local`), or the variable it replaced,
+/// `SENSITIVE_SESSION_CHECK` (`stytch` read as `sensitive`, `local`); not both.
+fn session_check(
+    current: Option<String>,
+    legacy: Option<String>,
+) -> Result<SessionCheck, ConfigError> {
+    match (current.as_deref(), legacy.as_deref()) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "SENSITIVE_SESSION_CHECK",
+            "is replaced by SESSION_CHECK; set only SESSION_CHECK",
+        )),
+        (None | Some("all"), None) => Ok(SessionCheck::All),
+        (Some("sensitive"), None) | (None, Some("stytch")) => Ok(SessionCheck::Sensitive),
+        (Some("local"), None) | (None, Some("local")) => Ok(SessionCheck::Local),
+        (Some(other), None) => Err(ConfigError::new(
+            "SESSION_CHECK",
+            format!("must be all, sensitive or local, got {other:?}"),
+        )),
+        (None, Some(other)) => Err(ConfigError::new(
+            "SENSITIVE_SESSION_CHECK",
+            format!("must be stytch or local (better: SESSION_CHECK), got {other:?}"),
+        )),
+    }
+}
+
+/// `SENSITIVE_SCOPES`: scopes added to the sensitive set. It cannot take one away: a name
+/// written as a removal (`-cards-write`, `!payments-write`) stops start-up.
+fn sensitive_additions(raw: Option<String>) -> Result<BTreeSet<String>, ConfigError> {
+    let mut scopes = BTreeSet::new();
+    for name in raw
+        .iter()
+        .flat_map(|r| r.split([' ', ',']))
+        .filter(|s| !s.is_empty())
+    {
+        if name.starts_with(['-', '!']) {
+            return Err(ConfigError::new(
+                "SENSITIVE_SCOPES",
+                format!(
+                    "has {name:?}: SENSITIVE_SCOPES only adds scopes to the sensitive set; every scope but {} always needs a step-up",
+                    READ_ONLY_SCOPES.join(" ")
+                ),
+            ));
+        }
+        if !name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+            return Err(ConfigError::new(
+                "SENSITIVE_SCOPES",
+                format!("has {name:?}, which is not a Unit scope name"),
+            ));
+        }
+        scopes.insert(name.to_owned());
+    }
+    Ok(scopes)
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -438,10 +539,13 @@ impl Env<'_> {
                 "totp" => StepUpFactor::Totp,
                 "webauthn" => StepUpFactor::Webauthn,
                 "otp" => StepUpFactor::Otp,
+                "email_otp" => StepUpFactor::EmailOtp,
                 other => {
                     return Err(ConfigError::new(
                         var,
-                        format!("has {other:?}; the step-up factors are totp, webauthn and otp"),
+                        format!(
+                            "has {other:?}; the step-up factors are totp, webauthn, otp (SMS, WhatsApp) and email_otp"
+                        ),
                     ));
                 }
             });
@@ -521,12 +625,14 @@ mod tests {
             }
         );
         assert_eq!(c.step_up_max_age, Duration::from_secs(300));
-        assert!(c.sensitive_scopes.contains("cards-write"));
+        assert!(c.is_sensitive("cards-write"));
+        assert!(!c.is_sensitive("cards"));
         assert!(c.allowed_scopes.contains("customers"));
         let live = config(&with(&[("STYTCH_PROJECT_ID", "project-live-2")])).unwrap();
         assert_eq!(live.stytch_api_url, "https://api.stytch.com");
         assert_eq!(c.step_up_factors, BTreeSet::from([StepUpFactor::Totp]));
-        assert_eq!(c.sensitive_session_check, SessionCheck::Stytch);
+        assert_eq!(c.session_check, SessionCheck::All);
+        assert_eq!(c.unit_event_max_age, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(c.sensitive_token_max_expires_in, 900);
         assert_eq!(
             (c.tokens_per_user.max, c.tokens_per_user.window.as_secs()),
@@ -577,6 +683,10 @@ mod tests {
             ("UPSTREAM_MAX_ATTEMPTS", "0"),
             ("UPSTREAM_TIMEOUT_MS", "0"),
             ("SENSITIVE_SESSION_CHECK", "remote"),
+            ("SESSION_CHECK", "stytch"),
+            ("UNIT_EVENT_MAX_AGE_SECONDS", "86400"),
+            ("SENSITIVE_SCOPES", "-cards-write"),
+            ("SENSITIVE_SCOPES", "!payments-write"),
             ("SENSITIVE_TOKEN_MAX_EXPIRES_IN", "0"),
             ("STEP_UP_FACTORS", "sms"),
             ("STEP_UP_FACTORS", ","),
@@ -592,6 +702,67 @@ mod tests {
             let err = config(&with(&[(var, value)])).unwrap_err();
             assert_eq!(&err.var, var, "{var}={value}: {err}");
         }
+    }
+
+    /// Only the built-in read-only scopes are minted without a step-up; no variable can make
+    /// another scope non-sensitive.
+    #[test]
+    fn every_scope_but_the_known_read_only_ones_is_sensitive() {
+        for sensitive in [
+            "",
+            "cards-write",
+            "customers",
+            "payments-write counterparties-write",
+        ] {
+            let c = config(&with(&[("SENSITIVE_SCOPES", sensitive)])).unwrap();
+            for scope in [
+                "cards-write",
+                "cards-sensitive",
+                "payments-write",
+                "payments-write-counterparty",
+                "accounts-write",
+                "customer-token-write",
+                "customer-token",
+                "webhooks-write",
+                "some-future-scope",
+            ] {
+                assert!(
+                    c.is_sensitive(scope),
+                    "{scope} with SENSITIVE_SCOPES={sensitive:?}"
+                );
+            }
+            assert_eq!(c.is_sensitive("customers"), sensitive == "customers");
+            assert!(!c.is_sensitive("transactions"));
+        }
+    }
+
+    #[test]
+    fn the_session_check_covers_every_mint_by_default_and_reads_the_old_variable() {
+        let check =
+            |vars: &[(&'static str, &'static str)]| config(&with(vars)).map(|c| c.session_check);
+        assert_eq!(check(&[]), Ok(SessionCheck::All));
+        assert_eq!(
+            check(&[("SESSION_CHECK", "sensitive")]),
+            Ok(SessionCheck::Sensitive)
+        );
+        assert_eq!(
+            check(&[("SENSITIVE_SESSION_CHECK", "stytch")]),
+            Ok(SessionCheck::Sensitive)
+        );
+        assert_eq!(
+            check(&[("SENSITIVE_SESSION_CHECK", "local")]),
+            Ok(SessionCheck::Local)
+        );
+        assert!(
+            check(&[
+                ("SESSION_CHECK", "all"),
+                ("SENSITIVE_SESSION_CHECK", "local")
+            ])
+            .is_err()
+        );
+        assert!(SessionCheck::All.confirms(false));
+        assert!(!SessionCheck::Sensitive.confirms(false));
+        assert!(!SessionCheck::Local.confirms(true));
     }
 
     #[test]

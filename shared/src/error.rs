@@ -219,6 +219,15 @@ impl ApiError {
         )
     }
 
+    /// 401 `session_ending`: the Stytch session ends within a minute, so no token is minted
+    /// from it (none outlives its session).
+    pub fn session_ending() -> Self {
+        Self::unauthorized(
+            "session_ending",
+            "the Stytch session ends in less than a minute; extend it (sessions.authenticate with session_duration_minutes) or log in again",
+        )
+    }
+
     /// 401 `session_rejected_by_unit`: Unit refused the session JWT at the token exchange.
     pub fn session_rejected_by_unit() -> Self {
         Self::unauthorized(

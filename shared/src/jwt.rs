@@ -109,15 +109,20 @@ const SESSION_MINUTES: std::ops::RangeInclusive<i64> = 5..=527_040;
 
 impl VerifiedSession {
     /// Whether the session holds a fresh step-up: a factor that is one of `accepted` (its exact
-    /// `type` / `delivery_method` pair), within `fresh`, beside a factor of another type (so a
-    /// login by that factor alone is no step-up).
+    /// `type` / `delivery_method` pair), within `fresh`, beside a factor of another type that
+    /// proves another address (so a login by that factor alone, or an e-mail code beside a
+    /// magic link to the same inbox, is no step-up: one channel, one proof).
     pub fn has_step_up(&self, accepted: &BTreeSet<StepUpFactor>, fresh: Freshness) -> bool {
         self.factors.iter().any(|f| {
+            let address = f.proven_address();
             accepted
                 .iter()
                 .any(|a| a.matches(&f.factor_type, &f.delivery_method))
                 && fresh.holds(f)
-                && self.factors.iter().any(|o| o.factor_type != f.factor_type)
+                && self.factors.iter().any(|o| {
+                    o.factor_type != f.factor_type
+                        && (address.is_none() || o.proven_address() != address)
+                })
         })
     }
 

@@ -38,6 +38,16 @@ pub enum Metric {
     },
     /// A store write lost a race and was retried (optimistic concurrency).
     StoreConflict,
+    /// Something only an attacker (or a broken upstream) would cause was refused (`Alert`: the
+    /// `alert` field of its ERROR line). Every one is alarmed on.
+    SecurityAlert { alert: &'static str },
+}
+
+/// Refuses something only an attacker (or a broken upstream) would cause: one ERROR line with an
+/// `alert` field naming it, and the `SecurityAlerts` metric the template alarms on.
+pub fn alert(alert: &'static str, detail: &str) {
+    tracing::error!(alert, "{detail}");
+    emit(Metric::SecurityAlert { alert });
 }
 
 /// A dimension of a metric: its name and value.
@@ -60,6 +70,7 @@ impl Metric {
                 vec![("Service", service), ("Kind", kind)],
             ),
             Metric::StoreConflict => ("StoreConflicts", vec![]),
+            Metric::SecurityAlert { alert } => ("SecurityAlerts", vec![("Alert", alert)]),
         }
     }
 }

@@ -137,10 +137,11 @@ pub async fn record_application(
 
 /// Records an application's status, and its customer once approved, on the user's record.
 ///
-/// The first time a customer is recorded, its `jwtSubject` is read at Unit: no source says Unit
-/// always copies the form's onto the customer, so an empty one is set to the user id (the third
-/// way of Stytch's guide, `PATCH /customers/{id}`), and one naming another user stops everything
-/// (`Ok(None)`, an alert in the log): a customer token must never reach the wrong person.
+/// The first time a customer is recorded it is read at Unit and accepted only as Unit relates it
+/// (SECURITY.md, "A customer is bound only as Unit relates it"): the customer's own `application`
+/// relationship must be this application, and its `jwtSubject` must be empty (then set to the
+/// user: the third way of Stytch's guide, `PATCH /customers/{id}`) or the user's. Anything else
+/// records nothing (`Ok(None)`, an alert): a customer token must never reach the wrong person.
 pub async fn record_status(
     app: &App,
     user_id: &str,
@@ -160,7 +161,7 @@ pub async fn record_status(
         _ => None,
     };
     if let Some(customer_id) = new_customer
-        && !confirm_customer_subject(app, user_id, customer_id, deadline).await?
+        && !confirm_customer(app, user_id, application_id, customer_id, deadline).await?
     {
         return Ok(None);
     }
@@ -171,15 +172,26 @@ pub async fn record_status(
     stored.ok_or_else(ApiError::internal).map(Some)
 }
 
-/// Makes sure the Unit customer's `jwtSubject` is the user's: `true` if it is (or now is),
-/// `false` if it names another user.
-async fn confirm_customer_subject(
+/// Whether Unit relates `customer_id` to `application_id` and to the user: `true` if its own
+/// application is that one and its `jwtSubject` is the user's (or now is, set from empty);
+/// `false`, with an alert, otherwise.
+async fn confirm_customer(
     app: &App,
     user_id: &str,
+    application_id: &str,
     customer_id: &str,
     deadline: Instant,
 ) -> Result<bool, ApiError> {
     let customer = app.unit.get_customer(customer_id, deadline).await?;
+    if customer.related_id("application") != Some(application_id) {
+        crate::metrics::alert(
+            "customer_application_mismatch",
+            &format!(
+                "customer {customer_id} is not the customer of application {application_id} at Unit; nothing recorded"
+            ),
+        );
+        return Ok(false);
+    }
     match customer
         .attributes
         .jwt_subject
@@ -188,10 +200,11 @@ async fn confirm_customer_subject(
     {
         Some(subject) if subject == user_id => Ok(true),
         Some(_) => {
-            tracing::error!(
-                alert = "customer_bound_elsewhere",
-                customer_id,
-                "the Unit customer of this user's application has another jwtSubject; not recorded"
+            crate::metrics::alert(
+                "customer_bound_elsewhere",
+                &format!(
+                    "the Unit customer {customer_id} of this user's application has another jwtSubject; not recorded"
+                ),
             );
             Ok(false)
         }
@@ -211,7 +224,7 @@ async fn confirm_customer_subject(
 /// Whether an application reached through the user's own record or form is theirs: its
 /// `jwtSubject` names them, or it has none (Unit need not copy the form's). One naming someone
 /// else never is.
-fn is_theirs(application: &Application, user_id: &str) -> bool {
+pub fn is_theirs(application: &Application, user_id: &str) -> bool {
     match application
         .attributes
         .jwt_subject
@@ -220,9 +233,12 @@ fn is_theirs(application: &Application, user_id: &str) -> bool {
     {
         Some(subject) if subject == user_id => true,
         Some(_) => {
-            tracing::error!(
-                application_id = %application.id,
-                "the application has another jwtSubject; not recorded"
+            crate::metrics::alert(
+                "application_bound_elsewhere",
+                &format!(
+                    "application {} has another jwtSubject; not recorded",
+                    application.id
+                ),
             );
             false
         }

@@ -6,7 +6,12 @@
 //!  "stytch_webhook_secret": "whsec_...", "unit_api_token": "v2.public...", "unit_webhook_token": "..."}
 //! ```
 //! `stytch_project_id` is optional; when present it must equal `STYTCH_PROJECT_ID`, which catches a
-//! secret paired with the wrong deployment.
+//! secret paired with the wrong deployment. `stytch_webhook_secret_previous` and
+//! `unit_webhook_token_previous` are optional: during a rotation the old key keeps verifying.
+//!
+//! No value that could have been published is accepted (SECURITY.md, "No usable secret is
+//! deployed"): a blank field, a known placeholder, a Svix key shorter than 24 bytes or a Unit
+//! webhook token shorter than 32 characters stops start-up with a line naming the field only.
 
 use std::fmt;
 use std::sync::Arc;
@@ -60,6 +65,62 @@ pub struct Secrets {
     pub unit_api_token: SecretString,
     /// Token Unit signs its webhooks with.
     pub unit_webhook_token: SecretString,
+    /// The Svix secret being rotated out, still accepted while it is set.
+    pub stytch_webhook_secret_previous: Option<SvixSecret>,
+    /// The Unit webhook token being rotated out, still accepted while it is set.
+    pub unit_webhook_token_previous: Option<SecretString>,
+}
+
+/// The shortest Svix signing key accepted, in bytes (Svix issues 24-byte keys).
+pub const MIN_SVIX_KEY_BYTES: usize = 24;
+
+/// The shortest Unit webhook token accepted, in characters.
+pub const MIN_UNIT_WEBHOOK_TOKEN_CHARS: usize = 32;
+
+/// Values that were published as placeholders (by this project's template and README, or as the
+/// usual stand-ins), compared case-insensitively; any value containing `REPLACE` or `...` is one
+/// too.
+const PLACEHOLDERS: &[&str] = &[
+    "replace",
+    "replace_me",
+    "replaceme",
+    "changeme",
+    "change_me",
+    "placeholder",
+    "todo",
+    "secret",
+    "token",
+    "xxx",
+    "whsec_ukvqtefdrq==",
+];
+
+/// Whether `value` is blank or a published placeholder.
+fn is_placeholder(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    v.is_empty()
+        || PLACEHOLDERS.contains(&v.as_str())
+        || v.contains("replace")
+        || v.contains("...")
+        || v.chars()
+            .all(|c| c == 'x' || c == '*' || c == '-' || c == '_')
+}
+
+/// A Svix signing secret as Stytch's dashboard gives it: `whsec_` and the base64 of at least
+/// [`MIN_SVIX_KEY_BYTES`] bytes.
+fn svix_key(field: &str, value: &SecretString) -> Result<SvixSecret, String> {
+    let text = value.expose().trim();
+    let Some(encoded) = text.strip_prefix("whsec_") else {
+        return Err(format!("field `{field}` must start with whsec_"));
+    };
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded)
+        .map_err(|_| format!("field `{field}` must be whsec_ followed by base64"))?;
+    if bytes.len() < MIN_SVIX_KEY_BYTES {
+        return Err(format!(
+            "field `{field}` holds a key of {} bytes; at least {MIN_SVIX_KEY_BYTES} are required",
+            bytes.len()
+        ));
+    }
+    SvixSecret::parse(text).map_err(|e| format!("field `{field}`: {e}"))
 }
 
 #[derive(Deserialize)]
@@ -69,6 +130,10 @@ struct RawSecrets {
     stytch_webhook_secret: SecretString,
     unit_api_token: SecretString,
     unit_webhook_token: SecretString,
+    #[serde(default)]
+    stytch_webhook_secret_previous: Option<SecretString>,
+    #[serde(default)]
+    unit_webhook_token_previous: Option<SecretString>,
 }
 
 /// Why the secrets could not be had.
@@ -100,20 +165,53 @@ impl Secrets {
         }
         for (field, value) in [
             ("stytch_secret", &raw.stytch_secret),
+            ("stytch_webhook_secret", &raw.stytch_webhook_secret),
             ("unit_api_token", &raw.unit_api_token),
             ("unit_webhook_token", &raw.unit_webhook_token),
         ] {
             if value.expose().trim().is_empty() {
                 return Err(invalid(format!("field `{field}` is empty")));
             }
+            if is_placeholder(value.expose()) {
+                return Err(invalid(format!(
+                    "field `{field}` holds a placeholder; put the real value in the secret"
+                )));
+            }
         }
-        let stytch_webhook_secret = SvixSecret::parse(raw.stytch_webhook_secret.expose())
-            .map_err(|e| invalid(format!("field `stytch_webhook_secret`: {e}")))?;
+        let stytch_webhook_secret =
+            svix_key("stytch_webhook_secret", &raw.stytch_webhook_secret).map_err(invalid)?;
+        let stytch_webhook_secret_previous = match &raw.stytch_webhook_secret_previous {
+            Some(v) if !v.expose().trim().is_empty() => {
+                Some(svix_key("stytch_webhook_secret_previous", v).map_err(invalid)?)
+            }
+            _ => None,
+        };
+        let unit_webhook_token_previous = raw
+            .unit_webhook_token_previous
+            .filter(|v| !v.expose().trim().is_empty());
+        for (field, token) in [
+            ("unit_webhook_token", Some(&raw.unit_webhook_token)),
+            (
+                "unit_webhook_token_previous",
+                unit_webhook_token_previous.as_ref(),
+            ),
+        ] {
+            let Some(token) = token else { continue };
+            if token.expose().chars().count() < MIN_UNIT_WEBHOOK_TOKEN_CHARS
+                || is_placeholder(token.expose())
+            {
+                return Err(invalid(format!(
+                    "field `{field}` must be at least {MIN_UNIT_WEBHOOK_TOKEN_CHARS} characters and no placeholder"
+                )));
+            }
+        }
         Ok(Self {
             stytch_secret: raw.stytch_secret,
             stytch_webhook_secret,
             unit_api_token: raw.unit_api_token,
             unit_webhook_token: raw.unit_webhook_token,
+            stytch_webhook_secret_previous,
+            unit_webhook_token_previous,
         })
     }
 }
@@ -152,7 +250,7 @@ pub(crate) fn test_source(stytch_secret: &str, unit_api_token: &str) -> Arc<dyn 
         "stytch_secret": stytch_secret,
         "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "unit_api_token": unit_api_token,
-        "unit_webhook_token": "unit-webhook-token-test",
+        "unit_webhook_token": "unit-webhook-token-test-0123456789abcdef",
     });
     let secrets = Secrets::parse(&json.to_string(), "test", "project-test-1")
         .unwrap_or_else(|e| panic!("test secrets: {e}"));
@@ -305,7 +403,7 @@ pub(crate) mod tests {
             "stytch_secret": format!("secret-test-{n}"),
             "stytch_webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             "unit_api_token": "v2.public.unit",
-            "unit_webhook_token": "unit-webhook-token",
+            "unit_webhook_token": "unit-webhook-token-0123456789abcdef",
         })
         .to_string()
     }
@@ -335,13 +433,66 @@ pub(crate) mod tests {
             secret_json(1).replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_not*base64");
         let err = Secrets::parse(&bad, "test", "project-test-1").unwrap_err();
         assert!(err.to_string().contains("stytch_webhook_secret"), "{err}");
-        let empty = secret_json(1).replace("unit-webhook-token", " ");
+        let empty = secret_json(1).replace("unit-webhook-token-0123456789abcdef", " ");
         assert!(
             Secrets::parse(&empty, "t", "project-test-1")
                 .unwrap_err()
                 .to_string()
                 .contains("unit_webhook_token")
         );
+    }
+
+    /// The template's old placeholders, blank fields, short keys: start-up is refused, the
+    /// error names the field and never the value.
+    #[test]
+    fn placeholders_and_weak_webhook_keys_are_refused_naming_the_field_only() {
+        let base: serde_json::Value = serde_json::from_str(&secret_json(1)).unwrap();
+        let cases: &[(&str, &str)] = &[
+            ("stytch_secret", "REPLACE"),
+            ("stytch_secret", "  "),
+            ("stytch_secret", "secret-test-..."),
+            ("unit_api_token", "REPLACE"),
+            ("unit_api_token", "v2.public..."),
+            ("unit_webhook_token", "REPLACE"),
+            ("unit_webhook_token", "short-token-of-31-characters-xx"),
+            ("stytch_webhook_secret", "whsec_UkVQTEFDRQ=="),
+            ("stytch_webhook_secret", "whsec_..."),
+            // Base64 of 23 bytes: one short.
+            (
+                "stytch_webhook_secret",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa==",
+            ),
+            // The right length without the prefix.
+            ("stytch_webhook_secret", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("stytch_webhook_secret_previous", "whsec_UkVQTEFDRQ=="),
+            ("unit_webhook_token_previous", "too-short"),
+        ];
+        for (field, value) in cases {
+            let mut v = base.clone();
+            v[*field] = serde_json::json!(value);
+            let err = Secrets::parse(&v.to_string(), "test", "project-test-1")
+                .expect_err(&format!("{field}={value:?} must be refused"));
+            let text = err.to_string();
+            assert!(text.contains(&format!("`{field}`")), "{field}: {text}");
+            if value.trim().len() > 3 {
+                assert!(
+                    !text.contains(value.trim()),
+                    "the value is never printed: {text}"
+                );
+            }
+        }
+        // The old template's whole value, as a stack created before this release holds it.
+        let old = r#"{"stytch_secret":"REPLACE","stytch_webhook_secret":"whsec_UkVQTEFDRQ==","unit_api_token":"REPLACE","unit_webhook_token":"REPLACE"}"#;
+        assert!(Secrets::parse(old, "test", "project-test-1").is_err());
+        // A rotation: both keys verify while the previous one is set.
+        let mut rotating = base.clone();
+        rotating["unit_webhook_token_previous"] =
+            serde_json::json!("previous-unit-webhook-token-0123456789");
+        rotating["stytch_webhook_secret_previous"] =
+            serde_json::json!("whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX");
+        let s = Secrets::parse(&rotating.to_string(), "test", "project-test-1").unwrap();
+        assert!(s.stytch_webhook_secret_previous.is_some());
+        assert!(s.unit_webhook_token_previous.is_some());
     }
 
     struct Fake {

@@ -118,6 +118,42 @@ pub struct AuthenticationFactor {
     pub delivery_method: String,
     pub last_authenticated_at: Option<String>,
     pub authenticator_app_factor: Option<AuthenticatorAppFactor>,
+    /// The inbox an e-mail factor (code or magic link) proved.
+    pub email_factor: Option<EmailFactor>,
+    /// The number an SMS or WhatsApp factor proved.
+    pub phone_number_factor: Option<PhoneNumberFactor>,
+}
+
+impl AuthenticationFactor {
+    /// The address this factor proved the user holds (an e-mail address, lower-cased, or a
+    /// phone number), if it names one.
+    pub fn proven_address(&self) -> Option<String> {
+        let email = self
+            .email_factor
+            .as_ref()
+            .map(|e| e.email_address.trim().to_ascii_lowercase());
+        let phone = self
+            .phone_number_factor
+            .as_ref()
+            .map(|p| p.phone_number.trim().to_owned());
+        email.or(phone).filter(|a| !a.is_empty())
+    }
+}
+
+/// The e-mail detail of a factor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmailFactor {
+    pub email_id: String,
+    pub email_address: String,
+}
+
+/// The phone detail of a factor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PhoneNumberFactor {
+    pub phone_id: String,
+    pub phone_number: String,
 }
 
 /// The TOTP detail of a factor.

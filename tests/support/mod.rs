@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 pub const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// The Unit webhook token the tests put in the stack's secret.
-pub const UNIT_WEBHOOK_TOKEN: &str = "unit-webhook-token-e2e";
+pub const UNIT_WEBHOOK_TOKEN: &str = "unit-webhook-token-e2e-0123456789abcdef";
 
 /// The Stytch project secret of the tests.
 pub const STYTCH_SECRET: &str = "secret-test-e2e";

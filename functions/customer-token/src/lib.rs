@@ -15,7 +15,6 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::config::SessionCheck;
 use shared::error::FieldProblem;
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
@@ -47,6 +46,11 @@ impl shared::http::Routes for Route {
 
 /// Unit's longest customer token.
 pub const MAX_EXPIRES_IN: u32 = 86_400;
+
+/// A session with less left than this (seconds) mints nothing: 401 `session_ending`, so the
+/// frontend extends the Stytch session (or logs in again) instead of holding a token that
+/// would outlive it by moments.
+pub const SESSION_MIN_LEFT: i64 = 60;
 
 /// The request body; every field is optional.
 #[derive(Deserialize, Default)]
@@ -144,7 +148,7 @@ fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
 fn sensitive<'a>(app: &App, scopes: &'a BTreeSet<String>) -> Vec<&'a str> {
     scopes
         .iter()
-        .filter(|s| app.config.sensitive_scopes.contains(*s))
+        .filter(|s| app.config.is_sensitive(s))
         .map(String::as_str)
         .collect()
 }
@@ -294,8 +298,14 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     if session.seconds_left(now) < min_left {
         return Err(ApiError::session_jwt_expiring());
     }
+    // No token outlives its session: Unit cannot revoke one, and the session's end is in the
+    // signed claim (a claim without it is treated as ending now).
+    let session_left = session.session_expires_at.map_or(0, |end| end - now).max(0);
+    if session_left < SESSION_MIN_LEFT {
+        return Err(ApiError::session_ending());
+    }
     let deadline = shared::http::deadline(req);
-    if !sensitive.is_empty() && config.sensitive_session_check == SessionCheck::Stytch {
+    if config.session_check.confirms(!sensitive.is_empty()) {
         confirm_session(app, &session, deadline).await?;
     }
     // One store call reads the record and takes a slot of the user's token limit.
@@ -320,14 +330,16 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             return Err(e);
         }
     };
-    // Unit cannot revoke a customer token: one that can move money lives briefly.
+    // Unit cannot revoke a customer token: one that can move money lives briefly, and none
+    // outlives the session it came from.
     let expires_in = if sensitive.is_empty() {
         checked.expires_in
     } else {
         checked
             .expires_in
             .min(config.sensitive_token_max_expires_in)
-    };
+    }
+    .min(u32::try_from(session_left).unwrap_or(u32::MAX));
     let scope = checked.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
     let request = CreateCustomerToken {
         scope: scope.clone(),

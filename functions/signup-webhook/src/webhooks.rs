@@ -16,12 +16,16 @@ use shared::{ApiError, App};
 use tokio::time::Instant;
 
 use shared::onboarding::{
-    apply_contact, ensure_form, owner_by_form, record_application, record_status,
+    apply_contact, ensure_form, is_theirs, owner_by_form, record_application,
 };
+use shared::webhook::WebhookError;
 
-/// How long a processed event id is remembered: longer than Svix's ~27 h of retries and Unit's
-/// at-least-once redeliveries.
-const EVENT_MEMORY: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a processed event id is remembered beyond the oldest event still applied
+/// (`UNIT_EVENT_MAX_AGE_SECONDS`): a day, so that no event is both unremembered and young enough.
+const EVENT_MEMORY_MARGIN: Duration = Duration::from_secs(24 * 3600);
+
+/// How far ahead of our clock a Unit event's `createdAt` may be.
+const UNIT_CLOCK_LEEWAY: i64 = 300;
 
 /// A delivery whose signature does not verify, from `source`.
 fn refused(source: &'static str) -> impl FnOnce(shared::webhook::WebhookError) -> ApiError {
@@ -36,8 +40,23 @@ fn ok(status: &str) -> Response<Body> {
     shared::error::json(StatusCode::OK, &json!({ "status": status }))
 }
 
-fn remember_until() -> i64 {
-    shared::http::now_epoch() + EVENT_MEMORY.as_secs() as i64
+/// When a processed event's marker may go: Svix's ~27 h of retries and Unit's redeliveries are
+/// both inside `UNIT_EVENT_MAX_AGE_SECONDS` (at least 7 days), and older Unit events are ignored.
+fn remember_until(app: &App) -> i64 {
+    let memory = app.config.unit_event_max_age + EVENT_MEMORY_MARGIN;
+    shared::http::now_epoch() + i64::try_from(memory.as_secs()).unwrap_or(i64::MAX / 2)
+}
+
+/// Verifies with the current key, then, during a rotation, with the previous one.
+fn with_previous<K, T>(
+    current: &K,
+    previous: Option<&K>,
+    verify: impl Fn(&K) -> Result<T, WebhookError>,
+) -> Result<T, WebhookError> {
+    match (verify(current), previous) {
+        (Err(WebhookError::BadSignature), Some(previous)) => verify(previous),
+        (result, _) => result,
+    }
 }
 
 /// A Stytch user event (Svix payload).
@@ -57,11 +76,11 @@ struct StytchEvent {
 /// `POST /webhooks/stytch`.
 pub async fn stytch(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let secrets = app.secrets.current().await?;
-    let delivery = shared::webhook::verify_svix(
+    let now = shared::http::now_epoch();
+    let delivery = with_previous(
         &secrets.stytch_webhook_secret,
-        req.headers(),
-        req.body().as_ref(),
-        shared::http::now_epoch(),
+        secrets.stytch_webhook_secret_previous.as_ref(),
+        |key| shared::webhook::verify_svix(key, req.headers(), req.body().as_ref(), now),
     )
     .map_err(refused("stytch"))?;
     let key = format!("svix:{}", delivery.id);
@@ -94,7 +113,7 @@ pub async fn stytch(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     } else {
         tracing::debug!(kind, "ignored Stytch event");
     }
-    app.store.record_event(&key, remember_until()).await?;
+    app.store.record_event(&key, remember_until(app)).await?;
     metrics::emit(Metric::WebhookApplied { source: "stytch" });
     Ok(ok("processed"))
 }
@@ -134,6 +153,8 @@ struct UnitEvent {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
+    attributes: Value,
+    #[serde(default)]
     relationships: Value,
 }
 
@@ -152,55 +173,80 @@ fn related(event: &UnitEvent, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The event's `createdAt` (RFC 3339), epoch seconds.
+fn created_at(event: &UnitEvent) -> Option<i64> {
+    let text = event.attributes.get("createdAt")?.as_str()?;
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
+}
+
 /// `POST /webhooks/unit`.
 pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let secrets = app.secrets.current().await?;
-    shared::webhook::verify_unit(
-        secrets.unit_webhook_token.expose(),
-        req.headers(),
-        req.body().as_ref(),
+    with_previous(
+        &secrets.unit_webhook_token,
+        secrets.unit_webhook_token_previous.as_ref(),
+        |token| shared::webhook::verify_unit(token.expose(), req.headers(), req.body().as_ref()),
     )
     .map_err(refused("unit"))?;
     let events: UnitEvents = serde_json::from_slice(req.body().as_ref())
         .map_err(|_| ApiError::invalid_payload("the webhook body is not {\"data\": [events]}"))?;
     let deadline = shared::http::deadline(req);
+    let now = shared::http::now_epoch();
+    let max_age = i64::try_from(app.config.unit_event_max_age.as_secs()).unwrap_or(i64::MAX);
     for event in &events.data {
         let key = format!("unit:{}", event.id);
         if app.store.event_processed(&key).await? {
             continue;
         }
-        let Some(status) = ApplicationStatus::of_event(&event.kind) else {
+        if ApplicationStatus::of_event(&event.kind).is_none() {
             tracing::debug!(kind = %event.kind, event_id = %event.id, "ignored Unit event");
             continue;
-        };
-        apply_unit_event(app, event, &status, deadline).await?;
-        app.store.record_event(&key, remember_until()).await?;
+        }
+        // Unit signs no timestamp: a captured delivery could be replayed once its marker is
+        // gone, so an event older than the markers' memory is never applied.
+        match created_at(event) {
+            Some(at) if now - at <= max_age && at - now <= UNIT_CLOCK_LEEWAY => {}
+            at => {
+                tracing::warn!(
+                    event_id = %event.id,
+                    kind = %event.kind,
+                    created_at = at,
+                    "Unit event undated, older than UNIT_EVENT_MAX_AGE_SECONDS or from the future; ignored"
+                );
+                continue;
+            }
+        }
+        apply_unit_event(app, event, deadline).await?;
+        app.store.record_event(&key, remember_until(app)).await?;
     }
     metrics::emit(Metric::WebhookApplied { source: "unit" });
     Ok(ok("processed"))
 }
 
-async fn apply_unit_event(
-    app: &App,
-    event: &UnitEvent,
-    status: &ApplicationStatus,
-    deadline: Instant,
-) -> Result<(), ApiError> {
-    let customer_id = related(event, "customer").filter(|_| *status == ApplicationStatus::Approved);
+/// Applies what Unit says now of the application an event names: the event is only a signal
+/// (SECURITY.md, "A customer is bound only as Unit relates it"). Its status is not taken from
+/// the event, and a customer it names that is not the application's customer at Unit changes
+/// nothing (an alert).
+async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Result<(), ApiError> {
+    let claimed_customer = related(event, "customer");
     let application_id = match related(event, "application") {
         Some(id) => id,
-        None => match &customer_id {
-            Some(c) => match app
-                .unit
-                .get_customer(c, deadline)
-                .await?
-                .related_id("application")
-            {
-                Some(a) => a.to_owned(),
-                None => {
-                    tracing::info!(event_id = %event.id, "customer without an application; not ours");
+        None => match &claimed_customer {
+            Some(c) => match app.unit.get_customer(c, deadline).await {
+                Ok(customer) => match customer.related_id("application") {
+                    Some(a) => a.to_owned(),
+                    None => {
+                        tracing::info!(event_id = %event.id, "customer without an application; not ours");
+                        return Ok(());
+                    }
+                },
+                Err(UnitError::Api { status: 404, .. }) => {
+                    tracing::info!(event_id = %event.id, "Unit knows no such customer; not ours");
                     return Ok(());
                 }
+                Err(e) => return Err(e.into()),
             },
             None => {
                 tracing::info!(event_id = %event.id, "event without an application; ignored");
@@ -208,50 +254,51 @@ async fn apply_unit_event(
             }
         },
     };
-    let known = app.store.user_for_application(&application_id).await?;
-    let user_id = match known {
+    let application = match app.unit.get_application(&application_id, deadline).await {
+        Ok(a) => a,
+        Err(UnitError::Api { status: 404, .. }) => {
+            tracing::info!(application_id, "Unit knows no such application; not ours");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(claimed) = &claimed_customer
+        && application.related_id("customer") != Some(claimed.as_str())
+    {
+        metrics::alert(
+            "event_customer_mismatch",
+            &format!(
+                "Unit event {} pairs application {application_id} with customer {claimed}, which Unit does not relate to it; nothing changed",
+                event.id
+            ),
+        );
+        return Ok(());
+    }
+    let user_id = match app.store.user_for_application(&application_id).await? {
         Some(user) => user,
-        None => {
-            let application = match app.unit.get_application(&application_id, deadline).await {
-                Ok(a) => a,
-                Err(UnitError::Api { status: 404, .. }) => {
-                    tracing::info!(application_id, "Unit knows no such application; not ours");
+        None => match application
+            .attributes
+            .jwt_subject
+            .clone()
+            .filter(|s| !s.is_empty())
+        {
+            Some(user) => user,
+            // No jwtSubject: ours if it came from a form we made for a user.
+            None => match owner_by_form(app, &application, deadline).await? {
+                Some(user) => user,
+                None => {
+                    tracing::info!(
+                        application_id,
+                        "application without jwtSubject from none of our forms; not ours"
+                    );
                     return Ok(());
                 }
-                Err(e) => return Err(e.into()),
-            };
-            let subject = application
-                .attributes
-                .jwt_subject
-                .clone()
-                .filter(|s| !s.is_empty());
-            let user = match subject {
-                Some(user) => user,
-                // No jwtSubject: ours if it came from a form we made for a user.
-                None => match owner_by_form(app, &application, deadline).await? {
-                    Some(user) => user,
-                    None => {
-                        tracing::info!(
-                            application_id,
-                            "application without jwtSubject from none of our forms; not ours"
-                        );
-                        return Ok(());
-                    }
-                },
-            };
-            // The webhook may outrun the application's own status: record what Unit says now too.
-            record_application(app, &user, &application, deadline).await?;
-            user
-        }
+            },
+        },
     };
-    record_status(
-        app,
-        &user_id,
-        &application_id,
-        status,
-        customer_id.as_deref(),
-        deadline,
-    )
-    .await?;
+    if !is_theirs(&application, &user_id) {
+        return Ok(());
+    }
+    record_application(app, &user_id, &application, deadline).await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ pub const PROJECT_ID: &str = "project-test-00000000-0000-0000-0000-000000000000"
 pub const STYTCH_SECRET: &str = "secret-test-contract";
 pub const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const UNIT_TOKEN: &str = "v2.public.contract";
-pub const UNIT_WEBHOOK_TOKEN: &str = "unit-webhook-token-contract";
+pub const UNIT_WEBHOOK_TOKEN: &str = "unit-webhook-token-contract-0123456789";
 
 /// The two sandboxes.
 pub struct Sandboxes {
