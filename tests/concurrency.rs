@@ -102,11 +102,11 @@ async fn hundreds_of_duplicate_webhook_deliveries_apply_once() {
         .to_owned();
     let events = json!({"data": [
         {"id": "evt-dup-1", "type": "application.approved",
-         "attributes": {"createdAt": "2026-11-25T10:00:00Z", "status": "Approved", "tags": {}},
+         "attributes": {"createdAt": e2e::rfc3339(e2e::now()), "status": "Approved", "tags": {}},
          "relationships": {"application": {"data": {"type": "individualApplication", "id": application}},
                            "customer": {"data": {"type": "individualCustomer", "id": customer}}}},
         {"id": "evt-dup-2", "type": "customer.created",
-         "attributes": {"createdAt": "2026-11-25T10:00:00Z", "tags": {}},
+         "attributes": {"createdAt": e2e::rfc3339(e2e::now()), "tags": {}},
          "relationships": {"application": {"data": {"type": "individualApplication", "id": application}},
                            "customer": {"data": {"type": "individualCustomer", "id": customer}}}}
     ]})

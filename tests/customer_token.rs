@@ -220,10 +220,13 @@ async fn the_token_limit_counts_issued_tokens_only_and_outlives_record_updates()
         (429, Some("too_many_tokens")),
         "{body}"
     );
-    // A deleted account is answered as deleted, full window or not.
+    // A deleted account mints nothing, full window or not: Stytch ended its sessions (every
+    // mint confirms the session there), and the record says deleted.
     stack.delete_at_stytch(&login.user_id).await;
     let (status, body) = json_of(token(&stack, &jwt, json!({}))).await;
-    assert_eq!((status, code_of(&body)), (403, Some("account_deleted")));
+    assert_eq!((status, code_of(&body)), (401, Some("session_revoked")));
+    let record = stack.record(&login.user_id).await.unwrap();
+    assert!(record.deleted);
     let audited = stack.audit(&login.user_id).await;
     assert_eq!(audited.len(), 2, "one audit entry per token issued");
 }
@@ -430,9 +433,115 @@ async fn a_revoked_session_mints_no_sensitive_token() {
         "{body}"
     );
     assert_eq!(unit_token_calls(&stack), unit_before, "Unit was not asked");
-    // Read-only scopes stay local: the JWT's own 5 minutes.
-    let (status, _) = json_of(token(&stack, &jwt, json!({"scope": "customers"}))).await;
+    // SECURITY.md, "No revoked session mints anything": read-only scopes are checked too.
+    let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "customers"}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (401, Some("session_revoked")),
+        "{body}"
+    );
+    assert_eq!(unit_token_calls(&stack), unit_before, "Unit was not asked");
+
+    // SESSION_CHECK=sensitive, the old default: reads trust the JWT's own 5 minutes.
+    let reads = Stack::start(&[("SESSION_CHECK", "sensitive")]).await;
+    let (login, _) = reads.onboarded("reads@example.com").await;
+    let jwt = reads.stepped_up(&login).await;
+    json_of(
+        reads
+            .stytch_call(Method::POST, "/v1/sessions/revoke")
+            .json(&json!({"session_token": login.session_token})),
+    )
+    .await;
+    let (status, _) = json_of(token(&reads, &jwt, json!({"scope": "customers"}))).await;
     assert_eq!(status, 200);
+    let (status, body) = json_of(token(&reads, &jwt, json!({"scope": "cards-write"}))).await;
+    assert_eq!((status, code_of(&body)), (401, Some("session_revoked")));
+}
+
+/// SECURITY.md, "No token outlives its session": `expires_in` is capped by the session's end in
+/// the signed claim, and a session with under a minute left mints nothing.
+#[tokio::test]
+async fn no_token_outlives_its_session() {
+    // The forged sessions exist nowhere at Stytch: the session check is off here.
+    let stack = Stack::start(&[("SESSION_CHECK", "local")]).await;
+    let (login, _) = stack.onboarded("ending@example.com").await;
+    let ending_in = |seconds: i64| {
+        stack.forge(&login.user_id, now(), |c| {
+            c["https://stytch.com/session"]["expires_at"] = json!(e2e::rfc3339(now() + seconds));
+        })
+    };
+    let (status, body) = json_of(token(
+        &stack,
+        &ending_in(200),
+        json!({"scope": "customers", "expires_in": 3600}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let granted = body["expires_in"].as_u64().unwrap();
+    assert!(
+        (190..=200).contains(&granted),
+        "capped at the session's end: {granted}"
+    );
+    let sent = stack
+        .unit_log()
+        .into_iter()
+        .rfind(|r| r.path.ends_with("/token"))
+        .unwrap();
+    assert_eq!(
+        sent.body["data"]["attributes"]["expiresIn"].as_u64(),
+        Some(granted)
+    );
+    let before = unit_token_calls(&stack);
+    for jwt in [
+        ending_in(30),
+        stack.forge(&login.user_id, now(), |c| {
+            c["https://stytch.com/session"]["expires_at"] = Value::Null;
+        }),
+    ] {
+        let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "customers"}))).await;
+        assert_eq!(
+            (status, code_of(&body)),
+            (401, Some("session_ending")),
+            "{body}"
+        );
+    }
+    assert_eq!(unit_token_calls(&stack), before, "Unit was not asked");
+}
+
+/// SECURITY.md, "Sensitive unless known to be read-only": a write scope an operator allows but
+/// no list names still needs the step-up, and `SENSITIVE_SCOPES` only adds.
+#[tokio::test]
+async fn every_scope_but_the_known_read_only_ones_needs_the_step_up() {
+    let stack = Stack::start(&[
+        (
+            "ALLOWED_SCOPES",
+            "customers accounts payments-write-counterparty accounts-write customer-token-write",
+        ),
+        ("SENSITIVE_SCOPES", "accounts"),
+    ])
+    .await;
+    let (login, _) = stack.onboarded("unlisted@example.com").await;
+    for scope in [
+        "payments-write-counterparty",
+        "accounts-write",
+        "customer-token-write",
+        "accounts",
+    ] {
+        let (status, body) =
+            json_of(token(&stack, &login.session_jwt, json!({"scope": scope}))).await;
+        assert_eq!(
+            (status, code_of(&body)),
+            (403, Some("step_up_required")),
+            "{scope}: {body}"
+        );
+    }
+    let (status, body) = json_of(token(
+        &stack,
+        &login.session_jwt,
+        json!({"scope": "customers"}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
@@ -451,8 +560,8 @@ async fn the_session_check_fails_closed_and_can_be_local() {
     );
     stack.clear_faults().await;
 
-    // SENSITIVE_SESSION_CHECK=local trusts the JWT alone: a revoked session still gets one.
-    let local = Stack::start(&[("SENSITIVE_SESSION_CHECK", "local")]).await;
+    // SESSION_CHECK=local trusts the JWT alone: a revoked session still gets one.
+    let local = Stack::start(&[("SESSION_CHECK", "local")]).await;
     let (login, _) = local.onboarded("local@example.com").await;
     let jwt = local.stepped_up(&login).await;
     json_of(
@@ -492,7 +601,7 @@ fn session_with(stack: &Stack, user: &str, factors: &[Factor]) -> String {
 async fn the_step_up_factors_are_a_setting_of_exact_pairs() {
     // The forged sessions exist nowhere at Stytch: the session check is off here.
     let vars = [
-        ("SENSITIVE_SESSION_CHECK", "local"),
+        ("SESSION_CHECK", "local"),
         ("STEP_UP_FACTORS", "webauthn otp"),
     ];
     let stack = Stack::start(&vars).await;
@@ -506,7 +615,16 @@ async fn the_step_up_factors_are_a_setting_of_exact_pairs() {
             200,
         ),
         ("SMS step-up", &[password, ("otp", "sms")], 200),
-        ("e-mail OTP step-up", &[password, ("otp", "email")], 200),
+        (
+            "SMS step-up by WhatsApp",
+            &[password, ("otp", "whatsapp")],
+            200,
+        ),
+        (
+            "an e-mail code is not otp",
+            &[password, ("otp", "email")],
+            403,
+        ),
         (
             "a passkey login alone",
             &[("webauthn", "webauthn_registration")],
@@ -539,7 +657,7 @@ async fn the_step_up_factors_are_a_setting_of_exact_pairs() {
         }
     }
     // The default is TOTP alone, paired with its delivery method.
-    let default = Stack::start(&[("SENSITIVE_SESSION_CHECK", "local")]).await;
+    let default = Stack::start(&[("SESSION_CHECK", "local")]).await;
     let (login, _) = default.onboarded("totp-only@example.com").await;
     for (factors, expected) in [
         (&[password, ("totp", "authenticator_app")][..], 200),
@@ -549,5 +667,48 @@ async fn the_step_up_factors_are_a_setting_of_exact_pairs() {
         let jwt = session_with(&default, &login.user_id, factors);
         let (status, body) = json_of(token(&default, &jwt, json!({"scope": "cards-write"}))).await;
         assert_eq!(status, expected, "{factors:?}: {body}");
+    }
+}
+
+/// SECURITY.md, "A step-up is a second channel": e-mail codes count only when `STEP_UP_FACTORS`
+/// names `email_otp`, and never beside a factor proving the same inbox.
+#[tokio::test]
+async fn an_email_code_counts_only_when_named_and_only_beside_another_channel() {
+    let stack = Stack::start(&[("SESSION_CHECK", "local"), ("STEP_UP_FACTORS", "email_otp")]).await;
+    let (login, _) = stack.onboarded("channel@example.com").await;
+    let at = e2e::rfc3339(now());
+    let inbox = |address: &str| json!({"email_id": "email-test-1", "email_address": address});
+    let cases = [
+        (
+            "an e-mail code beside a password",
+            json!([{"type": "password", "delivery_method": "knowledge", "last_authenticated_at": at},
+                   {"type": "otp", "delivery_method": "email", "last_authenticated_at": at, "email_factor": inbox("channel@example.com")}]),
+            200,
+        ),
+        (
+            "Stytch's other label for it",
+            json!([{"type": "password", "delivery_method": "knowledge", "last_authenticated_at": at},
+                   {"type": "email_otp", "delivery_method": "email", "last_authenticated_at": at, "email_factor": inbox("channel@example.com")}]),
+            200,
+        ),
+        (
+            "an e-mail code beside a magic link to the same inbox",
+            json!([{"type": "magic_link", "delivery_method": "email", "last_authenticated_at": at, "email_factor": inbox("Channel@Example.com")},
+                   {"type": "otp", "delivery_method": "email", "last_authenticated_at": at, "email_factor": inbox("channel@example.com")}]),
+            403,
+        ),
+        (
+            "an e-mail code beside a magic link to another inbox",
+            json!([{"type": "magic_link", "delivery_method": "email", "last_authenticated_at": at, "email_factor": inbox("other@example.com")},
+                   {"type": "otp", "delivery_method": "email", "last_authenticated_at": at, "email_factor": inbox("channel@example.com")}]),
+            200,
+        ),
+    ];
+    for (name, factors, expected) in cases {
+        let jwt = stack.forge(&login.user_id, now(), |c| {
+            c["https://stytch.com/session"]["authentication_factors"] = factors.clone();
+        });
+        let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
+        assert_eq!(status, expected, "{name}: {body}");
     }
 }

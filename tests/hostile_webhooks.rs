@@ -370,9 +370,10 @@ async fn hostile_unit_deliveries_are_refused_and_store_nothing() {
     let moto = e2e::moto();
     let stack = Stack::on_moto(&moto).await;
     let token = e2e::UNIT_WEBHOOK_TOKEN;
+    let created_at = e2e::rfc3339(e2e::now());
     let event = |kind: &str, id: &str, application: &str| {
         json!({"data": [{"id": id, "type": kind,
-            "attributes": {"createdAt": "2026-11-25T10:00:00Z", "status": "Approved", "tags": {}},
+            "attributes": {"createdAt": created_at, "status": "Approved", "tags": {}},
             "relationships": {"application": {"data": {"type": "individualApplication", "id": application}},
                               "customer": {"data": {"type": "individualCustomer", "id": "424242"}}}}]})
         .to_string()

@@ -22,32 +22,12 @@ fn text(out: &std::process::Output) -> (String, String) {
     )
 }
 
-/// An approved individual customer at the Unit sandbox, with no `jwtSubject` unless given.
 async fn customer(stack: &Stack, email: &str, jwt_subject: Option<&str>) -> String {
-    let ssn = format!("{:09}", fastrand::u64(100_000_000..=665_999_999));
-    let mut attributes = json!({
-        "ssn": ssn, "fullName": {"first": "Old", "last": "Customer"}, "dateOfBirth": "1980-01-01",
-        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701", "country": "US"},
-        "email": email, "phone": {"countryCode": "1", "number": "5555550101"}});
-    if let Some(s) = jwt_subject {
-        attributes["jwtSubject"] = json!(s);
-    }
-    let (status, created) = json_of(
-        stack
-            .unit_call(Method::POST, "/applications")
-            .json(&json!({"data": {"type": "individualApplication", "attributes": attributes}})),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    created["data"]["relationships"]["customer"]["data"]["id"]
-        .as_str()
-        .expect("approved at once")
-        .to_owned()
+    stack.unit_customer(email, jwt_subject).await
 }
 
 async fn jwt_subject(stack: &Stack, customer: &str) -> Value {
-    let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
-    c["data"]["attributes"]["jwtSubject"].clone()
+    stack.unit_jwt_subject(customer).await
 }
 
 #[tokio::test]

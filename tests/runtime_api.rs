@@ -107,6 +107,14 @@ async fn the_customer_token_binary_caps_sensitive_tokens_and_refuses_a_revoked_s
         (Some(401), Some("session_revoked")),
         "{answer}"
     );
+    // Read-only scopes too (SECURITY.md, "No revoked session mints anything").
+    let answer = runtime.invoke(read_only_token_event(&jwt)).await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (answer["statusCode"].as_u64(), e2e::code_of(&body)),
+        (Some(401), Some("session_revoked")),
+        "{answer}"
+    );
     child.kill().await.unwrap();
     let output = child.wait_with_output().await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -193,4 +201,56 @@ async fn with_a_max_concurrency_one_binary_serves_invocations_at_once() {
     let output = child.wait_with_output().await.unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("concurrency-tokio"), "{stderr}");
+}
+
+/// SECURITY.md, "No usable secret is ever deployed": a secret still holding the values the
+/// template used to ship (or a Unit webhook token too short) stops each binary at init, with a
+/// line naming the field and never its value, so the errors alarm fires and nothing is served.
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn each_binary_refuses_a_placeholder_secret_at_init() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let aws = e2e::aws(&moto).await;
+    let old_template = serde_json::json!({"stytch_secret": "REPLACE", "stytch_webhook_secret": "whsec_UkVQTEFDRQ==",
+        "unit_api_token": "REPLACE", "unit_webhook_token": "REPLACE"});
+    let mut short_token = e2e::secret_json();
+    short_token["unit_webhook_token"] = "only-twenty-chars-xx".into();
+    for (value, field) in [
+        (old_template, "stytch_secret"),
+        (short_token, "unit_webhook_token"),
+    ] {
+        let secret = e2e::create_secret(&aws, &value).await;
+        let config = shared::config::Config {
+            secrets: shared::config::SecretsLocation::SecretsManager {
+                secret_id: secret,
+                ttl: std::time::Duration::from_secs(300),
+            },
+            ..stack.local.app.config.clone()
+        };
+        for function in ["signup-webhook", "totp-stepup", "customer-token"] {
+            let runtime = RuntimeApi::start().await;
+            let child = bootstrap_command(&binary(function), function, &runtime, &config, &moto)
+                .unwrap()
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let output =
+                tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
+                    .await
+                    .expect("init ends")
+                    .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(!output.status.success(), "{function} started: {text}");
+            assert!(text.contains(&format!("`{field}`")), "{function}: {text}");
+            for value in ["REPLACE", "UkVQTEFDRQ", "only-twenty-chars-xx"] {
+                assert!(!text.contains(value), "{function} printed a value: {text}");
+            }
+        }
+    }
 }

@@ -351,13 +351,13 @@ async fn onboarding_works_without_the_webhook_and_tracks_decisions() {
     let (_, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
     assert_eq!(state["state"], "denied");
     // A late pendingReview event cannot move the user back.
-    let late = json!({"data": [{"id": "999001", "type": "application.pendingReview", "attributes": {"createdAt": "2026-11-25T00:00:00.000Z"},
+    let late = json!({"data": [{"id": "999001", "type": "application.pendingReview", "attributes": {"createdAt": e2e::rfc3339(now())},
         "relationships": {"application": {"data": {"type": "individualApplication", "id": app_id}}}}]});
     assert_eq!(json_of(stack.unit_delivery(&late.to_string())).await.0, 200);
     let (_, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
     assert_eq!(state["state"], "denied");
     // Events for applications that are not ours are acknowledged and ignored.
-    let stranger = json!({"data": [{"id": "999002", "type": "application.approved", "attributes": {},
+    let stranger = json!({"data": [{"id": "999002", "type": "application.approved", "attributes": {"createdAt": e2e::rfc3339(now())},
         "relationships": {"application": {"data": {"type": "individualApplication", "id": "424242"}}}}]});
     let (status, reply) = json_of(stack.unit_delivery(&stranger.to_string())).await;
     assert_eq!((status, reply["status"].as_str()), (200, Some("processed")));
@@ -744,4 +744,164 @@ async fn a_denied_user_cannot_loop_through_applications() {
         .filter(|r| r.method == "POST" && r.path == "/applications")
         .count();
     assert_eq!(posted, 3, "the fourth never reached Unit");
+}
+
+/// SECURITY.md, "A customer is bound only as Unit relates it": one signed event pairing a
+/// user's pending application with someone else's customer (whose `jwtSubject` is empty) gave
+/// the user that customer's tokens and PATCHed it to them. Now the event is only a signal: the
+/// application and its customer are read from Unit, and nothing changes.
+#[tokio::test]
+async fn a_signed_event_pairing_an_application_with_another_customer_changes_nothing() {
+    let stack = Stack::start(&[]).await;
+    let victim = stack.unit_customer("victim@example.com", None).await;
+    let login = stack.sign_up("pairing@example.com").await;
+    let application = stack.apply_pending(&login).await;
+    for (id, kind) in [
+        ("evt-pair-1", "application.approved"),
+        ("evt-pair-2", "customer.created"),
+    ] {
+        let (status, reply) =
+            json_of(stack.unit_event(id, kind, now(), Some(&application), Some(&victim))).await;
+        assert_eq!(
+            (status, reply["status"].as_str()),
+            (200, Some("processed")),
+            "{kind}: acknowledged, so Unit does not retry"
+        );
+    }
+    // The customer alone: its own application is not the user's.
+    let (status, _) =
+        json_of(stack.unit_event("evt-pair-3", "customer.created", now(), None, Some(&victim)))
+            .await;
+    assert_eq!(status, 200);
+    // A forged decision does not move the user either: the status is Unit's.
+    let (status, _) = json_of(stack.unit_event(
+        "evt-pair-4",
+        "application.denied",
+        now(),
+        Some(&application),
+        None,
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let record = stack.record(&login.user_id).await.unwrap();
+    assert_eq!(record.customer_id, None, "no customer recorded");
+    assert_eq!(
+        record.application_status,
+        Some(shared::domain::ApplicationStatus::PendingReview),
+        "the status is what Unit says"
+    );
+    assert!(
+        stack.unit_jwt_subject(&victim).await.is_null(),
+        "the victim's customer is not bound to the user"
+    );
+    assert!(
+        !stack
+            .unit_log()
+            .iter()
+            .any(|r| r.method == "PATCH" && r.path == format!("/customers/{victim}")),
+        "nothing was written to the victim's customer"
+    );
+    let (status, body) = json_of(
+        stack
+            .http
+            .post(stack.url("/unit/customer-token"))
+            .bearer_auth(&login.session_jwt)
+            .json(&json!({"scope": "customers"})),
+    )
+    .await;
+    assert_eq!(
+        (status, e2e::code_of(&body)),
+        (409, Some("onboarding_incomplete")),
+        "{body}"
+    );
+    // When Unit approves for real, its own customer is the one recorded.
+    let (status, _) = json_of(
+        stack
+            .http
+            .post(stack.unit(&format!("/_sandbox/applications/{application}/decide")))
+            .json(&json!({"decision": "approve"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut recorded = None;
+    for _ in 0..200 {
+        recorded = stack
+            .record(&login.user_id)
+            .await
+            .and_then(|r| r.customer_id);
+        if recorded.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let recorded = recorded.expect("the real approval is recorded");
+    assert_ne!(recorded, victim);
+    assert!(stack.unit_jwt_subject(&victim).await.is_null());
+}
+
+/// SECURITY.md, "Old Unit events are not applied again": Unit signs no timestamp, so a captured
+/// delivery older than the event markers' memory is acknowledged and ignored.
+#[tokio::test]
+async fn unit_events_older_than_the_event_memory_are_not_applied() {
+    let stack = Stack::start(&[]).await;
+    stack
+        .sandbox_control(
+            Method::PUT,
+            stack.unit("/_sandbox/webhooks"),
+            Some(json!({"deliver": false})),
+        )
+        .await;
+    let login = stack.sign_up("replayed@example.com").await;
+    let application = stack.apply_pending(&login).await;
+    let (status, _) = json_of(
+        stack
+            .http
+            .post(stack.unit(&format!("/_sandbox/applications/{application}/decide")))
+            .json(&json!({"decision": "approve"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let eight_days_ago = now() - 8 * 86_400;
+    for (created_at, what) in [
+        (eight_days_ago, "8 days old"),
+        (now() + 3600, "an hour ahead"),
+    ] {
+        let (status, reply) = json_of(stack.unit_event(
+            "evt-old-1",
+            "application.approved",
+            created_at,
+            Some(&application),
+            None,
+        ))
+        .await;
+        assert_eq!(
+            (status, reply["status"].as_str()),
+            (200, Some("processed")),
+            "{what}"
+        );
+        let record = stack.record(&login.user_id).await.unwrap();
+        assert_eq!(record.customer_id, None, "{what}: not applied");
+        assert!(
+            !stack
+                .local
+                .app
+                .store
+                .event_processed("unit:evt-old-1")
+                .await
+                .unwrap(),
+            "{what}: not remembered as applied"
+        );
+    }
+    // The same event, fresh, is applied.
+    let (status, _) = json_of(stack.unit_event(
+        "evt-old-1",
+        "application.approved",
+        now(),
+        Some(&application),
+        None,
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let record = stack.record(&login.user_id).await.unwrap();
+    assert!(record.customer_id.is_some(), "{record:?}");
 }

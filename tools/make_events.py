@@ -62,7 +62,7 @@ EVENTS = [
         USER_CREATE, "A forged delivery: 401 invalid_signature, nothing stored.")),
     ("unit-webhook-application-approved", "signup-webhook", 200, event(
         "POST", "/webhooks/unit", {"x-unit-signature": "__UNIT_SIGNATURE__"}, UNIT_APPROVED,
-        "Unit's application.approved; __UNIT_SIGNATURE__ = base64(HMAC-SHA1(unit_webhook_token, body)). An application Unit does not know is acknowledged and ignored.")),
+        "Unit's application.approved; __UNIT_SIGNATURE__ = base64(HMAC-SHA1(unit_webhook_token, body)). Acknowledged and ignored: an event older than UNIT_EVENT_MAX_AGE_SECONDS (7 days; this one is) is never applied, nor is one for an application Unit does not know.")),
     ("unit-webhook-bad-signature", "signup-webhook", 401, event(
         "POST", "/webhooks/unit", {"x-unit-signature": "bm90IHRoZSBzaWduYXR1cmU="}, UNIT_APPROVED,
         "A forged Unit delivery: 401 invalid_signature.")),

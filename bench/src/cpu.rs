@@ -691,7 +691,7 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
     // The local stack's HTTP server, memory store, 64 connections.
     let stack = crate::measure::memory_stack().await?;
     let local = options.profiling_dir.join("local-stack");
-    let check_local = [("SENSITIVE_SESSION_CHECK", "local")];
+    let check_local = [("SESSION_CHECK", "local")];
     let (server, url) = spawn_local_server(&local, &stack, &check_local).await?;
     let pid = server.id().ok_or("the server ended")?;
     let pinned = pinned_self && pin(pid, "0");
@@ -735,7 +735,7 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
     const MANAGED: &str = "Managed Instances: AWS_LAMBDA_MAX_CONCURRENCY=8, 8 invocations at once";
     const LOCAL: &str = "sensitive (session checked locally)";
     let managed = [
-        ("SENSITIVE_SESSION_CHECK", "local"),
+        ("SESSION_CHECK", "local"),
         ("AWS_LAMBDA_MAX_CONCURRENCY", "8"),
     ];
     let cases = [

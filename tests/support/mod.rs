@@ -258,11 +258,15 @@ impl Stack {
             .header("content-type", "application/vnd.api+json")
     }
 
-    /// Signs up `email` with a password at the Stytch sandbox (a `direct.user.create` follows).
+    /// Signs up `email` with a password at the Stytch sandbox (a `direct.user.create` follows),
+    /// in a session of a week (a customer token never outlives its session).
     pub async fn sign_up(&self, email: &str) -> Login {
         let reply: Value = self
             .stytch_call(reqwest::Method::POST, "/v1/passwords")
-            .json(&json!({"email": email, "password": "correct horse battery staple"}))
+            .json(
+                &json!({"email": email, "password": "correct horse battery staple",
+                "session_duration_minutes": 10_080}),
+            )
             .send()
             .await
             .expect("sign up")
@@ -320,7 +324,7 @@ impl Stack {
             "iat": iat, "nbf": iat, "exp": iat + 300,
             "https://stytch.com/session": {
                 "id": "session-test-forged", "started_at": "2026-11-25T09:00:00Z",
-                "last_accessed_at": "2026-11-25T09:00:00Z", "expires_at": "2026-12-25T09:00:00Z",
+                "last_accessed_at": "2026-11-25T09:00:00Z", "expires_at": rfc3339(iat + 30 * 86_400),
                 "attributes": {"ip_address": "", "user_agent": ""}, "roles": ["stytch_user"],
                 "authentication_factors": [{"type": "password", "delivery_method": "knowledge",
                     "last_authenticated_at": "2026-11-25T09:00:00Z"}]
@@ -350,6 +354,81 @@ impl Stack {
                 shared::webhook::unit_signature(crate::UNIT_WEBHOOK_TOKEN, body.as_bytes()),
             )
             .body(body.to_owned())
+    }
+
+    /// An approved individual customer made at the Unit sandbox by another integration than
+    /// ours, with no `jwtSubject` unless given.
+    pub async fn unit_customer(&self, email: &str, jwt_subject: Option<&str>) -> String {
+        let ssn = format!("{:09}", fastrand::u64(100_000_000..=665_999_999));
+        let mut attributes = json!({
+            "ssn": ssn, "fullName": {"first": "Old", "last": "Customer"}, "dateOfBirth": "1980-01-01",
+            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postalCode": "62701", "country": "US"},
+            "email": email, "phone": {"countryCode": "1", "number": "5555550101"}});
+        if let Some(s) = jwt_subject {
+            attributes["jwtSubject"] = json!(s);
+        }
+        let (status, created) =
+            json_of(self.unit_call(reqwest::Method::POST, "/applications").json(
+                &json!({"data": {"type": "individualApplication", "attributes": attributes}}),
+            ))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["data"]["relationships"]["customer"]["data"]["id"]
+            .as_str()
+            .expect("approved at once")
+            .to_owned()
+    }
+
+    /// A Unit customer's `jwtSubject`, as Unit holds it.
+    pub async fn unit_jwt_subject(&self, customer: &str) -> Value {
+        let (_, c) =
+            json_of(self.unit_call(reqwest::Method::GET, &format!("/customers/{customer}"))).await;
+        c["data"]["attributes"]["jwtSubject"].clone()
+    }
+
+    /// A signed Unit delivery of one event of `kind` created at `created_at` (epoch seconds),
+    /// relating the given application and customer ids.
+    pub fn unit_event(
+        &self,
+        id: &str,
+        kind: &str,
+        created_at: i64,
+        application: Option<&str>,
+        customer: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut relationships = serde_json::Map::new();
+        if let Some(a) = application {
+            relationships.insert(
+                "application".into(),
+                json!({"data": {"type": "individualApplication", "id": a}}),
+            );
+        }
+        if let Some(c) = customer {
+            relationships.insert(
+                "customer".into(),
+                json!({"data": {"type": "individualCustomer", "id": c}}),
+            );
+        }
+        let body = json!({"data": [{"id": id, "type": kind,
+            "attributes": {"createdAt": rfc3339(created_at), "tags": {}},
+            "relationships": relationships}]});
+        self.unit_delivery(&body.to_string())
+    }
+
+    /// Applies directly with one of Unit's test SSNs (`000000004`: pending review); returns the
+    /// application id.
+    pub async fn apply_pending(&self, login: &Login) -> String {
+        let (status, state) = json_of(self.http.post(self.url("/onboarding/application")).bearer_auth(&login.session_jwt).json(&json!({
+            "full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
+            "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postal_code": "11375"},
+            "phone": {"country_code": "1", "number": "5555555555"}, "ssn": "000000004"
+        }))).await;
+        assert_eq!(status, 201, "{state}");
+        assert_eq!(state["state"], "pending_review", "{state}");
+        state["application_id"]
+            .as_str()
+            .expect("an application")
+            .to_owned()
     }
 
     /// Signs up and applies directly (the sandbox approves at once); returns the login and customer.

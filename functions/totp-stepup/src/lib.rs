@@ -368,9 +368,35 @@ fn stepped_up(session: &VerifiedSession, a: Authenticated) -> SteppedUp {
     }
 }
 
-/// Maps a failed check; a wrong code keeps its attempt slot, anything else gives it back.
+/// Stytch's refusals that prove the code was never checked: only these give the attempt back.
+/// Any other 4xx, a timeout, a dropped connection or a 5xx keeps it (SECURITY.md, "TOTP
+/// failures count unless proven harmless"): an error type we do not know must not switch the
+/// lockout off.
+const CODE_NEVER_CHECKED: &[&str] = &[
+    "user_not_found",
+    "totp_not_found",
+    "totps_not_found_for_user",
+    "recovery_codes_not_found",
+    "too_many_requests",
+];
+
+/// Whether a failed check leaves the code unchecked for sure (then its attempt is given back).
+fn never_checked(e: &StytchError) -> bool {
+    match e {
+        StytchError::Secrets(_) => true,
+        StytchError::Api { error_type, .. } => CODE_NEVER_CHECKED.contains(&error_type.as_str()),
+        StytchError::Transport(_) => false,
+    }
+}
+
+/// Maps a failed check; its attempt slot is kept unless the code was never checked.
 async fn failed_check(app: &App, key: &str, code: &Check<'_>, e: StytchError) -> ApiError {
     let kind = stytch_error_type(&e).to_owned();
+    if never_checked(&e) {
+        store::give_back(&*app.store, key).await;
+    } else {
+        tracing::info!(error_type = %kind, "code refused or its check uncertain; the attempt counts");
+    }
     let wrong_code = match code {
         Check::Totp(_) => matches!(
             kind.as_str(),
@@ -387,18 +413,52 @@ async fn failed_check(app: &App, key: &str, code: &Check<'_>, e: StytchError) ->
         ),
     };
     if wrong_code {
-        tracing::info!(error_type = %kind, "code refused");
         return match code {
             Check::Totp(_) => ApiError::invalid_totp_code(),
             Check::Recovery(_) => ApiError::invalid_recovery_code(),
         };
     }
-    store::give_back(&*app.store, key).await;
     match kind.as_str() {
         "totp_not_found" | "totps_not_found_for_user" | "recovery_codes_not_found" => {
             ApiError::totp_not_enrolled()
         }
         "session_not_found" => ApiError::session_ended(),
         _ => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(status: u16, error_type: &str) -> StytchError {
+        StytchError::Api {
+            status,
+            error_type: error_type.into(),
+            message: String::new(),
+            request_id: String::new(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn only_named_refusals_give_an_attempt_back() {
+        for kind in ["user_not_found", "totp_not_found", "too_many_requests"] {
+            assert!(never_checked(&refusal(404, kind)), "{kind}");
+        }
+        for (status, kind) in [
+            (401, "unable_to_authenticate_totp"),
+            (400, "some_new_error_type"),
+            (400, "invalid_session_duration"),
+            (404, "session_not_found"),
+            (500, "internal_server_error"),
+        ] {
+            assert!(!never_checked(&refusal(status, kind)), "{kind}");
+        }
+        let timeout = StytchError::Transport(shared::upstream::TransportError::Timeout {
+            service: "stytch",
+            attempts: 1,
+        });
+        assert!(!never_checked(&timeout));
     }
 }
