@@ -905,3 +905,55 @@ async fn unit_events_older_than_the_event_memory_are_not_applied() {
     let record = stack.record(&login.user_id).await.unwrap();
     assert!(record.customer_id.is_some(), "{record:?}");
 }
+
+/// SECURITY.md, "Identity refusals tell nothing": someone probing whether an SSN is known at
+/// Unit learns nothing from the answer (no field, no Unit text), and each probe counts against
+/// `APPLICATIONS_PER_USER`.
+#[tokio::test]
+async fn identity_refusals_name_nothing_and_count_against_the_limit() {
+    let stack = Stack::start(&[("APPLICATIONS_PER_USER", "2/86400")]).await;
+    // Someone else's live application holds this SSN.
+    let owner = stack.sign_up("owner@example.com").await;
+    let ssn = format!("{:09}", fastrand::u64(100_000_000..=665_999_999));
+    let body = |ssn: &str| {
+        json!({
+            "full_name": {"first": "Ida", "last": "Probe"}, "date_of_birth": "1990-01-01",
+            "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701"},
+            "phone": {"country_code": "1", "number": "5555550104"}, "ssn": ssn
+        })
+    };
+    let post = |jwt: &str, ssn: &str| {
+        stack
+            .http
+            .post(stack.url("/onboarding/application"))
+            .bearer_auth(jwt)
+            .json(&body(ssn))
+    };
+    assert_eq!(json_of(post(&owner.session_jwt, &ssn)).await.0, 201);
+    let prober = stack.sign_up("prober@example.com").await;
+    for _ in 0..2 {
+        let (status, reply) = json_of(post(&prober.session_jwt, &ssn)).await;
+        assert_eq!(
+            (status, e2e::code_of(&reply)),
+            (400, Some("identity_not_accepted")),
+            "{reply}"
+        );
+        assert!(
+            reply["error"].get("fields").is_none(),
+            "no field named: {reply}"
+        );
+        let text = reply.to_string().to_ascii_lowercase();
+        for unit_text in ["ssn", "duplicate", "already exists"] {
+            assert!(
+                !text.contains(unit_text),
+                "no Unit text ({unit_text}): {reply}"
+            );
+        }
+    }
+    let (status, reply) = json_of(post(&prober.session_jwt, &ssn)).await;
+    assert_eq!(
+        (status, e2e::code_of(&reply)),
+        (429, Some("too_many_applications")),
+        "each refusal counted: {reply}"
+    );
+}

@@ -376,9 +376,13 @@ async fn failures_lock_the_user_out_even_when_concurrent() {
     assert_eq!(checked, 3);
 }
 
+/// SECURITY.md, "TOTP failures count unless proven harmless": Stytch's answers keep their
+/// meaning (429, 502, 504), and only a refusal that proves the code was never checked (here
+/// Stytch's `too_many_requests`) gives the attempt back; a 5xx, a timeout or a 4xx of a type we
+/// do not know counts, so no unlisted error switches the lockout off.
 #[tokio::test]
-async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
-    let stack = Stack::start(&[("TOTP_MAX_FAILURES", "2"), ("UPSTREAM_TIMEOUT_MS", "400")]).await;
+async fn stytch_faults_map_to_429_502_504_and_count_unless_the_code_was_never_checked() {
+    let stack = Stack::start(&[("TOTP_MAX_FAILURES", "3"), ("UPSTREAM_TIMEOUT_MS", "400")]).await;
     let login = stack.sign_up("ada@example.com").await;
     let secret = enrol(&stack, &login).await["secret"]
         .as_str()
@@ -386,6 +390,14 @@ async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
         .to_owned();
     let fault = |body: Value| stack.stytch_fault(body);
     let route = "POST /v1/totps/authenticate";
+    let attempt = || {
+        json_of(call(
+            &stack,
+            &login,
+            "/mfa/totp/authenticate",
+            json!({"totp_code": totp(&secret, now())}),
+        ))
+    };
     fault(json!({"route": route, "status": 429, "retry_after": 3, "times": 3})).await;
     let response = call(
         &stack,
@@ -405,27 +417,22 @@ async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
     );
     stack.clear_faults().await;
     fault(json!({"route": route, "status": 503, "times": 1})).await;
-    let (status, body) = json_of(call(
-        &stack,
-        &login,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": totp(&secret, now())}),
-    ))
-    .await;
+    let (status, body) = attempt().await;
     assert_eq!(
         (status, code_of(&body)),
         (502, Some("upstream_unavailable"))
     );
     fault(json!({"route": route, "latency_ms": 1500, "times": 1})).await;
-    let (status, body) = json_of(call(
-        &stack,
-        &login,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": totp(&secret, now())}),
-    ))
-    .await;
+    let (status, body) = attempt().await;
     assert_eq!((status, code_of(&body)), (504, Some("upstream_timeout")));
-    // None of those counted as failures (the limit is 2): the code still goes through.
+    fault(json!({"route": route, "status": 400, "times": 1})).await;
+    let (status, body) = attempt().await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (400, Some("stytch_refused")),
+        "an unknown refusal: {body}"
+    );
+    // Those three counted (the limit is 3), the 429 did not: the right code is now refused.
     let (status, body) = json_of(call(
         &stack,
         &login,
@@ -433,7 +440,11 @@ async fn stytch_faults_map_to_429_502_504_and_give_the_attempt_back() {
         json!({"totp_code": totp(&secret, now() + 30)}),
     ))
     .await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (status, code_of(&body)),
+        (429, Some("too_many_attempts")),
+        "{body}"
+    );
 }
 
 /// A password login at the Stytch sandbox (signing up first when `minutes` is given, for a

@@ -1,7 +1,8 @@
 """Checks template.yaml for what the operations and least-privilege rules promise, beyond what
 cfn-lint and `sam validate --lint` check: each function's policy is exactly the actions and
 keys it uses, every log group has a retention, the access log carries no credential or body,
-CORS names its origins, and deployments roll back only on the new version's own health.
+CORS names its origins, deployments roll back only on the new version's own health, the secret
+is created without a value, and the security alerts have an alarm.
 
 Usage: check_template.py template.yaml (run by `make test` with the pinned cfn-lint's loader).
 """
@@ -89,6 +90,15 @@ def check(template):
     for secret in ("authorization", "$request.header", "body", "$context.authorizer"):
         if secret in fmt:
             problems.append(f"the access log format carries {secret}")
+    # No usable secret is ever deployed (SECURITY.md): the template writes no value, so a stack
+    # update never replaces the operator's either.
+    secret = resources["Secrets"]["Properties"]
+    for prop in ("SecretString", "GenerateSecretString"):
+        if prop in secret:
+            problems.append(f"the secret has a {prop}: the template must ship no value")
+    alarm = resources.get("SecurityAlertsAlarm", {}).get("Properties", {})
+    if alarm.get("MetricName") != "SecurityAlerts":
+        problems.append("no alarm on SecurityAlerts (the functions' alert lines)")
     cors = template["Parameters"]["CorsAllowedOrigins"]
     if "Default" in cors:
         problems.append(f"CorsAllowedOrigins has a default ({cors['Default']}): a banking API names its origins")

@@ -337,6 +337,17 @@ impl ApiError {
         .with_retry_after(retry_after)
     }
 
+    /// 400 `identity_not_accepted`: Unit refused the application for the applicant's identity
+    /// (a duplicate SSN or any identity reason). It names no field and carries no Unit text:
+    /// which identities Unit knows is not ours to tell.
+    pub fn identity_not_accepted() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "identity_not_accepted",
+            "the application could not be accepted with this identity; check it, or contact support",
+        )
+    }
+
     /// 429 `too_many_applications`: the per-user limit of applications (`APPLICATIONS_PER_USER`).
     pub fn too_many_applications(retry_after: u64) -> Self {
         Self::new(

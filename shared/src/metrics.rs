@@ -38,6 +38,9 @@ pub enum Metric {
     },
     /// A store write lost a race and was retried (optimistic concurrency).
     StoreConflict,
+    /// Unit refused an application for its identity (a duplicate SSN, any identity reason):
+    /// deployment-wide, since scripted sign-ups defeat per-user limits.
+    IdentityRefused,
     /// Something only an attacker (or a broken upstream) would cause was refused (`Alert`: the
     /// `alert` field of its ERROR line). Every one is alarmed on.
     SecurityAlert { alert: &'static str },
@@ -70,6 +73,7 @@ impl Metric {
                 vec![("Service", service), ("Kind", kind)],
             ),
             Metric::StoreConflict => ("StoreConflicts", vec![]),
+            Metric::IdentityRefused => ("IdentityRefusals", vec![]),
             Metric::SecurityAlert { alert } => ("SecurityAlerts", vec![("Alert", alert)]),
         }
     }

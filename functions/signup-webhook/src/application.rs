@@ -7,7 +7,9 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::error::FieldProblem;
 use shared::secrets::SecretString;
-use shared::unit::{Address, CreateIndividualApplication, FullName, Phone, UnitError};
+use shared::unit::{
+    Address, CreateIndividualApplication, FullName, Phone, UnitError, UnitErrorItem,
+};
 use shared::{ApiError, App};
 
 use shared::onboarding::{OnboardingState, record_application};
@@ -223,11 +225,17 @@ fn validate(
 }
 
 /// The idempotency key of one application attempt: the same request retried maps to the same
-/// key (Unit replays the original); a corrected request is a new attempt.
-fn attempt_key(user_id: &str, application: &CreateIndividualApplication) -> String {
+/// key (Unit replays the original); a corrected request is a new attempt. It is an HMAC keyed
+/// with a secret of ours, not a plain hash: the document holds the SSN, and a plain digest of
+/// it (with the name and birth date) could be searched through the 10^9 SSNs by anyone who saw
+/// the key.
+fn attempt_key(user_id: &str, application: &CreateIndividualApplication, key: &[u8]) -> String {
     let canonical = serde_json::to_vec(application).unwrap_or_default();
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
-    let hex: String = digest.as_ref()[..12]
+    let tag = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key),
+        &canonical,
+    );
+    let hex: String = tag.as_ref()[..12]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
@@ -249,6 +257,32 @@ fn our_field(pointer: &str) -> String {
         }
     }
     out
+}
+
+/// Whether Unit's refusal is about the applicant's identity (their SSN or passport: a duplicate,
+/// or any identity reason), which must not be echoed back.
+fn about_identity(errors: &[UnitErrorItem]) -> bool {
+    const MARKS: &[&str] = &[
+        "ssn",
+        "social security",
+        "passport",
+        "identity",
+        "duplicate",
+        "matricula",
+    ];
+    errors.iter().any(|e| {
+        let pointer = e.source_pointer().unwrap_or_default().to_ascii_lowercase();
+        let text = format!(
+            "{} {} {}",
+            e.code.as_deref().unwrap_or_default(),
+            e.title,
+            e.detail.as_deref().unwrap_or_default()
+        )
+        .to_ascii_lowercase();
+        MARKS
+            .iter()
+            .any(|m| pointer.contains(m) || text.contains(m))
+    })
 }
 
 /// `POST /onboarding/application`.
@@ -283,7 +317,12 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     application
         .tags
         .insert(shared::onboarding::USER_TAG.into(), user_id.clone());
-    application.idempotency_key = attempt_key(&user_id, &application);
+    let secrets = app.secrets.current().await?;
+    application.idempotency_key = attempt_key(
+        &user_id,
+        &application,
+        secrets.unit_api_token.expose().as_bytes(),
+    );
     // Each application is a KYC check: a denied user does not get to loop through SSNs.
     let limit_key = format!("applications:{user_id}");
     if let Some(retry_after) = store::take_slot(
@@ -301,12 +340,30 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         .unit
         .create_individual_application(&application, deadline)
         .await;
-    if result.is_err() {
-        // Unit made no application, so it does not count.
+    // Each attempt Unit may have checked counts (SECURITY.md, "Identity refusals tell
+    // nothing"): a refusal, and a create whose outcome is unknown (a timeout, a dropped
+    // connection), which keeps its slot until its window ends. Only a request Unit surely did
+    // not act on gives it back: its 5xx or 429, or one never sent.
+    let unanswered = match &result {
+        Err(UnitError::Api { status, .. }) => *status >= 500 || *status == 429,
+        Err(UnitError::Secrets(_)) => true,
+        Ok(_) | Err(UnitError::Transport(_)) => false,
+    };
+    if unanswered {
         store::give_back(&*app.store, &limit_key).await;
     }
     let created = match result {
         Ok(a) => a,
+        Err(UnitError::Api {
+            status: 400 | 409 | 422,
+            errors,
+            ..
+        }) if about_identity(&errors) => {
+            // Which identity Unit knows is not ours to tell: no field, no Unit text.
+            tracing::warn!("Unit refused the application's identity");
+            shared::metrics::emit(shared::metrics::Metric::IdentityRefused);
+            return Err(ApiError::identity_not_accepted());
+        }
         Err(UnitError::Api {
             status: 400,
             errors,
@@ -407,13 +464,45 @@ mod tests {
         b["address"]["street"] = "21 Ingram St".into();
         let b = check(b).unwrap();
         assert_eq!(
-            attempt_key("u", &a),
-            attempt_key("u", &check(valid()).unwrap())
+            attempt_key("u", &a, b"k"),
+            attempt_key("u", &check(valid()).unwrap(), b"k")
         );
-        assert_ne!(attempt_key("u", &a), attempt_key("u", &b));
+        assert_ne!(attempt_key("u", &a, b"k"), attempt_key("u", &b, b"k"));
+        assert_ne!(
+            attempt_key("u", &a, b"k"),
+            attempt_key("u", &a, b"other"),
+            "keyed: nobody without the secret can test SSNs against it"
+        );
         assert_eq!(
             our_field("/data/attributes/address/postalCode"),
             "address.postal_code"
         );
+    }
+
+    #[test]
+    fn identity_refusals_are_recognised_whatever_unit_words_them() {
+        let item = |code: Option<&str>, title: &str, pointer: Option<&str>| UnitErrorItem {
+            status: "400".into(),
+            title: title.into(),
+            code: code.map(str::to_owned),
+            detail: None,
+            source: pointer.map(|p| serde_json::json!({ "pointer": p })),
+        };
+        assert!(about_identity(&[item(
+            Some("duplicate_ssn"),
+            "Duplicate SSN",
+            None
+        )]));
+        assert!(about_identity(&[item(
+            None,
+            "Invalid",
+            Some("/data/attributes/ssn")
+        )]));
+        assert!(about_identity(&[item(None, "Passport already used", None)]));
+        assert!(!about_identity(&[item(
+            None,
+            "Invalid postal code",
+            Some("/data/attributes/address/postalCode")
+        )]));
     }
 }
