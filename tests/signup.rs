@@ -540,10 +540,14 @@ async fn an_operator_links_an_existing_customer_to_a_stytch_user() {
         .unwrap()
         .to_owned();
     let login = stack.sign_up("old@example.com").await;
-    let record =
-        shared::onboarding::link_existing_customer(&stack.local.app, &login.user_id, &customer)
-            .await
-            .unwrap();
+    let record = shared::onboarding::link_existing_customer(
+        &stack.local.app,
+        &login.user_id,
+        &customer,
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(record.customer_id.as_deref(), Some(customer.as_str()));
     let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
     assert_eq!(c["data"]["attributes"]["jwtSubject"], login.user_id);
@@ -558,13 +562,17 @@ async fn an_operator_links_an_existing_customer_to_a_stytch_user() {
         (state["state"].as_str(), state["customer_id"].as_str()),
         (Some("approved"), Some(customer.as_str()))
     );
-    let err =
-        shared::onboarding::link_existing_customer(&stack.local.app, &login.user_id, "999999")
-            .await
-            .unwrap_err();
-    assert_eq!(
-        err.status, 502,
-        "Unit's 404 for an unknown customer surfaces as an upstream failure"
+    let err = shared::onboarding::link_existing_customer(
+        &stack.local.app,
+        &login.user_id,
+        "999999",
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, shared::onboarding::LinkError::Failed(e) if e.status == 502),
+        "Unit's 404 for an unknown customer surfaces as an upstream failure: {err:?}"
     );
 }
 

@@ -143,6 +143,14 @@ impl UserStore for Counting {
         self.write();
         self.inner.link_application(application_id, user_id).await
     }
+    async fn unlink_application(
+        &self,
+        application_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        self.write();
+        self.inner.unlink_application(application_id, user_id).await
+    }
     async fn user_for_application(
         &self,
         application_id: &str,

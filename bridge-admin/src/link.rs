@@ -3,11 +3,12 @@
 //! (`link-customers`), through the same per-row checks.
 //!
 //! Per row: the Stytch user exists; the Unit customer exists, is an individual, and has no other
-//! `jwtSubject`; no other record of ours holds the user or the customer; the user's verified
-//! e-mail or phone is the customer's (unless `--accept-mismatch`); then Unit is patched first and
-//! our record written second, so a crash in between leaves a customer whose `jwtSubject` is
-//! already this user, which the next run sees and finishes (`linked`), and a rerun of a finished
-//! row is `already_linked`. Transport failures and Unit or Stytch outages (after the clients'
+//! `jwtSubject`; no other record of ours holds the user (unless `--replace`) or the customer; the
+//! user's verified e-mail or phone is the customer's (unless `--accept-mismatch`). Then our
+//! binding is written first, as pending, the customer re-read and patched
+//! ([`shared::onboarding::link_existing_customer`]): a crash or a lost answer leaves a pending
+//! link that the next run finishes (or undoes, when Unit shows another subject), and a rerun of a
+//! finished row is `already_linked`. Transport failures and Unit or Stytch outages (after the clients'
 //! own retries with backoff, 429 included) leave the row untouched and reported as `failed`.
 
 use std::collections::{BTreeMap, HashSet};
@@ -36,6 +37,10 @@ pub struct Args {
     /// Link even when the Stytch user's verified e-mail and phone differ from the customer's.
     #[arg(long)]
     pub accept_mismatch: bool,
+    /// Replace a customer our record of the user already holds (otherwise such a row is
+    /// refused as `user_linked_elsewhere`).
+    #[arg(long)]
+    pub replace: bool,
     /// Write each row's outcome to this CSV file.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -78,6 +83,17 @@ impl Outcome {
             _ => "",
         }
     }
+}
+
+/// How rows are linked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Check and report, change nothing.
+    pub dry_run: bool,
+    /// Link despite differing contacts.
+    pub accept_mismatch: bool,
+    /// Replace a customer the record already holds.
+    pub replace: bool,
 }
 
 /// One row of the file.
@@ -213,7 +229,7 @@ fn same_phone(unit: &shared::unit::Phone, e164: &str) -> bool {
 }
 
 /// The checks and the link of one row.
-pub async fn link_row(app: &App, row: &Row, dry_run: bool, accept_mismatch: bool) -> Outcome {
+pub async fn link_row(app: &App, row: &Row, options: Options) -> Outcome {
     let deadline = Instant::now() + Duration::from_secs(60);
     let user = match app.stytch.get_user(&row.user_id, deadline).await {
         Ok(u) => u,
@@ -249,24 +265,33 @@ pub async fn link_row(app: &App, row: &Row, dry_run: bool, accept_mismatch: bool
         .jwt_subject
         .clone()
         .filter(|s| !s.is_empty());
+    let record = match app.store.get_user(&row.user_id).await {
+        Ok(r) => r,
+        Err(e) => return Outcome::Failed(format!("table: {e}")),
+    };
+    let pending = record
+        .as_ref()
+        .and_then(|r| r.pending_customer_id.as_deref())
+        == Some(row.customer_id.as_str());
     if let Some(other) = subject.as_deref().filter(|s| *s != row.user_id) {
+        if pending && !options.dry_run {
+            // An earlier run's PATCH never landed and someone else holds the customer now.
+            let key = shared::onboarding::customer_link_key(&customer);
+            shared::onboarding::undo_link(app, &row.user_id, &row.customer_id, Some(&key)).await;
+        }
         return skip(
             "customer_bound_elsewhere",
             format!("Unit's customer has jwtSubject {other}"),
         );
     }
-    let record = match app.store.get_user(&row.user_id).await {
-        Ok(r) => r,
-        Err(e) => return Outcome::Failed(format!("table: {e}")),
-    };
     if let Some(other) = record
         .as_ref()
         .and_then(|r| r.customer_id.as_deref())
-        .filter(|c| *c != row.customer_id)
+        .filter(|c| *c != row.customer_id && !options.replace)
     {
         return skip(
             "user_linked_elsewhere",
-            format!("our record of the user holds customer {other}"),
+            format!("our record of the user holds customer {other} (--replace to replace it)"),
         );
     }
     let key = shared::onboarding::customer_link_key(&customer);
@@ -280,7 +305,7 @@ pub async fn link_row(app: &App, row: &Row, dry_run: bool, accept_mismatch: bool
         Ok(_) => {}
         Err(e) => return Outcome::Failed(format!("table: {e}")),
     }
-    if !accept_mismatch {
+    if !options.accept_mismatch {
         let a = &customer.attributes;
         let email = a.email.as_deref().is_some_and(|m| {
             user.emails
@@ -303,15 +328,22 @@ pub async fn link_row(app: &App, row: &Row, dry_run: bool, accept_mismatch: bool
     if subject.is_some() && recorded {
         return Outcome::AlreadyLinked;
     }
-    if dry_run {
+    if options.dry_run {
         return Outcome::WouldLink;
     }
-    match shared::onboarding::link_existing_customer(app, &row.user_id, &row.customer_id).await {
+    use shared::onboarding::LinkError;
+    match shared::onboarding::link_existing_customer(
+        app,
+        &row.user_id,
+        &row.customer_id,
+        options.replace,
+    )
+    .await
+    {
         Ok(_) => Outcome::Linked,
-        Err(e) if e.code == "application_bound_elsewhere" => {
-            skip("customer_linked_elsewhere", e.message.to_string())
-        }
-        Err(e) => Outcome::Failed(format!("{}: {}", e.code, e.message)),
+        Err(LinkError::Refused { code, detail }) => skip(code, detail),
+        Err(LinkError::Unknown(detail)) => Outcome::Failed(detail),
+        Err(LinkError::Failed(e)) => Outcome::Failed(format!("{}: {}", e.code, e.message)),
     }
 }
 
@@ -430,9 +462,13 @@ pub async fn run(app: Arc<App>, args: Args) -> Result<bool, Failure> {
             continue;
         }
         let (app, progress) = (app.clone(), progress.clone());
-        let (dry_run, accept) = (args.dry_run, args.accept_mismatch);
+        let options = Options {
+            dry_run: args.dry_run,
+            accept_mismatch: args.accept_mismatch,
+            replace: args.replace,
+        };
         tasks.spawn(async move {
-            let outcome = link_row(&app, &row, dry_run, accept).await;
+            let outcome = link_row(&app, &row, options).await;
             progress.row(&row, &outcome);
             drop(permit);
             (row, outcome)

@@ -26,7 +26,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Binds one existing Unit customer to a Stytch user, with the checks of `link-customers`:
-    /// PATCH the customer's `jwtSubject` to the user id at Unit, then record the customer.
+    /// our binding first (pending), then the customer's `jwtSubject` PATCHed at Unit, then the
+    /// customer recorded.
     LinkCustomer {
         /// The Stytch user id (`user-test-...` or `user-live-...`).
         user_id: String,
@@ -35,6 +36,9 @@ enum Command {
         /// Link even when the user's verified e-mail and phone differ from the customer's.
         #[arg(long)]
         accept_mismatch: bool,
+        /// Replace a customer our record of the user already holds.
+        #[arg(long)]
+        replace: bool,
     },
     /// Binds many existing Unit customers to Stytch users from a CSV file of
     /// `stytch_user_id,unit_customer_id` rows: checked row by row, idempotent and resumable
@@ -73,6 +77,7 @@ async fn run(cli: Cli) -> Result<i32, target::Failure> {
             user_id,
             customer_id,
             accept_mismatch,
+            replace,
         } => {
             let row = link::Row {
                 line: 1,
@@ -81,7 +86,14 @@ async fn run(cli: Cli) -> Result<i32, target::Failure> {
             };
             let outcome = match link::malformed(&row) {
                 Some(refused) => refused,
-                None => link::link_row(&*app().await?, &row, false, accept_mismatch).await,
+                None => {
+                    let options = link::Options {
+                        dry_run: false,
+                        accept_mismatch,
+                        replace,
+                    };
+                    link::link_row(&*app().await?, &row, options).await
+                }
             };
             match outcome {
                 link::Outcome::Linked => println!(

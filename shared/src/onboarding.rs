@@ -423,37 +423,161 @@ pub fn customer_link_key(customer: &crate::unit::Customer) -> String {
         .map_or_else(|| format!("customer-{}", customer.id), str::to_owned)
 }
 
+/// Why an operator's link did not complete.
+#[derive(Debug)]
+pub enum LinkError {
+    /// Refused before or by Unit: nothing of it is left (`code` names the reason).
+    Refused { code: &'static str, detail: String },
+    /// Unit's answer to the PATCH was lost (a timeout, a dropped connection, a 5xx): the link
+    /// stays pending, and the next run finishes or undoes it from what Unit then shows.
+    Unknown(String),
+    /// Unit, Stytch or the table failed before anything was written at Unit.
+    Failed(ApiError),
+}
+
+impl From<ApiError> for LinkError {
+    fn from(e: ApiError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<UnitError> for LinkError {
+    fn from(e: UnitError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl From<store::StoreError> for LinkError {
+    fn from(e: store::StoreError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+fn refused(code: &'static str, detail: impl Into<String>) -> LinkError {
+    LinkError::Refused {
+        code,
+        detail: detail.into(),
+    }
+}
+
 /// Operator action: binds an existing Unit customer to a Stytch user (`PATCH /customers/{id}`
-/// with `jwtSubject`), and records the customer on the user's record. Unit first, our table
-/// second: a crash in between leaves a customer already bound to this user, which a rerun
-/// finishes.
+/// with `jwtSubject`) and records it (SECURITY.md, "Operator linking binds first").
+///
+/// Our binding is written first, conditionally and as pending (the customer's application key in
+/// the table, the customer as `pending_customer_id` on the record: no token for it yet); the
+/// customer's `jwtSubject` is read again just before the PATCH; the binding is undone only on a
+/// definite refusal (another subject, a 4xx), and left pending on an unknown outcome. A record
+/// that holds another customer is refused unless `replace`. Rerunning the same link finishes a
+/// pending one (or undoes it when Unit shows another subject).
 pub async fn link_existing_customer(
     app: &App,
     user_id: &str,
     customer_id: &str,
-) -> Result<UserRecord, ApiError> {
+    replace: bool,
+) -> Result<UserRecord, LinkError> {
     let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    let customer = app
-        .unit
-        .set_customer_jwt_subject(customer_id, user_id, deadline)
-        .await?;
-    let app_id = customer_link_key(&customer);
-    if let Err(e) = app.store.link_application(&app_id, user_id).await {
-        tracing::error!(error = %e, "the customer's application is bound to another user");
-        return Err(ApiError::application_bound_elsewhere(e.to_string()));
+    let customer = app.unit.get_customer(customer_id, deadline).await?;
+    let key = customer_link_key(&customer);
+    // 1. Our binding, pending: the record, then the table's link of the customer.
+    let mut conflict = None;
+    store::modify(&*app.store, user_id, true, |r| {
+        conflict = match (&r.customer_id, &r.pending_customer_id) {
+            (Some(c), _) if c != customer_id && !replace => Some(refused(
+                "user_linked_elsewhere",
+                format!("our record of the user holds customer {c} (--replace to replace it)"),
+            )),
+            (_, Some(p)) if p != customer_id => Some(refused(
+                "link_pending_elsewhere",
+                format!("a link of the user to customer {p} is pending: rerun that one first"),
+            )),
+            _ => None,
+        };
+        if conflict.is_some() || r.pending_customer_id.as_deref() == Some(customer_id) {
+            return false;
+        }
+        r.pending_customer_id = Some(customer_id.to_owned());
+        true
+    })
+    .await?;
+    if let Some(e) = conflict {
+        return Err(e);
     }
+    if let Err(e) = app.store.link_application(&key, user_id).await {
+        undo_link(app, user_id, customer_id, None).await;
+        return Err(refused("customer_linked_elsewhere", e.to_string()));
+    }
+    // 2. Unit, read again just before it is written.
+    let current = app.unit.get_customer(customer_id, deadline).await?;
+    match current
+        .attributes
+        .jwt_subject
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    {
+        Some(subject) if subject == user_id => {}
+        Some(other) => {
+            undo_link(app, user_id, customer_id, Some(&key)).await;
+            return Err(refused(
+                "customer_bound_elsewhere",
+                format!("Unit's customer has jwtSubject {other}"),
+            ));
+        }
+        None => match app
+            .unit
+            .set_customer_jwt_subject(customer_id, user_id, deadline)
+            .await
+        {
+            Ok(_) => {}
+            Err(UnitError::Api { status, .. }) if (400..500).contains(&status) && status != 429 => {
+                undo_link(app, user_id, customer_id, Some(&key)).await;
+                return Err(refused(
+                    "unit_refused",
+                    format!("Unit refused the PATCH with {status}; nothing is bound"),
+                ));
+            }
+            Err(e) => {
+                return Err(LinkError::Unknown(format!(
+                    "{e}: the link stays pending; rerun to finish or undo it"
+                )));
+            }
+        },
+    }
+    // 3. Confirmed at Unit: the record holds the customer.
     let stored = store::modify(&*app.store, user_id, true, |r| {
         let mut changed =
-            r.apply_application(&app_id, &ApplicationStatus::Approved, Some(customer_id));
+            r.apply_application(&key, &ApplicationStatus::Approved, Some(customer_id));
         if r.customer_id.as_deref() != Some(customer_id) {
-            // An operator correction wins over a previously recorded customer.
             r.customer_id = Some(customer_id.to_owned());
+            changed = true;
+        }
+        if r.pending_customer_id.take().is_some() {
             changed = true;
         }
         changed
     })
     .await?;
-    stored.ok_or_else(ApiError::internal)
+    Ok(stored.ok_or_else(ApiError::internal)?)
+}
+
+/// Undoes a pending operator link: the table's link of the customer (when written) and the
+/// record's pending customer. Failures are logged: the next run sees the pending link again.
+pub async fn undo_link(app: &App, user_id: &str, customer_id: &str, key: Option<&str>) {
+    if let Some(key) = key
+        && let Err(e) = app.store.unlink_application(key, user_id).await
+    {
+        tracing::warn!(error = %e, "could not undo the customer's link in our table");
+    }
+    let cleared = store::modify(&*app.store, user_id, false, |r| {
+        if r.pending_customer_id.as_deref() != Some(customer_id) {
+            return false;
+        }
+        r.pending_customer_id = None;
+        true
+    })
+    .await;
+    if let Err(e) = cleared {
+        tracing::warn!(error = %e, "could not clear the pending link on the record");
+    }
 }
 
 #[cfg(test)]

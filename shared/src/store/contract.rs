@@ -312,6 +312,15 @@ async fn applications_link_once(store: &dyn UserStore, run: &str) {
         store.user_for_application(&app).await.unwrap().as_deref(),
         Some("user-test-a")
     );
+    // Only its own user undoes a link.
+    assert!(matches!(
+        store.unlink_application(&app, "user-test-b").await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.unlink_application(&app, "user-test-a").await.unwrap();
+    assert_eq!(store.user_for_application(&app).await.unwrap(), None);
+    store.unlink_application(&app, "user-test-a").await.unwrap();
+    store.link_application(&app, "user-test-b").await.unwrap();
 }
 
 async fn events_are_recorded_once(store: &dyn UserStore, run: &str) {

@@ -91,7 +91,7 @@ fn user_key(user_id: &str) -> Item {
 /// The attributes of a user record that [`user_item`] writes and `update_user` owns: each is
 /// set when the record has it and removed when not. The customer-token counter
 /// ([`TOKEN_COUNT`], [`TOKEN_WINDOW_START`]) is not among them, so an update leaves it alone.
-const USER_ATTRIBUTES: [&str; 15] = [
+const USER_ATTRIBUTES: [&str; 19] = [
     "user_id",
     "email",
     "phone",
@@ -103,6 +103,10 @@ const USER_ATTRIBUTES: [&str; 15] = [
     "application_status",
     "customer_id",
     "second_factor_verified_at",
+    "pending_customer_id",
+    "onboarding_checked_at",
+    "totp_id",
+    "totp_confirmed_at",
     "deleted",
     "created_at",
     "updated_at",
@@ -127,6 +131,10 @@ fn user_item(r: &UserRecord) -> Item {
         ("application_id", &r.application_id),
         ("customer_id", &r.customer_id),
         ("second_factor_verified_at", &r.second_factor_verified_at),
+        ("pending_customer_id", &r.pending_customer_id),
+        ("onboarding_checked_at", &r.onboarding_checked_at),
+        ("totp_id", &r.totp_id),
+        ("totp_confirmed_at", &r.totp_confirmed_at),
     ] {
         if let Some(v) = value {
             item.insert(name.into(), s(v));
@@ -156,6 +164,10 @@ fn user_from(item: &Item) -> Result<UserRecord, StoreError> {
             .map(|text: String| crate::domain::ApplicationStatus::parse(&text)),
         customer_id: optional(item, "customer_id")?,
         second_factor_verified_at: optional(item, "second_factor_verified_at")?,
+        pending_customer_id: optional(item, "pending_customer_id")?,
+        onboarding_checked_at: optional(item, "onboarding_checked_at")?,
+        totp_id: optional(item, "totp_id")?,
+        totp_confirmed_at: optional(item, "totp_confirmed_at")?,
         deleted: matches!(item.get("deleted"), Some(AttributeValue::Bool(true))),
         created_at: string(item, "created_at")?,
         updated_at: string(item, "updated_at")?,
@@ -452,6 +464,29 @@ impl UserStore for DynamoStore {
             .send()
             .await;
         match put {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict(format!(
+                "application {application_id} is bound to another user"
+            ))),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn unlink_application(
+        &self,
+        application_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("APP#{application_id}"), "LINK")))
+            .condition_expression("attribute_not_exists(pk) OR user_id = :user")
+            .expression_attribute_values(":user", s(user_id))
+            .send()
+            .await;
+        match delete {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict(format!(
                 "application {application_id} is bound to another user"
@@ -758,6 +793,10 @@ mod tests {
             application_status: Some(crate::domain::ApplicationStatus::Pending),
             customer_id: some(),
             second_factor_verified_at: some(),
+            pending_customer_id: some(),
+            onboarding_checked_at: some(),
+            totp_id: some(),
+            totp_confirmed_at: some(),
             deleted: true,
             created_at: "t0".into(),
             updated_at: "t1".into(),

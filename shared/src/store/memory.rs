@@ -106,6 +106,24 @@ impl UserStore for MemoryStore {
         }
     }
 
+    async fn unlink_application(
+        &self,
+        application_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        match state.applications.get(application_id) {
+            Some(existing) if existing != user_id => Err(StoreError::Conflict(format!(
+                "application {application_id} is bound to another user"
+            ))),
+            Some(_) => {
+                state.applications.remove(application_id);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     async fn user_for_application(
         &self,
         application_id: &str,

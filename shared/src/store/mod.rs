@@ -38,6 +38,16 @@ pub struct UserRecord {
     /// When the user first stepped up with a verified TOTP (RFC 3339): from then on, a new
     /// enrolment needs a recent second factor too.
     pub second_factor_verified_at: Option<String>,
+    /// A customer an operator is binding (`bridge-admin`), written before Unit is patched: no
+    /// token for it until Unit's `jwtSubject` is confirmed and `customer_id` holds it.
+    pub pending_customer_id: Option<String>,
+    /// When Unit was last asked for this user's onboarding state (RFC 3339), so that
+    /// `GET /onboarding` asks at most once per `ONBOARDING_REFRESH_SECONDS`.
+    pub onboarding_checked_at: Option<String>,
+    /// The TOTP registration enrolled through `POST /mfa/totp` (Stytch's `totp_id`).
+    pub totp_id: Option<String>,
+    /// When that TOTP was confirmed by a proof of the contact on the Unit customer (RFC 3339).
+    pub totp_confirmed_at: Option<String>,
     /// The Stytch user was deleted.
     pub deleted: bool,
     /// RFC 3339 times.
@@ -102,6 +112,14 @@ pub trait UserStore: Send + Sync {
     /// Binds a Unit application id to a user (idempotent for the same user; `Conflict` for another).
     async fn link_application(&self, application_id: &str, user_id: &str)
     -> Result<(), StoreError>;
+
+    /// Undoes [`UserStore::link_application`] for this user (a link to another user is a
+    /// `Conflict` and stays; no link is fine).
+    async fn unlink_application(
+        &self,
+        application_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError>;
 
     /// The user an application id is bound to.
     async fn user_for_application(
