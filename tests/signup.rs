@@ -311,7 +311,8 @@ async fn the_full_signup_path_records_the_customer_after_unit_approves() {
 
 #[tokio::test]
 async fn onboarding_works_without_the_webhook_and_tracks_decisions() {
-    let stack = Stack::start(&[]).await;
+    // Every visit may ask Unit here (the freshness window has its own test).
+    let stack = Stack::start(&[("ONBOARDING_REFRESH_SECONDS", "0")]).await;
     // A user Stytch never told us about (no webhook, not even a Stytch record to prefill from):
     // GET /onboarding creates the record and the form itself.
     let user = fresh_user();
@@ -963,5 +964,114 @@ async fn identity_refusals_name_nothing_and_count_against_the_limit() {
         (status, e2e::code_of(&reply)),
         (429, Some("too_many_applications")),
         "each refusal counted: {reply}"
+    );
+}
+
+/// SECURITY.md, "One user cannot exhaust the upstreams": a pending user's visits ask Unit at
+/// most once per `ONBOARDING_REFRESH_SECONDS`, however many there are.
+#[tokio::test]
+async fn repeated_onboarding_visits_ask_unit_once_per_window() {
+    let stack = Stack::start(&[("ONBOARDING_REFRESH_SECONDS", "60")]).await;
+    let login = stack.sign_up("eager@example.com").await;
+    stack.apply_pending(&login).await;
+    let unit_reads = |stack: &Stack| {
+        stack
+            .unit_log()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.starts_with("/application"))
+            .count()
+    };
+    let before = unit_reads(&stack);
+    for _ in 0..20 {
+        let (status, state) = json_of(
+            stack
+                .http
+                .get(stack.url("/onboarding"))
+                .bearer_auth(&login.session_jwt),
+        )
+        .await;
+        assert_eq!(
+            (status, state["state"].as_str()),
+            (200, Some("pending_review"))
+        );
+        let (status, _) = json_of(
+            stack
+                .http
+                .post(stack.url("/unit/customer-token"))
+                .bearer_auth(&login.session_jwt)
+                .json(&json!({})),
+        )
+        .await;
+        assert_eq!(status, 409);
+    }
+    assert_eq!(
+        unit_reads(&stack) - before,
+        1,
+        "one look at Unit in the window"
+    );
+}
+
+/// SECURITY.md, "One user cannot exhaust the upstreams": a deployment-wide daily cap on new
+/// forms and applications; at the cap a new user keeps their place (`form_pending`, with
+/// `Retry-After`) and the signup webhook is still acknowledged.
+#[tokio::test]
+async fn the_daily_cap_pauses_new_applications_and_keeps_each_users_place() {
+    let stack = Stack::start(&[("DAILY_APPLICATIONS_CAP", "2")]).await;
+    let first = stack.sign_up("cap1@example.com").await;
+    let second = stack.sign_up("cap2@example.com").await;
+    for login in [&first, &second] {
+        let mut form = None;
+        for _ in 0..200 {
+            form = stack.record(&login.user_id).await.and_then(|r| r.form_id);
+            if form.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(form.is_some(), "the first two get their forms");
+    }
+    let third = stack.sign_up("cap3@example.com").await;
+    stack
+        .eventually("the third signup's webhook is acknowledged", || {
+            stack
+                .stytch_sandbox()
+                .webhooks
+                .deliveries()
+                .iter()
+                .filter(|d| d.body.to_string().contains(&third.user_id))
+                .any(|d| d.delivered)
+        })
+        .await;
+    let record = stack
+        .record(&third.user_id)
+        .await
+        .expect("the place is kept");
+    assert_eq!(record.form_id, None);
+    let response = stack
+        .http
+        .get(stack.url("/onboarding"))
+        .bearer_auth(&third.session_jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry_after));
+    let state: Value = response.json().await.unwrap();
+    assert_eq!(state["state"], "form_pending");
+    // A direct application waits too.
+    let (status, body) = json_of(stack.http.post(stack.url("/onboarding/application")).bearer_auth(&third.session_jwt).json(&json!({
+        "full_name": {"first": "Cap", "last": "Three"}, "date_of_birth": "1990-01-01",
+        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701"},
+        "phone": {"country_code": "1", "number": "5555550104"}, "ssn": "000000004"
+    }))).await;
+    assert_eq!(
+        (status, e2e::code_of(&body)),
+        (503, Some("applications_paused")),
+        "{body}"
     );
 }

@@ -263,89 +263,83 @@ async fn an_abandoned_enrolment_is_replaced_and_recovery_codes_work_once() {
     );
 }
 
+/// SECURITY.md, "The TOTP lockout is not a weapon, and guessing stays bounded": failures count
+/// per session (at the limit the session is refused and revoked at Stytch), recovery codes
+/// apart; a per-user daily ceiling bounds the sessions that never stepped up, and never refuses
+/// the user's stepped-up session.
 #[tokio::test]
-async fn failures_lock_the_user_out_even_when_concurrent() {
-    let stack = Stack::start(&[("TOTP_MAX_FAILURES", "3"), ("TOTP_LOCKOUT_SECONDS", "600")]).await;
-    let login = stack.sign_up("ada@example.com").await;
-    let secret = enrol(&stack, &login).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // Two failures, then a success clears the count.
-    for _ in 0..2 {
-        assert_eq!(
-            json_of(call(
-                &stack,
-                &login,
-                "/mfa/totp/authenticate",
-                json!({"totp_code": wrong_code(&secret)})
-            ))
-            .await
-            .0,
-            401
-        );
-    }
-    assert_eq!(
-        json_of(call(
+async fn failures_lock_the_session_and_a_daily_ceiling_bounds_a_password_thief() {
+    let stack = Stack::start(&[
+        ("TOTP_MAX_FAILURES", "3"),
+        ("TOTP_LOCKOUT_SECONDS", "600"),
+        ("TOTP_DAILY_CEILING", "5"),
+    ])
+    .await;
+    let email = "ada@example.com";
+    let owner = stack.sign_up(email).await;
+    let enrolled = enrol(&stack, &owner).await;
+    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    let recovery = enrolled["recovery_codes"][0].as_str().unwrap().to_owned();
+    let attempt = |login: &e2e::Login, code: String| {
+        call(
             &stack,
-            &login,
+            login,
             "/mfa/totp/authenticate",
-            // The current step's code: still in the ±1 window if the step turns meanwhile.
-            json!({"totp_code": totp(&secret, now())})
-        ))
-        .await
-        .0,
-        200
-    );
+            json!({"totp_code": code}),
+        )
+    };
+    // The owner steps up: that session carries a TOTP factor from now on.
+    let (status, stepped) = json_of(attempt(&owner, totp(&secret, now()))).await;
+    assert_eq!(status, 200, "{stepped}");
+    let owner = e2e::Login {
+        session_jwt: stepped["session_jwt"].as_str().unwrap().to_owned(),
+        ..owner
+    };
+    // A thief with the password: three wrong codes lock and revoke that session.
+    let thief = password_login(&stack, email, None).await;
     for _ in 0..3 {
-        assert_eq!(
-            json_of(call(
-                &stack,
-                &login,
-                "/mfa/totp/authenticate",
-                json!({"totp_code": wrong_code(&secret)})
-            ))
-            .await
-            .0,
-            401
-        );
+        assert_eq!(json_of(attempt(&thief, wrong_code(&secret))).await.0, 401);
     }
-    let response = call(
-        &stack,
-        &login,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": totp(&secret, now())}),
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(
-        response.status(),
-        429,
-        "even a right code waits out the lockout"
+    assert!(
+        !alive(&stack, &thief.session_token).await,
+        "the session was revoked at Stytch"
     );
+    let response = attempt(&thief, totp(&secret, now())).send().await.unwrap();
+    assert_eq!(response.status(), 429, "even a right code");
     let retry_after: u64 = response.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
     assert!((1..=600).contains(&retry_after), "{retry_after}");
+    // A new session: two more, and the daily ceiling (5) is reached for every session that
+    // never stepped up, whatever its own count.
+    let again = password_login(&stack, email, None).await;
+    for _ in 0..2 {
+        assert_eq!(json_of(attempt(&again, wrong_code(&secret))).await.0, 401);
+    }
+    let fresh = password_login(&stack, email, None).await;
+    let (status, body) = json_of(attempt(&fresh, totp(&secret, now()))).await;
     assert_eq!(
-        code_of(&response.json().await.unwrap()),
-        Some("too_many_attempts")
+        (status, code_of(&body)),
+        (429, Some("too_many_attempts")),
+        "{body}"
     );
-    assert_eq!(
-        json_of(call(
-            &stack,
-            &login,
-            "/mfa/totp/recover",
-            json!({"recovery_code": "aaaa-bbbb-cccc"})
-        ))
-        .await
-        .0,
-        429,
-        "recovery codes share the limit"
-    );
+    // The owner's stepped-up session is not refused for the thief's failures.
+    away_from_a_step_boundary().await;
+    let (status, body) = json_of(attempt(&owner, totp(&secret, now() + 30))).await;
+    assert_eq!(status, 200, "{body}");
+    // Recovery codes have their own counter: the owner, in a fresh session, recovers, and the
+    // thief's sessions end.
+    let (status, body) = json_of(call(
+        &stack,
+        &fresh,
+        "/mfa/totp/recover",
+        json!({"recovery_code": recovery}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!alive(&stack, &again.session_token).await);
 
     // Another user fires ten wrong codes at once: only three reach Stytch.
     let racer = stack.sign_up("grace@example.com").await;
@@ -644,4 +638,26 @@ async fn replacing_without_an_active_totp_is_an_ordinary_enrolment() {
     enrol(&stack, &login).await;
     let again = enrol(&stack, &login).await;
     assert!(again["secret"].is_string());
+}
+
+/// SECURITY.md, "One user cannot exhaust the upstreams": each `POST /mfa/totp` is up to four
+/// Stytch calls, so a user gets `TOTP_ENROLMENTS_PER_USER` of them per window.
+#[tokio::test]
+async fn enrolments_are_limited_per_user() {
+    let stack = Stack::start(&[("TOTP_ENROLMENTS_PER_USER", "3/3600")]).await;
+    let login = stack.sign_up("enrols@example.com").await;
+    for _ in 0..3 {
+        let (status, _) = json_of(call(&stack, &login, "/mfa/totp", json!({}))).await;
+        assert_eq!(status, 201);
+    }
+    let calls = stack.stytch_log().len();
+    let response = call(&stack, &login, "/mfa/totp", json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code_of(&body), Some("too_many_enrolments"));
+    assert_eq!(stack.stytch_log().len(), calls, "Stytch was not called");
 }

@@ -84,6 +84,9 @@ pub struct Config {
     pub totp_max_failures: u32,
     /// The lockout window (seconds from the first failed check).
     pub totp_lockout: Duration,
+    /// Failed TOTP checks per user per day in sessions that never completed a step-up
+    /// (`TOTP_DAILY_CEILING`): what bounds a password thief's guessing over a year.
+    pub totp_daily_ceiling: u32,
     /// Unit scopes a customer token may carry.
     pub allowed_scopes: BTreeSet<String>,
     /// Scopes on [`READ_ONLY_SCOPES`] that need a step-up all the same (`SENSITIVE_SCOPES`);
@@ -99,6 +102,14 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Attempts per upstream call (first try included) for retryable failures.
     pub upstream_max_attempts: u32,
+    /// `GET /onboarding` (and customer-token's slow path) asks Unit at most once per this, per
+    /// user (`ONBOARDING_REFRESH_SECONDS`); in between it answers from the record.
+    pub onboarding_refresh: Duration,
+    /// `POST /mfa/totp` calls a user may make per window (`TOTP_ENROLMENTS_PER_USER`).
+    pub totp_enrolments_per_user: RateLimit,
+    /// New Unit application forms and applications per UTC day, all users together
+    /// (`DAILY_APPLICATIONS_CAP`).
+    pub daily_applications_cap: u32,
     /// A Unit event older than this is never applied (`UNIT_EVENT_MAX_AGE_SECONDS`); event
     /// markers are kept a day longer.
     pub unit_event_max_age: Duration,
@@ -197,6 +208,11 @@ pub const READ_ONLY_SCOPES: &[&str] = &[
     "authorizations",
     "statements",
 ];
+
+/// The default `TOTP_DAILY_CEILING`: with at most 3 codes accepted per guess (Stytch's window
+/// around the current step), 365 × 8 × 3 / 10^6 ≈ 0.88 % chance per year for a password thief
+/// (SECURITY.md shows the formula).
+pub const DEFAULT_TOTP_DAILY_CEILING: u32 = 8;
 
 /// The shortest `UNIT_EVENT_MAX_AGE_SECONDS`: Unit redelivers an `AtLeastOnce` event for up to
 /// 7 days (docs/unit-api.md §8).
@@ -346,6 +362,13 @@ impl Config {
             env.optional("SESSION_CHECK"),
             env.optional("SENSITIVE_SESSION_CHECK"),
         )?;
+        let daily_applications_cap = env.number("DAILY_APPLICATIONS_CAP", 1000)?;
+        if daily_applications_cap == 0 {
+            return Err(ConfigError::new(
+                "DAILY_APPLICATIONS_CAP",
+                "must be at least 1",
+            ));
+        }
         let unit_event_max_age =
             env.number("UNIT_EVENT_MAX_AGE_SECONDS", MIN_UNIT_EVENT_MAX_AGE)?;
         if unit_event_max_age < MIN_UNIT_EVENT_MAX_AGE {
@@ -360,6 +383,10 @@ impl Config {
         let totp_max_failures = env.number("TOTP_MAX_FAILURES", 5)?;
         if totp_max_failures == 0 {
             return Err(ConfigError::new("TOTP_MAX_FAILURES", "must be at least 1"));
+        }
+        let totp_daily_ceiling = env.number("TOTP_DAILY_CEILING", DEFAULT_TOTP_DAILY_CEILING)?;
+        if totp_daily_ceiling == 0 {
+            return Err(ConfigError::new("TOTP_DAILY_CEILING", "must be at least 1"));
         }
         let upstream_timeout =
             Duration::from_millis(env.number("UPSTREAM_TIMEOUT_MS", 5000)?.into());
@@ -396,6 +423,7 @@ impl Config {
             tokens_per_user: env.rate_limit("TOKENS_PER_USER", "30/600")?,
             totp_max_failures,
             totp_lockout: env.seconds("TOTP_LOCKOUT_SECONDS", 900)?,
+            totp_daily_ceiling,
             allowed_scopes,
             sensitive_scopes,
             default_scopes,
@@ -404,6 +432,9 @@ impl Config {
             upstream_timeout,
             upstream_max_attempts,
             unit_event_max_age: Duration::from_secs(unit_event_max_age.into()),
+            onboarding_refresh: env.seconds("ONBOARDING_REFRESH_SECONDS", 10)?,
+            totp_enrolments_per_user: env.rate_limit("TOTP_ENROLMENTS_PER_USER", "10/3600")?,
+            daily_applications_cap,
         })
     }
 }
@@ -685,6 +716,9 @@ mod tests {
             ("SENSITIVE_SESSION_CHECK", "remote"),
             ("SESSION_CHECK", "stytch"),
             ("UNIT_EVENT_MAX_AGE_SECONDS", "86400"),
+            ("DAILY_APPLICATIONS_CAP", "0"),
+            ("TOTP_DAILY_CEILING", "0"),
+            ("TOTP_ENROLMENTS_PER_USER", "10"),
             ("SENSITIVE_SCOPES", "-cards-write"),
             ("SENSITIVE_SCOPES", "!payments-write"),
             ("SENSITIVE_TOKEN_MAX_EXPIRES_IN", "0"),
@@ -763,6 +797,16 @@ mod tests {
         assert!(SessionCheck::All.confirms(false));
         assert!(!SessionCheck::Sensitive.confirms(false));
         assert!(!SessionCheck::Local.confirms(true));
+    }
+
+    /// SECURITY.md's bound: the default ceiling keeps a password thief under 1 % a year.
+    #[test]
+    fn the_default_totp_ceiling_keeps_a_years_guessing_under_one_percent() {
+        let accepted_per_guess = 3.0;
+        let guesses = 365.0 * f64::from(DEFAULT_TOTP_DAILY_CEILING);
+        let success = 1.0 - (1.0 - accepted_per_guess / 1e6_f64).powf(guesses);
+        assert!(success < 0.01, "{success}");
+        assert!(success > 0.005, "not needlessly strict: {success}");
     }
 
     #[test]

@@ -348,6 +348,28 @@ impl ApiError {
         )
     }
 
+    /// 503 `applications_paused`: today's deployment-wide cap of new applications
+    /// (`DAILY_APPLICATIONS_CAP`) is reached; `Retry-After` is the next UTC midnight.
+    pub fn applications_paused(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "applications_paused",
+            "new applications are paused until tomorrow; your place is kept",
+        )
+        .with_retry_after(retry_after)
+    }
+
+    /// 429 `too_many_enrolments`: the per-user limit of `POST /mfa/totp`
+    /// (`TOTP_ENROLMENTS_PER_USER`).
+    pub fn too_many_enrolments(retry_after: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_enrolments",
+            "too many authenticator enrolments for this user; wait before trying again",
+        )
+        .with_retry_after(retry_after)
+    }
+
     /// 429 `too_many_applications`: the per-user limit of applications (`APPLICATIONS_PER_USER`).
     pub fn too_many_applications(retry_after: u64) -> Self {
         Self::new(

@@ -137,6 +137,15 @@ impl VerifiedSession {
         })
     }
 
+    /// Whether the session ever completed a step-up with the user's authenticator or a recovery
+    /// code (a TOTP or recovery-code factor of any age).
+    pub fn ever_stepped_up(&self) -> bool {
+        self.factors.iter().any(|f| {
+            StepUpFactor::Totp.matches(&f.factor_type, &f.delivery_method)
+                || f.delivery_method == "recovery_code"
+        })
+    }
+
     /// The session's remaining lifetime as Stytch's `session_duration_minutes` (rounded up,
     /// within Stytch's 5..=527040), so that a step-up keeps the session's end where it was.
     /// `None` when the claim does not say.

@@ -41,6 +41,8 @@ pub enum Metric {
     /// Unit refused an application for its identity (a duplicate SSN, any identity reason):
     /// deployment-wide, since scripted sign-ups defeat per-user limits.
     IdentityRefused,
+    /// Today's new applications and forms passed 80 % of `DAILY_APPLICATIONS_CAP` (or met it).
+    DailyApplicationsHigh,
     /// Something only an attacker (or a broken upstream) would cause was refused (`Alert`: the
     /// `alert` field of its ERROR line). Every one is alarmed on.
     SecurityAlert { alert: &'static str },
@@ -74,6 +76,7 @@ impl Metric {
             ),
             Metric::StoreConflict => ("StoreConflicts", vec![]),
             Metric::IdentityRefused => ("IdentityRefusals", vec![]),
+            Metric::DailyApplicationsHigh => ("DailyApplicationsHigh", vec![]),
             Metric::SecurityAlert { alert } => ("SecurityAlerts", vec![("Alert", alert)]),
         }
     }

@@ -53,8 +53,45 @@ pub fn apply_contact(record: &mut UserRecord, user: &User) -> bool {
     changed
 }
 
+/// The key of today's deployment-wide count of new Unit applications and forms (UTC day).
+fn daily_key(now: i64) -> String {
+    format!("applications:daily:{}", now.div_euclid(86_400))
+}
+
+/// Takes one of today's `DAILY_APPLICATIONS_CAP` slots (all users together: scripted sign-ups
+/// defeat per-user limits). `Ok(None)` when granted; `Ok(Some(seconds))` until the next UTC day
+/// at the cap. From 80 % of the cap on, `DailyApplicationsHigh` is emitted (its alarm).
+pub async fn take_daily_slot(app: &App, now: i64) -> Result<Option<u64>, ApiError> {
+    let cap = app.config.daily_applications_cap;
+    let until_tomorrow = u64::try_from(86_400 - now.rem_euclid(86_400)).unwrap_or(1);
+    let attempt = app
+        .store
+        .reserve_attempt(&daily_key(now), cap, 86_400, now)
+        .await?;
+    let (count, granted) = match attempt {
+        store::Attempt::Granted { count } => (count, true),
+        store::Attempt::Refused { .. } => (cap, false),
+    };
+    if u64::from(count) * 5 >= u64::from(cap) * 4 {
+        tracing::warn!(
+            count,
+            cap,
+            "today's new applications near or at DAILY_APPLICATIONS_CAP"
+        );
+        crate::metrics::emit(crate::metrics::Metric::DailyApplicationsHigh);
+    }
+    Ok((!granted).then_some(until_tomorrow))
+}
+
+/// Gives back a daily slot whose application or form Unit surely did not make.
+pub async fn give_back_daily_slot(app: &App, now: i64) {
+    store::give_back(&*app.store, &daily_key(now)).await;
+}
+
 /// Makes sure the user has a Unit application form prefilled with `jwtSubject = user_id`: creates
 /// it (idempotently, keyed by the user id) and stores its id and link. A deleted user gets none.
+/// At today's `DAILY_APPLICATIONS_CAP` it creates nothing: 503 `applications_paused` with the
+/// seconds until tomorrow (the record, and so the user's place, is kept).
 pub async fn ensure_form(
     app: &App,
     record: UserRecord,
@@ -82,7 +119,21 @@ pub async fn ensure_form(
         tags: BTreeMap::from([(USER_TAG.to_owned(), record.user_id.clone())]),
         allowed_application_types: vec!["Individual".into()],
     };
-    let created = app.unit.create_application_form(&form, deadline).await?;
+    let now = crate::http::now_epoch();
+    if let Some(retry_after) = take_daily_slot(app, now).await? {
+        return Err(ApiError::applications_paused(retry_after));
+    }
+    let created = match app.unit.create_application_form(&form, deadline).await {
+        Ok(created) => created,
+        Err(e) => {
+            if matches!(&e, UnitError::Api { status, .. } if *status >= 500 || *status == 429)
+                || matches!(e, UnitError::Secrets(_))
+            {
+                give_back_daily_slot(app, now).await;
+            }
+            return Err(e.into());
+        }
+    };
     let link = created.link().map(str::to_owned);
     tracing::info!(form_id = %created.id, "created the Unit application form");
     let stored = store::modify(&*app.store, &record.user_id, true, |r| {
@@ -282,6 +333,9 @@ pub struct OnboardingState {
     pub application_id: Option<String>,
     pub application_status: Option<ApplicationStatus>,
     pub customer_id: Option<String>,
+    /// At today's cap: when to ask again (the `Retry-After` header, not the body).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl OnboardingState {
@@ -305,8 +359,42 @@ impl OnboardingState {
             application_id: r.application_id.clone(),
             application_status: r.application_status.clone(),
             customer_id: r.customer_id.clone(),
+            retry_after: None,
         }
     }
+}
+
+/// Whether Unit may be asked about the user now: not within `ONBOARDING_REFRESH_SECONDS` of
+/// the last time.
+fn refresh_due(app: &App, record: &UserRecord, now: i64) -> bool {
+    let window = i64::try_from(app.config.onboarding_refresh.as_secs()).unwrap_or(i64::MAX);
+    record
+        .onboarding_checked_at
+        .as_deref()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .is_none_or(|t| now - t.unix_timestamp() >= window)
+}
+
+/// Claims this window's look at Unit for the user (SECURITY.md, "One user cannot exhaust the
+/// upstreams"): of racing requests, one gets the record back and asks Unit; the others, and
+/// every request until the window has passed, answer from the record (`None`).
+async fn claim_refresh(app: &App, record: &UserRecord) -> Result<Option<UserRecord>, ApiError> {
+    let now = crate::http::now_epoch();
+    if !refresh_due(app, record, now) {
+        return Ok(None);
+    }
+    let mut claimed = false;
+    let stored = store::modify(&*app.store, &record.user_id, false, |r| {
+        claimed = refresh_due(app, r, now);
+        if claimed {
+            r.onboarding_checked_at = Some(store::timestamp());
+        }
+        claimed
+    })
+    .await?;
+    Ok(stored.filter(|_| claimed))
 }
 
 /// The caller's onboarding state, creating the record and form if the signup webhook has not
@@ -331,7 +419,23 @@ pub async fn state(
     if record.deleted {
         return Err(ApiError::account_deleted(StatusCode::GONE));
     }
-    record = ensure_form(app, record, deadline).await?;
+    record = match ensure_form(app, record.clone(), deadline).await {
+        Ok(r) => r,
+        Err(e) if e.code == "applications_paused" => {
+            // Today's cap: the user keeps their place and is told when to come back.
+            let mut state = OnboardingState::of(&record);
+            state.retry_after = e.retry_after;
+            return Ok(state);
+        }
+        Err(e) => return Err(e),
+    };
+    if !pending(&record) {
+        return Ok(OnboardingState::of(&record));
+    }
+    let Some(claimed) = claim_refresh(app, &record).await? else {
+        return Ok(OnboardingState::of(&record));
+    };
+    record = claimed;
     match refresh(app, &record, deadline).await {
         Ok(Some(r)) => record = r,
         Ok(None) => {}
@@ -342,20 +446,21 @@ pub async fn state(
     Ok(OnboardingState::of(&record))
 }
 
+/// Whether Unit may still have news for the user: no customer, and no closed application.
+fn pending(record: &UserRecord) -> bool {
+    record.customer_id.is_none()
+        && !record
+            .application_status
+            .as_ref()
+            .is_some_and(|s| s.is_closed())
+}
+
 /// Asks Unit what changed: the form's fresh link and application, or the application's decision.
 async fn refresh(
     app: &App,
     record: &UserRecord,
     deadline: Instant,
 ) -> Result<Option<UserRecord>, UnitError> {
-    let pending = record.customer_id.is_none()
-        && !record
-            .application_status
-            .as_ref()
-            .is_some_and(|s| s.is_closed());
-    if !pending {
-        return Ok(None);
-    }
     let mut refreshed = None;
     let application_id = match (&record.application_id, &record.form_id) {
         (Some(id), _) => Some(id.clone()),
@@ -407,6 +512,10 @@ pub async fn customer_from_unit(
     let Some(application_id) = &record.application_id else {
         return Ok(None);
     };
+    // At most once per ONBOARDING_REFRESH_SECONDS per user, like GET /onboarding.
+    if claim_refresh(app, record).await?.is_none() {
+        return Ok(None);
+    }
     let application = app.unit.get_application(application_id, deadline).await?;
     if !is_theirs(&application, &record.user_id) {
         return Ok(None);

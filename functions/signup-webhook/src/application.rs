@@ -336,6 +336,11 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         tracing::warn!("applications limited for this user");
         return Err(ApiError::too_many_applications(retry_after));
     }
+    let now = shared::http::now_epoch();
+    if let Some(retry_after) = shared::onboarding::take_daily_slot(app, now).await? {
+        store::give_back(&*app.store, &limit_key).await;
+        return Err(ApiError::applications_paused(retry_after));
+    }
     let result = app
         .unit
         .create_individual_application(&application, deadline)
@@ -351,6 +356,7 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     };
     if unanswered {
         store::give_back(&*app.store, &limit_key).await;
+        shared::onboarding::give_back_daily_slot(app, now).await;
     }
     let created = match result {
         Ok(a) => a,

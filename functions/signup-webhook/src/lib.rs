@@ -63,7 +63,13 @@ pub async fn handle(app: Arc<App>, req: Request) -> Result<Response<Body>, ApiEr
             let state =
                 shared::onboarding::state(app, &session.user_id, shared::http::deadline(&req))
                     .await?;
-            Ok(shared::error::json(StatusCode::OK, &state))
+            let mut response = shared::error::json(StatusCode::OK, &state);
+            if let Some(seconds) = state.retry_after {
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+            }
+            Ok(response)
         }
     }
 }

@@ -128,8 +128,15 @@ async fn user_created(app: &App, event: &StytchEvent, deadline: Instant) -> Resu
     })
     .await?
     .ok_or_else(ApiError::internal)?;
-    ensure_form(app, record, deadline).await?;
-    Ok(())
+    match ensure_form(app, record, deadline).await {
+        // Today's DAILY_APPLICATIONS_CAP: the record keeps the user's place, and their first
+        // GET /onboarding after it creates the form. Svix need not retry.
+        Err(e) if e.code == "applications_paused" => {
+            tracing::warn!("no form for the new user today: DAILY_APPLICATIONS_CAP reached");
+            Ok(())
+        }
+        other => other.map(drop),
+    }
 }
 
 /// Svix promises no order, so an update applies Stytch's current state, read afresh.

@@ -3,9 +3,12 @@
 //!
 //! Every route takes the caller's Stytch session JWT, verified locally; the user id always comes
 //! from it, never from the body. Secrets, codes and recovery codes are never logged or stored.
-//! Beyond Stytch's own limits, failed checks are counted per user in the store (an atomic,
-//! conditional counter with a TTL): after `TOTP_MAX_FAILURES` in `TOTP_LOCKOUT_SECONDS` the user
-//! gets 429 until the window ends; a success clears it.
+//! Beyond Stytch's own limits, failed checks are counted in the store (atomic, conditional
+//! counters with a TTL; SECURITY.md, "The TOTP lockout is not a weapon"): per session, TOTP
+//! codes and recovery codes apart, `TOTP_MAX_FAILURES` in `TOTP_LOCKOUT_SECONDS`, after which
+//! the session is refused and revoked at Stytch; and per user per day, `TOTP_DAILY_CEILING`
+//! failed TOTP codes in sessions that never completed a step-up, after which such sessions are
+//! refused (an alert). A user's stepped-up session is never refused for another's failures.
 
 use std::sync::Arc;
 
@@ -143,6 +146,19 @@ async fn enrol(
             .map_err(|_| ApiError::invalid_request("the body must be {} or {\"replace\": true}"))?
     };
     let config = &app.config;
+    // Each enrolment is up to four Stytch calls: bounded per user (SECURITY.md, "One user
+    // cannot exhaust the upstreams"). The key is under the TOTP lockout's prefix (its IAM grant).
+    if let Some(retry_after) = store::take_slot(
+        &*app.store,
+        &format!("totp:enrol:{}", session.user_id),
+        config.totp_enrolments_per_user,
+        shared::http::now_epoch(),
+    )
+    .await?
+    {
+        tracing::warn!("TOTP enrolments limited for this user");
+        return Err(ApiError::too_many_enrolments(retry_after));
+    }
     let proven = session.has_recent_second_factor(Freshness {
         max_age: config.step_up_max_age,
         leeway: config.jwt_leeway,
@@ -271,31 +287,94 @@ struct SteppedUp {
     session_expires_at: Option<String>,
 }
 
+/// The counters a check reserves: the session's own (TOTP codes and recovery codes apart), and
+/// the user's daily ceiling for a TOTP check in a session that never stepped up.
+struct Counters {
+    session: String,
+    ceiling: Option<String>,
+}
+
+impl Counters {
+    fn of(session: &VerifiedSession, code: &Check<'_>) -> Self {
+        let (kind, ceiling) = match code {
+            Check::Totp(_) => ("session", !session.ever_stepped_up()),
+            Check::Recovery(_) => ("recovery", false),
+        };
+        Self {
+            session: format!("totp:{kind}:{}", session.session_id),
+            ceiling: ceiling.then(|| format!("totp:user:{}", session.user_id)),
+        }
+    }
+
+    /// Gives back what was reserved for a check that did not happen or did not fail.
+    async fn give_back(&self, app: &App, session_too: bool) {
+        if session_too {
+            store::give_back(&*app.store, &self.session).await;
+        }
+        if let Some(ceiling) = &self.ceiling {
+            store::give_back(&*app.store, ceiling).await;
+        }
+    }
+}
+
+/// Reserves the check's attempts, or refuses it: a session at its limit is revoked at Stytch,
+/// a user at the daily ceiling raises an alert. `Ok(true)` when this is the session's last
+/// attempt of its window.
+async fn reserve(
+    app: &App,
+    session: &VerifiedSession,
+    counters: &Counters,
+    deadline: Instant,
+) -> Result<bool, ApiError> {
+    let config = &app.config;
+    let now = shared::http::now_epoch();
+    let window = u32::try_from(config.totp_lockout.as_secs()).unwrap_or(u32::MAX);
+    let last = match app
+        .store
+        .reserve_attempt(&counters.session, config.totp_max_failures, window, now)
+        .await?
+    {
+        Attempt::Granted { count } => count >= config.totp_max_failures,
+        Attempt::Refused { retry_after } => {
+            tracing::warn!("TOTP checks locked for this session");
+            shared::metrics::emit(shared::metrics::Metric::TotpLockout);
+            revoke(app, &session.session_id, deadline).await;
+            return Err(ApiError::too_many_attempts(retry_after));
+        }
+    };
+    if let Some(ceiling) = &counters.ceiling
+        && let Attempt::Refused { retry_after } = app
+            .store
+            .reserve_attempt(ceiling, config.totp_daily_ceiling, 86_400, now)
+            .await?
+    {
+        store::give_back(&*app.store, &counters.session).await;
+        shared::metrics::alert(
+            "totp_daily_ceiling",
+            "TOTP_DAILY_CEILING reached: someone with the user's password is guessing codes; sessions that never stepped up are refused",
+        );
+        return Err(ApiError::too_many_attempts(retry_after));
+    }
+    Ok(last)
+}
+
+/// Revokes one Stytch session (best effort: a failure is logged; the counter refuses it anyway).
+async fn revoke(app: &App, session_id: &str, deadline: Instant) {
+    if let Err(e) = app.stytch.revoke_session(session_id, deadline).await {
+        tracing::warn!(error = %e, "could not revoke the locked session at Stytch");
+    }
+}
+
 /// `POST /mfa/totp/authenticate` and `/recover`: checks the code through Stytch against the
-/// caller's session, so the factor joins it, under the per-user attempt limit.
+/// caller's session, so the factor joins it, under the session's and the user's limits.
 async fn check(
     app: &App,
     session: &VerifiedSession,
     code: Check<'_>,
     deadline: Instant,
 ) -> Result<Response<Body>, ApiError> {
-    let key = format!("totp:{}", session.user_id);
-    let config = &app.config;
-    let window = u32::try_from(config.totp_lockout.as_secs()).unwrap_or(u32::MAX);
-    if let Attempt::Refused { retry_after } = app
-        .store
-        .reserve_attempt(
-            &key,
-            config.totp_max_failures,
-            window,
-            shared::http::now_epoch(),
-        )
-        .await?
-    {
-        tracing::warn!("TOTP checks locked for this user");
-        shared::metrics::emit(shared::metrics::Metric::TotpLockout);
-        return Err(ApiError::too_many_attempts(retry_after));
-    }
+    let counters = Counters::of(session, &code);
+    let last = reserve(app, session, &counters, deadline).await?;
     // Stytch sets the session's expiry to now + session_duration_minutes: sending what is left
     // keeps the session ending where it did, however long the user logged in for.
     let minutes = session.minutes_left(shared::http::now_epoch());
@@ -315,12 +394,14 @@ async fn check(
     match result {
         Ok(authenticated) => {
             // The step-up is done at Stytch (the code is spent, the factor is in the session):
-            // answering an error now would lose the new session JWT. The failure counter and
-            // the record of a verified TOTP are housekeeping; left undone, the counter expires
-            // with its window and the next step-up records the TOTP.
-            if let Err(e) = app.store.clear_attempts(&key).await {
-                tracing::warn!(error = %e, "could not clear the failed-attempt counter");
+            // answering an error now would lose the new session JWT. The counters and the
+            // record of a verified TOTP are housekeeping; left undone, the counters expire
+            // with their windows and the next step-up records the TOTP.
+            if let Err(e) = app.store.clear_attempts(&counters.session).await {
+                tracing::warn!(error = %e, "could not clear the session's failed-attempt counter");
             }
+            // The ceiling counts failures only: this success gives its slot back.
+            counters.give_back(app, false).await;
             shared::metrics::emit(shared::metrics::Metric::StepUp);
             match code {
                 Check::Totp(_) => {
@@ -355,7 +436,16 @@ async fn check(
                 &stepped_up(session, authenticated),
             ))
         }
-        Err(e) => Err(failed_check(app, &key, &code, e).await),
+        Err(e) => {
+            let at_limit = last && !never_checked(&e);
+            let answer = failed_check(app, &counters, &code, e).await;
+            if at_limit {
+                tracing::warn!("the session reached TOTP_MAX_FAILURES; revoked");
+                shared::metrics::emit(shared::metrics::Metric::TotpLockout);
+                revoke(app, &session.session_id, deadline).await;
+            }
+            Err(answer)
+        }
     }
 }
 
@@ -389,11 +479,16 @@ fn never_checked(e: &StytchError) -> bool {
     }
 }
 
-/// Maps a failed check; its attempt slot is kept unless the code was never checked.
-async fn failed_check(app: &App, key: &str, code: &Check<'_>, e: StytchError) -> ApiError {
+/// Maps a failed check; its attempts are kept unless the code was never checked.
+async fn failed_check(
+    app: &App,
+    counters: &Counters,
+    code: &Check<'_>,
+    e: StytchError,
+) -> ApiError {
     let kind = stytch_error_type(&e).to_owned();
     if never_checked(&e) {
-        store::give_back(&*app.store, key).await;
+        counters.give_back(app, true).await;
     } else {
         tracing::info!(error_type = %kind, "code refused or its check uncertain; the attempt counts");
     }

@@ -149,7 +149,10 @@ async fn attempts_are_limited_per_window(store: Arc<dyn UserStore>, run: &str) {
     })
     .await;
     assert_eq!(
-        results.iter().filter(|a| **a == Attempt::Granted).count(),
+        results
+            .iter()
+            .filter(|a| matches!(a, Attempt::Granted { .. }))
+            .count(),
         5,
         "{results:?}"
     );
@@ -161,7 +164,7 @@ async fn attempts_are_limited_per_window(store: Arc<dyn UserStore>, run: &str) {
     store.release_attempt(&key).await.unwrap();
     assert_eq!(
         store.reserve_attempt(&key, 5, 900, t0 + 100).await.unwrap(),
-        Attempt::Granted
+        Attempt::Granted { count: 5 }
     );
     assert!(matches!(
         store.reserve_attempt(&key, 5, 900, t0 + 100).await.unwrap(),
@@ -170,14 +173,14 @@ async fn attempts_are_limited_per_window(store: Arc<dyn UserStore>, run: &str) {
     // After the window a new one starts.
     assert_eq!(
         store.reserve_attempt(&key, 5, 900, t0 + 900).await.unwrap(),
-        Attempt::Granted
+        Attempt::Granted { count: 1 }
     );
     // Clearing (a success) forgets everything.
     store.clear_attempts(&key).await.unwrap();
-    for _ in 0..5 {
+    for count in 1..=5 {
         assert_eq!(
             store.reserve_attempt(&key, 5, 900, t0 + 901).await.unwrap(),
-            Attempt::Granted
+            Attempt::Granted { count }
         );
     }
     assert!(matches!(

@@ -618,10 +618,18 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":cutoff", n(cutoff))
             .expression_attribute_values(":max", n(i64::from(max)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
         match counted {
-            Ok(_) => return Ok(Attempt::Granted),
+            Ok(out) => {
+                let count = out
+                    .attributes()
+                    .and_then(|a| number(a, "attempts").ok())
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(max);
+                return Ok(Attempt::Granted { count });
+            }
             Err(e) if is_condition_failure(&e) => {}
             Err(e) => return Err(unavailable(e)),
         }
@@ -641,7 +649,7 @@ impl UserStore for DynamoStore {
             .send()
             .await;
         match restarted {
-            Ok(_) => Ok(Attempt::Granted),
+            Ok(_) => Ok(Attempt::Granted { count: 1 }),
             Err(e) if is_condition_failure(&e) => {
                 let started = old_item(&e).and_then(|item| number(item, "window_start").ok());
                 let window_end = started.map_or(expires, |s| s as i64 + i64::from(window));

@@ -23,7 +23,7 @@ struct State {
 
 /// Counts one in `counter` (count, window start) unless `max` are counted in a window of
 /// `window` seconds that has not passed; `Err(retry_after)` when it is full.
-fn count(counter: &mut (u32, i64), max: u32, window: u32, now: i64) -> Result<(), u64> {
+fn count(counter: &mut (u32, i64), max: u32, window: u32, now: i64) -> Result<u32, u64> {
     if counter.1 + i64::from(window) <= now {
         *counter = (0, now);
     }
@@ -33,7 +33,7 @@ fn count(counter: &mut (u32, i64), max: u32, window: u32, now: i64) -> Result<()
             .max(1));
     }
     counter.0 += 1;
-    Ok(())
+    Ok(counter.0)
 }
 
 /// A `UserStore` in process memory.
@@ -174,7 +174,7 @@ impl UserStore for MemoryStore {
         let mut state = self.state();
         let counter = state.attempts.entry(key.to_owned()).or_insert((0, now));
         Ok(match count(counter, max, window, now) {
-            Ok(()) => Attempt::Granted,
+            Ok(count) => Attempt::Granted { count },
             Err(retry_after) => Attempt::Refused { retry_after },
         })
     }
@@ -206,7 +206,7 @@ impl UserStore for MemoryStore {
         };
         let counter = state.tokens.entry(user_id.to_owned()).or_insert((0, now));
         Ok(match count(counter, max, window, now) {
-            Ok(()) => TokenSlot::Taken(record),
+            Ok(_) => TokenSlot::Taken(record),
             Err(retry_after) => TokenSlot::Full { retry_after },
         })
     }

@@ -202,8 +202,8 @@ pub enum TokenSlot {
 /// The answer of [`UserStore::reserve_attempt`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
-    /// Go ahead.
-    Granted,
+    /// Go ahead: this is the `count`th attempt of the window.
+    Granted { count: u32 },
     /// Too many attempts: wait this many seconds.
     Refused { retry_after: u64 },
 }
@@ -234,7 +234,7 @@ pub async fn take_slot(
             .reserve_attempt(key, limit.max, limit.window_secs(), now)
             .await?
         {
-            Attempt::Granted => None,
+            Attempt::Granted { .. } => None,
             Attempt::Refused { retry_after } => Some(retry_after),
         },
     )
