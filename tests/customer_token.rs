@@ -656,17 +656,63 @@ async fn the_step_up_factors_are_a_setting_of_exact_pairs() {
             assert_eq!(code_of(&body), Some("step_up_required"), "{name}");
         }
     }
-    // The default is TOTP alone, paired with its delivery method.
+    // The default is TOTP alone, paired with its delivery method; for a bank customer, only
+    // the authenticator bound to them (recorded, confirmed) counts.
     let default = Stack::start(&[("SESSION_CHECK", "local")]).await;
     let (login, _) = default.onboarded("totp-only@example.com").await;
-    for (factors, expected) in [
-        (&[password, ("totp", "authenticator_app")][..], 200),
-        (&[password, ("webauthn", "webauthn_registration")][..], 403),
-        (&[password, ("totp", "recovery_code")][..], 403),
+    shared::store::modify(&*default.local.app.store, &login.user_id, false, |r| {
+        r.totp_id = Some("totp-test-bound".into());
+        r.totp_confirmed_at = Some(shared::store::timestamp());
+        true
+    })
+    .await
+    .unwrap();
+    let at = e2e::rfc3339(now());
+    let with_totp = |totp_id: &str| {
+        default.forge(&login.user_id, now(), |c| {
+            c["https://stytch.com/session"]["authentication_factors"] = json!([
+                {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": at},
+                {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": at,
+                 "authenticator_app_factor": {"totp_id": totp_id}}]);
+        })
+    };
+    for (jwt, expected, code) in [
+        (with_totp("totp-test-bound"), 200, None),
+        (
+            with_totp("totp-test-other"),
+            403,
+            Some("authenticator_unconfirmed"),
+        ),
+        (
+            session_with(
+                &default,
+                &login.user_id,
+                &[password, ("totp", "authenticator_app")],
+            ),
+            403,
+            Some("authenticator_unconfirmed"),
+        ),
+        (
+            session_with(
+                &default,
+                &login.user_id,
+                &[password, ("webauthn", "webauthn_registration")],
+            ),
+            403,
+            Some("step_up_required"),
+        ),
+        (
+            session_with(
+                &default,
+                &login.user_id,
+                &[password, ("totp", "recovery_code")],
+            ),
+            403,
+            Some("step_up_required"),
+        ),
     ] {
-        let jwt = session_with(&default, &login.user_id, factors);
         let (status, body) = json_of(token(&default, &jwt, json!({"scope": "cards-write"}))).await;
-        assert_eq!(status, expected, "{factors:?}: {body}");
+        assert_eq!((status, code_of(&body)), (expected, code), "{body}");
     }
 }
 
@@ -711,4 +757,95 @@ async fn an_email_code_counts_only_when_named_and_only_beside_another_channel() 
         let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
         assert_eq!(status, expected, "{name}: {body}");
     }
+}
+
+/// SECURITY.md, "A password alone does not bind a bank customer's authenticator": with only the
+/// password, a thief can enrol and step up, but a sensitive token needs the authenticator
+/// enrolled here and confirmed by a code to the contact on the Unit customer (not an address the
+/// session can add at Stytch), and a TOTP made through Stytch directly never counts.
+#[tokio::test]
+async fn a_password_alone_does_not_bind_a_bank_customers_authenticator() {
+    let stack = Stack::start(&[]).await;
+    let login = stack.sign_up("bound@example.com").await;
+    // The bank account's e-mail (on the Unit customer) is not the one the Stytch user logs in
+    // with: only the bank's counts.
+    let (status, state) = json_of(stack.http.post(stack.url("/onboarding/application")).bearer_auth(&login.session_jwt).json(&json!({
+        "full_name": {"first": "Bo", "last": "Und"}, "date_of_birth": "1990-01-01", "email": "bank@example.com",
+        "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701"},
+        "phone": {"country_code": "1", "number": "5555550104"},
+        "ssn": format!("{:09}", fastrand::u64(100_000_000..=665_999_999))
+    }))).await;
+    assert_eq!(
+        (status, state["state"].as_str()),
+        (201, Some("approved")),
+        "{state}"
+    );
+    let sensitive = json!({"scope": "payments-write"});
+    // The thief: password only, enrols and steps up.
+    let jwt = stack.enrolled_and_stepped_up(&login.session_jwt).await;
+    let (status, body) = json_of(token(&stack, &jwt, sensitive.clone())).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (403, Some("authenticator_unconfirmed")),
+        "{body}"
+    );
+    // Proving the Stytch login's own inbox is not proving the bank's.
+    let jwt = stack.prove_email(&jwt, "bound@example.com").await;
+    let (status, body) = json_of(token(&stack, &jwt, sensitive.clone())).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (403, Some("authenticator_unconfirmed")),
+        "{body}"
+    );
+    let record = stack.record(&login.user_id).await.unwrap();
+    assert!(
+        record.totp_id.is_some() && record.totp_confirmed_at.is_none(),
+        "{record:?}"
+    );
+    // A user whose login inbox is the bank's: the same password-only enrolment is refused,
+    // until the session proves that inbox; then the first sensitive request confirms it.
+    let owner = stack.sign_up("owner-bound@example.com").await;
+    stack.apply(&owner).await;
+    let jwt = stack.enrolled_and_stepped_up(&owner.session_jwt).await;
+    let (status, body) = json_of(token(&stack, &jwt, sensitive.clone())).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (403, Some("authenticator_unconfirmed")),
+        "{body}"
+    );
+    let jwt = stack.prove_email(&jwt, "owner-bound@example.com").await;
+    let (status, body) = json_of(token(&stack, &jwt, sensitive.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    let record = stack.record(&owner.user_id).await.unwrap();
+    assert!(record.totp_confirmed_at.is_some(), "{record:?}");
+    // A TOTP made through Stytch directly (its frontend SDK), stepped up at Stytch: never ours.
+    let other = stack.sign_up("direct@example.com").await;
+    stack.apply(&other).await;
+    let (status, created) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/totps")
+            .json(&json!({"user_id": other.user_id})),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let secret = created["secret"].as_str().unwrap();
+    let jwt = stack
+        .prove_email(&other.session_jwt, "direct@example.com")
+        .await;
+    let (status, stepped) = json_of(
+        stack
+            .stytch_call(Method::POST, "/v1/totps/authenticate")
+            .json(&json!({
+                "user_id": other.user_id, "totp_code": e2e::totp(secret, now()), "session_jwt": jwt
+            })),
+    )
+    .await;
+    assert_eq!(status, 200, "{stepped}");
+    let jwt = stepped["session_jwt"].as_str().unwrap();
+    let (status, body) = json_of(token(&stack, jwt, sensitive)).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (403, Some("authenticator_unconfirmed")),
+        "{body}"
+    );
 }

@@ -314,12 +314,13 @@ fn the_demo_walks_the_whole_flow() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains(" 1. [ok  ] sign up at Stytch"), "{stdout}");
-    for step in 1..=9 {
+    for step in 1..=10 {
         assert!(
             stdout.contains(&format!("{step:>2}. [ok  ]")),
             "step {step} passes: {stdout}"
         );
     }
+    assert!(stdout.contains("prove the account's e-mail"), "{stdout}");
 }
 
 #[tokio::test]

@@ -431,7 +431,7 @@ async fn smoke_walks_the_flow_against_the_local_stack_as_a_deployment() {
         "the signup webhook arrived and created the form",
         "ok    3. application approved by Unit",
         "ok    4. TOTP enrolled, session stepped up, lifetime kept",
-        "ok    5. customer token for a sensitive scope, used at Unit",
+        "ok    5. customer tokens: cards-write waits for the bank's contact, the read scopes work at Unit",
         "ok    6. audit item",
         "ok    7. clean up",
         "smoke: all 7 steps passed",

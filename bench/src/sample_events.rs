@@ -83,7 +83,7 @@ pub async fn render(
         .unwrap_or_default()
         .replace("__USER_ID__", &user_id);
     if body.contains("__TOTP_CODE__") {
-        let (_, jwt) = session.as_ref().ok_or("a TOTP event needs a session")?;
+        let (_, jwt, _) = session.as_ref().ok_or("a TOTP event needs a session")?;
         let key = enrol_totp(http, &stack.api_url, jwt).await?;
         body = body.replace(
             "__TOTP_CODE__",
@@ -93,7 +93,7 @@ pub async fn render(
     let headers = event["headers"]
         .as_object_mut()
         .ok_or("an event has headers")?;
-    if let Some((_, jwt)) = &session {
+    if let Some((_, jwt, _)) = &session {
         headers.insert("authorization".into(), format!("Bearer {jwt}").into());
     }
     if headers.get("svix-id").and_then(Value::as_str) == Some("__SVIX_ID__") {

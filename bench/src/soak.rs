@@ -60,7 +60,7 @@ impl Sessions {
             let (_, jwt, key) = crate::cpu::stepped_up_user(stack, api_url, http).await?;
             stepped.push(User { jwt, key });
         }
-        let (_, plain) = stack.sign_up(http).await?;
+        let (_, plain, _) = stack.sign_up(http).await?;
         Ok(Arc::new(Self {
             stepped: RwLock::new(stepped),
             plain: RwLock::new(plain),

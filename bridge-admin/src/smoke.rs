@@ -33,8 +33,10 @@ pub struct Args {
     /// Live checks: a session JWT of that customer's Stytch user (from your app's login).
     #[arg(long, env = "SMOKE_SESSION_JWT", hide_env_values = true)]
     pub session_jwt: Option<String>,
-    /// The scope of the customer token (a sensitive one, so the step-up is exercised).
-    #[arg(long, default_value = "customers accounts cards-write")]
+    /// The scope of the customer token used at Unit. A sensitive scope also needs the e-mail or
+    /// phone of the bank account proven in the session, which a smoke user cannot do: smoke
+    /// checks that such a token waits for it (403 `authenticator_unconfirmed`).
+    #[arg(long, default_value = "customers accounts")]
     pub scope: String,
     /// How long to wait for Unit's decision.
     #[arg(long, default_value_t = 120)]
@@ -155,7 +157,7 @@ async fn walk(
         .await?;
     report
         .step(
-            "customer token for a sensitive scope, used at Unit",
+            "customer tokens: cards-write waits for the bank's contact, the read scopes work at Unit",
             customer_token(target, user, &stepped_up, &customer_id, &args.scope),
         )
         .await?;
@@ -361,6 +363,20 @@ async fn customer_token(
     customer_id: &str,
     scope: &str,
 ) -> Result<((), String), Failure> {
+    // The authenticator was enrolled with the password session alone: a sensitive token must
+    // wait for a proof of the bank account's e-mail or phone (SECURITY.md).
+    let (status, body) = target
+        .api(Method::POST, "/unit/customer-token", stepped_up)
+        .json(&json!({"scope": "cards-write"}))
+        .send_json("the API")
+        .await?;
+    if (status, body["error"]["code"].as_str())
+        != (StatusCode::FORBIDDEN, Some("authenticator_unconfirmed"))
+    {
+        return Err(Failure(format!(
+            "a cards-write token for an authenticator enrolled with the password alone answered {status} {body}: the deployment must answer 403 authenticator_unconfirmed (is it older than this bridge-admin?)"
+        )));
+    }
     let (status, body) = target
         .api(Method::POST, "/unit/customer-token", stepped_up)
         .json(&json!({"scope": scope}))

@@ -80,7 +80,7 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
         n: 0,
     };
     // 1. Sign up at Stytch (password), as a frontend SDK would.
-    let (user_id, mut jwt) = match stack.sign_up(&demo.http).await {
+    let (user_id, mut jwt, email) = match stack.sign_up(&demo.http).await {
         Ok(login) => login,
         Err(e) => {
             demo.report("sign up at Stytch", Step::Failed(e.to_string()));
@@ -180,7 +180,25 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
         demo.skip("Unit approval reaches /webhooks/unit", "the signup webhook");
     }
 
-    // 6-7. TOTP enrolment and step-up through our API.
+    // 6. The e-mail on the bank account proven in the session (a Stytch e-mail passcode): it
+    // confirms the authenticator enrolled next as the customer's own.
+    match stack.prove_email(&demo.http, &jwt, &email).await {
+        Ok(proven) => {
+            jwt = proven;
+            demo.report(
+                "prove the account's e-mail (Stytch e-mail passcode)",
+                Step::Done(format!("an otp/email factor for {email}")),
+            );
+        }
+        Err(e) => {
+            demo.report(
+                "prove the account's e-mail (Stytch e-mail passcode)",
+                Step::Failed(e.to_string()),
+            );
+        }
+    }
+
+    // 7-8. TOTP enrolment and step-up through our API.
     let mut stepped_up = false;
     match demo
         .api(reqwest::Method::POST, "/mfa/totp", &jwt, json!({}))

@@ -133,24 +133,87 @@ impl LocalStack {
 
     /// A new user signed up with a password at Stytch (the sandbox, or a test project):
     /// `(user_id, session_jwt)`.
-    pub async fn sign_up(&self, http: &reqwest::Client) -> Result<(String, String), StartError> {
-        let secrets = self.app.secrets.current().await?;
+    pub async fn sign_up(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<(String, String, String), StartError> {
         let email = format!("event-{}@example.com", sandboxes::random_hex(8));
-        let reply: serde_json::Value = http
-            .post(format!("{}/v1/passwords", self.stytch_url()))
+        let reply = self
+            .stytch_post(
+                http,
+                "/v1/passwords",
+                serde_json::json!({"email": email, "password": "correct horse battery staple"}),
+            )
+            .await?;
+        match (reply["user_id"].as_str(), reply["session_jwt"].as_str()) {
+            (Some(user), Some(jwt)) => Ok((user.to_owned(), jwt.to_owned(), email)),
+            _ => Err(format!("sign-up failed: {reply}").into()),
+        }
+    }
+
+    /// A call to the Stytch API with the project's credentials; its JSON answer.
+    pub async fn stytch_post(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, StartError> {
+        let secrets = self.app.secrets.current().await?;
+        Ok(http
+            .post(format!("{}{path}", self.stytch_url()))
             .basic_auth(
                 &self.app.config.stytch_project_id,
                 Some(secrets.stytch_secret.expose()),
             )
-            .json(&serde_json::json!({"email": email, "password": "correct horse battery staple"}))
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// Proves `email` in the session of `jwt` with a Stytch e-mail passcode, read from the Stytch
+    /// sandbox's inbox (`GET /_sandbox/otps`); the session's new JWT.
+    pub async fn prove_email(
+        &self,
+        http: &reqwest::Client,
+        jwt: &str,
+        email: &str,
+    ) -> Result<String, StartError> {
+        let sent = self
+            .stytch_post(
+                http,
+                "/v1/otps/email/send",
+                serde_json::json!({"email": email, "session_jwt": jwt}),
+            )
+            .await?;
+        let method_id = sent["email_id"]
+            .as_str()
+            .ok_or_else(|| format!("no passcode sent: {sent}"))?
+            .to_owned();
+        let inbox: serde_json::Value = http
+            .get(format!("{}/_sandbox/otps", self.stytch_url()))
             .send()
             .await?
             .json()
             .await?;
-        match (reply["user_id"].as_str(), reply["session_jwt"].as_str()) {
-            (Some(user), Some(jwt)) => Ok((user.to_owned(), jwt.to_owned())),
-            _ => Err(format!("sign-up failed: {reply}").into()),
-        }
+        let code = inbox["otps"]
+            .as_array()
+            .and_then(|all| all.iter().find(|o| o["method_id"] == method_id.as_str()))
+            .and_then(|o| o["code"].as_str())
+            .ok_or("the sandbox's inbox has no passcode")?
+            .to_owned();
+        let proven = self
+            .stytch_post(
+                http,
+                "/v1/otps/authenticate",
+                serde_json::json!({"method_id": method_id, "code": code, "session_jwt": jwt}),
+            )
+            .await?;
+        proven["session_jwt"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the passcode was refused: {proven}").into())
     }
 }
 

@@ -39,6 +39,8 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route("/demo/api/signup", post(signup))
         .route("/demo/api/login", post(login))
         .route("/demo/api/refresh", post(refresh))
+        .route("/demo/api/email-code", post(email_code))
+        .route("/demo/api/email-code/verify", post(verify_email_code))
 }
 
 fn text(body: &'static str, content_type: &'static str) -> Response {
@@ -57,6 +59,7 @@ async fn config(State(app): State<Arc<App>>) -> Json<Value> {
     Json(json!({
         "unit_api_url": c.unit_api_url,
         "stytch_project_id": c.stytch_project_id,
+        "stytch_api_url": c.stytch_api_url,
         "allowed_scopes": c.allowed_scopes,
         "sensitive_scopes": c.allowed_scopes.iter().filter(|s| c.is_sensitive(s)).collect::<Vec<_>>(),
         "step_up_max_age_seconds": c.step_up_max_age.as_secs(),
@@ -74,6 +77,21 @@ struct Credentials {
 #[serde(deny_unknown_fields)]
 struct Refresh {
     session_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailCode {
+    email: String,
+    session_jwt: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailCodeCheck {
+    method_id: String,
+    code: String,
+    session_jwt: String,
 }
 
 /// Minutes of the demo's Stytch sessions.
@@ -106,9 +124,48 @@ async fn refresh(State(app): State<Arc<App>>, Json(r): Json<Refresh>) -> Respons
     .await
 }
 
+/// Sends a Stytch e-mail passcode to the user's address, in their session: `{"method_id"}`.
+async fn email_code(State(app): State<Arc<App>>, Json(c): Json<EmailCode>) -> Response {
+    match stytch_call(
+        &app,
+        "/v1/otps/email/send",
+        json!({"email": c.email, "session_jwt": c.session_jwt}),
+    )
+    .await
+    {
+        Ok(reply) => Json(json!({"method_id": reply["email_id"]})).into_response(),
+        Err(refused) => refused,
+    }
+}
+
+/// Checks the passcode into the session: the session's new JWT carries an `otp`/`email` factor.
+async fn verify_email_code(State(app): State<Arc<App>>, Json(c): Json<EmailCodeCheck>) -> Response {
+    stytch(
+        &app,
+        "/v1/otps/authenticate",
+        json!({"method_id": c.method_id, "code": c.code, "session_jwt": c.session_jwt}),
+    )
+    .await
+}
+
 /// Calls Stytch with the project's credentials; answers the session (user id, JWT, token) or
 /// Stytch's error (its status, `error_type` and `error_message`).
 async fn stytch(app: &App, path: &str, body: Value) -> Response {
+    match stytch_call(app, path, body).await {
+        Ok(reply) => Json(json!({
+            "user_id": reply.get("user_id").unwrap_or(&reply["session"]["user_id"]),
+            "session_jwt": reply["session_jwt"],
+            "session_token": reply["session_token"],
+            "email": reply["user"]["emails"][0]["email"],
+        }))
+        .into_response(),
+        Err(refused) => refused,
+    }
+}
+
+/// Calls Stytch with the project's credentials: its answer, or Stytch's error as our answer
+/// (its status, `error_type` and `error_message`).
+async fn stytch_call(app: &App, path: &str, body: Value) -> Result<Value, Response> {
     static HTTP: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(|| {
         reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
@@ -125,11 +182,11 @@ async fn stytch(app: &App, path: &str, body: Value) -> Response {
     let secrets = match app.secrets.current().await {
         Ok(s) => s,
         Err(e) => {
-            return fail(
+            return Err(fail(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "secrets_unavailable",
                 e.to_string(),
-            );
+            ));
         }
     };
     let answer = HTTP
@@ -144,23 +201,17 @@ async fn stytch(app: &App, path: &str, body: Value) -> Response {
     let (status, reply) = match answer {
         Ok(r) => (r.status(), r.json::<Value>().await.unwrap_or(Value::Null)),
         Err(e) => {
-            return fail(
+            return Err(fail(
                 StatusCode::BAD_GATEWAY,
                 "upstream_unavailable",
                 format!("Stytch: {e}"),
-            );
+            ));
         }
     };
     if !status.is_success() {
         let code = reply["error_type"].as_str().unwrap_or("stytch_error");
         let message = reply["error_message"].as_str().unwrap_or("Stytch refused");
-        return fail(status, code, message.to_owned());
+        return Err(fail(status, code, message.to_owned()));
     }
-    Json(json!({
-        "user_id": reply.get("user_id").unwrap_or(&reply["session"]["user_id"]),
-        "session_jwt": reply["session_jwt"],
-        "session_token": reply["session_token"],
-        "email": reply["user"]["emails"][0]["email"],
-    }))
-    .into_response()
+    Ok(reply)
 }

@@ -3,7 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const session = { jwt: null, token: null, userId: null };
+const session = { jwt: null, token: null, userId: null, email: null };
+let emailMethod = null;
 let config = null;
 let customerToken = null;
 let customerId = null;
@@ -80,6 +81,7 @@ async function signIn(kind) {
   session.jwt = reply.data.session_jwt;
   session.token = reply.data.session_token;
   session.userId = reply.data.user_id;
+  session.email = email;
   status("login-status", `Logged in as ${email} (Stytch user ${session.userId}).`, "ok");
   $("login-status").dataset.userId = session.userId;
   unlock("step-onboarding", ["refresh-onboarding"]);
@@ -110,7 +112,7 @@ async function refreshOnboarding() {
     status("onboarding-status", "Your Unit account application was approved.", "ok");
     clearInterval(polling);
     polling = null;
-    unlock("step-totp", ["enrol", "replace"]);
+    unlock("step-totp", ["send-email-code", "verify-email-code", "enrol", "replace"]);
     unlock("step-token", ["get-token", "step-up"]);
   } else if (o.state === "form_pending") {
     status("onboarding-status", "Fill in the application form at Unit; this page follows its progress.", "muted");
@@ -171,6 +173,33 @@ async function replaceAuthenticator() {
   status("enrol-status", "Replaced: scan the new QR code; your first code below completes it. Your other sessions were ended.", "ok");
 }
 
+async function sendEmailCode() {
+  const reply = await api("POST", "/demo/api/email-code", { email: session.email, session_jwt: session.jwt });
+  if (!reply.ok) {
+    status("email-code-status", explain(reply), "err");
+    return;
+  }
+  emailMethod = reply.data.method_id;
+  status("email-code-status", `A code was sent to ${session.email}: enter it to confirm.`, "muted");
+  $("email-code").focus();
+}
+
+async function verifyEmailCode() {
+  const code = $("email-code").value.trim();
+  if (!emailMethod || !/^[0-9]{6}$/.test(code)) {
+    status("email-code-status", "Send a code first, then enter its 6 digits.", "err");
+    return;
+  }
+  const reply = await api("POST", "/demo/api/email-code/verify", { method_id: emailMethod, code, session_jwt: session.jwt });
+  if (!reply.ok) {
+    status("email-code-status", explain(reply), "err");
+    return;
+  }
+  session.jwt = reply.data.session_jwt;
+  $("email-code").value = "";
+  status("email-code-status", "E-mail confirmed in this session: enrol your authenticator now.", "ok");
+}
+
 async function stepUp() {
   const code = $("totp-code").value.trim();
   if (!/^[0-9]{6}$/.test(code)) {
@@ -190,6 +219,10 @@ async function stepUp() {
 async function getToken() {
   const scope = $("scope").value.trim();
   const reply = await api("POST", "/unit/customer-token", scope ? { scope } : {});
+  if (reply.code === "authenticator_unconfirmed") {
+    status("token-status", "authenticator_unconfirmed: confirm the e-mail of your bank account (step 3) in this session, then get the token again.", "err");
+    return;
+  }
   if (reply.code === "step_up_required") {
     status("token-status", "step_up_required: these scopes need a recent TOTP step-up. Enter a code and step up.", "err");
     $("totp-code").focus();
@@ -236,6 +269,8 @@ async function main() {
   $("signup").addEventListener("click", () => signIn("signup"));
   $("login").addEventListener("click", () => signIn("login"));
   $("refresh-onboarding").addEventListener("click", refreshOnboarding);
+  $("send-email-code").addEventListener("click", sendEmailCode);
+  $("verify-email-code").addEventListener("click", verifyEmailCode);
   $("enrol").addEventListener("click", enrol);
   $("replace").addEventListener("click", replaceAuthenticator);
   $("step-up").addEventListener("click", stepUp);

@@ -14,6 +14,12 @@
 //!   is deleted (`DELETE /v1/users/totps/{id}`) or expires.
 //! - a wrong password answers 401 `unauthorized_credentials`, an unknown e-mail 404
 //!   `email_not_found`; passwords under 8 characters 400 `weak_password`.
+//! - one-time passcodes by e-mail and SMS (`/v1/otps/{email,sms}/{send,login_or_create}`,
+//!   `/v1/otps/authenticate`): six digits, valid 2 minutes (or `expiration_minutes`, 1 to 10),
+//!   single use, readable at `GET /_sandbox/otps`; a wrong, used or expired code answers 404
+//!   `otp_code_not_found`. The factor is `otp` / `email` (with `email_factor`) or `otp` / `sms`
+//!   (with `phone_number_factor`). `send` needs the address to be the user's own (adding a new
+//!   address to a user is not modelled).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -117,10 +123,25 @@ struct Session {
     factors: Vec<Value>,
 }
 
+/// A one-time passcode sent to an address.
+struct Otp {
+    /// The address's id (`email_id` or `phone_id`): the `method_id` to authenticate with.
+    method_id: String,
+    user_id: String,
+    /// `email` or `sms`.
+    delivery: &'static str,
+    address: String,
+    code: String,
+    expires_at: OffsetDateTime,
+    used: bool,
+}
+
 #[derive(Default)]
 struct Data {
     users: HashMap<String, User>,
     sessions: HashMap<String, Session>,
+    /// Passcodes sent, newest last.
+    otps: Vec<Otp>,
 }
 
 /// The sandbox's state.
@@ -282,10 +303,12 @@ fn factor(kind: &str, at: OffsetDateTime, extra: Option<(&str, Value)>) -> Value
     f
 }
 
-/// Adds or refreshes a factor of a session.
+/// Adds or refreshes a factor of a session (one per type and delivery method).
 fn add_factor(session: &mut Session, f: Value) {
-    let kind = f["type"].clone();
-    session.factors.retain(|existing| existing["type"] != kind);
+    let (kind, delivery) = (f["type"].clone(), f["delivery_method"].clone());
+    session
+        .factors
+        .retain(|existing| existing["type"] != kind || existing["delivery_method"] != delivery);
     session.factors.push(f);
 }
 
@@ -1104,6 +1127,176 @@ async fn recovery_codes(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
     ok(json!({"user_id": user_id, "totps": totps}))
 }
 
+/// `POST /v1/otps/{email,sms}/{send,login_or_create}`: a passcode to the user's address (a new
+/// user for an unknown address with `login_or_create`).
+async fn send_otp(s: &Stytch, bytes: &Bytes, delivery: &'static str, create: bool) -> Reply {
+    let body = object(bytes)?;
+    let (field, error_type) = match delivery {
+        "email" => ("email", "invalid_email"),
+        _ => ("phone_number", "invalid_phone_number"),
+    };
+    let address = required(&body, field, error_type)?.to_owned();
+    let minutes = match body.get("expiration_minutes") {
+        None | Some(Value::Null) => 2,
+        Some(v) => match v.as_i64() {
+            Some(m) if (1..=10).contains(&m) => m,
+            _ => {
+                return Err(bad(
+                    "invalid_expiration_minutes",
+                    "expiration_minutes must be between 1 and 10.",
+                ));
+            }
+        },
+    };
+    let owner = |data: &Data| {
+        data.users.values().find_map(|u| {
+            let held = match delivery {
+                "email" => u
+                    .email
+                    .as_ref()
+                    .filter(|(_, e)| e.eq_ignore_ascii_case(&address)),
+                _ => u.phone.as_ref().filter(|(_, p)| *p == address),
+            };
+            held.map(|(id, _)| (u.user_id.clone(), id.clone()))
+        })
+    };
+    let mut created = None;
+    let mut data = s.data();
+    let (user_id, method_id) = match owner(&data) {
+        Some(found) => found,
+        None if create => {
+            let user_id = create_user_record(&mut data, &body, None)?;
+            created = Some(user_json(&data.users[&user_id]));
+            owner(&data).ok_or_else(not_found_user)?
+        }
+        None => {
+            let not_found = match delivery {
+                "email" => ("email_not_found", "Email could not be found."),
+                _ => ("phone_number_not_found", "Phone number could not be found."),
+            };
+            return Err(error(StatusCode::NOT_FOUND, not_found.0, not_found.1));
+        }
+    };
+    if let Some(session) = s.find_session(&data, &body)?
+        && data
+            .sessions
+            .get(&session)
+            .is_some_and(|x| x.user_id != user_id)
+    {
+        return Err(bad(
+            "session_not_found",
+            "The session is another user's; adding an address is not modelled by the sandbox.",
+        ));
+    }
+    let mut digits = [0u8; 4];
+    let _ = aws_lc_rs::rand::fill(&mut digits);
+    let code = format!("{:06}", u32::from_le_bytes(digits) % 1_000_000);
+    data.otps.retain(|o| o.method_id != method_id);
+    data.otps.push(Otp {
+        method_id: method_id.clone(),
+        user_id: user_id.clone(),
+        delivery,
+        address,
+        code,
+        expires_at: now() + time::Duration::minutes(minutes),
+        used: false,
+    });
+    drop(data);
+    let id_field = if delivery == "email" {
+        "email_id"
+    } else {
+        "phone_id"
+    };
+    let mut reply = json!({"user_id": user_id, id_field: method_id});
+    if create {
+        reply["user_created"] = json!(created.is_some());
+    }
+    if let Some(user) = created {
+        s.emit("CREATE", &user_id, Some(user));
+    }
+    ok(reply)
+}
+
+async fn send_email_otp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    send_otp(&s, &bytes, "email", false).await
+}
+
+async fn login_or_create_email_otp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    send_otp(&s, &bytes, "email", true).await
+}
+
+async fn send_sms_otp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    send_otp(&s, &bytes, "sms", false).await
+}
+
+async fn login_or_create_sms_otp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    send_otp(&s, &bytes, "sms", true).await
+}
+
+/// `POST /v1/otps/authenticate`: the passcode joins the session (or starts one).
+async fn authenticate_otp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let method_id = required(&body, "method_id", "invalid_method_id")?.to_owned();
+    let code = required(&body, "code", "otp_code_not_found")?;
+    let not_found = || {
+        error(
+            StatusCode::NOT_FOUND,
+            "otp_code_not_found",
+            "The passcode is incorrect, expired or already used.",
+        )
+    };
+    let mut data = s.data();
+    let otp = data
+        .otps
+        .iter_mut()
+        .find(|o| o.method_id == method_id)
+        .filter(|o| !o.used && o.expires_at > now())
+        .ok_or_else(not_found)?;
+    let matches =
+        aws_lc_rs::constant_time::verify_slices_are_equal(otp.code.as_bytes(), code.as_bytes())
+            .is_ok();
+    if !matches {
+        return Err(not_found());
+    }
+    otp.used = true;
+    let user_id = otp.user_id.clone();
+    let f = match otp.delivery {
+        "email" => factor(
+            "otp",
+            now(),
+            Some((
+                "email_factor",
+                json!({"email_id": otp.method_id, "email_address": otp.address}),
+            )),
+        ),
+        _ => factor(
+            "otp",
+            now(),
+            Some((
+                "phone_number_factor",
+                json!({"phone_id": otp.method_id, "phone_number": otp.address}),
+            )),
+        ),
+    };
+    let delivery = otp.delivery;
+    let mut f = f;
+    f["delivery_method"] = json!(delivery);
+    let mut reply = finish(&s, &mut data, &body, &user_id, f)?;
+    reply["method_id"] = json!(method_id);
+    reply["reset_sessions"] = json!(false);
+    ok(reply)
+}
+
+/// `GET /_sandbox/otps`: the passcodes sent, newest first (what an inbox or a phone shows).
+async fn otps_sent(State(s): State<Arc<Stytch>>) -> Json<Value> {
+    let data = s.data();
+    Json(json!({"otps": data.otps.iter().rev().map(|o| json!({
+        "method_id": o.method_id, "user_id": o.user_id, "delivery": o.delivery,
+        "address": o.address, "code": o.code, "used": o.used,
+        "expires_at": rfc3339(o.expires_at),
+    })).collect::<Vec<_>>()}))
+}
+
 async fn rotate(State(s): State<Arc<Stytch>>) -> Json<Value> {
     Json(json!({"kid": s.rotate_keys()}))
 }
@@ -1183,6 +1376,17 @@ pub fn router(s: Arc<Stytch>, controls: Arc<Controls>) -> axum::Router {
         .route("/v1/totps/authenticate", post(authenticate_totp))
         .route("/v1/totps/recover", post(recover_totp))
         .route("/v1/totps/recovery_codes", post(recovery_codes))
+        .route("/v1/otps/email/send", post(send_email_otp))
+        .route(
+            "/v1/otps/email/login_or_create",
+            post(login_or_create_email_otp),
+        )
+        .route("/v1/otps/sms/send", post(send_sms_otp))
+        .route(
+            "/v1/otps/sms/login_or_create",
+            post(login_or_create_sms_otp),
+        )
+        .route("/v1/otps/authenticate", post(authenticate_otp))
         .route_layer(axum::middleware::from_fn_with_state(s.clone(), basic_auth));
     let api = axum::Router::new()
         .route("/v1/sessions/jwks/{project_id}", get(jwks))
@@ -1196,6 +1400,7 @@ pub fn router(s: Arc<Stytch>, controls: Arc<Controls>) -> axum::Router {
         .route("/_sandbox/keys/rotate", post(rotate))
         .route("/_sandbox/webhooks", get(webhook_log).put(webhook_switch))
         .route("/_sandbox/totp/{user_id}", get(totp_secret))
+        .route("/_sandbox/otps", get(otps_sent))
         .route("/_sandbox/jwt", post(backdated_jwt))
         .fallback(not_found)
         .with_state(s)

@@ -219,6 +219,19 @@ impl ApiError {
         )
     }
 
+    /// 403 `authenticator_unconfirmed`: the user has a Unit customer, and the session's TOTP is
+    /// not the authenticator enrolled through this service, or is not yet confirmed by a code
+    /// sent to the e-mail address or phone number on the Unit customer.
+    pub fn authenticator_unconfirmed(max_age: u64) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "authenticator_unconfirmed",
+            format!(
+                "confirm your authenticator: prove the e-mail address or phone number of your bank account (an e-mail or SMS code) in this session within {max_age} seconds of the request, with the authenticator enrolled through POST /mfa/totp"
+            ),
+        )
+    }
+
     /// 401 `session_ending`: the Stytch session ends within a minute, so no token is minted
     /// from it (none outlives its session).
     pub fn session_ending() -> Self {

@@ -137,6 +137,42 @@ impl VerifiedSession {
         })
     }
 
+    /// The ids of the TOTP registrations this session authenticated within `fresh`.
+    pub fn fresh_totp_ids(&self, fresh: Freshness) -> Vec<&str> {
+        self.factors
+            .iter()
+            .filter(|f| StepUpFactor::Totp.matches(&f.factor_type, &f.delivery_method))
+            .filter(|f| fresh.holds(f))
+            .filter_map(|f| f.authenticator_app_factor.as_ref())
+            .map(|a| a.totp_id.as_str())
+            .filter(|id| !id.is_empty())
+            .collect()
+    }
+
+    /// Whether the session proved, within `fresh`, that the user holds `email` or `phone` (E.164):
+    /// an e-mail code or magic link to that inbox, an SMS or WhatsApp code to that number,
+    /// matched by address.
+    pub fn proves_contact(
+        &self,
+        email: Option<&str>,
+        phone: Option<&str>,
+        fresh: Freshness,
+    ) -> bool {
+        let email = email.map(|e| e.trim().to_ascii_lowercase());
+        let phone = phone.map(str::trim);
+        self.factors.iter().filter(|f| fresh.holds(f)).any(|f| {
+            let by_email = matches!(
+                (f.factor_type.as_str(), f.delivery_method.as_str()),
+                ("otp" | "email_otp" | "magic_link", "email")
+            );
+            let by_phone =
+                f.factor_type == "otp" && matches!(f.delivery_method.as_str(), "sms" | "whatsapp");
+            let proven = f.proven_address();
+            (by_email && email.is_some() && proven == email)
+                || (by_phone && phone.is_some() && proven.as_deref() == phone)
+        })
+    }
+
     /// Whether the session ever completed a step-up with the user's authenticator or a recovery
     /// code (a TOTP or recovery-code factor of any age).
     pub fn ever_stepped_up(&self) -> bool {

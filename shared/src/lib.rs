@@ -3,6 +3,7 @@
 
 #[cfg(feature = "aws")]
 pub mod app;
+pub mod authenticator;
 pub mod config;
 pub mod domain;
 pub mod error;

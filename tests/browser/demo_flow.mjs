@@ -102,6 +102,20 @@ try {
     if (!/Unit customer \d+/.test(await text("#customer"))) throw new Error("no customer id shown");
   });
 
+  // The bank account's e-mail proven in the session (a Stytch e-mail passcode, read from the
+  // Stytch sandbox's inbox as the user would read their mail): what binds the authenticator.
+  await step("email-proven", async () => {
+    const config = await (await fetch(`${base}/demo/config.json`)).json();
+    await page.click("#send-email-code");
+    await page.waitForFunction(() => document.getElementById("email-code-status").textContent.includes("A code was sent"));
+    const inbox = await (await fetch(`${config.stytch_api_url}/_sandbox/otps`)).json();
+    const sent = inbox.otps.find((o) => o.address === email && !o.used);
+    if (!sent) throw new Error(`no passcode for ${email} in the sandbox's inbox`);
+    await page.fill("#email-code", sent.code);
+    await page.click("#verify-email-code");
+    await page.waitForSelector("#email-code-status.ok");
+  });
+
   let secret;
   let recoveryCode;
   await step("enrolled", async () => {

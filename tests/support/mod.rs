@@ -453,12 +453,65 @@ impl Stack {
             .to_owned()
     }
 
-    /// Enrols TOTP and steps up; returns the stepped-up session JWT.
+    /// Proves the user's e-mail address in the session, as a frontend does with Stytch's e-mail
+    /// passcode (sent, read from the sandbox's "inbox", authenticated into the session); returns
+    /// the session's new JWT.
+    pub async fn prove_email(&self, session_jwt: &str, email: &str) -> String {
+        let (status, sent) = json_of(
+            self.stytch_call(reqwest::Method::POST, "/v1/otps/email/send")
+                .json(&json!({"email": email, "session_jwt": session_jwt})),
+        )
+        .await;
+        assert_eq!(status, 200, "{sent}");
+        let method_id = sent["email_id"].as_str().expect("email_id").to_owned();
+        let code = self.otp_code(&method_id).await;
+        let (status, proven) = json_of(
+            self.stytch_call(reqwest::Method::POST, "/v1/otps/authenticate")
+                .json(&json!({"method_id": method_id, "code": code, "session_jwt": session_jwt})),
+        )
+        .await;
+        assert_eq!(status, 200, "{proven}");
+        proven["session_jwt"]
+            .as_str()
+            .expect("session_jwt")
+            .to_owned()
+    }
+
+    /// The last passcode the Stytch sandbox sent to `method_id`.
+    pub async fn otp_code(&self, method_id: &str) -> String {
+        let (_, sent) = json_of(self.http.get(self.stytch("/_sandbox/otps"))).await;
+        sent["otps"]
+            .as_array()
+            .and_then(|all| all.iter().find(|o| o["method_id"] == method_id))
+            .and_then(|o| o["code"].as_str())
+            .expect("a passcode was sent")
+            .to_owned()
+    }
+
+    /// The user's e-mail at the Stytch sandbox.
+    pub async fn email_of(&self, user_id: &str) -> String {
+        let (_, user) =
+            json_of(self.stytch_call(reqwest::Method::GET, &format!("/v1/users/{user_id}"))).await;
+        user["emails"][0]["email"]
+            .as_str()
+            .expect("the user has an e-mail")
+            .to_owned()
+    }
+
+    /// Proves the user's e-mail (the one on their Unit customer), enrols TOTP and steps up, as
+    /// a bank customer's frontend does; returns the stepped-up session JWT.
     pub async fn stepped_up(&self, login: &Login) -> String {
+        let email = self.email_of(&login.user_id).await;
+        let jwt = self.prove_email(&login.session_jwt, &email).await;
+        self.enrolled_and_stepped_up(&jwt).await
+    }
+
+    /// Enrols TOTP with `jwt` and steps up; returns the stepped-up session JWT.
+    pub async fn enrolled_and_stepped_up(&self, jwt: &str) -> String {
         let (_, enrolled) = json_of(
             self.http
                 .post(self.url("/mfa/totp"))
-                .bearer_auth(&login.session_jwt)
+                .bearer_auth(jwt)
                 .json(&json!({})),
         )
         .await;
@@ -466,7 +519,7 @@ impl Stack {
         let (status, stepped) = json_of(
             self.http
                 .post(self.url("/mfa/totp/authenticate"))
-                .bearer_auth(&login.session_jwt)
+                .bearer_auth(jwt)
                 .json(&json!({"totp_code": totp(secret, now())})),
         )
         .await;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::config::StepUpFactor;
 use shared::error::FieldProblem;
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
@@ -180,6 +181,20 @@ fn check_step_up(
     ))
 }
 
+/// Whether a step-up factor other than TOTP (a passkey, an SMS code, when `STEP_UP_FACTORS`
+/// names them) satisfies the step-up on its own: then no TOTP binding is needed.
+fn stepped_up_without_totp(app: &App, session: &VerifiedSession, now: i64) -> bool {
+    let others: BTreeSet<StepUpFactor> = app
+        .config
+        .step_up_factors
+        .iter()
+        .copied()
+        .filter(|f| *f != StepUpFactor::Totp)
+        .collect();
+    !others.is_empty()
+        && session.has_step_up(&others, shared::authenticator::step_up_window(app, now))
+}
+
 /// A sensitive scope's session confirmed at Stytch: both we and Unit check the JWT locally, so
 /// a session that was revoked (or ended) keeps a valid JWT for up to 5 minutes. Fails closed.
 async fn confirm_session(
@@ -330,6 +345,15 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             return Err(e);
         }
     };
+    // A bank customer's TOTP step-up counts only with the authenticator bound to them.
+    if !sensitive.is_empty()
+        && !stepped_up_without_totp(app, &session, now)
+        && let Err(e) =
+            shared::authenticator::check_bound(app, &session, &record, &customer_id, deadline).await
+    {
+        give_back(app, &session.user_id).await;
+        return Err(e);
+    }
     // Unit cannot revoke a customer token: one that can move money lives briefly, and none
     // outlives the session it came from.
     let expires_in = if sensitive.is_empty() {

@@ -166,6 +166,17 @@ async fn enrol(
     });
     let refuse = || ApiError::second_factor_required(config.step_up_max_age.as_secs());
     let user_id = &session.user_id;
+    // A bank customer's authenticator is bound to the contact on their Unit customer: proving
+    // it in this session confirms the new TOTP, and stands in for the old one to replace it.
+    let record = app.store.get_user(user_id).await?;
+    let customer = record.as_ref().and_then(|r| r.customer_id.clone());
+    let contact = match &customer {
+        Some(c) => {
+            shared::authenticator::proves_customer_contact(app, session, c, deadline).await?
+        }
+        None => false,
+    };
+    let proven = proven || contact;
     if asked.replace {
         if !proven {
             return Err(refuse());
@@ -177,6 +188,7 @@ async fn enrol(
         }
         let created = app.stytch.create_totp(user_id, deadline).await?;
         tracing::info!(totp_id = %created.totp_id, had_active, "TOTP replaced");
+        bind(app, user_id, &created.totp_id, contact).await?;
         if had_active {
             let revoked = revoke_other_sessions(app, session, None, deadline).await;
             audit(app, req, user_id, "totp_replaced").await?;
@@ -189,6 +201,7 @@ async fn enrol(
         match app.stytch.create_totp(user_id, deadline).await {
             Ok(created) => {
                 tracing::info!(totp_id = %created.totp_id, "TOTP enrolment started");
+                bind(app, user_id, &created.totp_id, contact).await?;
                 return Ok(enrolled(created));
             }
             Err(e) if stytch_error_type(&e) == "active_totp_exists" => {
@@ -197,10 +210,8 @@ async fn enrol(
             Err(e) if stytch_error_type(&e) == "pending_totp_exists" && !replaced_pending => {
                 let user = app.stytch.get_user(user_id, deadline).await?;
                 let had_verified = user.totps.iter().any(|t| t.verified)
-                    || app
-                        .store
-                        .get_user(user_id)
-                        .await?
+                    || record
+                        .as_ref()
                         .is_some_and(|r| r.second_factor_verified_at.is_some());
                 if had_verified && !proven {
                     return Err(refuse());
@@ -216,6 +227,19 @@ async fn enrol(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Records the TOTP enrolled through this route as the user's authenticator (SECURITY.md, "A
+/// password alone does not bind a bank customer's authenticator"), confirmed when the enrolling
+/// session proved the contact on the user's Unit customer.
+async fn bind(app: &App, user_id: &str, totp_id: &str, confirmed: bool) -> Result<(), ApiError> {
+    store::modify(&*app.store, user_id, true, |r| {
+        r.totp_id = Some(totp_id.to_owned());
+        r.totp_confirmed_at = confirmed.then(store::timestamp);
+        true
+    })
+    .await?;
+    Ok(())
 }
 
 fn enrolled(created: shared::stytch::TotpCreated) -> Response<Body> {
