@@ -17,8 +17,9 @@
 //! - one-time passcodes by e-mail and SMS (`/v1/otps/{email,sms}/{send,login_or_create}`,
 //!   `/v1/otps/authenticate`): six digits, valid 2 minutes (or `expiration_minutes`, 1 to 10),
 //!   single use, readable at `GET /_sandbox/otps`; a wrong, used or expired code answers 404
-//!   `otp_code_not_found`. The factor is `otp` / `email` (with `email_factor`) or `otp` / `sms`
-//!   (with `phone_number_factor`). `send` needs the address to be the user's own (adding a new
+//!   `otp_code_not_found`. The factor is `email_otp` / `email` (with `email_factor`) or `otp` /
+//!   `sms` (with `phone_number_factor`), as the official SDKs' session factor documents them
+//!   (docs/stytch-api.md §4). `send` needs the address to be the user's own (adding a new
 //!   address to a user is not modelled).
 
 use std::collections::{HashMap, HashSet};
@@ -313,6 +314,16 @@ fn add_factor(session: &mut Session, f: Value) {
 }
 
 impl Stytch {
+    /// The last passcode sent to `method_id` (what the user's inbox or phone shows).
+    pub fn otp_sent_to(&self, method_id: &str) -> Option<String> {
+        self.data()
+            .otps
+            .iter()
+            .rev()
+            .find(|o| o.method_id == method_id)
+            .map(|o| o.code.clone())
+    }
+
     /// A sandbox with one fresh signing key.
     pub fn new(settings: StytchSettings) -> Arc<Self> {
         let webhooks = Sender::new(settings.webhook_schedule.clone());
@@ -1262,7 +1273,7 @@ async fn authenticate_otp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
     let user_id = otp.user_id.clone();
     let f = match otp.delivery {
         "email" => factor(
-            "otp",
+            "email_otp",
             now(),
             Some((
                 "email_factor",

@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use stytch::client::Vertical;
-use stytch::consumer::{passwords, sessions, totps, users};
+use stytch::consumer::{otp, otp_email, passwords, sessions, totps, users};
 use stytch::{Error, ErrorResponse};
 
 const PROJECT_ID: &str = "project-test-11111111-2222-3333-4444-555555555555";
@@ -512,6 +512,81 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
         assert_eq!(r.user_id, grace);
         assert!(r.user.totps.is_empty());
     })
+    .await;
+
+    // One-time passcodes: the user's own address proven in a session.
+    let sent = s
+        .step(
+            "otps.email.send to the user's own address, in a session",
+            async {
+                let r = sdk
+                    .otps
+                    .email
+                    .send(otp_email::SendRequest {
+                        email: "grace@example.com".into(),
+                        session_token: Some(login.session_token.clone()),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("otps.email.send parses");
+                assert_eq!(r.user_id, grace);
+                assert!(!r.email_id.is_empty());
+                r
+            },
+        )
+        .await;
+    let code = sandbox
+        .otp_sent_to(&sent.email_id)
+        .expect("the sandbox's inbox has the passcode");
+    s.step(
+        "otps.authenticate with a wrong code: 404 otp_code_not_found",
+        async {
+            let wrong = if code == "000000" { "000001" } else { "000000" };
+            let e = refusal(
+                sdk.otps
+                    .authenticate(otp::AuthenticateRequest {
+                        method_id: sent.email_id.clone(),
+                        code: wrong.into(),
+                        ..Default::default()
+                    })
+                    .await,
+            );
+            assert_eq!(
+                (e.status_code.as_u16(), e.error_type.as_str()),
+                (404, "otp_code_not_found")
+            );
+        },
+    )
+    .await;
+    s.step(
+        "otps.authenticate adds an e-mail factor to the session",
+        async {
+            let r = sdk
+                .otps
+                .authenticate(otp::AuthenticateRequest {
+                    method_id: sent.email_id.clone(),
+                    code: code.clone(),
+                    session_token: Some(login.session_token.clone()),
+                    ..Default::default()
+                })
+                .await
+                .expect("otps.authenticate parses");
+            let session = r.session.expect("a session");
+            assert_eq!(
+                session.session_id,
+                login.session.as_ref().unwrap().session_id
+            );
+            assert!(has_factor(&session, "email_otp", "email"));
+            let factor = session
+                .authentication_factors
+                .iter()
+                .map(|f| serde_json::to_value(f).expect("factors serialise"))
+                .find(|f| f["type"] == "email_otp")
+                .unwrap();
+            assert_eq!(factor["email_factor"]["email_address"], "grace@example.com");
+            assert_eq!(r.method_id, sent.email_id);
+        },
+    )
     .await;
 
     // Revocation.
