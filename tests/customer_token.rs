@@ -6,11 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 fn token(stack: &Stack, jwt: &str, body: Value) -> reqwest::RequestBuilder {
-    stack
-        .http
-        .post(stack.url("/unit/customer-token"))
-        .bearer_auth(jwt)
-        .json(&body)
+    stack.customer_token(jwt, body)
 }
 
 fn unit_token_calls(stack: &Stack) -> usize {

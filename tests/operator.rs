@@ -677,14 +677,7 @@ async fn operator_links_bind_first_finish_or_undo_and_replace_only_when_asked() 
         ),
         (None, Some(first.as_str()))
     );
-    let (status, body) = json_of(
-        stack
-            .http
-            .post(stack.url("/unit/customer-token"))
-            .bearer_auth(&login.session_jwt)
-            .json(&json!({})),
-    )
-    .await;
+    let (status, body) = json_of(stack.customer_token(&login.session_jwt, json!({}))).await;
     assert_eq!(
         (status, e2e::code_of(&body)),
         (409, Some("onboarding_incomplete"))

@@ -583,15 +583,12 @@ async fn an_operator_links_an_existing_customer_to_a_stytch_user() {
 async fn form_without_subject_copying(stack: &Stack, email: &str) -> (e2e::Login, String) {
     stack.unit_sandbox().set_prefill_subject_copied(false);
     let login = stack.sign_up(email).await;
-    let mut form_id = None;
-    for _ in 0..200 {
-        form_id = stack.record(&login.user_id).await.and_then(|r| r.form_id);
-        if form_id.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    (login, form_id.expect("the signup webhook created the form"))
+    let record = stack
+        .record_when(&login.user_id, "the form the signup webhook created", |r| {
+            r.form_id.is_some()
+        })
+        .await;
+    (login, record.form_id.unwrap())
 }
 
 async fn complete_form(stack: &Stack, form_id: &str) -> Value {
@@ -617,20 +614,11 @@ async fn an_application_from_our_form_without_jwt_subject_is_still_the_users() {
     );
     // Unit's webhooks arrive: the application is known by our tag and the form id we stored, and
     // the customer's empty jwtSubject is set to the user (PATCH /customers/{id}).
-    let mut record = None;
-    for _ in 0..200 {
-        record = stack
-            .record(&login.user_id)
-            .await
-            .filter(|r| r.customer_id.is_some());
-        if record.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let customer = record
-        .and_then(|r| r.customer_id)
-        .expect("the customer is recorded");
+    let customer = stack
+        .record_when(&login.user_id, "a customer", |r| r.customer_id.is_some())
+        .await
+        .customer_id
+        .unwrap();
     let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
     assert_eq!(c["data"]["attributes"]["jwtSubject"], login.user_id);
     assert!(
@@ -641,14 +629,8 @@ async fn an_application_from_our_form_without_jwt_subject_is_still_the_users() {
         "the subject was set by us"
     );
     // And the user gets a token for it (Unit checks the JWT's sub against that subject).
-    let (status, issued) = json_of(
-        stack
-            .http
-            .post(stack.url("/unit/customer-token"))
-            .bearer_auth(&login.session_jwt)
-            .json(&json!({"scope": "customers"})),
-    )
-    .await;
+    let (status, issued) =
+        json_of(stack.customer_token(&login.session_jwt, json!({"scope": "customers"}))).await;
     assert_eq!(
         (status, issued["customer_id"].as_str()),
         (200, Some(customer.as_str())),
@@ -697,14 +679,8 @@ async fn a_customer_bound_to_someone_else_is_never_recorded() {
         c["data"]["attributes"]["jwtSubject"], "user-test-someone-else",
         "and nothing overwritten"
     );
-    let (status, body) = json_of(
-        stack
-            .http
-            .post(stack.url("/unit/customer-token"))
-            .bearer_auth(&login.session_jwt)
-            .json(&json!({"scope": "customers"})),
-    )
-    .await;
+    let (status, body) =
+        json_of(stack.customer_token(&login.session_jwt, json!({"scope": "customers"}))).await;
     assert_eq!(
         (status, e2e::code_of(&body)),
         (409, Some("onboarding_incomplete")),
@@ -810,14 +786,8 @@ async fn a_signed_event_pairing_an_application_with_another_customer_changes_not
             .any(|r| r.method == "PATCH" && r.path == format!("/customers/{victim}")),
         "nothing was written to the victim's customer"
     );
-    let (status, body) = json_of(
-        stack
-            .http
-            .post(stack.url("/unit/customer-token"))
-            .bearer_auth(&login.session_jwt)
-            .json(&json!({"scope": "customers"})),
-    )
-    .await;
+    let (status, body) =
+        json_of(stack.customer_token(&login.session_jwt, json!({"scope": "customers"}))).await;
     assert_eq!(
         (status, e2e::code_of(&body)),
         (409, Some("onboarding_incomplete")),
@@ -832,18 +802,13 @@ async fn a_signed_event_pairing_an_application_with_another_customer_changes_not
     )
     .await;
     assert_eq!(status, 200);
-    let mut recorded = None;
-    for _ in 0..200 {
-        recorded = stack
-            .record(&login.user_id)
-            .await
-            .and_then(|r| r.customer_id);
-        if recorded.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let recorded = recorded.expect("the real approval is recorded");
+    let recorded = stack
+        .record_when(&login.user_id, "the real approval's customer", |r| {
+            r.customer_id.is_some()
+        })
+        .await
+        .customer_id
+        .unwrap();
     assert_ne!(recorded, victim);
     assert!(stack.unit_jwt_subject(&victim).await.is_null());
 }
@@ -994,14 +959,7 @@ async fn repeated_onboarding_visits_ask_unit_once_per_window() {
             (status, state["state"].as_str()),
             (200, Some("pending_review"))
         );
-        let (status, _) = json_of(
-            stack
-                .http
-                .post(stack.url("/unit/customer-token"))
-                .bearer_auth(&login.session_jwt)
-                .json(&json!({})),
-        )
-        .await;
+        let (status, _) = json_of(stack.customer_token(&login.session_jwt, json!({}))).await;
         assert_eq!(status, 409);
     }
     assert_eq!(
@@ -1020,15 +978,11 @@ async fn the_daily_cap_pauses_new_applications_and_keeps_each_users_place() {
     let first = stack.sign_up("cap1@example.com").await;
     let second = stack.sign_up("cap2@example.com").await;
     for login in [&first, &second] {
-        let mut form = None;
-        for _ in 0..200 {
-            form = stack.record(&login.user_id).await.and_then(|r| r.form_id);
-            if form.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        assert!(form.is_some(), "the first two get their forms");
+        stack
+            .record_when(&login.user_id, "a form: the first two get theirs", |r| {
+                r.form_id.is_some()
+            })
+            .await;
     }
     let third = stack.sign_up("cap3@example.com").await;
     stack

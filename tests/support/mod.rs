@@ -527,6 +527,30 @@ impl Stack {
         stepped["session_jwt"].as_str().unwrap().to_owned()
     }
 
+    /// `POST /unit/customer-token` with the session `jwt` and `body`.
+    pub fn customer_token(&self, jwt: &str, body: Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url("/unit/customer-token"))
+            .bearer_auth(jwt)
+            .json(&body)
+    }
+
+    /// Waits (up to 10 s) until the user's record holds `what` (`check`); that record.
+    pub async fn record_when(
+        &self,
+        user_id: &str,
+        what: &str,
+        check: impl Fn(&shared::store::UserRecord) -> bool,
+    ) -> shared::store::UserRecord {
+        for _ in 0..200 {
+            if let Some(record) = self.record(user_id).await.filter(&check) {
+                return record;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for the record of {user_id} to hold {what}");
+    }
+
     /// The user's record in the stack's store.
     pub async fn record(&self, user_id: &str) -> Option<shared::store::UserRecord> {
         self.local
