@@ -381,7 +381,7 @@ async fn unit_faults_are_retried_within_bounds_and_rotation_keeps_working() {
 }
 
 #[tokio::test]
-async fn a_revoked_session_mints_no_sensitive_token() {
+async fn a_revoked_session_mints_nothing() {
     let stack = Stack::start(&[]).await;
     let (login, _) = stack.onboarded("revoked@example.com").await;
     let jwt = stack.stepped_up(&login).await;
