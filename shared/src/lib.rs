@@ -3,6 +3,7 @@
 
 #[cfg(feature = "aws")]
 pub mod app;
+#[cfg(feature = "aws")]
 pub mod authenticator;
 pub mod config;
 pub mod domain;
