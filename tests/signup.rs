@@ -1029,3 +1029,62 @@ async fn the_daily_cap_pauses_new_applications_and_keeps_each_users_place() {
         "{body}"
     );
 }
+
+/// SECURITY.md, "No usable secret is ever deployed": rotating either webhook key loses no
+/// delivery. While the old key is kept as `*_previous`, deliveries signed with either verify; a
+/// key that is neither is refused.
+#[tokio::test]
+async fn a_webhook_key_rotates_without_downtime() {
+    let new_svix = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
+    let new_unit = "rotated-unit-webhook-token-0123456789abcdef";
+    let mut rotated = e2e::secret_json();
+    rotated["stytch_webhook_secret"] = json!(new_svix);
+    rotated["stytch_webhook_secret_previous"] = json!(e2e::SVIX_SECRET);
+    rotated["unit_webhook_token"] = json!(new_unit);
+    rotated["unit_webhook_token_previous"] = json!(e2e::UNIT_WEBHOOK_TOKEN);
+    let rotated = rotated.to_string();
+    let stack = Stack::in_memory(&[("SECRETS_JSON", rotated.as_str())]).await;
+    // Stytch: the old secret (what stytch_delivery signs with) and the new one.
+    let user = fresh_user();
+    let body = user_event("UPDATE", &user, "rotate@example.com");
+    let (status, _) = json_of(stack.stytch_delivery("msg_rotate_old", &body, now())).await;
+    assert_eq!(status, 200, "signed with the previous secret");
+    let secret = shared::webhook::SvixSecret::parse(new_svix).unwrap();
+    let signed = |id: &str, key: &shared::webhook::SvixSecret| {
+        stack
+            .http
+            .post(stack.url("/webhooks/stytch"))
+            .header("svix-id", id)
+            .header("svix-timestamp", now().to_string())
+            .header("svix-signature", key.sign(id, now(), body.as_bytes()))
+            .body(body.clone())
+    };
+    assert_eq!(json_of(signed("msg_rotate_new", &secret)).await.0, 200);
+    let other =
+        shared::webhook::SvixSecret::parse("whsec_ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZm").unwrap();
+    assert_eq!(json_of(signed("msg_rotate_other", &other)).await.0, 401);
+    // Unit: the same with its token.
+    let events = r#"{"data":[]}"#;
+    let unit = |token: &str| {
+        stack
+            .http
+            .post(stack.url("/webhooks/unit"))
+            .header(
+                "x-unit-signature",
+                shared::webhook::unit_signature(token, events.as_bytes()),
+            )
+            .body(events)
+    };
+    assert_eq!(
+        json_of(stack.unit_delivery(events)).await.0,
+        200,
+        "the previous token"
+    );
+    assert_eq!(json_of(unit(new_unit)).await.0, 200, "the new token");
+    assert_eq!(
+        json_of(unit("neither-of-the-two-tokens-0123456789"))
+            .await
+            .0,
+        401
+    );
+}
