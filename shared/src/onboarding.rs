@@ -163,16 +163,29 @@ pub async fn stytch_user(app: &App, user_id: &str, deadline: Instant) -> Option<
 }
 
 /// Binds an application to the user and records its status and customer. `Ok(None)` when the
-/// customer Unit created belongs to someone else (logged as an alert; nothing recorded).
+/// application or the customer Unit created belongs to someone else (an alert; nothing
+/// recorded).
 pub async fn record_application(
     app: &App,
     user_id: &str,
     application: &Application,
     deadline: Instant,
 ) -> Result<Option<UserRecord>, ApiError> {
-    if let Err(e) = app.store.link_application(&application.id, user_id).await {
-        tracing::error!(error = %e, application_id = %application.id, "application bound to another user");
-        return Err(ApiError::internal());
+    match app.store.link_application(&application.id, user_id).await {
+        Ok(()) => {}
+        // Our table already binds the application to someone else: nothing changes (an alert).
+        Err(store::StoreError::Conflict(_)) => {
+            crate::metrics::alert(
+                "application_bound_elsewhere",
+                &format!(
+                    "application {} is bound to another user in our table; nothing recorded",
+                    application.id
+                ),
+            );
+            return Ok(None);
+        }
+        // An outage is an outage (503, the sender retries), not a binding problem.
+        Err(e) => return Err(e.into()),
     }
     let customer = application.related_id("customer");
     record_status(
