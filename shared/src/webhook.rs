@@ -109,7 +109,8 @@ pub fn verify_svix(
         .trim()
         .parse()
         .map_err(|_| WebhookError::MalformedHeader("svix-timestamp"))?;
-    if (now - timestamp).abs() > SVIX_TOLERANCE_SECONDS {
+    // abs_diff: a timestamp near i64::MIN must not overflow the subtraction (found by fuzzing).
+    if now.abs_diff(timestamp) > SVIX_TOLERANCE_SECONDS.unsigned_abs() {
         return Err(WebhookError::StaleTimestamp);
     }
     let content = svix_signed_content(id, timestamp, body);
@@ -229,6 +230,19 @@ mod tests {
             verify_svix(&other, &h, BODY, TS),
             Err(WebhookError::BadSignature)
         );
+        // Timestamps at the ends of i64 are stale, not an overflow (a fuzzing find).
+        for extreme in [i64::MIN, i64::MIN + 1, -9_223_372_036_851_775_808, i64::MAX] {
+            let mut h = svix_headers(SIG);
+            h.insert(
+                "svix-timestamp",
+                HeaderValue::from_str(&extreme.to_string()).unwrap(),
+            );
+            assert_eq!(
+                verify_svix(&secret, &h, BODY, TS),
+                Err(WebhookError::StaleTimestamp),
+                "{extreme}"
+            );
+        }
         let truncated = &SIG[..SIG.len() - 4];
         assert_eq!(
             verify_svix(&secret, &svix_headers(truncated), BODY, TS),
