@@ -254,3 +254,73 @@ async fn each_binary_refuses_a_placeholder_secret_at_init() {
         }
     }
 }
+
+/// SECURITY.md, "Attacks on the logic", through the bootstraps as Lambda runs them: a signed
+/// Unit event pairing a user's pending application with someone else's customer changes
+/// nothing, and an authenticator enrolled with the password alone mints no sensitive token for
+/// a bank customer until the contact on the Unit customer is proven.
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn the_binaries_refuse_a_pairing_event_and_an_unbound_authenticator() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let victim = stack.unit_customer("victim-binary@example.com", None).await;
+    let login = stack.sign_up("pairing-binary@example.com").await;
+    let application = stack.apply_pending(&login).await;
+    let runtime = RuntimeApi::start().await;
+    let mut child = bootstrap_command(
+        &binary("signup-webhook"),
+        "signup-webhook",
+        &runtime,
+        &stack.local.app.config,
+        &moto,
+    )
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let body = serde_json::json!({"data": [{"id": "evt-binary-1", "type": "application.approved",
+        "attributes": {"createdAt": e2e::rfc3339(e2e::now())},
+        "relationships": {"application": {"data": {"type": "individualApplication", "id": application}},
+                          "customer": {"data": {"type": "individualCustomer", "id": victim}}}}]})
+    .to_string();
+    let sample = bench::sample_events::dir().join("unit-webhook-application-approved.json");
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    event["headers"]["x-unit-signature"] =
+        shared::webhook::unit_signature(e2e::UNIT_WEBHOOK_TOKEN, body.as_bytes()).into();
+    event["body"] = body.into();
+    let answer = runtime.invoke(event.to_string()).await.unwrap();
+    assert_eq!(answer["statusCode"], 200, "acknowledged: {answer}");
+    assert_eq!(
+        stack.record(&login.user_id).await.unwrap().customer_id,
+        None
+    );
+    assert!(stack.unit_jwt_subject(&victim).await.is_null());
+    child.kill().await.unwrap();
+
+    let owner = stack.sign_up("unbound-binary@example.com").await;
+    stack.apply(&owner).await;
+    let jwt = stack.enrolled_and_stepped_up(&owner.session_jwt).await;
+    let runtime = RuntimeApi::start().await;
+    let mut child = bootstrap_command(
+        &binary("customer-token"),
+        "customer-token",
+        &runtime,
+        &stack.local.app.config,
+        &moto,
+    )
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let answer = runtime.invoke(sensitive_token_event(&jwt)).await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (answer["statusCode"].as_u64(), e2e::code_of(&body)),
+        (Some(403), Some("authenticator_unconfirmed")),
+        "{answer}"
+    );
+    let jwt = stack.prove_email(&jwt, "unbound-binary@example.com").await;
+    let answer = runtime.invoke(sensitive_token_event(&jwt)).await.unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    child.kill().await.unwrap();
+}
