@@ -42,8 +42,12 @@ pub async fn proves_customer_contact(
     customer_id: &str,
     deadline: Instant,
 ) -> Result<bool, ApiError> {
-    let (email, phone) = customer_contact(app, customer_id, deadline).await?;
     let fresh = step_up_window(app, crate::http::now_epoch());
+    // A session that proved no address at all (a password thief's) costs no Unit call.
+    if !session.has_contact_proof(fresh) {
+        return Ok(false);
+    }
+    let (email, phone) = customer_contact(app, customer_id, deadline).await?;
     Ok(session.proves_contact(email.as_deref(), phone.as_deref(), fresh))
 }
 

@@ -160,17 +160,35 @@ impl VerifiedSession {
     ) -> bool {
         let email = email.map(|e| e.trim().to_ascii_lowercase());
         let phone = phone.map(str::trim);
-        self.factors.iter().filter(|f| fresh.holds(f)).any(|f| {
-            let by_email = matches!(
-                (f.factor_type.as_str(), f.delivery_method.as_str()),
-                ("otp" | "email_otp" | "magic_link", "email")
-            );
-            let by_phone =
-                f.factor_type == "otp" && matches!(f.delivery_method.as_str(), "sms" | "whatsapp");
-            let proven = f.proven_address();
-            (by_email && email.is_some() && proven == email)
-                || (by_phone && phone.is_some() && proven.as_deref() == phone)
+        self.contact_proofs(fresh).any(|(by_email, proven)| {
+            if by_email {
+                email.is_some() && proven == email
+            } else {
+                phone.is_some() && proven.as_deref() == phone
+            }
         })
+    }
+
+    /// Whether the session holds, within `fresh`, any proof of an address (whose address it is
+    /// aside): without one, nobody need be asked which addresses count.
+    pub fn has_contact_proof(&self, fresh: Freshness) -> bool {
+        self.contact_proofs(fresh).next().is_some()
+    }
+
+    /// The session's fresh proofs of an address: (by e-mail, rather than by phone; the address).
+    fn contact_proofs(&self, fresh: Freshness) -> impl Iterator<Item = (bool, Option<String>)> {
+        self.factors
+            .iter()
+            .filter(move |f| fresh.holds(f))
+            .filter_map(|f| {
+                let by_email = matches!(
+                    (f.factor_type.as_str(), f.delivery_method.as_str()),
+                    ("otp" | "email_otp" | "magic_link", "email")
+                );
+                let by_phone = f.factor_type == "otp"
+                    && matches!(f.delivery_method.as_str(), "sms" | "whatsapp");
+                (by_email || by_phone).then(|| (by_email, f.proven_address()))
+            })
     }
 
     /// Whether the session ever completed a step-up with the user's authenticator or a recovery
