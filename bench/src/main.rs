@@ -38,6 +38,13 @@ enum Command {
         #[command(flatten)]
         lambda: Lambda,
     },
+    /// Only the in-process figures (no AWS, no release packages): the upstream round trips of
+    /// every route and the own overhead of the measured routes, as Markdown tables.
+    Trips {
+        /// Requests per measured route for the overhead figures.
+        #[arg(long, env = "BENCH_OVERHEAD_REQUESTS", default_value_t = 200)]
+        overhead_requests: usize,
+    },
     /// Only the CPU per exchange of the local stack's server and of the customer-token bootstrap
     /// (each on its own core), with profiles by crate given `--perf-dir`.
     Cpu {
@@ -126,6 +133,9 @@ fn run(cli: Cli) -> Result<(), measure::Error> {
                     "{}",
                     bench::cpu::text(&bench::cpu::measure(&options).await?)
                 );
+            }
+            Command::Trips { overhead_requests } => {
+                print!("{}", measure::trips_only(overhead_requests).await?)
             }
             Command::Cold { lambda } => print!("{}", measure::cold_only(&lambda.options()).await?),
             Command::Report {
