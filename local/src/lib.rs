@@ -7,11 +7,13 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
-use http::{Method, StatusCode};
+use http::Method;
 use shared::App;
 use shared::http::Routes;
 
 pub mod demo;
+pub mod runtime_api;
+pub mod sample_events;
 pub mod settings;
 pub mod stack;
 pub mod web;
@@ -120,14 +122,7 @@ async fn dispatch(
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            return to_axum(
-                shared::ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the request body is too large",
-                )
-                .into_response(),
-            );
+            return to_axum(shared::ApiError::payload_too_large().into_response());
         }
     };
     let body = if bytes.is_empty() {

@@ -73,6 +73,48 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
 /// Longest a request may take where no Lambda deadline applies (local runner, tests).
 pub const LOCAL_REQUEST_BUDGET: Duration = Duration::from_secs(25);
 
+/// The request's JSON body as `T`, for every route that takes one. A blank body (none, or only
+/// whitespace) is `T::default()`; a body that is not a `T` is 400 `invalid_request` saying what
+/// was `expected` and why, never echoing a value of the body (it may hold a code or an SSN).
+pub fn json_body<T: serde::de::DeserializeOwned + Default>(
+    req: &Request,
+    expected: &str,
+) -> Result<T, ApiError> {
+    if req.body().iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    required_json_body(req, expected)
+}
+
+/// [`json_body`] for a body that must be there: a blank one is refused too.
+pub fn required_json_body<T: serde::de::DeserializeOwned>(
+    req: &Request,
+    expected: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(req.body().as_ref()).map_err(|e| {
+        ApiError::invalid_request(format!("the body must be {expected}: {}", reason(&e)))
+    })
+}
+
+/// Why a body did not parse, without any value from it: serde's own words only where they name
+/// a field, else the kind of error and where.
+fn reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let names_a_field = ["missing field", "unknown field", "duplicate field"]
+        .iter()
+        .any(|p| text.starts_with(p));
+    if names_a_field {
+        return text;
+    }
+    let kind = match e.classify() {
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Eof => "cut short",
+        serde_json::error::Category::Data => "a value of the wrong type",
+        serde_json::error::Category::Io => "unreadable",
+    };
+    format!("{kind} at line {} column {}", e.line(), e.column())
+}
+
 /// The instant by which upstream work must be done: the Lambda deadline minus a margin, or
 /// `LOCAL_REQUEST_BUDGET` from now outside Lambda.
 pub fn deadline(req: &Request) -> Instant {
@@ -124,6 +166,58 @@ mod tests {
             b = b.header("authorization", a);
         }
         b.body(Body::Empty).unwrap()
+    }
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Code {
+        code: Option<String>,
+    }
+
+    fn with_body(body: &str) -> Request {
+        http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    #[test]
+    fn one_body_parser_defaults_a_blank_body_and_never_echoes_a_value() {
+        for blank in ["", "  \n"] {
+            assert_eq!(
+                json_body::<Code>(&with_body(blank), "x").unwrap(),
+                Code::default()
+            );
+            let e = required_json_body::<Code>(&with_body(blank), "x").unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code.as_str()),
+                (400, "invalid_request")
+            );
+        }
+        assert_eq!(
+            json_body::<Code>(&with_body(r#"{"code":"123456"}"#), "x").unwrap(),
+            Code {
+                code: Some("123456".into())
+            }
+        );
+        for bad in [
+            r#"{"code": 987654}"#,
+            r#"{"code": "987654""#,
+            "987654",
+            "true",
+        ] {
+            let e = json_body::<Code>(&with_body(bad), "a code").unwrap_err();
+            assert_eq!(e.code, "invalid_request", "{bad}");
+            assert!(
+                e.message.starts_with("the body must be a code: "),
+                "{}",
+                e.message
+            );
+            assert!(!e.message.contains("987654"), "{bad}: {}", e.message);
+        }
+        let e = json_body::<Code>(&with_body(r#"{"cdoe": "1"}"#), "a code").unwrap_err();
+        assert!(e.message.contains("unknown field `cdoe`"), "{}", e.message);
     }
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +288,7 @@ mod tests {
         ] {
             let e = bearer_token(&req("GET", "/", bad)).unwrap_err();
             assert_eq!(
-                (e.status.as_u16(), e.code),
+                (e.status.as_u16(), e.code.as_str()),
                 (401, "missing_token"),
                 "{bad:?}"
             );

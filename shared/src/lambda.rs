@@ -79,8 +79,8 @@ pub async fn run<H: Handler>(handler: H) -> Result<(), lambda_http::Error> {
     .await
 }
 
-/// One request: a span with the request id, the handler's error mapped to its response in one
-/// place, and one access-log line (method, path, status, duration; never headers or bodies).
+/// One request: a span with the request id, the handler's error logged, counted and mapped to
+/// its response in one place, and one access-log line (method, path, status, duration; never headers or bodies).
 pub async fn serve<H: Handler>(app: Arc<App>, handler: &H, req: Request) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
@@ -90,9 +90,7 @@ pub async fn serve<H: Handler>(app: Arc<App>, handler: &H, req: Request) -> Resp
         match handler.call(app, req).await {
             Ok(response) => response,
             Err(error) => {
-                if error.status.is_server_error() {
-                    tracing::warn!(code = error.code, "request failed");
-                }
+                error.report();
                 error.into_response()
             }
         }

@@ -126,9 +126,7 @@ pub async fn ensure_form(
     let created = match app.unit.create_application_form(&form, deadline).await {
         Ok(created) => created,
         Err(e) => {
-            if matches!(&e, UnitError::Api { status, .. } if *status >= 500 || *status == 429)
-                || matches!(e, UnitError::Secrets(_))
-            {
+            if e.surely_not_acted_on() {
                 give_back_daily_slot(app, now).await;
             }
             return Err(e.into());
@@ -434,7 +432,7 @@ pub async fn state(
     }
     record = match ensure_form(app, record.clone(), deadline).await {
         Ok(r) => r,
-        Err(e) if e.code == "applications_paused" => {
+        Err(e) if e.code == crate::error::ErrorCode::ApplicationsPaused => {
             // Today's cap: the user keeps their place and is told when to come back.
             let mut state = OnboardingState::of(&record);
             state.retry_after = e.retry_after;

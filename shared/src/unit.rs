@@ -62,6 +62,19 @@ pub enum UnitError {
     Secrets(#[from] SecretError),
 }
 
+impl UnitError {
+    /// Whether Unit surely did not act on the request: its 5xx or 429, or a request never sent.
+    /// A refusal was acted on (it was checked), and a timeout or a dropped connection may have
+    /// been: their outcome is unknown.
+    pub fn surely_not_acted_on(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => *status >= 500 || *status == 429,
+            Self::Secrets(_) => true,
+            Self::Transport(_) => false,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     errors: Vec<UnitErrorItem>,

@@ -20,7 +20,7 @@ use shared::error::FieldProblem;
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
 use shared::store::{AuditEntry, TokenSlot, UserRecord};
-use shared::unit::{CreateCustomerToken, TokenResource, UnitError};
+use shared::unit::{CreateCustomerToken, CustomerTokenAttributes, TokenResource};
 use shared::{ApiError, App};
 use tokio::time::Instant;
 
@@ -202,18 +202,11 @@ async fn confirm_session(
     session: &VerifiedSession,
     deadline: Instant,
 ) -> Result<(), ApiError> {
-    match app
-        .stytch
+    app.stytch
         .authenticate_session(session.token.expose(), deadline)
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.error_type() == Some("session_not_found") => {
-            tracing::info!("the session was revoked or has ended at Stytch");
-            Err(ApiError::session_revoked())
-        }
-        Err(e) => Err(e.into()),
-    }
+        .map(drop)
+        .map_err(shared::error::session_check_failure)
 }
 
 /// The user's Unit customer: from the record, or, if only an application is known, from Unit
@@ -247,45 +240,6 @@ async fn give_back(app: &App, user_id: &str) {
     }
 }
 
-/// Maps Unit's refusals to our codes; Unit's own `status`, `title` and `code` go to the log.
-///
-/// How Unit refuses the JWT at the token call is undocumented (docs/unit-api.md §5), so a 401,
-/// a 403 that does not name the scopes, and a 400 pointing at `/data/attributes/jwtToken` all
-/// mean the session was not accepted: 401 `session_rejected_by_unit`.
-fn unit_refused(e: UnitError) -> ApiError {
-    let UnitError::Api { status, errors, .. } = &e else {
-        return e.into();
-    };
-    let first = errors.first();
-    tracing::warn!(
-        status,
-        unit_status = first.map(|x| x.status.as_str()),
-        title = first.map(|x| x.title.as_str()),
-        code = first.and_then(|x| x.code.as_deref()),
-        "Unit refused the token request"
-    );
-    let about_jwt = errors
-        .iter()
-        .any(|x| x.source_pointer() == Some("/data/attributes/jwtToken"));
-    let names_scopes = errors.iter().any(|x| {
-        let text = format!(
-            "{} {} {}",
-            x.title,
-            x.detail.as_deref().unwrap_or_default(),
-            x.code.as_deref().unwrap_or_default()
-        )
-        .to_ascii_lowercase();
-        text.contains("scope")
-    });
-    match status {
-        403 if names_scopes => ApiError::unit_forbidden(),
-        401 | 403 => ApiError::session_rejected_by_unit(),
-        400 if about_jwt => ApiError::session_rejected_by_unit(),
-        400 => ApiError::invalid_request("Unit refused the token request (check resources)"),
-        _ => e.into(),
-    }
-}
-
 /// Handles one request (through [`shared::lambda::serve`]).
 pub async fn handle(app: Arc<App>, req: Request) -> Result<Response<Body>, ApiError> {
     let (app, req) = (&*app, &req);
@@ -297,18 +251,84 @@ pub async fn handle(app: Arc<App>, req: Request) -> Result<Response<Body>, ApiEr
 /// `POST /unit/customer-token`.
 async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let session = app.authenticate(req).await?;
-    let raw = req.body().as_ref();
-    let body: TokenRequest = if raw.iter().all(u8::is_ascii_whitespace) {
-        TokenRequest::default()
-    } else {
-        serde_json::from_slice(raw)
-            .map_err(|e| ApiError::invalid_request(format!("invalid body: {e}")))?
-    };
-    let checked = check_request(app, body)?;
-    let config = &app.config;
+    let body: TokenRequest =
+        shared::http::json_body(req, "a JSON object of scope, expires_in and resources")?;
     let now = shared::http::now_epoch();
+    let asked = check(app, &session, body, now)?;
+    let deadline = shared::http::deadline(req);
+    if app.config.session_check.confirms(asked.sensitive) {
+        confirm_session(app, &session, deadline).await?;
+    }
+    let record = take_slot(app, &session.user_id, now).await?;
+    // The slot counts only when a token was minted: any failure before gives it back.
+    let (customer_id, issued) = match mint(app, &session, &record, &asked, now, deadline).await {
+        Ok(minted) => minted,
+        Err(e) => {
+            give_back(app, &session.user_id).await;
+            return Err(e);
+        }
+    };
+    let expires_in = issued
+        .expires_in
+        .unwrap_or(asked.expires_in)
+        .min(asked.expires_in);
+    let scope = asked.scope();
+    // No audit, no token: a token we cannot account for is not handed out.
+    app.store
+        .put_audit(&AuditEntry {
+            event: None,
+            user_id: session.user_id.clone(),
+            customer_id: customer_id.clone(),
+            scopes: asked.scopes.iter().cloned().collect(),
+            issued_at: shared::store::timestamp_millis(),
+            request_id: shared::http::request_id(req),
+            expires_in,
+        })
+        .await?;
+    tracing::info!(customer_id, scope, expires_in, "issued a customer token");
+    shared::metrics::emit(shared::metrics::Metric::TokenIssued {
+        sensitive: asked.sensitive,
+    });
+    let answer = Issued {
+        token: issued.token,
+        expires_in,
+        scope,
+        customer_id,
+    };
+    Ok(shared::error::json(StatusCode::OK, &answer))
+}
+
+/// A token request that passed every check needing no upstream call.
+struct Asked {
+    scopes: BTreeSet<String>,
+    resources: Option<Vec<TokenResource>>,
+    /// A scope needs the step-up.
+    sensitive: bool,
+    /// The lifetime to ask Unit for: the caller's, capped for a sensitive scope and by the
+    /// session's remaining life.
+    expires_in: u32,
+}
+
+impl Asked {
+    /// The scopes as Unit takes them, space-separated.
+    fn scope(&self) -> String {
+        self.scopes.iter().cloned().collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The checks before any upstream call: the body, the step-up, and the time left on the JWT and
+/// on the session.
+fn check(
+    app: &App,
+    session: &VerifiedSession,
+    body: TokenRequest,
+    now: i64,
+) -> Result<Asked, ApiError> {
+    let config = &app.config;
+    let checked = check_request(app, body)?;
     let sensitive = sensitive(app, &checked.scopes);
-    check_step_up(app, &session, &sensitive, now)?;
+    check_step_up(app, session, &sensitive, now)?;
+    let sensitive = !sensitive.is_empty();
     let min_left = i64::try_from(config.jwt_min_remaining.as_secs()).unwrap_or(0);
     if session.seconds_left(now) < min_left {
         return Err(ApiError::session_jwt_expiring());
@@ -319,173 +339,65 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     if session_left < SESSION_MIN_LEFT {
         return Err(ApiError::session_ending());
     }
-    let deadline = shared::http::deadline(req);
-    if config.session_check.confirms(!sensitive.is_empty()) {
-        confirm_session(app, &session, deadline).await?;
-    }
-    // One store call reads the record and takes a slot of the user's token limit.
-    let limit = config.tokens_per_user;
-    let record = match app
-        .store
-        .take_token_slot(&session.user_id, limit.max, limit.window_secs(), now)
-        .await?
-    {
-        TokenSlot::Taken(record) => record,
-        TokenSlot::Full { retry_after } => {
-            tracing::warn!("customer tokens limited for this user");
-            return Err(ApiError::too_many_tokens(retry_after));
-        }
-        TokenSlot::NoUser => return Err(ApiError::onboarding_incomplete()),
-        TokenSlot::Deleted => return Err(ApiError::account_deleted(StatusCode::FORBIDDEN)),
-    };
-    let customer_id = match customer_of(app, &record, deadline).await {
-        Ok(customer_id) => customer_id,
-        Err(e) => {
-            give_back(app, &session.user_id).await;
-            return Err(e);
-        }
-    };
-    // A bank customer's TOTP step-up counts only with the authenticator bound to them.
-    if !sensitive.is_empty()
-        && !stepped_up_without_totp(app, &session, now)
-        && let Err(e) =
-            shared::authenticator::check_bound(app, &session, &record, &customer_id, deadline).await
-    {
-        give_back(app, &session.user_id).await;
-        return Err(e);
-    }
-    // Unit cannot revoke a customer token: one that can move money lives briefly, and none
-    // outlives the session it came from.
-    let expires_in = if sensitive.is_empty() {
-        checked.expires_in
-    } else {
+    // One that can move money lives briefly.
+    let capped = if sensitive {
         checked
             .expires_in
             .min(config.sensitive_token_max_expires_in)
-    }
-    .min(u32::try_from(session_left).unwrap_or(u32::MAX));
-    let scope = checked.scopes.iter().cloned().collect::<Vec<_>>().join(" ");
-    let request = CreateCustomerToken {
-        scope: scope.clone(),
-        jwt_token: session.token.clone(),
-        expires_in,
-        resources: checked.resources,
+    } else {
+        checked.expires_in
     };
-    let issued = match app
+    Ok(Asked {
+        scopes: checked.scopes,
+        resources: checked.resources,
+        sensitive,
+        expires_in: capped.min(u32::try_from(session_left).unwrap_or(u32::MAX)),
+    })
+}
+
+/// Reads the user's record and takes a slot of their `TOKENS_PER_USER` limit, in one store call.
+async fn take_slot(app: &App, user_id: &str, now: i64) -> Result<UserRecord, ApiError> {
+    let limit = app.config.tokens_per_user;
+    match app
+        .store
+        .take_token_slot(user_id, limit.max, limit.window_secs(), now)
+        .await?
+    {
+        TokenSlot::Taken(record) => Ok(record),
+        TokenSlot::Full { retry_after } => {
+            tracing::warn!("customer tokens limited for this user");
+            Err(ApiError::too_many_tokens(retry_after))
+        }
+        TokenSlot::NoUser => Err(ApiError::onboarding_incomplete()),
+        TokenSlot::Deleted => Err(ApiError::account_deleted(StatusCode::FORBIDDEN)),
+    }
+}
+
+/// The token minted at Unit for the user's customer, once a sensitive scope's authenticator is
+/// found bound to that customer: `(customer id, token)`.
+async fn mint(
+    app: &App,
+    session: &VerifiedSession,
+    record: &UserRecord,
+    asked: &Asked,
+    now: i64,
+    deadline: Instant,
+) -> Result<(String, CustomerTokenAttributes), ApiError> {
+    let customer_id = customer_of(app, record, deadline).await?;
+    // A bank customer's TOTP step-up counts only with the authenticator bound to them.
+    if asked.sensitive && !stepped_up_without_totp(app, session, now) {
+        shared::authenticator::check_bound(app, session, record, &customer_id, deadline).await?;
+    }
+    let request = CreateCustomerToken {
+        scope: asked.scope(),
+        jwt_token: session.token.clone(),
+        expires_in: asked.expires_in,
+        resources: asked.resources.clone(),
+    };
+    let issued = app
         .unit
         .create_customer_token(&customer_id, &request, deadline)
         .await
-    {
-        Ok(issued) => issued,
-        Err(e) => {
-            // No token, so it does not count against the user's limit.
-            give_back(app, &session.user_id).await;
-            return Err(unit_refused(e));
-        }
-    };
-    let expires_in = issued.expires_in.unwrap_or(expires_in).min(expires_in);
-    // No audit, no token: a token we cannot account for is not handed out.
-    app.store
-        .put_audit(&AuditEntry {
-            event: None,
-            user_id: session.user_id.clone(),
-            customer_id: customer_id.clone(),
-            scopes: checked.scopes.iter().cloned().collect(),
-            issued_at: shared::store::timestamp_millis(),
-            request_id: shared::http::request_id(req),
-            expires_in,
-        })
-        .await?;
-    tracing::info!(customer_id, scope, expires_in, "issued a customer token");
-    shared::metrics::emit(shared::metrics::Metric::TokenIssued {
-        sensitive: !sensitive.is_empty(),
-    });
-    Ok(shared::error::json(
-        StatusCode::OK,
-        &Issued {
-            token: issued.token,
-            expires_in,
-            scope,
-            customer_id,
-        },
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use shared::unit::UnitErrorItem;
-
-    fn refusal(status: u16, title: &str, detail: &str, pointer: Option<&str>) -> UnitError {
-        UnitError::Api {
-            status,
-            errors: vec![UnitErrorItem {
-                status: status.to_string(),
-                title: title.into(),
-                code: None,
-                detail: Some(detail.into()),
-                source: pointer.map(|p| serde_json::json!({ "pointer": p })),
-            }],
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn units_refusals_of_the_jwt_are_session_rejections_whatever_their_shape() {
-        let cases = [
-            (
-                refusal(401, "Unauthorized", "jwt expired", None),
-                401,
-                "session_rejected_by_unit",
-            ),
-            (
-                refusal(403, "Forbidden", "invalid token", None),
-                401,
-                "session_rejected_by_unit",
-            ),
-            (
-                refusal(
-                    400,
-                    "Bad Request",
-                    "invalid",
-                    Some("/data/attributes/jwtToken"),
-                ),
-                401,
-                "session_rejected_by_unit",
-            ),
-            (
-                refusal(
-                    403,
-                    "Forbidden",
-                    "the requested scopes need two-factor authentication",
-                    None,
-                ),
-                403,
-                "unit_forbidden",
-            ),
-            (
-                refusal(
-                    400,
-                    "Bad Request",
-                    "card not found",
-                    Some("/data/attributes/resources"),
-                ),
-                400,
-                "invalid_request",
-            ),
-            (
-                refusal(503, "Unavailable", "later", None),
-                502,
-                "upstream_unavailable",
-            ),
-        ];
-        for (e, status, code) in cases {
-            let answer = unit_refused(e.clone());
-            assert_eq!(
-                (answer.status.as_u16(), answer.code),
-                (status, code),
-                "{e:?}"
-            );
-        }
-    }
+        .map_err(shared::error::token_exchange_failure)?;
+    Ok((customer_id, issued))
 }

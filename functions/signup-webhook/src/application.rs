@@ -7,9 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::error::FieldProblem;
 use shared::secrets::SecretString;
-use shared::unit::{
-    Address, CreateIndividualApplication, FullName, Phone, UnitError, UnitErrorItem,
-};
+use shared::unit::{Address, CreateIndividualApplication, FullName, Phone, UnitError};
 use shared::{ApiError, App};
 
 use shared::onboarding::{OnboardingState, record_application};
@@ -259,39 +257,11 @@ fn our_field(pointer: &str) -> String {
     out
 }
 
-/// Whether Unit's refusal is about the applicant's identity (their SSN or passport: a duplicate,
-/// or any identity reason), which must not be echoed back.
-fn about_identity(errors: &[UnitErrorItem]) -> bool {
-    const MARKS: &[&str] = &[
-        "ssn",
-        "social security",
-        "passport",
-        "identity",
-        "duplicate",
-        "matricula",
-    ];
-    errors.iter().any(|e| {
-        let pointer = e.source_pointer().unwrap_or_default().to_ascii_lowercase();
-        let text = format!(
-            "{} {} {}",
-            e.code.as_deref().unwrap_or_default(),
-            e.title,
-            e.detail.as_deref().unwrap_or_default()
-        )
-        .to_ascii_lowercase();
-        MARKS
-            .iter()
-            .any(|m| pointer.contains(m) || text.contains(m))
-    })
-}
-
 /// `POST /onboarding/application`.
 pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let session = app.authenticate(req).await?;
     let user_id = session.user_id;
-    let body: ApplicationIn = serde_json::from_slice(req.body().as_ref()).map_err(|e| {
-        ApiError::invalid_request(format!("the body is not a valid application: {e}"))
-    })?;
+    let body: ApplicationIn = shared::http::required_json_body(req, "an application")?;
     let record = app.store.get_user(&user_id).await?;
     if let Some(r) = &record {
         if r.deleted {
@@ -349,51 +319,11 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     // nothing"): a refusal, and a create whose outcome is unknown (a timeout, a dropped
     // connection), which keeps its slot until its window ends. Only a request Unit surely did
     // not act on gives it back: its 5xx or 429, or one never sent.
-    let unanswered = match &result {
-        Err(UnitError::Api { status, .. }) => *status >= 500 || *status == 429,
-        Err(UnitError::Secrets(_)) => true,
-        Ok(_) | Err(UnitError::Transport(_)) => false,
-    };
-    if unanswered {
+    if result.as_ref().is_err_and(UnitError::surely_not_acted_on) {
         store::give_back(&*app.store, &limit_key).await;
         shared::onboarding::give_back_daily_slot(app, now).await;
     }
-    let created = match result {
-        Ok(a) => a,
-        Err(UnitError::Api {
-            status: 400 | 409 | 422,
-            errors,
-            ..
-        }) if about_identity(&errors) => {
-            // Which identity Unit knows is not ours to tell: no field, no Unit text.
-            tracing::warn!("Unit refused the application's identity");
-            shared::metrics::emit(shared::metrics::Metric::IdentityRefused);
-            return Err(ApiError::identity_not_accepted());
-        }
-        Err(UnitError::Api {
-            status: 400,
-            errors,
-            ..
-        }) => {
-            let fields = errors
-                .iter()
-                .map(|e| {
-                    FieldProblem::new(
-                        e.source_pointer()
-                            .map(our_field)
-                            .unwrap_or_else(|| "application".into()),
-                        e.detail.clone().unwrap_or_else(|| e.title.clone()),
-                    )
-                })
-                .collect();
-            return Err(ApiError {
-                code: "application_rejected",
-                message: "Unit rejected the application".into(),
-                ..ApiError::invalid_fields(fields)
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let created = result.map_err(|e| shared::error::application_failure(e, our_field))?;
     tracing::info!(application_id = %created.id, status = %created.attributes.status, "created the Unit application");
     let record = record_application(app, &user_id, &created, deadline)
         .await?
@@ -483,32 +413,5 @@ mod tests {
             our_field("/data/attributes/address/postalCode"),
             "address.postal_code"
         );
-    }
-
-    #[test]
-    fn identity_refusals_are_recognised_whatever_unit_words_them() {
-        let item = |code: Option<&str>, title: &str, pointer: Option<&str>| UnitErrorItem {
-            status: "400".into(),
-            title: title.into(),
-            code: code.map(str::to_owned),
-            detail: None,
-            source: pointer.map(|p| serde_json::json!({ "pointer": p })),
-        };
-        assert!(about_identity(&[item(
-            Some("duplicate_ssn"),
-            "Duplicate SSN",
-            None
-        )]));
-        assert!(about_identity(&[item(
-            None,
-            "Invalid",
-            Some("/data/attributes/ssn")
-        )]));
-        assert!(about_identity(&[item(None, "Passport already used", None)]));
-        assert!(!about_identity(&[item(
-            None,
-            "Invalid postal code",
-            Some("/data/attributes/address/postalCode")
-        )]));
     }
 }

@@ -131,7 +131,7 @@ async fn user_created(app: &App, event: &StytchEvent, deadline: Instant) -> Resu
     match ensure_form(app, record, deadline).await {
         // Today's DAILY_APPLICATIONS_CAP: the record keeps the user's place, and their first
         // GET /onboarding after it creates the form. Svix need not retry.
-        Err(e) if e.code == "applications_paused" => {
+        Err(e) if e.code == shared::error::ErrorCode::ApplicationsPaused => {
             tracing::warn!("no form for the new user today: DAILY_APPLICATIONS_CAP reached");
             Ok(())
         }

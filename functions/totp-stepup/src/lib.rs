@@ -15,6 +15,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::error::{StytchRefusal, code_check_failure, never_checked};
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
 use shared::store::{self, Attempt, AuditEntry};
@@ -92,12 +93,7 @@ struct CodeIn {
 }
 
 fn parse(req: &Request) -> Result<CodeIn, ApiError> {
-    let body = req.body().as_ref();
-    if body.is_empty() {
-        return Ok(CodeIn::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|_| ApiError::invalid_request("the body must be a JSON object with the code"))
+    shared::http::json_body(req, "a JSON object with the code")
 }
 
 fn field_error(field: &str, problem: &str) -> ApiError {
@@ -111,10 +107,6 @@ struct Enrolled {
     secret: SecretString,
     qr_code: String,
     recovery_codes: Vec<SecretString>,
-}
-
-fn stytch_error_type(e: &StytchError) -> &str {
-    e.error_type().unwrap_or("")
 }
 
 /// The body of `POST /mfa/totp`.
@@ -138,13 +130,7 @@ async fn enrol(
     session: &VerifiedSession,
     deadline: Instant,
 ) -> Result<Response<Body>, ApiError> {
-    let body = req.body().as_ref();
-    let asked: EnrolIn = if body.iter().all(u8::is_ascii_whitespace) {
-        EnrolIn::default()
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|_| ApiError::invalid_request("the body must be {} or {\"replace\": true}"))?
-    };
+    let asked: EnrolIn = shared::http::json_body(req, "{} or {\"replace\": true}")?;
     let config = &app.config;
     // Each enrolment is up to four Stytch calls: bounded per user (SECURITY.md, "One user
     // cannot exhaust the upstreams"). The key is under the TOTP lockout's prefix (its IAM grant).
@@ -204,10 +190,10 @@ async fn enrol(
                 bind(app, user_id, &created.totp_id, contact).await?;
                 return Ok(enrolled(created));
             }
-            Err(e) if stytch_error_type(&e) == "active_totp_exists" => {
-                return Err(ApiError::totp_already_enrolled());
-            }
-            Err(e) if stytch_error_type(&e) == "pending_totp_exists" && !replaced_pending => {
+            Err(e)
+                if StytchRefusal::of_error(&e) == Some(StytchRefusal::PendingTotpExists)
+                    && !replaced_pending =>
+            {
                 let user = app.stytch.get_user(user_id, deadline).await?;
                 let had_verified = user.totps.iter().any(|t| t.verified)
                     || record
@@ -221,9 +207,7 @@ async fn enrol(
                 }
                 replaced_pending = true;
             }
-            Err(e) if stytch_error_type(&e) == "user_not_found" => {
-                return Err(ApiError::user_not_found());
-            }
+            // `active_totp_exists` is our 409, `user_not_found` our 404 (shared::error's map).
             Err(e) => return Err(e.into()),
         }
     }
@@ -482,102 +466,16 @@ fn stepped_up(session: &VerifiedSession, a: Authenticated) -> SteppedUp {
     }
 }
 
-/// Stytch's refusals that prove the code was never checked: only these give the attempt back.
-/// Any other 4xx, a timeout, a dropped connection or a 5xx keeps it (SECURITY.md, "TOTP
-/// failures count unless proven harmless"): an error type we do not know must not switch the
-/// lockout off.
-const CODE_NEVER_CHECKED: &[&str] = &[
-    "user_not_found",
-    "totp_not_found",
-    "totps_not_found_for_user",
-    "recovery_codes_not_found",
-    "too_many_requests",
-];
-
-/// Whether a failed check leaves the code unchecked for sure (then its attempt is given back).
-fn never_checked(e: &StytchError) -> bool {
-    match e {
-        StytchError::Secrets(_) => true,
-        StytchError::Api { error_type, .. } => CODE_NEVER_CHECKED.contains(&error_type.as_str()),
-        StytchError::Transport(_) => false,
-    }
-}
-
-/// Maps a failed check; its attempts are kept unless the code was never checked.
+/// Maps a failed check; its attempt is kept unless the code was surely never checked
+/// (SECURITY.md, "TOTP failures count unless proven harmless").
 async fn failed_check(
     app: &App,
     counters: &Counters,
     code: &Check<'_>,
     e: StytchError,
 ) -> ApiError {
-    let kind = stytch_error_type(&e).to_owned();
     if never_checked(&e) {
         counters.give_back(app, true).await;
-    } else {
-        tracing::info!(error_type = %kind, "code refused or its check uncertain; the attempt counts");
     }
-    let wrong_code = match code {
-        Check::Totp(_) => matches!(
-            kind.as_str(),
-            "unable_to_authenticate_totp"
-                | "totp_code_already_authenticated"
-                | "invalid_totp_code"
-                | "recovery_code_used_as_totp_code"
-        ),
-        Check::Recovery(_) => matches!(
-            kind.as_str(),
-            "unable_to_authenticate_recovery_code"
-                | "invalid_recovery_code"
-                | "totp_code_used_as_recovery_code"
-        ),
-    };
-    if wrong_code {
-        return match code {
-            Check::Totp(_) => ApiError::invalid_totp_code(),
-            Check::Recovery(_) => ApiError::invalid_recovery_code(),
-        };
-    }
-    match kind.as_str() {
-        "totp_not_found" | "totps_not_found_for_user" | "recovery_codes_not_found" => {
-            ApiError::totp_not_enrolled()
-        }
-        "session_not_found" => ApiError::session_ended(),
-        _ => e.into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn refusal(status: u16, error_type: &str) -> StytchError {
-        StytchError::Api {
-            status,
-            error_type: error_type.into(),
-            message: String::new(),
-            request_id: String::new(),
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn only_named_refusals_give_an_attempt_back() {
-        for kind in ["user_not_found", "totp_not_found", "too_many_requests"] {
-            assert!(never_checked(&refusal(404, kind)), "{kind}");
-        }
-        for (status, kind) in [
-            (401, "unable_to_authenticate_totp"),
-            (400, "some_new_error_type"),
-            (400, "invalid_session_duration"),
-            (404, "session_not_found"),
-            (500, "internal_server_error"),
-        ] {
-            assert!(!never_checked(&refusal(status, kind)), "{kind}");
-        }
-        let timeout = StytchError::Transport(shared::upstream::TransportError::Timeout {
-            service: "stytch",
-            attempts: 1,
-        });
-        assert!(!never_checked(&timeout));
-    }
+    code_check_failure(e, matches!(code, Check::Recovery(_)))
 }

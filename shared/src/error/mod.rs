@@ -1,7 +1,10 @@
-//! The one error type handlers answer with, and its one mapping to an HTTP response.
+//! The one error type handlers answer with, its codes ([`ErrorCode`]), the one map from every
+//! failure below the handlers to it (`map`), and its one mapping to an HTTP response.
 //!
 //! Body: `{"error": {"code": "...", "message": "..."}}`. Codes are stable, machine-readable
-//! snake_case; messages are for humans and never carry upstream internals or secrets.
+//! snake_case; messages are for humans and never carry upstream internals or secrets. What the
+//! log and the metrics learn of a failure travels as its [`Cause`] and is written once, by
+//! [`ApiError::report`] at the edge that answers: building or converting an error does nothing.
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
@@ -10,12 +13,16 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 
 use crate::config::StepUpFactor;
-use crate::jwt::JwtError;
-use crate::secrets::SecretError;
-use crate::store::StoreError;
-use crate::stytch::StytchError;
-use crate::unit::UnitError;
-use crate::upstream::TransportError;
+use crate::metrics::Metric;
+
+mod code;
+mod map;
+
+pub use code::ErrorCode;
+pub use map::{
+    StytchRefusal, application_failure, code_check_failure, never_checked, session_check_failure,
+    token_exchange_failure,
+};
 
 /// An error answer to a client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +31,7 @@ pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Machine-readable code, e.g. `step_up_required`.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// Human-readable message, safe to show.
     pub message: String,
     /// Seconds for a `Retry-After` header (429/503).
@@ -33,6 +40,22 @@ pub struct ApiError {
     pub allow: Option<String>,
     /// Per-field problems of a validation error: `[{"field": "...", "problem": "..."}]`.
     pub fields: Vec<FieldProblem>,
+    /// What the log and the metrics get of the failure behind the answer (never the client).
+    pub cause: Option<Box<Cause>>,
+}
+
+/// The failure behind an error answer, for the operator: logged and counted once, by
+/// [`ApiError::report`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// The log line's level.
+    pub level: tracing::Level,
+    /// The log line's message, stable for searches (the README's runbook names them).
+    pub what: &'static str,
+    /// The failure itself (an upstream's status and error type, a store's error), never a secret.
+    pub detail: String,
+    /// The metric the failure counts in.
+    pub metric: Option<Metric>,
 }
 
 /// One invalid input field.
@@ -55,35 +78,87 @@ impl FieldProblem {
 }
 
 impl ApiError {
-    /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with its code's usual status and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             retry_after: None,
             allow: None,
             fields: Vec::new(),
+            cause: None,
         }
     }
 
-    /// 400 `bad_request`-style errors.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    /// Another of the statuses its code may carry (`openapi.yaml`); any other is refused in
+    /// debug builds and replaced by the code's usual status.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        debug_assert!(
+            self.code.statuses().contains(&status),
+            "{} is not answered with {status}",
+            self.code
+        );
+        self.status = self.code.status_or_usual(status);
+        self
     }
 
-    /// 401 with the given code.
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    /// The failure behind the answer, for the log and the metrics.
+    pub fn with_cause(
+        mut self,
+        level: tracing::Level,
+        what: &'static str,
+        detail: impl std::fmt::Display,
+    ) -> Self {
+        self.cause = Some(Box::new(Cause {
+            level,
+            what,
+            detail: detail.to_string(),
+            metric: None,
+        }));
+        self
+    }
+
+    /// Counts the answer in `metric` when it is reported.
+    pub fn counted(mut self, metric: Metric) -> Self {
+        match &mut self.cause {
+            Some(cause) => cause.metric = Some(metric),
+            None => {
+                self.cause = Some(Box::new(Cause {
+                    level: tracing::Level::INFO,
+                    what: "request refused",
+                    detail: String::new(),
+                    metric: Some(metric),
+                }))
+            }
+        }
+        self
+    }
+
+    /// Logs and counts the failure behind the answer: once per answer, by the edge that sends
+    /// it ([`crate::lambda::serve`]). A server error without a cause is logged too.
+    pub fn report(&self) {
+        let code = self.code.as_str();
+        let Some(cause) = &self.cause else {
+            if self.status.is_server_error() {
+                tracing::warn!(code, "request failed");
+            }
+            return;
+        };
+        if let Some(metric) = cause.metric {
+            crate::metrics::emit(metric);
+        }
+        let (what, error) = (cause.what, cause.detail.as_str());
+        match cause.level {
+            tracing::Level::ERROR => tracing::error!(code, error, "{what}"),
+            tracing::Level::WARN => tracing::warn!(code, error, "{what}"),
+            _ => tracing::info!(code, error, "{what}"),
+        }
     }
 
     /// 404 `not_found` for an unknown route.
     pub fn route_not_found(method: &str, path: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no route for {method} {path}"),
-        )
+        Self::new(ErrorCode::NotFound, format!("no route for {method} {path}"))
     }
 
     /// 405 with the methods the path does take.
@@ -91,8 +166,7 @@ impl ApiError {
         Self {
             allow: Some(allow.to_owned()),
             ..Self::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 format!("{method} is not allowed on {path}; use {allow}"),
             )
         }
@@ -101,8 +175,7 @@ impl ApiError {
     /// 500 `internal_error`: the details go to the log, never to the client.
     pub fn internal() -> Self {
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "internal error; it has been logged",
         )
     }
@@ -113,7 +186,7 @@ impl ApiError {
         let message = format!("invalid fields: {}", names.join(", "));
         Self {
             fields,
-            ..Self::bad_request("invalid_request", message)
+            ..Self::new(ErrorCode::InvalidRequest, message)
         }
     }
 
@@ -121,6 +194,11 @@ impl ApiError {
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
+    }
+
+    /// 413 `payload_too_large`: a body over the limit.
+    pub fn payload_too_large() -> Self {
+        Self::new(ErrorCode::PayloadTooLarge, "the request body is too large")
     }
 
     /// The HTTP response for this error.
@@ -131,7 +209,7 @@ impl ApiError {
         }
         #[derive(Serialize)]
         struct Inner<'a> {
-            code: &'a str,
+            code: ErrorCode,
             message: &'a str,
             #[serde(skip_serializing_if = "<[FieldProblem]>::is_empty")]
             fields: &'a [FieldProblem],
@@ -190,18 +268,18 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
 impl ApiError {
     /// 401 `missing_token`: no usable `Authorization: Bearer` header.
     pub fn missing_token(message: &'static str) -> Self {
-        Self::unauthorized("missing_token", message)
+        Self::new(ErrorCode::MissingToken, message)
     }
 
     /// 401 `invalid_token`: a session JWT we refuse (the reason is safe to show).
     pub fn invalid_token(reason: impl Into<String>) -> Self {
-        Self::unauthorized("invalid_token", reason)
+        Self::new(ErrorCode::InvalidToken, reason)
     }
 
     /// 401 `token_expired`: the session JWT is past `exp`.
     pub fn token_expired() -> Self {
-        Self::unauthorized(
-            "token_expired",
+        Self::new(
+            ErrorCode::TokenExpired,
             "the session JWT has expired; refresh the session",
         )
     }
@@ -213,8 +291,8 @@ impl ApiError {
 
     /// 401 `session_jwt_expiring`: too little time left for Unit to accept the JWT.
     pub fn session_jwt_expiring() -> Self {
-        Self::unauthorized(
-            "session_jwt_expiring",
+        Self::new(
+            ErrorCode::SessionJwtExpiring,
             "the session JWT expires too soon to reach Unit; refresh the Stytch session and retry",
         )
     }
@@ -224,8 +302,7 @@ impl ApiError {
     /// sent to the e-mail address or phone number on the Unit customer.
     pub fn authenticator_unconfirmed(max_age: u64) -> Self {
         Self::new(
-            StatusCode::FORBIDDEN,
-            "authenticator_unconfirmed",
+            ErrorCode::AuthenticatorUnconfirmed,
             format!(
                 "confirm your authenticator: prove the e-mail address or phone number of your bank account (an e-mail or SMS code) in this session within {max_age} seconds of the request, with the authenticator enrolled through POST /mfa/totp"
             ),
@@ -235,58 +312,58 @@ impl ApiError {
     /// 401 `session_ending`: the Stytch session ends within a minute, so no token is minted
     /// from it (none outlives its session).
     pub fn session_ending() -> Self {
-        Self::unauthorized(
-            "session_ending",
+        Self::new(
+            ErrorCode::SessionEnding,
             "the Stytch session ends in less than a minute; extend it (sessions.authenticate with session_duration_minutes) or log in again",
         )
     }
 
     /// 401 `session_rejected_by_unit`: Unit refused the session JWT at the token exchange.
     pub fn session_rejected_by_unit() -> Self {
-        Self::unauthorized(
-            "session_rejected_by_unit",
+        Self::new(
+            ErrorCode::SessionRejectedByUnit,
             "Unit did not accept the session JWT; log in again (and check Unit's JWT settings if it persists)",
         )
     }
 
     /// 401 `invalid_signature`: a webhook whose signature does not verify.
     pub fn invalid_signature(detail: impl std::fmt::Display) -> Self {
-        Self::unauthorized(
-            "invalid_signature",
+        Self::new(
+            ErrorCode::InvalidSignature,
             format!("webhook signature check failed: {detail}"),
         )
     }
 
     /// 400 `invalid_payload`: a signed webhook whose body we cannot read.
     pub fn invalid_payload(message: &'static str) -> Self {
-        Self::bad_request("invalid_payload", message)
+        Self::new(ErrorCode::InvalidPayload, message)
     }
 
     /// 400 `invalid_request`: a request body we cannot use.
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::bad_request("invalid_request", message)
+        Self::new(ErrorCode::InvalidRequest, message)
     }
 
     /// 400 `scope_not_allowed`: scopes outside `ALLOWED_SCOPES`.
     pub fn scope_not_allowed(scopes: &[&str]) -> Self {
-        Self::bad_request(
-            "scope_not_allowed",
+        Self::new(
+            ErrorCode::ScopeNotAllowed,
             format!("scopes not allowed: {}", scopes.join(" ")),
         )
     }
 
     /// 401 `invalid_totp_code`.
     pub fn invalid_totp_code() -> Self {
-        Self::unauthorized(
-            "invalid_totp_code",
+        Self::new(
+            ErrorCode::InvalidTotpCode,
             "the code is wrong, expired or already used",
         )
     }
 
     /// 401 `invalid_recovery_code`.
     pub fn invalid_recovery_code() -> Self {
-        Self::unauthorized(
-            "invalid_recovery_code",
+        Self::new(
+            ErrorCode::InvalidRecoveryCode,
             "the recovery code is wrong or already used",
         )
     }
@@ -309,14 +386,13 @@ impl ApiError {
                 names.join(", ")
             )
         };
-        Self::new(StatusCode::FORBIDDEN, "step_up_required", message)
+        Self::new(ErrorCode::StepUpRequired, message)
     }
 
     /// 403 `step_up_required`: replacing an authenticator needs a fresh second factor.
     pub fn second_factor_required(max_age_seconds: u64) -> Self {
         Self::new(
-            StatusCode::FORBIDDEN,
-            "step_up_required",
+            ErrorCode::StepUpRequired,
             format!(
                 "replacing the authenticator needs a TOTP or recovery-code login within the last {max_age_seconds} s: POST /mfa/totp/recover (or /mfa/totp/authenticate), then retry with the new session JWT"
             ),
@@ -325,8 +401,8 @@ impl ApiError {
 
     /// 401 `session_revoked`: Stytch says the session was revoked or has ended.
     pub fn session_revoked() -> Self {
-        Self::unauthorized(
-            "session_revoked",
+        Self::new(
+            ErrorCode::SessionRevoked,
             "the session was revoked or has ended; log in again",
         )
     }
@@ -334,8 +410,7 @@ impl ApiError {
     /// 403 `account_locked`: Stytch locked the user after too many failed attempts.
     pub fn account_locked() -> Self {
         Self::new(
-            StatusCode::FORBIDDEN,
-            "account_locked",
+            ErrorCode::AccountLocked,
             "Stytch has locked this user after too many failed attempts; try again later",
         )
     }
@@ -343,8 +418,7 @@ impl ApiError {
     /// 429 `too_many_tokens`: the per-user limit of customer tokens (`TOKENS_PER_USER`).
     pub fn too_many_tokens(retry_after: u64) -> Self {
         Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_tokens",
+            ErrorCode::TooManyTokens,
             "too many customer tokens for this user; wait before asking again",
         )
         .with_retry_after(retry_after)
@@ -355,8 +429,7 @@ impl ApiError {
     /// which identities Unit knows is not ours to tell.
     pub fn identity_not_accepted() -> Self {
         Self::new(
-            StatusCode::BAD_REQUEST,
-            "identity_not_accepted",
+            ErrorCode::IdentityNotAccepted,
             "the application could not be accepted with this identity; check it, or contact support",
         )
     }
@@ -365,8 +438,7 @@ impl ApiError {
     /// (`DAILY_APPLICATIONS_CAP`) is reached; `Retry-After` is the next UTC midnight.
     pub fn applications_paused(retry_after: u64) -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "applications_paused",
+            ErrorCode::ApplicationsPaused,
             "new applications are paused until tomorrow; your place is kept",
         )
         .with_retry_after(retry_after)
@@ -376,8 +448,7 @@ impl ApiError {
     /// (`TOTP_ENROLMENTS_PER_USER`).
     pub fn too_many_enrolments(retry_after: u64) -> Self {
         Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_enrolments",
+            ErrorCode::TooManyEnrolments,
             "too many authenticator enrolments for this user; wait before trying again",
         )
         .with_retry_after(retry_after)
@@ -386,8 +457,7 @@ impl ApiError {
     /// 429 `too_many_applications`: the per-user limit of applications (`APPLICATIONS_PER_USER`).
     pub fn too_many_applications(retry_after: u64) -> Self {
         Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_applications",
+            ErrorCode::TooManyApplications,
             "too many applications for this user; wait before applying again",
         )
         .with_retry_after(retry_after)
@@ -395,21 +465,22 @@ impl ApiError {
 
     /// 4xx `stytch_refused`: a Stytch refusal no other code names (its `error_type` is said).
     pub fn stytch_refused(status: u16, error_type: &str) -> Self {
-        Self::new(
-            StatusCode::from_u16(status)
-                .ok()
-                .filter(|s| s.is_client_error())
-                .unwrap_or(StatusCode::BAD_REQUEST),
-            "stytch_refused",
+        let refused = Self::new(
+            ErrorCode::StytchRefused,
             format!("Stytch refused the request ({error_type})"),
-        )
+        );
+        // Stytch's status where openapi.yaml documents it for this code, else 400.
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        Self {
+            status: refused.code.status_or_usual(status),
+            ..refused
+        }
     }
 
     /// 403 `unit_forbidden`: Unit refused the scopes for this customer.
     pub fn unit_forbidden() -> Self {
         Self::new(
-            StatusCode::FORBIDDEN,
-            "unit_forbidden",
+            ErrorCode::UnitForbidden,
             "Unit refused these scopes for this customer",
         )
     }
@@ -417,23 +488,18 @@ impl ApiError {
     /// `account_deleted`: the Stytch user was deleted. 410 where the route is about the
     /// user's onboarding (it is gone), 403 at the token exchange (no token for it).
     pub fn account_deleted(status: StatusCode) -> Self {
-        Self::new(status, "account_deleted", "this user has been deleted")
+        Self::new(ErrorCode::AccountDeleted, "this user has been deleted").with_status(status)
     }
 
     /// 404 `user_not_found`: Stytch no longer knows the user.
     pub fn user_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "user_not_found",
-            "the Stytch user no longer exists",
-        )
+        Self::new(ErrorCode::UserNotFound, "the Stytch user no longer exists")
     }
 
     /// 404 `totp_not_enrolled`.
     pub fn totp_not_enrolled() -> Self {
         Self::new(
-            StatusCode::NOT_FOUND,
-            "totp_not_enrolled",
+            ErrorCode::TotpNotEnrolled,
             "no authenticator app is enrolled; POST /mfa/totp first",
         )
     }
@@ -441,8 +507,7 @@ impl ApiError {
     /// 409 `totp_already_enrolled`: Stytch allows one active TOTP.
     pub fn totp_already_enrolled() -> Self {
         Self::new(
-            StatusCode::CONFLICT,
-            "totp_already_enrolled",
+            ErrorCode::TotpAlreadyEnrolled,
             "an authenticator app is already enrolled; step up with it, or recover with a recovery code",
         )
     }
@@ -450,8 +515,7 @@ impl ApiError {
     /// 409 `onboarding_incomplete`: no approved Unit customer yet.
     pub fn onboarding_incomplete() -> Self {
         Self::new(
-            StatusCode::CONFLICT,
-            "onboarding_incomplete",
+            ErrorCode::OnboardingIncomplete,
             "this user has no approved Unit customer yet; see GET /onboarding",
         )
     }
@@ -459,22 +523,20 @@ impl ApiError {
     /// 409 `application_exists`: an application is in progress or approved.
     pub fn application_exists() -> Self {
         Self::new(
-            StatusCode::CONFLICT,
-            "application_exists",
+            ErrorCode::ApplicationExists,
             "an application is already in progress or approved; see GET /onboarding",
         )
     }
 
     /// 409 `application_bound_elsewhere`: the customer's application belongs to another user.
     pub fn application_bound_elsewhere(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "application_bound_elsewhere", detail)
+        Self::new(ErrorCode::ApplicationBoundElsewhere, detail)
     }
 
     /// 429 `too_many_attempts`: the per-user TOTP lockout.
     pub fn too_many_attempts(retry_after: u64) -> Self {
         Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            ErrorCode::TooManyAttempts,
             "too many failed codes; wait before trying again",
         )
         .with_retry_after(retry_after)
@@ -483,8 +545,7 @@ impl ApiError {
     /// 503 `secrets_unavailable`.
     pub fn secrets_unavailable() -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "secrets_unavailable",
+            ErrorCode::SecretsUnavailable,
             "the service is misconfigured or starting; retry shortly",
         )
     }
@@ -492,177 +553,10 @@ impl ApiError {
     /// 503 `store_unavailable`.
     pub fn store_unavailable() -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
+            ErrorCode::StoreUnavailable,
             "storage is unavailable; retry shortly",
         )
         .with_retry_after(1)
-    }
-}
-
-// How each boundary's errors become answers: one place for all of them.
-
-impl From<JwtError> for ApiError {
-    fn from(e: JwtError) -> Self {
-        match e {
-            JwtError::Expired => ApiError::token_expired(),
-            JwtError::KeysUnavailable(detail) => {
-                tracing::error!(error = %detail, "cannot verify JWTs: Stytch JWKS unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream_unavailable",
-                    "cannot verify the session right now; retry shortly",
-                )
-                .with_retry_after(5)
-            }
-            other => ApiError::invalid_token(other.to_string()),
-        }
-    }
-}
-
-impl From<SecretError> for ApiError {
-    fn from(e: SecretError) -> Self {
-        tracing::error!(error = %e, "secrets unavailable");
-        ApiError::secrets_unavailable()
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(detail) => {
-                tracing::error!(error = %detail, "store unavailable");
-                ApiError::store_unavailable()
-            }
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::internal()
-            }
-        }
-    }
-}
-
-/// What a client learns of an upstream failure the handler did not handle itself.
-enum Failure {
-    /// The service answered with this status (and maybe a `Retry-After`).
-    Answered(u16, Option<u64>),
-    /// No answer in time.
-    TimedOut,
-    /// Unreachable, or an unreadable answer.
-    Failed,
-}
-
-impl From<&TransportError> for Failure {
-    fn from(e: &TransportError) -> Self {
-        match e {
-            TransportError::Timeout { .. } => Failure::TimedOut,
-            _ => Failure::Failed,
-        }
-    }
-}
-
-impl From<StytchError> for ApiError {
-    fn from(e: StytchError) -> Self {
-        let kind = match &e {
-            StytchError::Api {
-                status, error_type, ..
-            } if is_refusal(*status, error_type) => {
-                tracing::warn!(status, error_type, "Stytch refused the request");
-                return stytch_refusal(*status, error_type);
-            }
-            StytchError::Api {
-                status,
-                retry_after,
-                ..
-            } => Failure::Answered(*status, *retry_after),
-            StytchError::Transport(t) => t.into(),
-            StytchError::Secrets(e) => return e.clone().into(),
-        };
-        upstream_error("Stytch", &e, kind)
-    }
-}
-
-/// A Stytch 4xx that is about the request or the user, not about us: its answer is a 4xx of
-/// ours. A 429 (Stytch's rate limit) and `unauthorized_credentials` (our project secret is
-/// wrong: a deployment fault) are not.
-fn is_refusal(status: u16, error_type: &str) -> bool {
-    (400..500).contains(&status) && status != 429 && error_type != "unauthorized_credentials"
-}
-
-/// Our answer to a Stytch refusal the handler did not map itself (docs/stytch-api.md §2).
-fn stytch_refusal(status: u16, error_type: &str) -> ApiError {
-    match error_type {
-        "user_not_found" => ApiError::user_not_found(),
-        "session_not_found" => ApiError::session_ended(),
-        "invalid_session_token" | "unable_to_parse_session_jwt" | "no_session_arguments" => {
-            ApiError::invalid_token("Stytch did not accept the session; log in again")
-        }
-        "totp_not_found"
-        | "totps_not_found_for_user"
-        | "recovery_codes_not_found"
-        | "expired_totp" => ApiError::totp_not_enrolled(),
-        "invalid_totp_code"
-        | "unable_to_authenticate_totp"
-        | "totp_code_already_authenticated"
-        | "recovery_code_used_as_totp_code" => ApiError::invalid_totp_code(),
-        "invalid_recovery_code"
-        | "unable_to_authenticate_recovery_code"
-        | "totp_code_used_as_recovery_code" => ApiError::invalid_recovery_code(),
-        "active_totp_exists" => ApiError::totp_already_enrolled(),
-        "user_lock_limit_reached" | "user_locked" => ApiError::account_locked(),
-        other => ApiError::stytch_refused(status, other),
-    }
-}
-
-impl From<UnitError> for ApiError {
-    fn from(e: UnitError) -> Self {
-        let kind = match &e {
-            UnitError::Api {
-                status,
-                retry_after,
-                ..
-            } => Failure::Answered(*status, *retry_after),
-            UnitError::Transport(t) => t.into(),
-            UnitError::Secrets(e) => return e.clone().into(),
-        };
-        upstream_error("Unit", &e, kind)
-    }
-}
-
-/// The default mapping of an upstream failure a handler did not handle itself: 429 stays 429,
-/// a timeout is 504, everything else 502. Upstream details go to the log only.
-fn upstream_error(service: &str, e: &dyn std::error::Error, kind: Failure) -> ApiError {
-    use http::StatusCode;
-    tracing::warn!(service, error = %e, "upstream call failed");
-    crate::metrics::emit(crate::metrics::Metric::UpstreamFailure {
-        service: if service == "Stytch" {
-            "stytch"
-        } else {
-            "unit"
-        },
-        kind: match kind {
-            Failure::Answered(429, _) => "rate_limited",
-            Failure::TimedOut => "timeout",
-            Failure::Answered(..) | Failure::Failed => "unavailable",
-        },
-    });
-    match kind {
-        Failure::Answered(429, retry_after) => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "upstream_rate_limited",
-            format!("{service} is rate limiting; retry later"),
-        )
-        .with_retry_after(retry_after.unwrap_or(1)),
-        Failure::TimedOut => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "upstream_timeout",
-            format!("{service} did not answer in time"),
-        ),
-        Failure::Answered(..) | Failure::Failed => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "upstream_unavailable",
-            format!("{service} failed to handle the request"),
-        ),
     }
 }
 
@@ -670,81 +564,13 @@ fn upstream_error(service: &str, e: &dyn std::error::Error, kind: Failure) -> Ap
 mod tests {
     use super::*;
 
-    /// Every Stytch `error_type` the TOTP and session calls can answer (docs/stytch-api.md §2),
-    /// with its status, and our answer: never a 5xx for a refusal about the request or the user.
-    #[test]
-    fn every_stytch_refusal_of_the_totp_and_session_calls_is_a_client_error_of_ours() {
-        let table: &[(&str, u16, u16, &str)] = &[
-            ("user_not_found", 404, 404, "user_not_found"),
-            ("session_not_found", 404, 401, "invalid_token"),
-            ("invalid_session_token", 400, 401, "invalid_token"),
-            ("unable_to_parse_session_jwt", 400, 401, "invalid_token"),
-            ("no_session_arguments", 400, 401, "invalid_token"),
-            ("too_many_session_arguments", 400, 400, "stytch_refused"),
-            (
-                "invalid_session_duration_minutes",
-                400,
-                400,
-                "stytch_refused",
-            ),
-            ("invalid_totp_code", 400, 401, "invalid_totp_code"),
-            ("unable_to_authenticate_totp", 401, 401, "invalid_totp_code"),
-            (
-                "totp_code_already_authenticated",
-                401,
-                401,
-                "invalid_totp_code",
-            ),
-            (
-                "recovery_code_used_as_totp_code",
-                400,
-                401,
-                "invalid_totp_code",
-            ),
-            ("invalid_recovery_code", 400, 401, "invalid_recovery_code"),
-            (
-                "unable_to_authenticate_recovery_code",
-                401,
-                401,
-                "invalid_recovery_code",
-            ),
-            (
-                "totp_code_used_as_recovery_code",
-                400,
-                401,
-                "invalid_recovery_code",
-            ),
-            ("expired_totp", 400, 404, "totp_not_enrolled"),
-            ("totp_not_found", 404, 404, "totp_not_enrolled"),
-            ("totps_not_found_for_user", 404, 404, "totp_not_enrolled"),
-            ("recovery_codes_not_found", 404, 404, "totp_not_enrolled"),
-            ("pending_totp_exists", 400, 400, "stytch_refused"),
-            ("active_totp_exists", 400, 409, "totp_already_enrolled"),
-            ("user_lock_limit_reached", 403, 403, "account_locked"),
-            ("a_type_added_later", 409, 409, "stytch_refused"),
-            ("too_many_requests", 429, 429, "upstream_rate_limited"),
-            ("unauthorized_credentials", 401, 502, "upstream_unavailable"),
-            ("internal_server_error", 500, 502, "upstream_unavailable"),
-        ];
-        for (error_type, status, ours, code) in table {
-            let e = ApiError::from(StytchError::Api {
-                status: *status,
-                error_type: (*error_type).into(),
-                message: String::new(),
-                request_id: String::new(),
-                retry_after: None,
-            });
-            assert_eq!((e.status.as_u16(), e.code), (*ours, *code), "{error_type}");
-        }
-    }
-
     fn body(r: &Response<Body>) -> serde_json::Value {
         serde_json::from_slice(r.body().as_ref()).unwrap()
     }
 
     #[test]
     fn the_body_and_headers_follow_the_contract() {
-        let r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down")
+        let r = ApiError::new(ErrorCode::TooManyTokens, "slow down")
             .with_retry_after(7)
             .into_response();
         assert_eq!(r.status(), 429);
@@ -752,7 +578,7 @@ mod tests {
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(
             body(&r),
-            serde_json::json!({"error": {"code": "rate_limited", "message": "slow down"}})
+            serde_json::json!({"error": {"code": "too_many_tokens", "message": "slow down"}})
         );
     }
 
