@@ -328,9 +328,9 @@ async fn step_up(target: &Target, user: &User) -> Result<(String, String), Failu
     }
     let secret = enrolment["secret"].as_str().unwrap_or_default();
     // What the user's authenticator app shows now.
-    let key = shared::totp::base32_decode(secret)
+    let key = sandboxes::totp::base32_decode(secret)
         .ok_or_else(|| Failure(format!("the TOTP secret is not base32: {secret:?}")))?;
-    let code = shared::totp::code_at(&key, time::OffsetDateTime::now_utc().unix_timestamp());
+    let code = sandboxes::totp::code_at(&key, time::OffsetDateTime::now_utc().unix_timestamp());
     let (status, body) = target
         .api(Method::POST, "/mfa/totp/authenticate", &user.session_jwt)
         .json(&json!({"totp_code": code}))

@@ -19,7 +19,6 @@ pub mod secrets;
 pub mod store;
 pub mod stytch;
 pub mod telemetry;
-pub mod totp;
 pub mod unit;
 pub mod upstream;
 pub mod webhook;

@@ -246,17 +246,16 @@ enum Auth {
     ProjectSecret,
 }
 
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
 pub fn path_segment(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(raw, NOT_UNRESERVED).to_string()
 }
 
 impl StytchClient {
@@ -557,6 +556,16 @@ mod tests {
     use std::time::Duration;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[test]
+    fn a_path_segment_keeps_only_unreserved_characters() {
+        assert_eq!(
+            path_segment("user-test-1_a.b~c"),
+            "user-test-1_a.b~c",
+            "ids pass untouched"
+        );
+        assert_eq!(path_segment("../x y%?#é"), "..%2Fx%20y%25%3F%23%C3%A9");
+    }
 
     fn client(server: &MockServer, prefix: &str) -> StytchClient {
         let policy = RetryPolicy {
