@@ -441,4 +441,50 @@ mod tests {
         assert_eq!(masked["data"]["attributes"]["scope"], "customers");
         assert_eq!(masked["data"]["attributes"]["ssn"], "[masked]");
     }
+
+    /// The open-question numbers each contract defines: the items of its "Open questions" list.
+    fn defined_questions(contract: &str) -> std::collections::BTreeSet<u32> {
+        let list = contract
+            .split("Open questions")
+            .nth(1)
+            .expect("an open questions section");
+        let list = list.split("\n---").next().unwrap_or(list);
+        list.lines()
+            .filter_map(|l| l.split_once(". ").and_then(|(n, _)| n.parse().ok()))
+            .collect()
+    }
+
+    /// The open-question numbers a source cites, as `(OQn)` or `OQn`.
+    fn cited_questions(source: &str) -> Vec<u32> {
+        source
+            .match_indices("OQ")
+            .filter_map(|(i, _)| {
+                let digits: String = source[i + 2..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_open_question_the_sandboxes_cite_is_defined_in_its_contract() {
+        for (source, contract) in [
+            (
+                include_str!("stytch.rs"),
+                include_str!("../../docs/stytch-api.md"),
+            ),
+            (
+                include_str!("unit.rs"),
+                include_str!("../../docs/unit-api.md"),
+            ),
+        ] {
+            let defined = defined_questions(contract);
+            assert!(defined.len() >= 9, "{defined:?}");
+            for n in cited_questions(source) {
+                assert!(defined.contains(&n), "OQ{n} is cited but not defined");
+            }
+        }
+    }
 }
