@@ -3,7 +3,7 @@
 
 Placeholders (__SESSION_JWT__, __SVIX_*__, __UNIT_SIGNATURE__, __USER_ID__, __TOTP_CODE__) stand
 for values that expire or depend on your secrets; the test command fills them in and runs every
-event through its function (tests/events.rs). Run this script after changing the list below.
+event through its function (tests/e2e/events.rs). Run this script after changing the list below.
 """
 import json
 import pathlib

@@ -15,16 +15,20 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::measure::Error;
-use crate::runtime_api::RuntimeApi;
+use local_stack::runtime_api::RuntimeApi;
 use local_stack::stack::LocalStack;
 
 /// `USER_HZ`: the unit of `utime` and `stime` in `/proc/<pid>/stat` (100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// Limits lifted for the bench: its users ask for far more tokens and codes than a person.
-const BENCH_LIMITS: [(&str, &str); 2] = [
+/// Limits lifted for the bench: its users ask for far more tokens and codes than a person, and
+/// one run opens thousands of applications in a day.
+pub const BENCH_LIMITS: [(&str, &str); 5] = [
     ("TOKENS_PER_USER", "1000000000/600"),
     ("TOTP_MAX_FAILURES", "1000000"),
+    ("TOTP_DAILY_CEILING", "1000000"),
+    ("TOTP_ENROLMENTS_PER_USER", "1000000/3600"),
+    ("DAILY_APPLICATIONS_CAP", "1000000000"),
 ];
 
 /// The scope of a sensitive exchange (after step-up) and of a read-only one.
@@ -146,7 +150,7 @@ pub async fn stepped_up_user(
     }
     // The bank account's e-mail proven in the session binds the authenticator enrolled next.
     let jwt = stack.prove_email(http, &jwt, &email).await?;
-    let key = crate::sample_events::enrol_totp(http, api_url, &jwt).await?;
+    let key = local_stack::sample_events::enrol_totp(http, api_url, &jwt).await?;
     let stepped = step_up(http, api_url, &jwt, &key)
         .await
         .map_err(|e| format!("{user_id}: {e}"))?;
@@ -179,7 +183,7 @@ pub async fn step_up(
 /// An API Gateway (HTTP API v2.0) event of `POST /unit/customer-token` with `jwt` and `body`,
 /// from the sample event of that route.
 pub fn token_event(jwt: Option<&str>, body: &str) -> Result<String, Error> {
-    let path = crate::sample_events::dir().join("customer-token-step-up-required.json");
+    let path = local_stack::sample_events::dir().join("customer-token-step-up-required.json");
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     let headers = event["headers"]
         .as_object_mut()
@@ -631,8 +635,13 @@ pub fn spawn_on(
     moto: &str,
     extra: &[(&str, &str)],
 ) -> Result<tokio::process::Child, Error> {
-    let mut command =
-        crate::runtime_api::bootstrap_command(exe, function, runtime, &stack.app.config, moto)?;
+    let mut command = local_stack::runtime_api::bootstrap_command(
+        exe,
+        function,
+        runtime,
+        &stack.app.config,
+        moto,
+    )?;
     Ok(command
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
         .envs(BENCH_LIMITS)

@@ -1,10 +1,9 @@
-//! The benchmark harness of stytch-unit-bridge (`make bench`), and the two pieces the tests share
-//! with it: a local Lambda Runtime API that drives the release `bootstrap`s as Lambda does, and
-//! the renderer that fills in the sample events of `events/` for a running local stack.
+//! The benchmark harness of stytch-unit-bridge (`make bench`): one module per measurement. The
+//! local Lambda Runtime API it drives the release `bootstrap`s through, and the renderer of the
+//! sample events of `events/`, live in the local runner (`local_stack::runtime_api`,
+//! `local_stack::sample_events`), which the tests share.
 
 pub mod cpu;
 pub mod measure;
 pub mod plot;
-pub mod runtime_api;
-pub mod sample_events;
 pub mod soak;

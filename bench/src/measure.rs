@@ -16,11 +16,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use shared::App;
-use shared::store::{Attempt, AuditEntry, StoreError, TokenSlot, UserRecord, UserStore};
+use shared::store::{
+    ApplicationLinks, Attempt, AuditEntry, AuditLog, EventMarkers, RateLimits, StoreError,
+    TokenSlot, UserRecord, UserRecords, UserStore,
+};
 
-use crate::runtime_api::RuntimeApi;
-use crate::sample_events::{Entry, manifest, render};
 use local_stack::Function;
+use local_stack::runtime_api::RuntimeApi;
+use local_stack::sample_events::{Entry, manifest, render};
 use local_stack::settings::Plan;
 use local_stack::stack::LocalStack;
 
@@ -122,19 +125,25 @@ impl Counting {
 }
 
 #[async_trait]
-impl UserStore for Counting {
+impl UserRecords for Counting {
     async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
         self.read();
         self.inner.get_user(user_id).await
     }
+
     async fn create_user(&self, record: &UserRecord) -> Result<(), StoreError> {
         self.write();
         self.inner.create_user(record).await
     }
+
     async fn update_user(&self, record: &UserRecord) -> Result<UserRecord, StoreError> {
         self.write();
         self.inner.update_user(record).await
     }
+}
+
+#[async_trait]
+impl ApplicationLinks for Counting {
     async fn link_application(
         &self,
         application_id: &str,
@@ -143,6 +152,7 @@ impl UserStore for Counting {
         self.write();
         self.inner.link_application(application_id, user_id).await
     }
+
     async fn unlink_application(
         &self,
         application_id: &str,
@@ -151,6 +161,7 @@ impl UserStore for Counting {
         self.write();
         self.inner.unlink_application(application_id, user_id).await
     }
+
     async fn user_for_application(
         &self,
         application_id: &str,
@@ -158,22 +169,36 @@ impl UserStore for Counting {
         self.read();
         self.inner.user_for_application(application_id).await
     }
+}
+
+#[async_trait]
+impl EventMarkers for Counting {
     async fn record_event(&self, event_id: &str, expires_at: i64) -> Result<bool, StoreError> {
         self.write();
         self.inner.record_event(event_id, expires_at).await
     }
+
     async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {
         self.read();
         self.inner.event_processed(event_id).await
     }
+}
+
+#[async_trait]
+impl AuditLog for Counting {
     async fn put_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.write();
         self.inner.put_audit(entry).await
     }
+
     async fn audit_for_user(&self, user_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
         self.read();
         self.inner.audit_for_user(user_id).await
     }
+}
+
+#[async_trait]
+impl RateLimits for Counting {
     async fn reserve_attempt(
         &self,
         key: &str,
@@ -184,14 +209,17 @@ impl UserStore for Counting {
         self.write();
         self.inner.reserve_attempt(key, max, window, now).await
     }
+
     async fn release_attempt(&self, key: &str) -> Result<(), StoreError> {
         self.write();
         self.inner.release_attempt(key).await
     }
+
     async fn clear_attempts(&self, key: &str) -> Result<(), StoreError> {
         self.write();
         self.inner.clear_attempts(key).await
     }
+
     async fn take_token_slot(
         &self,
         user_id: &str,
@@ -202,6 +230,7 @@ impl UserStore for Counting {
         self.write();
         self.inner.take_token_slot(user_id, max, window, now).await
     }
+
     async fn give_back_token_slot(&self, user_id: &str) -> Result<(), StoreError> {
         self.write();
         self.inner.give_back_token_slot(user_id).await
@@ -231,15 +260,16 @@ pub(crate) async fn stack_on_moto(
     shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &table)
         .create_table_if_missing()
         .await?;
-    let vars: Vec<(&str, String)> = vec![
+    let vars: Vec<(&str, String)> = [
         ("PORT", "0".into()),
         ("STYTCH_SANDBOX_PORT", "0".into()),
         ("UNIT_SANDBOX_PORT", "0".into()),
         ("SECRET_ID", secret_name.clone()),
         ("TABLE_NAME", table.clone()),
-        ("TOTP_MAX_FAILURES", "1000000".into()),
-        ("TOKENS_PER_USER", "1000000000/600".into()),
-    ];
+    ]
+    .into_iter()
+    .chain(crate::cpu::BENCH_LIMITS.map(|(k, v)| (k, v.to_owned())))
+    .collect();
     let plan = Plan::resolve(
         move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
         &std::env::temp_dir().join(format!("bench-{id}")),

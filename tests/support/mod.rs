@@ -295,7 +295,7 @@ impl Stack {
         args: &[&str],
         vars: &[(&str, &str)],
     ) -> std::process::Output {
-        let env = bench::runtime_api::deployment_env(&self.local.app.config, moto)
+        let env = local_stack::runtime_api::deployment_env(&self.local.app.config, moto)
             .expect("the stack is on moto");
         let mut command = tokio::process::Command::new(binary("bridge-admin"));
         command

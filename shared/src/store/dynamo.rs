@@ -21,7 +21,10 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::{Attempt, AuditEntry, StoreError, TokenSlot, UserRecord, UserStore, check_new};
+use super::{
+    ApplicationLinks, Attempt, AuditEntry, AuditLog, EventMarkers, RateLimits, StoreError,
+    TokenSlot, UserRecord, UserRecords, check_new,
+};
 
 /// The TTL attribute of the table.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -375,7 +378,7 @@ fn window_of(item: Option<&Item>, cutoff: i64) -> Result<Window, StoreError> {
 }
 
 #[async_trait]
-impl UserStore for DynamoStore {
+impl UserRecords for DynamoStore {
     async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
         self.get(user_key(user_id))
             .await?
@@ -446,7 +449,10 @@ impl UserStore for DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
 
+#[async_trait]
+impl ApplicationLinks for DynamoStore {
     async fn link_application(
         &self,
         application_id: &str,
@@ -507,7 +513,10 @@ impl UserStore for DynamoStore {
             None => Ok(None),
         }
     }
+}
 
+#[async_trait]
+impl EventMarkers for DynamoStore {
     async fn record_event(&self, event_id: &str, expires_at: i64) -> Result<bool, StoreError> {
         let mut item = key(format!("EVENT#{event_id}"), "EVENT");
         item.insert(
@@ -535,7 +544,10 @@ impl UserStore for DynamoStore {
             .await?
             .is_some())
     }
+}
 
+#[async_trait]
+impl AuditLog for DynamoStore {
     async fn put_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let mut item = key(
             format!("AUDIT#{}", entry.user_id),
@@ -591,7 +603,10 @@ impl UserStore for DynamoStore {
             }
         }
     }
+}
 
+#[async_trait]
+impl RateLimits for DynamoStore {
     async fn reserve_attempt(
         &self,
         key: &str,

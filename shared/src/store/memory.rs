@@ -6,7 +6,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Attempt, AuditEntry, StoreError, TokenSlot, UserRecord, UserStore, check_new};
+use super::{
+    ApplicationLinks, Attempt, AuditEntry, AuditLog, EventMarkers, RateLimits, StoreError,
+    TokenSlot, UserRecord, UserRecords, check_new,
+};
 
 #[derive(Default)]
 struct State {
@@ -54,7 +57,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl UserStore for MemoryStore {
+impl UserRecords for MemoryStore {
     async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
         Ok(self.state().users.get(user_id).cloned())
     }
@@ -85,7 +88,10 @@ impl UserStore for MemoryStore {
         *stored = updated.clone();
         Ok(updated)
     }
+}
 
+#[async_trait]
+impl ApplicationLinks for MemoryStore {
     async fn link_application(
         &self,
         application_id: &str,
@@ -130,7 +136,10 @@ impl UserStore for MemoryStore {
     ) -> Result<Option<String>, StoreError> {
         Ok(self.state().applications.get(application_id).cloned())
     }
+}
 
+#[async_trait]
+impl EventMarkers for MemoryStore {
     async fn record_event(&self, event_id: &str, expires_at: i64) -> Result<bool, StoreError> {
         let mut state = self.state();
         if state.events.contains_key(event_id) {
@@ -143,7 +152,10 @@ impl UserStore for MemoryStore {
     async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError> {
         Ok(self.state().events.contains_key(event_id))
     }
+}
 
+#[async_trait]
+impl AuditLog for MemoryStore {
     async fn put_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let key = (
             entry.user_id.clone(),
@@ -163,7 +175,10 @@ impl UserStore for MemoryStore {
             .map(|(_, entry)| entry.clone())
             .collect())
     }
+}
 
+#[async_trait]
+impl RateLimits for MemoryStore {
     async fn reserve_attempt(
         &self,
         key: &str,

@@ -1,6 +1,8 @@
-//! User mappings: the `UserStore` port and its adapters (DynamoDB, and memory for local runs and
-//! unit tests). Both pass one contract suite (`contract.rs`), so they behave the same: conditional
-//! creates, optimistic versioning, and idempotency markers.
+//! User mappings: the store's ports, one per concern (user records, application links, event
+//! markers, the audit trail, rate limits; `UserStore` is all of them), and their adapters
+//! (DynamoDB, and memory for local runs and unit tests). Both pass one contract suite
+//! (`contract.rs`), so they behave the same: conditional creates, optimistic versioning, and
+//! idempotency markers.
 
 use crate::domain::ApplicationStatus;
 use async_trait::async_trait;
@@ -95,9 +97,9 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The persistence port.
+/// The user records, keyed by Stytch `user_id`.
 #[async_trait]
-pub trait UserStore: Send + Sync {
+pub trait UserRecords: Send + Sync {
     /// The user's record, if any.
     async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
 
@@ -108,12 +110,16 @@ pub trait UserStore: Send + Sync {
     /// `version + 1`, which is returned. `VersionConflict` if another write came first, `NotFound`
     /// if there is no record.
     async fn update_user(&self, record: &UserRecord) -> Result<UserRecord, StoreError>;
+}
 
+/// Which user each Unit application belongs to.
+#[async_trait]
+pub trait ApplicationLinks: Send + Sync {
     /// Binds a Unit application id to a user (idempotent for the same user; `Conflict` for another).
     async fn link_application(&self, application_id: &str, user_id: &str)
     -> Result<(), StoreError>;
 
-    /// Undoes [`UserStore::link_application`] for this user (a link to another user is a
+    /// Undoes [`ApplicationLinks::link_application`] for this user (a link to another user is a
     /// `Conflict` and stays; no link is fine).
     async fn unlink_application(
         &self,
@@ -126,27 +132,39 @@ pub trait UserStore: Send + Sync {
         &self,
         application_id: &str,
     ) -> Result<Option<String>, StoreError>;
+}
 
+/// Markers of the webhook events already applied.
+#[async_trait]
+pub trait EventMarkers: Send + Sync {
     /// Records that event `event_id` has been processed, until `expires_at` (epoch seconds).
     /// Returns `false` if it was already recorded.
     async fn record_event(&self, event_id: &str, expires_at: i64) -> Result<bool, StoreError>;
 
     /// Whether event `event_id` has been recorded as processed.
     async fn event_processed(&self, event_id: &str) -> Result<bool, StoreError>;
+}
 
+/// The audit trail: one entry per customer token, and per authenticator replaced.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
     /// Appends an audit entry.
     async fn put_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 
     /// The user's audit entries, oldest first.
     async fn audit_for_user(&self, user_id: &str) -> Result<Vec<AuditEntry>, StoreError>;
+}
 
+/// Rate limits: windows of attempts per key, and the per-user customer-token slots.
+#[async_trait]
+pub trait RateLimits: Send + Sync {
     /// Reserves one attempt of `key` (e.g. a user's TOTP checks) before it is made: at most
     /// `max` in a window of `window` seconds that starts with the first attempt, atomically, so
     /// concurrent attempts cannot exceed it. A success should [`clear_attempts`]; a failure keeps
     /// its slot; an attempt that never reached the checker should [`release_attempt`].
     ///
-    /// [`clear_attempts`]: UserStore::clear_attempts
-    /// [`release_attempt`]: UserStore::release_attempt
+    /// [`clear_attempts`]: RateLimits::clear_attempts
+    /// [`release_attempt`]: RateLimits::release_attempt
     async fn reserve_attempt(
         &self,
         key: &str,
@@ -165,11 +183,10 @@ pub trait UserStore: Send + Sync {
     /// (one conditional `UpdateItem` in DynamoDB): at most `max` tokens in a window of `window`
     /// seconds that starts with the first, atomically, so concurrent requests cannot exceed it.
     /// No record, or a deleted one, takes no slot. The count lives beside the record and
-    /// [`update_user`] leaves it alone. A token that is then not issued should
-    /// [`give_back_token_slot`].
+    /// [`UserRecords::update_user`] leaves it alone: a write across two concerns, so one call
+    /// here. A token that is then not issued should [`give_back_token_slot`].
     ///
-    /// [`update_user`]: UserStore::update_user
-    /// [`give_back_token_slot`]: UserStore::give_back_token_slot
+    /// [`give_back_token_slot`]: RateLimits::give_back_token_slot
     async fn take_token_slot(
         &self,
         user_id: &str,
@@ -178,11 +195,21 @@ pub trait UserStore: Send + Sync {
         now: i64,
     ) -> Result<TokenSlot, StoreError>;
 
-    /// Gives back one slot taken by [`take_token_slot`](UserStore::take_token_slot).
+    /// Gives back one slot taken by [`take_token_slot`](RateLimits::take_token_slot).
     async fn give_back_token_slot(&self, user_id: &str) -> Result<(), StoreError>;
 }
 
-/// The answer of [`UserStore::take_token_slot`].
+/// The whole table: every port above, as the DynamoDB adapter and the memory fake implement
+/// them. Code that needs one concern takes that port (`&dyn UserRecords`, `&dyn RateLimits`, ...);
+/// a `&dyn UserStore` coerces to any of them.
+pub trait UserStore: UserRecords + ApplicationLinks + EventMarkers + AuditLog + RateLimits {}
+
+impl<T> UserStore for T where
+    T: UserRecords + ApplicationLinks + EventMarkers + AuditLog + RateLimits + ?Sized
+{
+}
+
+/// The answer of [`RateLimits::take_token_slot`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[expect(
     clippy::large_enum_variant,
@@ -199,7 +226,7 @@ pub enum TokenSlot {
     Deleted,
 }
 
-/// The answer of [`UserStore::reserve_attempt`].
+/// The answer of [`RateLimits::reserve_attempt`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
     /// Go ahead: this is the `count`th attempt of the window.
@@ -224,7 +251,7 @@ const MODIFY_ATTEMPTS: usize = 8;
 /// Takes one of `limit`'s slots of `key` at `now` (a per-user limit): `Ok(None)` when granted,
 /// `Ok(Some(retry_after))` when the window is full.
 pub async fn take_slot(
-    store: &dyn UserStore,
+    store: &dyn RateLimits,
     key: &str,
     limit: crate::config::RateLimit,
     now: i64,
@@ -242,7 +269,7 @@ pub async fn take_slot(
 
 /// Gives back a slot of `key` whose work did not happen. A failure is only logged: the slot then
 /// expires with its window.
-pub async fn give_back(store: &dyn UserStore, key: &str) {
+pub async fn give_back(store: &dyn RateLimits, key: &str) {
     if let Err(e) = store.release_attempt(key).await {
         tracing::warn!(error = %e, "could not give back a reserved slot");
     }
@@ -333,7 +360,7 @@ impl UserRecord {
 /// the record needs no write. With `create`, a missing record is created first (racing creators
 /// converge on one). Returns the record as stored, or `None` if it is missing and not created.
 pub async fn modify(
-    store: &dyn UserStore,
+    store: &dyn UserRecords,
     user_id: &str,
     create: bool,
     mut change: impl FnMut(&mut UserRecord) -> bool,

@@ -4,9 +4,9 @@
 //! status. With `BOOTSTRAP_DIR` set (the test command sets it after `make package`), the
 //! release `bootstrap`s built for Lambda's glibc are the ones tested.
 
-use bench::runtime_api::{RuntimeApi, bootstrap_command};
-use bench::sample_events::{manifest, render};
 use e2e::Stack;
+use local_stack::runtime_api::{RuntimeApi, bootstrap_command};
+use local_stack::sample_events::{manifest, render};
 
 fn binary(function: &str) -> std::path::PathBuf {
     match std::env::var("BOOTSTRAP_DIR") {
@@ -54,7 +54,7 @@ async fn each_binary_answers_its_sample_events_through_the_runtime_api() {
 /// The sample event of a sensitive token request, as `jwt` sends it.
 fn sensitive_token_event(jwt: &str) -> String {
     let text = std::fs::read_to_string(
-        bench::sample_events::dir().join("customer-token-step-up-required.json"),
+        local_stack::sample_events::dir().join("customer-token-step-up-required.json"),
     )
     .unwrap();
     let mut event: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -283,7 +283,7 @@ async fn the_binaries_refuse_a_pairing_event_and_an_unbound_authenticator() {
         "relationships": {"application": {"data": {"type": "individualApplication", "id": application}},
                           "customer": {"data": {"type": "individualCustomer", "id": victim}}}}]})
     .to_string();
-    let sample = bench::sample_events::dir().join("unit-webhook-application-approved.json");
+    let sample = local_stack::sample_events::dir().join("unit-webhook-application-approved.json");
     let mut event: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
     event["headers"]["x-unit-signature"] =

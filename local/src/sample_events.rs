@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use local_stack::stack::LocalStack;
+use crate::stack::LocalStack;
 
 /// The placeholders the sample events may carry.
 pub const PLACEHOLDERS: &[&str] = &[

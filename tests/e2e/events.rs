@@ -2,9 +2,9 @@
 //! `sam local invoke` runs) against the sandboxes and moto, and gets the status the manifest
 //! gives it. The same events drive the real binaries in `runtime_api.rs`.
 
-use bench::sample_events::{manifest, render};
 use e2e::Stack;
 use local_stack::Function;
+use local_stack::sample_events::{manifest, render};
 
 #[tokio::test]
 async fn every_sample_event_gets_its_status_from_its_handler() {
@@ -32,8 +32,9 @@ async fn every_sample_event_gets_its_status_from_its_handler() {
         for (method, path) in function.routes() {
             let covered = entries.iter().any(|e| {
                 e.function == function.name() && {
-                    let text = std::fs::read_to_string(bench::sample_events::dir().join(&e.event))
-                        .unwrap();
+                    let text =
+                        std::fs::read_to_string(local_stack::sample_events::dir().join(&e.event))
+                            .unwrap();
                     text.contains(&format!("\"rawPath\": \"{path}\""))
                 }
             });

@@ -1,6 +1,6 @@
 //! A local Lambda Runtime API (the 2018-06-01 interface a `bootstrap` polls): hands out queued
 //! events and collects the answers, so the real function binaries can be driven as on Lambda
-//! (the smoke test in `tests/runtime_api.rs` and the cold-start benchmark use it).
+//! (the end-to-end tests of the binaries and the cold-start benchmark use it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
