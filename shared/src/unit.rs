@@ -196,13 +196,12 @@ pub struct CreateApplicationForm {
     pub allowed_application_types: Vec<String>,
 }
 
-/// Attributes of an application form (V1 `url`, or V2 `applicationFormToken`).
+/// Attributes of a white-label (V2) application form that we read: its tags. The link is in
+/// `links.related.href`; V1's `attributes.url` (sunset since 2025-02-18) is not read: every form
+/// we create or read goes through the V2 API (`FORM_API_VERSION`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ApplicationFormAttributes {
-    /// V1: the form link (it lasts 24 h; a GET returns a fresh one).
-    pub url: Option<String>,
-    pub stage: Option<String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -210,13 +209,12 @@ pub struct ApplicationFormAttributes {
 pub type ApplicationForm = Resource<ApplicationFormAttributes>;
 
 impl ApplicationForm {
-    /// The link to send the applicant to: V2 `links.related.href`, else V1 `attributes.url`.
+    /// The link to send the applicant to: `links.related.href`.
     pub fn link(&self) -> Option<&str> {
         self.links
             .get("related")
             .and_then(|r| r.get("href"))
             .and_then(|h| h.as_str())
-            .or(self.attributes.url.as_deref())
     }
 }
 
