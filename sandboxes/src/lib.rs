@@ -472,11 +472,11 @@ mod tests {
     fn every_open_question_the_sandboxes_cite_is_defined_in_its_contract() {
         for (source, contract) in [
             (
-                include_str!("stytch.rs"),
+                include_str!("stytch/mod.rs"),
                 include_str!("../../docs/stytch-api.md"),
             ),
             (
-                include_str!("unit.rs"),
+                include_str!("unit/mod.rs"),
                 include_str!("../../docs/unit-api.md"),
             ),
         ] {

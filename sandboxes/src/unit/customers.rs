@@ -1,0 +1,115 @@
+//! Customers: `GET /customers/{id}` (the org token, or a customer token for its own customer) and
+//! `PATCH /customers/{id}`.
+
+use super::*;
+
+pub(super) async fn get_customer(
+    State(u): State<Arc<Unit>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    let n = parse_id(&id);
+    if u.org(&headers).is_err() {
+        // A customer bearer token reads its own customer only.
+        let token = Unit::bearer(&headers).unwrap_or("");
+        let data = u.data();
+        let grant = data
+            .grants
+            .get(token)
+            .filter(|g| g.expires_at > now())
+            .ok_or_else(|| {
+                error(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "the bearer token is missing, invalid or expired",
+                )
+            })?;
+        if Some(grant.customer_id) != n
+            || !grant
+                .scopes
+                .iter()
+                .any(|s| s == "customers" || s == "customers-write")
+        {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "the token does not grant access to this customer",
+            ));
+        }
+    }
+    let data = u.data();
+    let c = n
+        .and_then(|n| data.customers.get(&n))
+        .ok_or_else(|| not_found("customer", &id))?;
+    Ok(doc(
+        StatusCode::OK,
+        json!({"data": Unit::customer_json(n.unwrap_or(0), c)}),
+    ))
+}
+
+pub(super) const CUSTOMER_PATCHABLE: &[&str] = &[
+    "email",
+    "phone",
+    "address",
+    "dba",
+    "tags",
+    "authorizedUsers",
+    "jwtSubject",
+];
+
+pub(super) async fn patch_customer(
+    State(u): State<Arc<Unit>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    u.org(&headers)?;
+    let (attributes, _) = data_of(&bytes, &["individualCustomer"])?;
+    let problems: Vec<Value> = attributes
+        .iter()
+        .filter(|(k, v)| {
+            !CUSTOMER_PATCHABLE.contains(&k.as_str())
+                || (k.as_str() == "jwtSubject" && !(v.is_string() || v.is_null()))
+        })
+        .map(|(k, _)| {
+            invalid(
+                &format!("{k} cannot be updated"),
+                &format!("/data/attributes/{k}"),
+            )
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(errors(StatusCode::BAD_REQUEST, problems));
+    }
+    let mut events = Vec::new();
+    let body = {
+        let mut data = u.data();
+        let n = parse_id(&id)
+            .filter(|n| data.customers.contains_key(n))
+            .ok_or_else(|| not_found("customer", &id))?;
+        let tags = {
+            let c = data
+                .customers
+                .get_mut(&n)
+                .ok_or_else(|| not_found("customer", &id))?;
+            for (k, v) in attributes {
+                c.attributes.insert(k, v);
+            }
+            c.attributes.get("tags").cloned().unwrap_or(json!({}))
+        };
+        let event = u.event(
+            &mut data,
+            "customer.updated",
+            tags,
+            json!({"customer": {"data": {"type": "individualCustomer", "id": id}}}),
+        );
+        events.push(event);
+        let c = data
+            .customers
+            .get(&n)
+            .ok_or_else(|| not_found("customer", &id))?;
+        json!({"data": Unit::customer_json(n, c)})
+    };
+    u.send_events(events);
+    Ok(doc(StatusCode::OK, body))
+}

@@ -1,0 +1,243 @@
+//! Application forms: `POST`/`GET /application-forms[/{id}]` (V2, and V1 as Unit's spec describes it), the
+//! hosted form page and its submission.
+
+use super::*;
+
+pub(super) const FORM_V1_ATTRIBUTES: &[&str] = &[
+    "tags",
+    "applicantDetails",
+    "settingsOverride",
+    "requireIdVerification",
+    "allowedApplicationTypes",
+    "lang",
+    "hideApplicationProgressTracker",
+];
+pub(super) const FORM_V2_ATTRIBUTES: &[&str] = &[
+    "idempotencyKey",
+    "jwtSubject",
+    "applicantDetails",
+    "tags",
+    "allowedApplicationTypes",
+    "settingsOverride",
+    "requestedProducts",
+];
+
+pub(super) async fn create_form(
+    State(u): State<Arc<Unit>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Reply {
+    u.org(&headers)?;
+    let v2 = headers
+        .get("x-accept-version")
+        .and_then(|v| v.to_str().ok())
+        == Some("V2024_06");
+    let (attributes, _) = data_of(&bytes, &["applicationForm"])?;
+    let allowed = if v2 {
+        FORM_V2_ATTRIBUTES
+    } else {
+        FORM_V1_ATTRIBUTES
+    };
+    let mut problems: Vec<Value> = attributes
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| {
+            invalid(
+                &format!("unknown attribute {k}"),
+                &format!("/data/attributes/{k}"),
+            )
+        })
+        .collect();
+    let key = string_field(&attributes, "idempotencyKey");
+    if v2 && key.as_ref().is_none_or(|k| k.is_empty() || k.len() > 255) {
+        problems.push(invalid(
+            "idempotencyKey is required (1-255 characters)",
+            "/data/attributes/idempotencyKey",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(errors(StatusCode::BAD_REQUEST, problems));
+    }
+    let details = attributes
+        .get("applicantDetails")
+        .and_then(Value::as_object);
+    // The customer's subject is the prefill's, in V1 and V2 alike; V2's top-level `jwtSubject`
+    // only names who may open the embedded form with their own JWT (docs/unit-api.md §3).
+    let jwt_subject = details.and_then(|d| string_field(d, "jwtSubject"));
+    let mut data = u.data();
+    if let Some(k) = &key
+        && let Some((id, f)) = data
+            .forms
+            .iter()
+            .find(|(_, f)| f.idempotency_key.as_ref() == Some(k))
+    {
+        return Ok(doc(
+            StatusCode::CREATED,
+            json!({"data": u.form_json(*id, f)}),
+        ));
+    }
+    data.next_id += 1;
+    let id = data.next_id;
+    let form = Form {
+        v2,
+        attributes,
+        jwt_subject,
+        application_id: None,
+        token: random_hex(16),
+        created_at: now(),
+        idempotency_key: key,
+    };
+    let body = json!({"data": u.form_json(id, &form)});
+    data.forms.insert(id, form);
+    Ok(doc(StatusCode::CREATED, body))
+}
+
+pub(super) async fn get_form(
+    State(u): State<Arc<Unit>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Reply {
+    u.org(&headers)?;
+    let mut data = u.data();
+    let n = parse_id(&id)
+        .filter(|n| data.forms.contains_key(n))
+        .ok_or_else(|| not_found("applicationForm", &id))?;
+    let form = data
+        .forms
+        .get_mut(&n)
+        .ok_or_else(|| not_found("applicationForm", &id))?;
+    // A GET answers a fresh link (links last 24 h).
+    form.token = random_hex(16);
+    form.created_at = now();
+    let body = json!({"data": u.form_json(n, form)});
+    Ok(doc(StatusCode::OK, body))
+}
+
+/// Completes a form as the applicant would: prefill, then `overrides`, then the sample applicant.
+pub(super) fn complete(u: &Unit, form_id: u64, overrides: Map<String, Value>) -> Reply {
+    let (prefill, jwt_subject, tags, done, copy_subject) = {
+        let data = u.data();
+        let f = data
+            .forms
+            .get(&form_id)
+            .ok_or_else(|| not_found("applicationForm", &form_id.to_string()))?;
+        let prefill = f
+            .attributes
+            .get("applicantDetails")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        (
+            prefill,
+            f.jwt_subject.clone(),
+            f.attributes.get("tags").cloned(),
+            f.application_id,
+            data.copy_prefill_subject,
+        )
+    };
+    if let Some(existing) = done {
+        let data = u.data();
+        let a = data
+            .applications
+            .get(&existing)
+            .ok_or_else(|| not_found("application", &existing.to_string()))?;
+        return Ok(doc(
+            StatusCode::OK,
+            json!({"data": u.application_json(existing, a)}),
+        ));
+    }
+    let mut attributes = sample_applicant();
+    for (k, v) in prefill
+        .into_iter()
+        .filter(|(k, _)| APPLICATION_ATTRIBUTES.contains(&k.as_str()))
+    {
+        attributes.insert(k, v);
+    }
+    if !copy_subject {
+        attributes.remove("jwtSubject");
+    }
+    attributes.extend(overrides);
+    if let Some(t) = tags {
+        attributes.insert("tags".into(), t);
+    }
+    if let Some(s) = jwt_subject.filter(|_| copy_subject) {
+        attributes.insert("jwtSubject".into(), json!(s));
+    }
+    attributes.insert("idempotencyKey".into(), json!(format!("form-{form_id}")));
+    let (id, _) = u.create_application(attributes, Some(form_id))?;
+    let mut data = u.data();
+    if let Some(f) = data.forms.get_mut(&form_id) {
+        f.application_id = Some(id);
+    }
+    let a = data
+        .applications
+        .get(&id)
+        .ok_or_else(|| not_found("application", &id.to_string()))?;
+    Ok(doc(
+        StatusCode::CREATED,
+        json!({"data": u.application_json(id, a)}),
+    ))
+}
+
+pub(super) async fn complete_form(
+    State(u): State<Arc<Unit>>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    let overrides = serde_json::from_slice::<Map<String, Value>>(&bytes).unwrap_or_default();
+    let n = parse_id(&id).ok_or_else(|| not_found("applicationForm", &id))?;
+    complete(&u, n, overrides)
+}
+
+pub(super) fn form_by_token(u: &Unit, token: &str) -> Option<u64> {
+    u.data()
+        .forms
+        .iter()
+        .find(|(_, f)| f.token == token)
+        .map(|(id, _)| *id)
+}
+
+/// The hosted form page a user opens from the link.
+pub(super) async fn form_page(State(u): State<Arc<Unit>>, Path(token): Path<String>) -> Response {
+    let Some(id) = form_by_token(&u, &token) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<h1>This application link has expired.</h1>"),
+        )
+            .into_response();
+    };
+    Html(format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>Unit sandbox application</title></head>\
+         <body><h1>Open your account (Unit sandbox)</h1><p>Application form {id}. The sandbox fills in a sample \
+         applicant; submit to apply.</p><form method=post><label>SSN <input name=ssn value=\"\" placeholder=\"9 digits (optional)\">\
+         </label> <button type=submit id=submit>Submit application</button></form></body></html>"
+    ))
+    .into_response()
+}
+
+pub(super) async fn form_submit(
+    State(u): State<Arc<Unit>>,
+    Path(token): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let Some(id) = form_by_token(&u, &token) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<h1>This application link has expired.</h1>"),
+        )
+            .into_response();
+    };
+    let mut overrides = Map::new();
+    for pair in String::from_utf8_lossy(&bytes).split('&') {
+        if let Some(("ssn", v)) = pair.split_once('=')
+            && !v.is_empty()
+        {
+            overrides.insert("ssn".into(), json!(v));
+        }
+    }
+    match complete(&u, id, overrides) {
+        Ok(_) => Html("<h1 id=done>Application submitted.</h1><p>You can close this page.</p>")
+            .into_response(),
+        Err(e) => e,
+    }
+}
