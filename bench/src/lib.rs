@@ -4,6 +4,8 @@
 //! `local_stack::sample_events`), which the tests share.
 
 pub mod cpu;
+pub mod jwt;
 pub mod measure;
+pub mod overhead;
 pub mod plot;
 pub mod soak;

@@ -123,7 +123,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<(), measure::Error> {
-    measure::init_tracing();
+    bench::overhead::init_tracing();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match cli.command {
@@ -135,7 +135,7 @@ fn run(cli: Cli) -> Result<(), measure::Error> {
                 );
             }
             Command::Trips { overhead_requests } => {
-                print!("{}", measure::trips_only(overhead_requests).await?)
+                print!("{}", bench::overhead::trips_only(overhead_requests).await?)
             }
             Command::Cold { lambda } => print!("{}", measure::cold_only(&lambda.options()).await?),
             Command::Report {
