@@ -593,6 +593,51 @@ fn session_with(stack: &Stack, user: &str, factors: &[Factor]) -> String {
     })
 }
 
+/// The password factor every forged session below starts from.
+const PASSWORD: Factor = ("password", "knowledge");
+
+/// Each set of factors with the status a `cards-write` token gets for it under `webauthn otp`.
+const EXACT_PAIRS: &[(&str, &[Factor], u16)] = &[
+    (
+        "passkey step-up",
+        &[PASSWORD, ("webauthn", "webauthn_registration")],
+        200,
+    ),
+    ("SMS step-up", &[PASSWORD, ("otp", "sms")], 200),
+    (
+        "SMS step-up by WhatsApp",
+        &[PASSWORD, ("otp", "whatsapp")],
+        200,
+    ),
+    (
+        "an e-mail code is not otp",
+        &[PASSWORD, ("otp", "email")],
+        403,
+    ),
+    (
+        "a passkey login alone",
+        &[("webauthn", "webauthn_registration")],
+        403,
+    ),
+    ("an SMS login alone", &[("otp", "sms")], 403),
+    (
+        "TOTP is not in the setting",
+        &[PASSWORD, ("totp", "authenticator_app")],
+        403,
+    ),
+    (
+        "otp with another delivery",
+        &[PASSWORD, ("otp", "authenticator_app")],
+        403,
+    ),
+    (
+        "a recovery code labelled otp",
+        &[PASSWORD, ("otp", "recovery_code")],
+        403,
+    ),
+    ("no step-up", &[PASSWORD], 403),
+];
+
 #[tokio::test]
 async fn the_step_up_factors_are_a_setting_of_exact_pairs() {
     // The forged sessions exist nowhere at Stytch: the session check is off here.
@@ -602,112 +647,62 @@ async fn the_step_up_factors_are_a_setting_of_exact_pairs() {
     ];
     let stack = Stack::start(&vars).await;
     let (login, _) = stack.onboarded("factors@example.com").await;
-    let user = &login.user_id;
-    let password = ("password", "knowledge");
-    let cases: &[(&str, &[Factor], u16)] = &[
-        (
-            "passkey step-up",
-            &[password, ("webauthn", "webauthn_registration")],
-            200,
-        ),
-        ("SMS step-up", &[password, ("otp", "sms")], 200),
-        (
-            "SMS step-up by WhatsApp",
-            &[password, ("otp", "whatsapp")],
-            200,
-        ),
-        (
-            "an e-mail code is not otp",
-            &[password, ("otp", "email")],
-            403,
-        ),
-        (
-            "a passkey login alone",
-            &[("webauthn", "webauthn_registration")],
-            403,
-        ),
-        ("an SMS login alone", &[("otp", "sms")], 403),
-        (
-            "TOTP is not in the setting",
-            &[password, ("totp", "authenticator_app")],
-            403,
-        ),
-        (
-            "otp with another delivery",
-            &[password, ("otp", "authenticator_app")],
-            403,
-        ),
-        (
-            "a recovery code labelled otp",
-            &[password, ("otp", "recovery_code")],
-            403,
-        ),
-        ("no step-up", &[password], 403),
-    ];
-    for (name, factors, expected) in cases {
-        let jwt = session_with(&stack, user, factors);
+    for (name, factors, expected) in EXACT_PAIRS {
+        let jwt = session_with(&stack, &login.user_id, factors);
         let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
         assert_eq!(status, *expected, "{name}: {body}");
         if *expected == 403 {
             assert_eq!(code_of(&body), Some("step_up_required"), "{name}");
         }
     }
-    // The default is TOTP alone, paired with its delivery method; for a bank customer, only
-    // the authenticator bound to them (recorded, confirmed) counts.
-    let default = Stack::start(&[("SESSION_CHECK", "local")]).await;
-    let (login, _) = default.onboarded("totp-only@example.com").await;
-    shared::store::modify(&*default.local.app.store, &login.user_id, false, |r| {
+}
+
+/// A forged session of `user` stepped up with the TOTP `totp_id`.
+fn stepped_up_with(stack: &Stack, user: &str, totp_id: &str) -> String {
+    let at = e2e::rfc3339(now());
+    stack.forge(user, now(), |c| {
+        c["https://stytch.com/session"]["authentication_factors"] = json!([
+            {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": at},
+            {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": at,
+             "authenticator_app_factor": {"totp_id": totp_id}}]);
+    })
+}
+
+/// The default is TOTP alone, paired with its delivery method; for a bank customer, only the
+/// authenticator bound to them (recorded, confirmed) counts.
+#[tokio::test]
+async fn by_default_only_the_bound_authenticators_totp_steps_up() {
+    let stack = Stack::start(&[("SESSION_CHECK", "local")]).await;
+    let (login, _) = stack.onboarded("totp-only@example.com").await;
+    let user = login.user_id.as_str();
+    shared::store::modify(&*stack.local.app.store, user, false, |r| {
         r.totp_id = Some("totp-test-bound".into());
         r.totp_confirmed_at = Some(shared::store::timestamp());
         true
     })
     .await
     .unwrap();
-    let at = e2e::rfc3339(now());
-    let with_totp = |totp_id: &str| {
-        default.forge(&login.user_id, now(), |c| {
-            c["https://stytch.com/session"]["authentication_factors"] = json!([
-                {"type": "password", "delivery_method": "knowledge", "last_authenticated_at": at},
-                {"type": "totp", "delivery_method": "authenticator_app", "last_authenticated_at": at,
-                 "authenticator_app_factor": {"totp_id": totp_id}}]);
-        })
-    };
+    let unconfirmed = Some("authenticator_unconfirmed");
+    let step_up_required = Some("step_up_required");
+    let unlabelled = session_with(&stack, user, &[PASSWORD, ("totp", "authenticator_app")]);
+    let passkey = session_with(
+        &stack,
+        user,
+        &[PASSWORD, ("webauthn", "webauthn_registration")],
+    );
+    let recovery = session_with(&stack, user, &[PASSWORD, ("totp", "recovery_code")]);
     for (jwt, expected, code) in [
-        (with_totp("totp-test-bound"), 200, None),
+        (stepped_up_with(&stack, user, "totp-test-bound"), 200, None),
         (
-            with_totp("totp-test-other"),
+            stepped_up_with(&stack, user, "totp-test-other"),
             403,
-            Some("authenticator_unconfirmed"),
+            unconfirmed,
         ),
-        (
-            session_with(
-                &default,
-                &login.user_id,
-                &[password, ("totp", "authenticator_app")],
-            ),
-            403,
-            Some("authenticator_unconfirmed"),
-        ),
-        (
-            session_with(
-                &default,
-                &login.user_id,
-                &[password, ("webauthn", "webauthn_registration")],
-            ),
-            403,
-            Some("step_up_required"),
-        ),
-        (
-            session_with(
-                &default,
-                &login.user_id,
-                &[password, ("totp", "recovery_code")],
-            ),
-            403,
-            Some("step_up_required"),
-        ),
+        (unlabelled, 403, unconfirmed),
+        (passkey, 403, step_up_required),
+        (recovery, 403, step_up_required),
     ] {
-        let (status, body) = json_of(token(&default, &jwt, json!({"scope": "cards-write"}))).await;
+        let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
         assert_eq!((status, code_of(&body)), (expected, code), "{body}");
     }
 }

@@ -77,24 +77,23 @@ fn nested(depth: usize) -> Vec<u8> {
     v
 }
 
-#[tokio::test]
-#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
-async fn hostile_stytch_deliveries_are_refused_and_store_nothing() {
-    let moto = e2e::moto();
-    let stack = Stack::on_moto(&moto).await;
-    let secret = shared::webhook::SvixSecret::parse(e2e::SVIX_SECRET).unwrap();
+/// A Stytch signature's parts for the cases below: the valid signature of `body` as
+/// `msg_h` at `t`, and its base64 alone.
+struct Signed<'a> {
+    secret: &'a shared::webhook::SvixSecret,
+    body: &'a str,
+    t: i64,
+    valid: String,
+    valid_b64: String,
+}
+
+/// Deliveries of `body` whose signature, timestamp or headers do not verify.
+fn bad_signatures(s: &Signed) -> Vec<Delivery> {
+    let (secret, body, t, valid, valid_b64) = (s.secret, s.body, s.t, &s.valid, &s.valid_b64);
     let other =
         shared::webhook::SvixSecret::parse("whsec_QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB").unwrap();
-    let user = fresh_user();
-    let body = user_event("CREATE", &user, "mallory@example.com");
-    let t = now();
-    let valid = secret.sign("msg_h", t, body.as_bytes());
-    let valid_b64 = valid.trim_start_matches("v1,").to_owned();
-    let items_before = items(&stack, &moto).await;
-    let unit_before = unit_calls(&stack);
-
     let ts = t.to_string();
-    let cases: Vec<Delivery> = vec![
+    vec![
         ("no headers", None, None, None),
         ("no svix-id", None, Some(ts.clone()), Some(valid.clone())),
         (
@@ -146,7 +145,7 @@ async fn hostile_stytch_deliveries_are_refused_and_store_nothing() {
             Some(ts.clone()),
             Some(format!(
                 "v1,{}",
-                STANDARD.encode(&STANDARD.decode(&valid_b64).unwrap()[..31])
+                STANDARD.encode(&STANDARD.decode(valid_b64).unwrap()[..31])
             )),
         ),
         (
@@ -231,43 +230,12 @@ async fn hostile_stytch_deliveries_are_refused_and_store_nothing() {
             Some(format!("{t:#x}")),
             Some(valid.clone()),
         ),
-    ];
-    let mut refused = 0;
-    for (name, id, stamp, signature) in &cases {
-        let mut r = stack
-            .http
-            .post(stack.url("/webhooks/stytch"))
-            .body(body.clone());
-        if let Some(id) = id {
-            r = r.header("svix-id", *id);
-        }
-        if let Some(stamp) = stamp {
-            r = r.header("svix-timestamp", stamp.as_str());
-        }
-        if let Some(signature) = signature {
-            r = r.header("svix-signature", signature.as_str());
-        }
-        let (status, reply) = json_of(r).await;
-        assert_eq!(
-            (status, code_of(&reply)),
-            (401, Some("invalid_signature")),
-            "{name}: {reply}"
-        );
-        refused += 1;
-    }
+    ]
+}
 
-    // Validly signed, but not an event we can read: 400, and no processed-event marker.
-    let signed = |id: &str, raw: Vec<u8>| {
-        let t = now();
-        stack
-            .http
-            .post(stack.url("/webhooks/stytch"))
-            .header("svix-id", id)
-            .header("svix-timestamp", t.to_string())
-            .header("svix-signature", secret.sign(id, t, &raw))
-            .body(raw)
-    };
-    let junk: Vec<(&str, Vec<u8>)> = vec![
+/// Validly signed bodies that are not an event we can read.
+fn unreadable_bodies(user: &str) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
         (
             "invalid UTF-8",
             b"{\"action\": \"CREATE\", \"id\": \"user-test-\xff\xfe\"}".to_vec(),
@@ -290,9 +258,66 @@ async fn hostile_stytch_deliveries_are_refused_and_store_nothing() {
             format!("{{\"action\":1,\"id\":\"{user}\",\"object_type\":\"user\"}}").into_bytes(),
         ),
         ("1 MiB of spaces", vec![b' '; 1 << 20]),
-    ];
-    for (i, (name, raw)) in junk.into_iter().enumerate() {
-        let (status, reply) = json_of(signed(&format!("msg_junk_{i}"), raw)).await;
+    ]
+}
+
+/// A Stytch delivery of `body` with these headers (absent when `None`).
+fn stytch_delivery(stack: &Stack, body: &str, delivery: &Delivery) -> reqwest::RequestBuilder {
+    let (_, id, stamp, signature) = delivery;
+    let mut r = stack
+        .http
+        .post(stack.url("/webhooks/stytch"))
+        .body(body.to_owned());
+    if let Some(id) = id {
+        r = r.header("svix-id", *id);
+    }
+    if let Some(stamp) = stamp {
+        r = r.header("svix-timestamp", stamp.as_str());
+    }
+    if let Some(signature) = signature {
+        r = r.header("svix-signature", signature.as_str());
+    }
+    r
+}
+
+/// `raw` delivered as Stytch would, validly signed, as `id`.
+fn signed_stytch(
+    stack: &Stack,
+    secret: &shared::webhook::SvixSecret,
+    id: &str,
+    raw: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let t = now();
+    stack
+        .http
+        .post(stack.url("/webhooks/stytch"))
+        .header("svix-id", id)
+        .header("svix-timestamp", t.to_string())
+        .header("svix-signature", secret.sign(id, t, &raw))
+        .body(raw)
+}
+
+/// Every hostile delivery is refused with its documented status: the count refused.
+async fn every_hostile_stytch_delivery_is_refused(
+    stack: &Stack,
+    s: &Signed<'_>,
+    user: &str,
+) -> usize {
+    let mut refused = 0;
+    for delivery in &bad_signatures(s) {
+        let (status, reply) = json_of(stytch_delivery(stack, s.body, delivery)).await;
+        let name = delivery.0;
+        assert_eq!(
+            (status, code_of(&reply)),
+            (401, Some("invalid_signature")),
+            "{name}: {reply}"
+        );
+        refused += 1;
+    }
+    // Validly signed, but not an event we can read: 400, and no processed-event marker.
+    for (i, (name, raw)) in unreadable_bodies(user).into_iter().enumerate() {
+        let signed = signed_stytch(stack, s.secret, &format!("msg_junk_{i}"), raw);
+        let (status, reply) = json_of(signed).await;
         assert_eq!(
             (status, code_of(&reply)),
             (400, Some("invalid_payload")),
@@ -308,30 +333,32 @@ async fn hostile_stytch_deliveries_are_refused_and_store_nothing() {
         (413, Some("payload_too_large")),
         "{reply}"
     );
-    refused += 1;
+    refused + 1
+}
 
-    nothing_stored_or_sent(&stack, &moto, items_before, unit_before).await;
-    assert_eq!(stack.record(&user).await, None);
-
-    // Several signatures of which one is valid: accepted once; every redelivery is a duplicate.
-    let several = format!("v1,{} {valid} v2,{valid_b64}", STANDARD.encode([3u8; 32]));
-    let deliver = || {
-        stack
-            .http
-            .post(stack.url("/webhooks/stytch"))
-            .header("svix-id", "msg_h")
-            .header("svix-timestamp", ts.as_str())
-            .header("svix-signature", several.as_str())
-            .body(body.clone())
-    };
-    let (status, reply) = json_of(deliver()).await;
+/// Several signatures of which one is valid: accepted once; every redelivery is a duplicate,
+/// and one form is created for the six deliveries.
+async fn one_valid_signature_among_several_is_applied_once(stack: &Stack, s: &Signed<'_>) {
+    let several = format!(
+        "v1,{} {} v2,{}",
+        STANDARD.encode([3u8; 32]),
+        s.valid,
+        s.valid_b64
+    );
+    let delivery: Delivery = (
+        "several",
+        Some("msg_h"),
+        Some(s.t.to_string()),
+        Some(several),
+    );
+    let (status, reply) = json_of(stytch_delivery(stack, s.body, &delivery)).await;
     assert_eq!(
         (status, reply["status"].as_str()),
         (200, Some("processed")),
         "{reply}"
     );
     for _ in 0..5 {
-        let (status, reply) = json_of(deliver()).await;
+        let (status, reply) = json_of(stytch_delivery(stack, s.body, &delivery)).await;
         assert_eq!(
             (status, reply["status"].as_str()),
             (200, Some("duplicate")),
@@ -344,8 +371,13 @@ async fn hostile_stytch_deliveries_are_refused_and_store_nothing() {
         .filter(|r| r.method == "POST" && r.path == "/application-forms")
         .count();
     assert_eq!(form_posts, 1, "one form for six deliveries");
+}
 
-    // Signed events we do not act on: acknowledged, nothing created for an unknown user.
+/// Signed events we do not act on: acknowledged, nothing created for an unknown user.
+async fn events_we_do_not_act_on_are_acknowledged(
+    stack: &Stack,
+    secret: &shared::webhook::SvixSecret,
+) {
     let stranger = fresh_user();
     for (i, event) in [
         json!({"action": "CREATE", "id": "session-test-1", "object_type": "session", "source": "DIRECT"}),
@@ -355,34 +387,47 @@ async fn hostile_stytch_deliveries_are_refused_and_store_nothing() {
     .iter()
     .enumerate()
     {
-        let (status, reply) = json_of(signed(&format!("msg_other_{i}"), event.to_string().into_bytes())).await;
+        let raw = event.to_string().into_bytes();
+        let (status, reply) = json_of(signed_stytch(stack, secret, &format!("msg_other_{i}"), raw)).await;
         assert_eq!((status, reply["status"].as_str()), (200, Some("processed")), "{event}: {reply}");
     }
     assert_eq!(stack.record(&stranger).await, None);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn hostile_stytch_deliveries_are_refused_and_store_nothing() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let secret = shared::webhook::SvixSecret::parse(e2e::SVIX_SECRET).unwrap();
+    let user = fresh_user();
+    let body = user_event("CREATE", &user, "mallory@example.com");
+    let t = now();
+    let valid = secret.sign("msg_h", t, body.as_bytes());
+    let valid_b64 = valid.trim_start_matches("v1,").to_owned();
+    let signed = Signed {
+        secret: &secret,
+        body: &body,
+        t,
+        valid,
+        valid_b64,
+    };
+    let items_before = items(&stack, &moto).await;
+    let unit_before = unit_calls(&stack);
+    let refused = every_hostile_stytch_delivery_is_refused(&stack, &signed, &user).await;
+    nothing_stored_or_sent(&stack, &moto, items_before, unit_before).await;
+    assert_eq!(stack.record(&user).await, None);
+    one_valid_signature_among_several_is_applied_once(&stack, &signed).await;
+    events_we_do_not_act_on_are_acknowledged(&stack, &secret).await;
     println!(
         "hostile Stytch deliveries: {refused} refused, 6 deliveries of one event applied once"
     );
 }
 
-#[tokio::test]
-#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
-async fn hostile_unit_deliveries_are_refused_and_store_nothing() {
-    let moto = e2e::moto();
-    let stack = Stack::on_moto(&moto).await;
-    let token = e2e::UNIT_WEBHOOK_TOKEN;
-    let created_at = e2e::rfc3339(e2e::now());
-    let event = |kind: &str, id: &str, application: &str| {
-        json!({"data": [{"id": id, "type": kind,
-            "attributes": {"createdAt": created_at, "status": "Approved", "tags": {}},
-            "relationships": {"application": {"data": {"type": "individualApplication", "id": application}},
-                              "customer": {"data": {"type": "individualCustomer", "id": "424242"}}}}]})
-        .to_string()
-    };
-    let body = event("application.approved", "evt-h-1", "999999");
+/// An `X-Unit-Signature` header's value for `body`, or none, that does not verify.
+fn bad_unit_signatures(token: &str, body: &str) -> Vec<(&'static str, Option<String>)> {
     let valid = shared::webhook::unit_signature(token, body.as_bytes());
-    let items_before = items(&stack, &moto).await;
-    let unit_before = unit_calls(&stack);
-    let cases: Vec<(&str, Option<String>)> = vec![
+    vec![
         ("no signature", None),
         ("empty", Some(String::new())),
         ("not base64", Some("%%%".into())),
@@ -423,13 +468,37 @@ async fn hostile_unit_deliveries_are_refused_and_store_nothing() {
                     .collect()
             }),
         ),
-    ];
+    ]
+}
+
+/// A Unit event of `kind` for `application`, pairing it with the customer `424242`.
+fn unit_event(kind: &str, id: &str, application: &str) -> String {
+    let created_at = e2e::rfc3339(e2e::now());
+    json!({"data": [{"id": id, "type": kind,
+        "attributes": {"createdAt": created_at, "status": "Approved", "tags": {}},
+        "relationships": {"application": {"data": {"type": "individualApplication", "id": application}},
+                          "customer": {"data": {"type": "individualCustomer", "id": "424242"}}}}]})
+    .to_string()
+}
+
+/// `raw` delivered as Unit would, validly signed.
+fn signed_unit(stack: &Stack, raw: Vec<u8>) -> reqwest::RequestBuilder {
+    let signature = shared::webhook::unit_signature(e2e::UNIT_WEBHOOK_TOKEN, &raw);
+    stack
+        .http
+        .post(stack.url("/webhooks/unit"))
+        .header("x-unit-signature", signature)
+        .body(raw)
+}
+
+/// Every hostile Unit delivery of `body` is refused with its documented status: the count.
+async fn every_hostile_unit_delivery_is_refused(stack: &Stack, body: &str) -> usize {
     let mut refused = 0;
-    for (name, signature) in cases {
+    for (name, signature) in bad_unit_signatures(e2e::UNIT_WEBHOOK_TOKEN, body) {
         let mut r = stack
             .http
             .post(stack.url("/webhooks/unit"))
-            .body(body.clone());
+            .body(body.to_owned());
         if let Some(s) = signature {
             r = r.header("x-unit-signature", s);
         }
@@ -441,16 +510,6 @@ async fn hostile_unit_deliveries_are_refused_and_store_nothing() {
         );
         refused += 1;
     }
-    let signed = |raw: Vec<u8>| {
-        stack
-            .http
-            .post(stack.url("/webhooks/unit"))
-            .header(
-                "x-unit-signature",
-                shared::webhook::unit_signature(token, &raw),
-            )
-            .body(raw)
-    };
     for (name, raw) in [
         (
             "invalid UTF-8",
@@ -461,7 +520,7 @@ async fn hostile_unit_deliveries_are_refused_and_store_nothing() {
         ("null", b"null".to_vec()),
         ("empty body", Vec::new()),
     ] {
-        let (status, reply) = json_of(signed(raw)).await;
+        let (status, reply) = json_of(signed_unit(stack, raw)).await;
         assert_eq!(
             (status, code_of(&reply)),
             (400, Some("invalid_payload")),
@@ -469,30 +528,36 @@ async fn hostile_unit_deliveries_are_refused_and_store_nothing() {
         );
         refused += 1;
     }
+    refused
+}
+
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn hostile_unit_deliveries_are_refused_and_store_nothing() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let body = unit_event("application.approved", "evt-h-1", "999999");
+    let items_before = items(&stack, &moto).await;
+    let unit_before = unit_calls(&stack);
+    let refused = every_hostile_unit_delivery_is_refused(&stack, &body).await;
     nothing_stored_or_sent(&stack, &moto, items_before, unit_before).await;
 
     // Signed events for an application that is not ours (Unit: 404) or of kinds we do not act on.
     for raw in [
         body.clone(),
-        event("account.created", "evt-h-2", "999999"),
-        event("customer.created", "evt-h-3", "999998"),
+        unit_event("account.created", "evt-h-2", "999999"),
+        unit_event("customer.created", "evt-h-3", "999998"),
     ] {
-        let (status, reply) = json_of(signed(raw.into_bytes())).await;
+        let (status, reply) = json_of(signed_unit(&stack, raw.into_bytes())).await;
         assert_eq!(
             (status, reply["status"].as_str()),
             (200, Some("processed")),
             "{reply}"
         );
     }
+    let linked = stack.local.app.store.user_for_application("999999").await;
     assert!(
-        stack
-            .local
-            .app
-            .store
-            .user_for_application("999999")
-            .await
-            .unwrap()
-            .is_none(),
+        linked.unwrap().is_none(),
         "nothing links an unknown application"
     );
     println!("hostile Unit deliveries: {refused} refused");

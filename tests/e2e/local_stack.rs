@@ -373,8 +373,12 @@ async fn the_demo_page_its_login_backend_and_openapi_yaml_are_served() {
         config["unit_api_url"].as_str(),
         Some(stack.unit("").as_str())
     );
+}
 
-    // The login backend: Stytch's own answers, passed through.
+/// The demo page's login backend: Stytch's own answers, passed through.
+#[tokio::test]
+async fn the_demo_login_backend_passes_stytchs_answers_through() {
+    let stack = Stack::in_memory(&[]).await;
     let creds = serde_json::json!({"email": "grace@example.com", "password": "correct horse battery staple"});
     let (status, signed_up) =
         e2e::json_of(stack.http.post(stack.url("/demo/api/signup")).json(&creds)).await;

@@ -154,6 +154,263 @@ fn patches(stack: &Stack) -> HashMap<String, usize> {
     n
 }
 
+/// A good row of the file: its line, the Stytch user and the Unit customer with the same e-mail.
+type GoodRow = (u64, String, String);
+
+/// 956 good rows: a Stytch user and a customer with the same verified e-mail each.
+async fn good_rows(stack: &Stack, rows: &mut Vec<String>) -> Vec<GoodRow> {
+    let mut good = Vec::new();
+    for i in 0..956 {
+        let email = format!("bulk{i}@example.com");
+        let login = stack.sign_up(&email).await;
+        let c = customer(stack, &email, None).await;
+        rows.push(format!("{},{c}", login.user_id));
+        good.push((rows.len() as u64 + 1, login.user_id, c));
+    }
+    good
+}
+
+/// Plays a run that crashed after Unit's PATCH and before our record: the customer of `row`
+/// already names its user.
+async fn crashed_after_the_patch(stack: &Stack, row: &GoodRow) {
+    let (_, user, customer) = row;
+    let body = json!({"data": {"type": "individualCustomer", "attributes": {"jwtSubject": user}}});
+    let patch = stack.unit_call(Method::PATCH, &format!("/customers/{customer}"));
+    let (status, _) = json_of(patch.json(&body)).await;
+    assert_eq!(status, 200);
+}
+
+/// Every bad kind of row, each four times, appended to `rows`: their lines and expected outcomes.
+async fn bad_rows(
+    stack: &Stack,
+    rows: &mut Vec<String>,
+    good: &[GoodRow],
+) -> Vec<(u64, &'static str)> {
+    let mut expected_bad: Vec<(u64, &'static str)> = Vec::new();
+    let mut bad = |rows: &mut Vec<String>, row: String, reason: &'static str| {
+        rows.push(row);
+        expected_bad.push((rows.len() as u64 + 1, reason));
+    };
+    let valid_unknown = || format!("user-test-{}", uuid::Uuid::new_v4());
+    for i in 0..4 {
+        bad(
+            rows,
+            format!("{},1000{i},extra", valid_unknown()),
+            "malformed_row",
+        );
+        bad(rows, format!("user-{i},10001"), "malformed_user_id");
+        bad(
+            rows,
+            format!("{},cust-{i}", valid_unknown()),
+            "malformed_customer_id",
+        );
+        bad(
+            rows,
+            format!("{},{}", good[i].1, good[i + 10].2),
+            "duplicate_in_file",
+        );
+        let c = customer(stack, &format!("nouser{i}@example.com"), None).await;
+        bad(rows, format!("{},{c}", valid_unknown()), "unknown_user");
+        let u = stack.sign_up(&format!("nocustomer{i}@example.com")).await;
+        bad(
+            rows,
+            format!("{},99999999{i}", u.user_id),
+            "unknown_customer",
+        );
+        let u = stack.sign_up(&format!("biz{i}@example.com")).await;
+        let c = stack
+            .unit_sandbox()
+            .add_business_customer("Pied Piper", &format!("biz{i}@example.com"));
+        bad(
+            rows,
+            format!("{},{c}", u.user_id),
+            "business_customer_unsupported",
+        );
+        let owner = stack.sign_up(&format!("owner{i}@example.com")).await;
+        let u = stack.sign_up(&format!("taken{i}@example.com")).await;
+        let c = customer(
+            stack,
+            &format!("taken{i}@example.com"),
+            Some(&owner.user_id),
+        )
+        .await;
+        bad(
+            rows,
+            format!("{},{c}", u.user_id),
+            "customer_bound_elsewhere",
+        );
+        let u = stack.sign_up(&format!("mismatch{i}@example.com")).await;
+        let c = customer(stack, &format!("not-mismatch{i}@example.com"), None).await;
+        bad(rows, format!("{},{c}", u.user_id), "identity_mismatch");
+        // Conflicts with our table: the user already holds a customer; the customer is bound
+        // (in our table only) to someone else.
+        let email = format!("holder{i}@example.com");
+        let u = stack.sign_up(&email).await;
+        let held = customer(stack, &email, None).await;
+        shared::onboarding::link_existing_customer(&stack.local.app, &u.user_id, &held, false)
+            .await
+            .unwrap();
+        let c = customer(stack, &email, None).await;
+        bad(rows, format!("{},{c}", u.user_id), "user_linked_elsewhere");
+        let email = format!("claimed{i}@example.com");
+        let u = stack.sign_up(&email).await;
+        let c = customer(stack, &email, None).await;
+        let (_, doc) = json_of(stack.unit_call(Method::GET, &format!("/customers/{c}"))).await;
+        let application = doc["data"]["relationships"]["application"]["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        stack
+            .local
+            .app
+            .store
+            .link_application(&application, &valid_unknown())
+            .await
+            .unwrap();
+        bad(
+            rows,
+            format!("{},{c}", u.user_id),
+            "customer_linked_elsewhere",
+        );
+    }
+    expected_bad
+}
+
+/// `bridge-admin link-customers` over one file, with its report.
+struct LinkRun<'a> {
+    stack: &'a Stack,
+    moto: String,
+    file: String,
+    report: std::path::PathBuf,
+}
+
+impl LinkRun<'_> {
+    /// One run with `extra` flags; its output.
+    async fn run(&self, extra: &[&str]) -> std::process::Output {
+        let report = self.report.display().to_string();
+        let mut args = vec![
+            "link-customers",
+            "--csv",
+            &self.file,
+            "--report",
+            &report,
+            "--concurrency",
+            "8",
+        ];
+        args.extend(extra);
+        self.stack.bridge_admin(&self.moto, &args, &[]).await
+    }
+
+    /// The last run's report.
+    fn report(&self) -> HashMap<u64, (String, String, String)> {
+        report(&self.report)
+    }
+}
+
+/// A dry run touches nothing.
+async fn a_dry_run_touches_nothing(link: &LinkRun<'_>, good: &[GoodRow], crashed: u64) {
+    let before = patches(link.stack);
+    let out = link.run(&["--dry-run"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("(dry run)"), "{stdout}");
+    let r = link.report();
+    assert_eq!(r.len(), 1000);
+    assert_eq!(r[&good[0].0].2, "would_link");
+    assert_eq!(r[&crashed].2, "would_link");
+    assert_eq!(patches(link.stack), before);
+    let record = link.stack.record(&good[0].1).await;
+    assert_eq!(record.and_then(|r| r.customer_id), None);
+}
+
+/// A Unit outage in the middle (PATCHes fail beyond the client's retries): the failed rows have
+/// neither the PATCH nor the record, the bad rows their reason. The failed lines.
+async fn an_outage_fails_rows_without_half_applying_them(
+    link: &LinkRun<'_>,
+    good: &[GoodRow],
+    expected_bad: &[(u64, &str)],
+    crashed: u64,
+) -> Vec<u64> {
+    let stack = link.stack;
+    let outage = json!({"route": "PATCH /customers/{id}", "status": 503, "times": 60});
+    stack.unit_fault(outage).await;
+    let out = link.run(&[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let first = link.report();
+    let failed: Vec<u64> = first
+        .iter()
+        .filter(|(_, o)| o.2 == "failed")
+        .map(|(line, _)| *line)
+        .collect();
+    assert!(!failed.is_empty(), "the outage failed some rows: {stdout}");
+    for (line, reason) in expected_bad {
+        assert_eq!(first[line].2, *reason, "line {line}");
+    }
+    for line in failed.iter().filter(|l| **l != crashed) {
+        let (_, user, c) = good
+            .iter()
+            .find(|g| g.0 == *line)
+            .expect("a good row failed");
+        assert!(jwt_subject(stack, c).await.is_null(), "line {line}");
+        assert_eq!(stack.record(user).await.and_then(|r| r.customer_id), None);
+    }
+    stack.clear_faults().await;
+    failed
+}
+
+/// The rerun of the same file finishes the rest and leaves the done rows alone; every good row
+/// was patched exactly once (the crashed one by the run that crashed: the customer is re-read
+/// just before the PATCH, and it already named the user).
+async fn a_rerun_finishes_the_rest_and_patches_each_row_once(
+    link: &LinkRun<'_>,
+    good: &[GoodRow],
+    expected_bad: &[(u64, &str)],
+    failed: &[u64],
+) {
+    let stack = link.stack;
+    // Unit rate-limits a few reads of the rerun: the client backs off and retries.
+    let limited =
+        json!({"route": "GET /customers/{id}", "status": 429, "retry_after": 1, "times": 5});
+    stack.unit_fault(limited).await;
+    let out = link.run(&[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the bad rows stay bad: {stderr}"
+    );
+    let second = link.report();
+    for (line, user, c) in good {
+        let expected = if failed.contains(line) {
+            "linked"
+        } else {
+            "already_linked"
+        };
+        assert_eq!(second[line].2, expected, "line {line}");
+        let record = stack.record(user).await.expect("recorded");
+        assert_eq!(
+            record.customer_id.as_deref(),
+            Some(c.as_str()),
+            "line {line}"
+        );
+        assert_eq!(jwt_subject(stack, c).await, user.as_str(), "line {line}");
+    }
+    for (line, reason) in expected_bad {
+        assert_eq!(second[line].2, *reason, "line {line}");
+    }
+    let patched = patches(stack);
+    for (_, _, c) in good {
+        assert_eq!(patched.get(c).copied().unwrap_or(0), 1, "customer {c}");
+    }
+    let already = format!("{:<32} {}", "already_linked", 956 - failed.len());
+    assert!(stdout.contains(&already), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{:<32} {}", "total", 1000)),
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
 async fn a_thousand_rows_with_every_bad_kind_an_outage_and_a_resume_link_each_good_row_once() {
@@ -171,247 +428,22 @@ async fn a_thousand_rows_with_every_bad_kind_an_outage_and_a_resume_link_each_go
             .sandbox_control(Method::PUT, url, Some(json!({"deliver": false})))
             .await;
     }
-
-    // 960 good rows: a Stytch user and a customer with the same verified e-mail.
     let mut rows = Vec::new();
-    let mut good = Vec::new();
-    for i in 0..956 {
-        let email = format!("bulk{i}@example.com");
-        let login = stack.sign_up(&email).await;
-        let c = customer(&stack, &email, None).await;
-        rows.push(format!("{},{c}", login.user_id));
-        good.push((rows.len() as u64 + 1, login.user_id, c));
-    }
-    // A crash after Unit's PATCH and before our record: the customer already names the user.
-    let (crashed_line, crashed_user, crashed_customer) = good[7].clone();
-    let (s, _) = json_of(
-        stack
-            .unit_call(Method::PATCH, &format!("/customers/{crashed_customer}"))
-            .json(&json!({"data": {"type": "individualCustomer", "attributes": {"jwtSubject": crashed_user}}})),
-    )
-    .await;
-    assert_eq!(s, 200);
-
-    // Every bad kind, each more than once.
-    let mut expected_bad: Vec<(u64, &str)> = Vec::new();
-    let mut bad = |rows: &mut Vec<String>, row: String, reason: &'static str| {
-        rows.push(row);
-        expected_bad.push((rows.len() as u64 + 1, reason));
-    };
-    let valid_unknown = || format!("user-test-{}", uuid::Uuid::new_v4());
-    for i in 0..4 {
-        bad(
-            &mut rows,
-            format!("{},1000{i},extra", valid_unknown()),
-            "malformed_row",
-        );
-        bad(&mut rows, format!("user-{i},10001"), "malformed_user_id");
-        bad(
-            &mut rows,
-            format!("{},cust-{i}", valid_unknown()),
-            "malformed_customer_id",
-        );
-        bad(
-            &mut rows,
-            format!("{},{}", good[i].1, good[i + 10].2),
-            "duplicate_in_file",
-        );
-        let c = customer(&stack, &format!("nouser{i}@example.com"), None).await;
-        bad(
-            &mut rows,
-            format!("{},{c}", valid_unknown()),
-            "unknown_user",
-        );
-        let u = stack.sign_up(&format!("nocustomer{i}@example.com")).await;
-        bad(
-            &mut rows,
-            format!("{},99999999{i}", u.user_id),
-            "unknown_customer",
-        );
-        let u = stack.sign_up(&format!("biz{i}@example.com")).await;
-        let c = stack
-            .unit_sandbox()
-            .add_business_customer("Pied Piper", &format!("biz{i}@example.com"));
-        bad(
-            &mut rows,
-            format!("{},{c}", u.user_id),
-            "business_customer_unsupported",
-        );
-        let owner = stack.sign_up(&format!("owner{i}@example.com")).await;
-        let u = stack.sign_up(&format!("taken{i}@example.com")).await;
-        let c = customer(
-            &stack,
-            &format!("taken{i}@example.com"),
-            Some(&owner.user_id),
-        )
-        .await;
-        bad(
-            &mut rows,
-            format!("{},{c}", u.user_id),
-            "customer_bound_elsewhere",
-        );
-        let u = stack.sign_up(&format!("mismatch{i}@example.com")).await;
-        let c = customer(&stack, &format!("not-mismatch{i}@example.com"), None).await;
-        bad(&mut rows, format!("{},{c}", u.user_id), "identity_mismatch");
-        // Conflicts with our table: the user already holds a customer; the customer is bound
-        // (in our table only) to someone else.
-        let email = format!("holder{i}@example.com");
-        let u = stack.sign_up(&email).await;
-        let held = customer(&stack, &email, None).await;
-        shared::onboarding::link_existing_customer(&stack.local.app, &u.user_id, &held, false)
-            .await
-            .unwrap();
-        let c = customer(&stack, &email, None).await;
-        bad(
-            &mut rows,
-            format!("{},{c}", u.user_id),
-            "user_linked_elsewhere",
-        );
-        let email = format!("claimed{i}@example.com");
-        let u = stack.sign_up(&email).await;
-        let c = customer(&stack, &email, None).await;
-        let (_, doc) = json_of(stack.unit_call(Method::GET, &format!("/customers/{c}"))).await;
-        let application = doc["data"]["relationships"]["application"]["data"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        stack
-            .local
-            .app
-            .store
-            .link_application(&application, &valid_unknown())
-            .await
-            .unwrap();
-        bad(
-            &mut rows,
-            format!("{},{c}", u.user_id),
-            "customer_linked_elsewhere",
-        );
-    }
+    let good = good_rows(&stack, &mut rows).await;
+    crashed_after_the_patch(&stack, &good[7]).await;
+    let crashed = good[7].0;
+    let expected_bad = bad_rows(&stack, &mut rows, &good).await;
     assert_eq!(rows.len(), 1000);
-    let file = csv_file(&dir, &rows);
-    let report_path = dir.join("report.csv");
-    let report_arg = report_path.display().to_string();
-    let file_arg = file.display().to_string();
-    let args = |extra: &[&'static str]| {
-        let mut a = vec![
-            "link-customers".to_owned(),
-            "--csv".into(),
-            file_arg.clone(),
-            "--report".into(),
-            report_arg.clone(),
-            "--concurrency".into(),
-            "8".into(),
-        ];
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
+    let link = LinkRun {
+        stack: &stack,
+        moto,
+        file: csv_file(&dir, &rows).display().to_string(),
+        report: dir.join("report.csv"),
     };
-    let run = |a: Vec<String>| {
-        let stack = &stack;
-        let moto = moto.clone();
-        async move {
-            let a: Vec<&str> = a.iter().map(String::as_str).collect();
-            stack.bridge_admin(&moto, &a, &[]).await
-        }
-    };
-
-    // A dry run touches nothing.
-    let before = patches(&stack);
-    let out = run(args(&["--dry-run"])).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stdout.contains("(dry run)"), "{stdout}");
-    let r = report(&report_path);
-    assert_eq!(r.len(), 1000);
-    assert_eq!(r[&good[0].0].2, "would_link");
-    assert_eq!(r[&crashed_line].2, "would_link");
-    assert_eq!(patches(&stack), before);
-    assert_eq!(
-        stack.record(&good[0].1).await.and_then(|r| r.customer_id),
-        None
-    );
-
-    // A Unit outage in the middle: PATCHes fail for a while, beyond the client's retries.
-    stack
-        .unit_fault(json!({"route": "PATCH /customers/{id}", "status": 503, "times": 60}))
-        .await;
-    let out = run(args(&[])).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let first = report(&report_path);
-    let failed: Vec<u64> = first
-        .iter()
-        .filter(|(_, o)| o.2 == "failed")
-        .map(|(line, _)| *line)
-        .collect();
-    assert!(!failed.is_empty(), "the outage failed some rows: {stdout}");
-    for (line, reason) in &expected_bad {
-        assert_eq!(first[line].2, *reason, "line {line}");
-    }
-    // Nothing half-applied: a failed row has neither the PATCH nor the record.
-    for line in failed.iter().filter(|l| **l != crashed_line) {
-        let (_, user, c) = good
-            .iter()
-            .find(|g| g.0 == *line)
-            .expect("a good row failed");
-        assert!(jwt_subject(&stack, c).await.is_null(), "line {line}");
-        assert_eq!(stack.record(user).await.and_then(|r| r.customer_id), None);
-    }
-    stack.clear_faults().await;
-    // Unit rate-limits a few reads of the rerun: the client backs off and retries.
-    stack
-        .unit_fault(
-            json!({"route": "GET /customers/{id}", "status": 429, "retry_after": 1, "times": 5}),
-        )
-        .await;
-
-    // Rerun the same file: the rest is finished, the done rows are left alone.
-    let out = run(args(&[])).await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "the bad rows stay bad: {stderr}"
-    );
-    let second = report(&report_path);
-    for (line, user, c) in &good {
-        let expected = if failed.contains(line) {
-            "linked"
-        } else {
-            "already_linked"
-        };
-        assert_eq!(second[line].2, expected, "line {line}");
-        let record = stack.record(user).await.expect("recorded");
-        assert_eq!(
-            record.customer_id.as_deref(),
-            Some(c.as_str()),
-            "line {line}"
-        );
-        assert_eq!(jwt_subject(&stack, c).await, user.as_str(), "line {line}");
-    }
-    for (line, reason) in &expected_bad {
-        assert_eq!(second[line].2, *reason, "line {line}");
-    }
-    // Every good row was patched exactly once: by the runs, or, for the crashed one, by the
-    // test playing the run that crashed (the customer is re-read just before the PATCH, and it
-    // already named the user).
-    let patched = patches(&stack);
-    for (_, _, c) in &good {
-        let expected = 1;
-        assert_eq!(
-            patched.get(c).copied().unwrap_or(0),
-            expected,
-            "customer {c}"
-        );
-    }
-    assert!(
-        stdout.contains(&format!("{:<32} {}", "already_linked", 956 - failed.len())),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("{:<32} {}", "total", 1000)),
-        "{stdout}"
-    );
+    a_dry_run_touches_nothing(&link, &good, crashed).await;
+    let failed =
+        an_outage_fails_rows_without_half_applying_them(&link, &good, &expected_bad, crashed).await;
+    a_rerun_finishes_the_rest_and_patches_each_row_once(&link, &good, &expected_bad, &failed).await;
 }
 
 #[tokio::test]
@@ -479,7 +511,7 @@ async fn smoke_walks_the_flow_against_the_local_stack_as_a_deployment() {
 
 #[tokio::test]
 #[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
-async fn smoke_names_bad_credentials_and_creates_nothing_with_live_ones() {
+async fn smoke_names_bad_credentials() {
     let moto = e2e::moto();
     let stack = Stack::on_moto(&moto).await;
     let api = stack.local.api_url.clone();
@@ -536,7 +568,16 @@ async fn smoke_names_bad_credentials_and_creates_nothing_with_live_ones() {
             .1
             .contains("no credentials: set STYTCH_SECRET and UNIT_API_TOKEN, or SECRET_ID")
     );
+}
 
+/// Live credentials: smoke creates nothing, not even a request to Stytch, and `--allow-live` runs
+/// only the checks that create nothing.
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn smoke_creates_nothing_with_live_credentials() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let api = stack.local.api_url.clone();
     // Live credentials: nothing is created, not even a request to Stytch.
     let before = stack.stytch_log().len();
     let live = "project-live-00000000-0000-0000-0000-000000000000";
@@ -644,131 +685,113 @@ async fn smoke_read_only_checks_create_nothing() {
 /// SECURITY.md, "Operator linking binds first and never overwrites silently": our binding is
 /// written (pending) before Unit is patched, a lost answer leaves it pending for the next run,
 /// a definite refusal undoes it, and a recorded customer is replaced only with `--replace`.
+/// `bridge-admin link-customer <user> <customer> [extra]`.
+async fn link_customer(
+    stack: &Stack,
+    moto: &str,
+    user: &str,
+    customer: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec!["link-customer", user, customer];
+    args.extend(extra);
+    stack.bridge_admin(moto, &args, &[]).await
+}
+
+/// The user's `(customer_id, pending_customer_id)`.
+async fn binding(stack: &Stack, user: &str) -> (Option<String>, Option<String>) {
+    let record = stack.record(user).await.unwrap();
+    (record.customer_id, record.pending_customer_id)
+}
+
+/// Loses the answers of Unit's PATCHes of `customer` (the PATCH itself is applied or not).
+async fn lose_patch_answers(stack: &Stack, customer: &str) {
+    let route = format!("PATCH /customers/{customer}");
+    stack
+        .unit_fault(json!({"route": route, "drop": true, "times": 3}))
+        .await;
+}
+
+/// An operator link binds first: when the PATCH's answer is lost the binding stays pending and
+/// mints nothing, and the next run finishes it.
 #[tokio::test]
 #[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
-async fn operator_links_bind_first_finish_or_undo_and_replace_only_when_asked() {
+async fn operator_links_bind_first_and_the_next_run_finishes_a_pending_one() {
     let moto = e2e::moto();
     let stack = Stack::on_moto_with(&moto, &[("UPSTREAM_MAX_ATTEMPTS", "1")]).await;
     let email = "pending@example.com";
     let login = stack.sign_up(email).await;
+    let user = login.user_id.as_str();
     let first = customer(&stack, email, None).await;
-    let link = |customer: String, extra: &'static [&'static str]| {
-        let (stack, moto, user) = (&stack, &moto, login.user_id.clone());
-        async move {
-            let mut args = vec!["link-customer".to_owned(), user, customer];
-            args.extend(extra.iter().map(|s| s.to_string()));
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            stack.bridge_admin(moto, &args, &[]).await
-        }
-    };
-    // The PATCH's answer is lost: our binding stays pending, and it mints nothing.
-    stack
-        .unit_fault(json!({"route": format!("PATCH /customers/{first}"), "drop": true, "times": 3}))
-        .await;
-    let out = link(first.clone(), &[]).await;
+    lose_patch_answers(&stack, &first).await;
+    let out = link_customer(&stack, &moto, user, &first, &[]).await;
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stays pending"), "{stderr}");
-    let record = stack.record(&login.user_id).await.unwrap();
-    assert_eq!(
-        (
-            record.customer_id.as_deref(),
-            record.pending_customer_id.as_deref()
-        ),
-        (None, Some(first.as_str()))
-    );
-    let (status, body) = json_of(stack.customer_token(&login.session_jwt, json!({}))).await;
-    assert_eq!(
-        (status, e2e::code_of(&body)),
-        (409, Some("onboarding_incomplete"))
-    );
-    // The next run finishes it.
-    let out = link(first.clone(), &[]).await;
+    assert_eq!(binding(&stack, user).await, (None, Some(first.clone())));
+    let minted = e2e::answer(stack.customer_token(&login.session_jwt, json!({}))).await;
+    assert_eq!(minted, (409, "onboarding_incomplete".into()));
+    let out = link_customer(&stack, &moto, user, &first, &[]).await;
     assert!(out.status.success(), "{:?}", text(&out));
-    let record = stack.record(&login.user_id).await.unwrap();
-    assert_eq!(
-        (record.customer_id.as_deref(), record.pending_customer_id),
-        (Some(first.as_str()), None)
-    );
-    assert_eq!(jwt_subject(&stack, &first).await, login.user_id);
+    assert_eq!(binding(&stack, user).await, (Some(first.clone()), None));
+    assert_eq!(jwt_subject(&stack, &first).await, user);
+}
 
-    // Another customer for a user who holds one: refused unless --replace.
+/// Another customer for a user who holds one is refused unless `--replace`; a definite refusal
+/// by Unit undoes our pending binding.
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn operator_links_replace_only_when_asked_and_undo_on_a_refusal() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto_with(&moto, &[("UPSTREAM_MAX_ATTEMPTS", "1")]).await;
+    let email = "replace@example.com";
+    let user = stack.sign_up(email).await.user_id;
+    let first = customer(&stack, email, None).await;
+    let out = link_customer(&stack, &moto, &user, &first, &[]).await;
+    assert!(out.status.success(), "{:?}", text(&out));
     let second = customer(&stack, email, None).await;
-    let out = link(second.clone(), &[]).await;
+    let out = link_customer(&stack, &moto, &user, &second, &[]).await;
     let (_, stderr) = text(&out);
     assert!(stderr.contains("user_linked_elsewhere"), "{stderr}");
-    assert!(
-        jwt_subject(&stack, &second).await.is_null(),
-        "Unit untouched"
-    );
-    // A definite refusal by Unit undoes our pending binding.
-    stack
-        .unit_fault(
-            json!({"route": format!("PATCH /customers/{second}"), "status": 400, "times": 1}),
-        )
-        .await;
-    let out = link(second.clone(), &["--replace"]).await;
+    let untouched = jwt_subject(&stack, &second).await;
+    assert!(untouched.is_null(), "Unit untouched");
+    let refusal = json!({"route": format!("PATCH /customers/{second}"), "status": 400, "times": 1});
+    stack.unit_fault(refusal).await;
+    let out = link_customer(&stack, &moto, &user, &second, &["--replace"]).await;
     let (_, stderr) = text(&out);
     assert!(stderr.contains("unit_refused"), "{stderr}");
-    let record = stack.record(&login.user_id).await.unwrap();
-    assert_eq!(
-        (record.customer_id.as_deref(), record.pending_customer_id),
-        (Some(first.as_str()), None)
-    );
+    assert_eq!(binding(&stack, &user).await, (Some(first.clone()), None));
     let (_, doc) = json_of(stack.unit_call(Method::GET, &format!("/customers/{second}"))).await;
     let key = doc["data"]["relationships"]["application"]["data"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(
-        stack
-            .local
-            .app
-            .store
-            .user_for_application(&key)
-            .await
-            .unwrap(),
-        None
-    );
-    let out = link(second.clone(), &["--replace"]).await;
+    let linked = stack.local.app.store.user_for_application(&key).await;
+    assert_eq!(linked.unwrap(), None);
+    let out = link_customer(&stack, &moto, &user, &second, &["--replace"]).await;
     assert!(out.status.success(), "{:?}", text(&out));
-    assert_eq!(
-        stack
-            .record(&login.user_id)
-            .await
-            .unwrap()
-            .customer_id
-            .as_deref(),
-        Some(second.as_str())
-    );
+    assert_eq!(binding(&stack, &user).await, (Some(second), None));
+}
 
-    // A pending link whose customer someone else bound meanwhile is undone by the next run.
+/// A pending link whose customer someone else bound meanwhile is undone by the next run.
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn a_pending_link_whose_customer_was_bound_elsewhere_meanwhile_is_undone() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto_with(&moto, &[("UPSTREAM_MAX_ATTEMPTS", "1")]).await;
     let other = stack.sign_up("pending-other@example.com").await;
     let third = customer(&stack, "pending-other@example.com", None).await;
-    stack
-        .unit_fault(json!({"route": format!("PATCH /customers/{third}"), "drop": true, "times": 3}))
-        .await;
-    let out = stack
-        .bridge_admin(&moto, &["link-customer", &other.user_id, &third], &[])
-        .await;
+    lose_patch_answers(&stack, &third).await;
+    let out = link_customer(&stack, &moto, &other.user_id, &third, &[]).await;
     assert_eq!(out.status.code(), Some(1));
-    json_of(
-        stack
-            .unit_call(Method::PATCH, &format!("/customers/{third}"))
-            .json(&json!({"data": {"type": "individualCustomer", "attributes": {"jwtSubject": "user-test-someone-else"}}})),
-    )
-    .await;
-    let out = stack
-        .bridge_admin(&moto, &["link-customer", &other.user_id, &third], &[])
-        .await;
+    let someone_else = json!({"data": {"type": "individualCustomer", "attributes": {"jwtSubject": "user-test-someone-else"}}});
+    let patch = stack.unit_call(Method::PATCH, &format!("/customers/{third}"));
+    json_of(patch.json(&someone_else)).await;
+    let out = link_customer(&stack, &moto, &other.user_id, &third, &[]).await;
     assert!(
         text(&out).1.contains("customer_bound_elsewhere"),
         "{:?}",
         text(&out)
     );
-    let record = stack.record(&other.user_id).await.unwrap();
-    assert_eq!(
-        (record.customer_id, record.pending_customer_id),
-        (None, None)
-    );
+    assert_eq!(binding(&stack, &other.user_id).await, (None, None));
 }

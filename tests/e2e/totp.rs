@@ -104,22 +104,18 @@ async fn enrolment_and_step_up_put_a_fresh_totp_factor_in_the_session_jwt() {
     );
 }
 
-#[tokio::test]
-async fn wrong_malformed_replayed_and_out_of_window_codes() {
-    let stack = Stack::start(&[]).await;
-    let login = stack.sign_up("ada@example.com").await;
-    let (status, body) = json_of(call(
-        &stack,
-        &login,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": "123456"}),
-    ))
-    .await;
-    assert_eq!((status, code_of(&body)), (404, Some("totp_not_enrolled")));
-    let secret = enrol(&stack, &login).await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+/// The status and error code of `POST /mfa/totp/authenticate` with `body`.
+async fn authenticate(stack: &Stack, login: &Login, body: Value) -> (u16, String) {
+    e2e::answer(call(stack, login, "/mfa/totp/authenticate", body)).await
+}
+
+/// The status and error code of a step-up with `code`.
+async fn step_up(stack: &Stack, login: &Login, code: &str) -> (u16, String) {
+    authenticate(stack, login, json!({ "totp_code": code })).await
+}
+
+/// Each malformed body is a 400 `invalid_request`, checked before Stytch.
+async fn malformed_bodies_are_refused(stack: &Stack, login: &Login) {
     for bad in [
         json!({"totp_code": "12345"}),
         json!({"totp_code": "12a456"}),
@@ -127,66 +123,40 @@ async fn wrong_malformed_replayed_and_out_of_window_codes() {
         json!({}),
         json!({"totp_code": "123456", "user_id": "user-test-other"}),
     ] {
-        let (status, body) =
-            json_of(call(&stack, &login, "/mfa/totp/authenticate", bad.clone())).await;
-        assert_eq!(
-            (status, code_of(&body)),
-            (400, Some("invalid_request")),
-            "{bad}"
-        );
+        let answer = authenticate(stack, login, bad.clone()).await;
+        assert_eq!(answer, (400, "invalid_request".into()), "{bad}");
     }
-    let (status, body) = json_of(call(
-        &stack,
-        &login,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": wrong_code(&secret)}),
-    ))
-    .await;
-    assert_eq!((status, code_of(&body)), (401, Some("invalid_totp_code")));
-    let (status, body) = json_of(call(
-        &stack,
-        &login,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": totp(&secret, now() - 90)}),
-    ))
-    .await;
+}
+
+#[tokio::test]
+async fn wrong_malformed_replayed_and_out_of_window_codes() {
+    let stack = Stack::start(&[]).await;
+    let login = stack.sign_up("ada@example.com").await;
+    let not_enrolled = step_up(&stack, &login, "123456").await;
+    assert_eq!(not_enrolled, (404, "totp_not_enrolled".into()));
+    let secret = enrol(&stack, &login).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    malformed_bodies_are_refused(&stack, &login).await;
+    let wrong = (401, "invalid_totp_code".to_owned());
+    assert_eq!(step_up(&stack, &login, &wrong_code(&secret)).await, wrong);
+    let stale = totp(&secret, now() - 90);
     assert_eq!(
-        (status, code_of(&body)),
-        (401, Some("invalid_totp_code")),
+        step_up(&stack, &login, &stale).await,
+        wrong,
         "three windows back"
     );
     away_from_a_step_boundary().await;
     let previous = totp(&secret, now() - 30);
-    let (status, _) = json_of(call(
-        &stack,
-        &login,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": previous}),
-    ))
-    .await;
-    assert_eq!(status, 200, "the previous window is accepted");
-    let (status, body) = json_of(call(
-        &stack,
-        &login,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": previous}),
-    ))
-    .await;
-    assert_eq!(
-        (status, code_of(&body)),
-        (401, Some("invalid_totp_code")),
-        "a code works once"
-    );
+    let accepted = step_up(&stack, &login, &previous).await;
+    assert_eq!(accepted.0, 200, "the previous window is accepted");
+    let replayed = step_up(&stack, &login, &previous).await;
+    assert_eq!(replayed, wrong, "a code works once");
     away_from_a_step_boundary().await;
     let next = totp(&secret, now() + 30);
-    let (status, _) = json_of(call(
-        &stack,
-        &login,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": next}),
-    ))
-    .await;
-    assert_eq!(status, 200, "the next window is accepted");
+    let accepted = step_up(&stack, &login, &next).await;
+    assert_eq!(accepted.0, 200, "the next window is accepted");
 }
 
 #[tokio::test]
@@ -263,6 +233,47 @@ async fn an_abandoned_enrolment_is_replaced_and_recovery_codes_work_once() {
     );
 }
 
+/// The owner of `secret` steps up in `login`'s session: that session carries a TOTP factor.
+async fn stepped_up_owner(stack: &Stack, login: Login, secret: &str) -> Login {
+    let (status, stepped) = json_of(call(
+        stack,
+        &login,
+        "/mfa/totp/authenticate",
+        json!({"totp_code": totp(secret, now())}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{stepped}");
+    Login {
+        session_jwt: stepped["session_jwt"].as_str().unwrap().to_owned(),
+        ..login
+    }
+}
+
+/// A thief with the password: three wrong codes lock and revoke that session, and even a right
+/// code then gets 429 with a `Retry-After` within the lockout.
+async fn a_thiefs_session_is_locked_and_revoked(stack: &Stack, email: &str, secret: &str) {
+    let thief = password_login(stack, email, None).await;
+    for _ in 0..3 {
+        assert_eq!(step_up(stack, &thief, &wrong_code(secret)).await.0, 401);
+    }
+    assert!(
+        !alive(stack, &thief.session_token).await,
+        "the session was revoked at Stytch"
+    );
+    let right = json!({"totp_code": totp(secret, now())});
+    let response = call(stack, &thief, "/mfa/totp/authenticate", right)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429, "even a right code");
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+}
+
 /// SECURITY.md, "The TOTP lockout is not a weapon, and guessing stays bounded": failures count
 /// per session (at the limit the session is refused and revoked at Stytch), recovery codes
 /// apart; a per-user daily ceiling bounds the sessions that never stepped up, and never refuses
@@ -280,68 +291,33 @@ async fn failures_lock_the_session_and_a_daily_ceiling_bounds_a_password_thief()
     let enrolled = enrol(&stack, &owner).await;
     let secret = enrolled["secret"].as_str().unwrap().to_owned();
     let recovery = enrolled["recovery_codes"][0].as_str().unwrap().to_owned();
-    let attempt = |login: &e2e::Login, code: String| {
-        call(
-            &stack,
-            login,
-            "/mfa/totp/authenticate",
-            json!({"totp_code": code}),
-        )
-    };
-    // The owner steps up: that session carries a TOTP factor from now on.
-    let (status, stepped) = json_of(attempt(&owner, totp(&secret, now()))).await;
-    assert_eq!(status, 200, "{stepped}");
-    let owner = e2e::Login {
-        session_jwt: stepped["session_jwt"].as_str().unwrap().to_owned(),
-        ..owner
-    };
-    // A thief with the password: three wrong codes lock and revoke that session.
-    let thief = password_login(&stack, email, None).await;
-    for _ in 0..3 {
-        assert_eq!(json_of(attempt(&thief, wrong_code(&secret))).await.0, 401);
-    }
-    assert!(
-        !alive(&stack, &thief.session_token).await,
-        "the session was revoked at Stytch"
-    );
-    let response = attempt(&thief, totp(&secret, now())).send().await.unwrap();
-    assert_eq!(response.status(), 429, "even a right code");
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=600).contains(&retry_after), "{retry_after}");
+    let owner = stepped_up_owner(&stack, owner, &secret).await;
+    a_thiefs_session_is_locked_and_revoked(&stack, email, &secret).await;
     // A new session: two more, and the daily ceiling (5) is reached for every session that
     // never stepped up, whatever its own count.
     let again = password_login(&stack, email, None).await;
     for _ in 0..2 {
-        assert_eq!(json_of(attempt(&again, wrong_code(&secret))).await.0, 401);
+        assert_eq!(step_up(&stack, &again, &wrong_code(&secret)).await.0, 401);
     }
     let fresh = password_login(&stack, email, None).await;
-    let (status, body) = json_of(attempt(&fresh, totp(&secret, now()))).await;
-    assert_eq!(
-        (status, code_of(&body)),
-        (429, Some("too_many_attempts")),
-        "{body}"
-    );
+    let refused = step_up(&stack, &fresh, &totp(&secret, now())).await;
+    assert_eq!(refused, (429, "too_many_attempts".into()));
     // The owner's stepped-up session is not refused for the thief's failures.
     away_from_a_step_boundary().await;
-    let (status, body) = json_of(attempt(&owner, totp(&secret, now() + 30))).await;
-    assert_eq!(status, 200, "{body}");
+    let owners = step_up(&stack, &owner, &totp(&secret, now() + 30)).await;
+    assert_eq!(owners.0, 200, "{owners:?}");
     // Recovery codes have their own counter: the owner, in a fresh session, recovers, and the
     // thief's sessions end.
-    let (status, body) = json_of(call(
-        &stack,
-        &fresh,
-        "/mfa/totp/recover",
-        json!({"recovery_code": recovery}),
-    ))
-    .await;
+    let recover = json!({"recovery_code": recovery});
+    let (status, body) = json_of(call(&stack, &fresh, "/mfa/totp/recover", recover)).await;
     assert_eq!(status, 200, "{body}");
     assert!(!alive(&stack, &again.session_token).await);
+}
 
-    // Another user fires ten wrong codes at once: only three reach Stytch.
+/// Ten wrong codes fired at once: only `TOTP_MAX_FAILURES` of them reach Stytch.
+#[tokio::test]
+async fn a_burst_of_wrong_codes_reaches_stytch_only_up_to_the_limit() {
+    let stack = Stack::start(&[("TOTP_MAX_FAILURES", "3"), ("TOTP_LOCKOUT_SECONDS", "600")]).await;
     let racer = stack.sign_up("grace@example.com").await;
     let secret = enrol(&stack, &racer).await["secret"]
         .as_str()
@@ -517,6 +493,64 @@ async fn alive(stack: &Stack, token: &str) -> bool {
     status == 200
 }
 
+/// The status and error code of `POST /mfa/totp` with `body` in `login`'s session.
+async fn enrolment(stack: &Stack, login: &Login, body: Value) -> (u16, String) {
+    e2e::answer(call(stack, login, "/mfa/totp", body)).await
+}
+
+/// A password alone never takes over the second factor.
+async fn a_password_alone_replaces_nothing(stack: &Stack, fresh: &Login) {
+    let refused = enrolment(stack, fresh, json!({"replace": true})).await;
+    assert_eq!(refused, (403, "step_up_required".into()));
+    let malformed = enrolment(stack, fresh, json!({"replace": "yes"})).await;
+    assert_eq!(malformed, (400, "invalid_request".into()));
+}
+
+/// A recovery-code login in `fresh` ends every other session (`ended`): the new login.
+async fn recovery_ends_the_other_sessions(
+    stack: &Stack,
+    fresh: &Login,
+    recovery: &str,
+    ended: &[&Login],
+) -> Login {
+    let body = json!({ "recovery_code": recovery });
+    let (status, recovered) = json_of(call(stack, fresh, "/mfa/totp/recover", body)).await;
+    assert_eq!(status, 200, "{recovered}");
+    for login in ended {
+        assert!(
+            !alive(stack, &login.session_token).await,
+            "another session ended"
+        );
+    }
+    assert!(
+        alive(stack, &fresh.session_token).await,
+        "the caller's session lives on"
+    );
+    Login {
+        user_id: fresh.user_id.clone(),
+        session_jwt: recovered["session_jwt"].as_str().unwrap().to_owned(),
+        session_token: recovered["session_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// With a recent recovery factor the authenticator is replaced, once in the audit: the new
+/// secret.
+async fn replaced_after_recovery(stack: &Stack, recovered: &Login, old_secret: &str) -> String {
+    let body = json!({"replace": true});
+    let (status, replaced) = json_of(call(stack, recovered, "/mfa/totp", body)).await;
+    assert_eq!(status, 201, "{replaced}");
+    let new_secret = replaced["secret"].as_str().unwrap();
+    assert_ne!(new_secret, old_secret);
+    assert_eq!(replaced["recovery_codes"].as_array().unwrap().len(), 10);
+    let audit = stack.audit(&recovered.user_id).await;
+    let replacements = audit
+        .iter()
+        .filter(|a| a.event.as_deref() == Some("totp_replaced"))
+        .count();
+    assert_eq!(replacements, 1, "{audit:?}");
+    new_secret.to_owned()
+}
+
 #[tokio::test]
 async fn a_lost_authenticator_is_replaced_after_a_recovery_code_and_ends_other_sessions() {
     let stack = Stack::start(&[]).await;
@@ -526,108 +560,26 @@ async fn a_lost_authenticator_is_replaced_after_a_recovery_code_and_ends_other_s
     let enrolled = enrol(&stack, &first).await;
     let secret = enrolled["secret"].as_str().unwrap();
     let recovery = enrolled["recovery_codes"][0].as_str().unwrap().to_owned();
-    let (status, _) = json_of(call(
-        &stack,
-        &first,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": totp(secret, now())}),
-    ))
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(step_up(&stack, &first, &totp(secret, now())).await.0, 200);
+    let record = stack.record(&first.user_id).await.unwrap();
     assert!(
-        stack
-            .record(&first.user_id)
-            .await
-            .unwrap()
-            .second_factor_verified_at
-            .is_some(),
+        record.second_factor_verified_at.is_some(),
         "the verified TOTP is recorded"
     );
-    let (status, body) = json_of(call(&stack, &first, "/mfa/totp", json!({}))).await;
-    assert_eq!(
-        (status, code_of(&body)),
-        (409, Some("totp_already_enrolled"))
-    );
-
-    // A password alone never takes over the second factor.
+    let again = enrolment(&stack, &first, json!({})).await;
+    assert_eq!(again, (409, "totp_already_enrolled".into()));
     let fresh = password_login(&stack, email, None).await;
-    let (status, body) = json_of(call(&stack, &fresh, "/mfa/totp", json!({"replace": true}))).await;
-    assert_eq!(
-        (status, code_of(&body)),
-        (403, Some("step_up_required")),
-        "{body}"
-    );
-    let (status, body) =
-        json_of(call(&stack, &fresh, "/mfa/totp", json!({"replace": "yes"}))).await;
-    assert_eq!(
-        (status, code_of(&body)),
-        (400, Some("invalid_request")),
-        "{body}"
-    );
-
-    // A recovery-code login ends every other session, the lost phone's included.
-    let (status, recovered) = json_of(call(
-        &stack,
-        &fresh,
-        "/mfa/totp/recover",
-        json!({"recovery_code": recovery}),
-    ))
-    .await;
-    assert_eq!(status, 200, "{recovered}");
-    assert!(
-        !alive(&stack, &phone.session_token).await,
-        "the phone's session ended"
-    );
-    assert!(!alive(&stack, &first.session_token).await);
-    assert!(
-        alive(&stack, &fresh.session_token).await,
-        "the caller's session lives on"
-    );
-    let recovered = Login {
-        user_id: fresh.user_id.clone(),
-        session_jwt: recovered["session_jwt"].as_str().unwrap().to_owned(),
-        session_token: recovered["session_token"].as_str().unwrap().to_owned(),
-    };
-
-    // With that recent recovery factor, the authenticator is replaced.
-    let (status, replaced) = json_of(call(
-        &stack,
-        &recovered,
-        "/mfa/totp",
-        json!({"replace": true}),
-    ))
-    .await;
-    assert_eq!(status, 201, "{replaced}");
-    let new_secret = replaced["secret"].as_str().unwrap();
-    assert_ne!(new_secret, secret);
-    assert_eq!(replaced["recovery_codes"].as_array().unwrap().len(), 10);
-    let audit = stack.audit(&first.user_id).await;
-    assert_eq!(
-        audit
-            .iter()
-            .filter(|a| a.event.as_deref() == Some("totp_replaced"))
-            .count(),
-        1,
-        "{audit:?}"
-    );
-
+    a_password_alone_replaces_nothing(&stack, &fresh).await;
+    let recovered =
+        recovery_ends_the_other_sessions(&stack, &fresh, &recovery, &[&phone, &first]).await;
+    let new_secret = replaced_after_recovery(&stack, &recovered, secret).await;
     // The new TOTP is pending until its first code: a password-only session cannot replace it.
     let other = password_login(&stack, email, None).await;
-    let (status, body) = json_of(call(&stack, &other, "/mfa/totp", json!({}))).await;
-    assert_eq!(
-        (status, code_of(&body)),
-        (403, Some("step_up_required")),
-        "{body}"
-    );
+    let refused = enrolment(&stack, &other, json!({})).await;
+    assert_eq!(refused, (403, "step_up_required".into()));
     // Its first code steps the recovered session up.
-    let (status, stepped) = json_of(call(
-        &stack,
-        &recovered,
-        "/mfa/totp/authenticate",
-        json!({"totp_code": totp(new_secret, now())}),
-    ))
-    .await;
-    assert_eq!(status, 200, "{stepped}");
+    let stepped = step_up(&stack, &recovered, &totp(&new_secret, now())).await;
+    assert_eq!(stepped.0, 200, "{stepped:?}");
 }
 
 #[tokio::test]

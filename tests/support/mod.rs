@@ -606,6 +606,12 @@ pub async fn json_of(request: reqwest::RequestBuilder) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// The status and `error.code` (empty when there is none) of a request's answer.
+pub async fn answer(request: reqwest::RequestBuilder) -> (u16, String) {
+    let (status, body) = json_of(request).await;
+    (status, code_of(&body).unwrap_or_default().to_owned())
+}
+
 /// The `error.code` of one of our error bodies.
 pub fn code_of(body: &Value) -> Option<&str> {
     body["error"]["code"].as_str()
