@@ -61,12 +61,26 @@ struct ErrorBody {
     request_id: String,
 }
 
+/// Reads a `null` member as its type's default, as a missing one is: Stytch's objects may carry
+/// `null` for an empty list or an unset string (`"totps": null`), and one such member must not
+/// make the whole object (a webhook, a user, a session claim) unreadable.
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// A user's e-mail address.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Email {
+    #[serde(deserialize_with = "null_as_default")]
     pub email_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub email: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub verified: bool,
 }
 
@@ -74,8 +88,11 @@ pub struct Email {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PhoneNumber {
+    #[serde(deserialize_with = "null_as_default")]
     pub phone_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub phone_number: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub verified: bool,
 }
 
@@ -83,8 +100,11 @@ pub struct PhoneNumber {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Name {
+    #[serde(deserialize_with = "null_as_default")]
     pub first_name: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub middle_name: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub last_name: String,
 }
 
@@ -92,7 +112,9 @@ pub struct Name {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UserTotp {
+    #[serde(deserialize_with = "null_as_default")]
     pub totp_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub verified: bool,
 }
 
@@ -100,11 +122,16 @@ pub struct UserTotp {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct User {
+    #[serde(deserialize_with = "null_as_default")]
     pub user_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub status: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub emails: Vec<Email>,
+    #[serde(deserialize_with = "null_as_default")]
     pub phone_numbers: Vec<PhoneNumber>,
     pub name: Option<Name>,
+    #[serde(deserialize_with = "null_as_default")]
     pub totps: Vec<UserTotp>,
     pub created_at: Option<String>,
 }
@@ -114,7 +141,9 @@ pub struct User {
 #[serde(default)]
 pub struct AuthenticationFactor {
     #[serde(rename = "type")]
+    #[serde(deserialize_with = "null_as_default")]
     pub factor_type: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub delivery_method: String,
     pub last_authenticated_at: Option<String>,
     pub authenticator_app_factor: Option<AuthenticatorAppFactor>,
@@ -144,7 +173,9 @@ impl AuthenticationFactor {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EmailFactor {
+    #[serde(deserialize_with = "null_as_default")]
     pub email_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub email_address: String,
 }
 
@@ -152,7 +183,9 @@ pub struct EmailFactor {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PhoneNumberFactor {
+    #[serde(deserialize_with = "null_as_default")]
     pub phone_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub phone_number: String,
 }
 
@@ -160,6 +193,7 @@ pub struct PhoneNumberFactor {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthenticatorAppFactor {
+    #[serde(deserialize_with = "null_as_default")]
     pub totp_id: String,
 }
 
@@ -167,8 +201,11 @@ pub struct AuthenticatorAppFactor {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Session {
+    #[serde(deserialize_with = "null_as_default")]
     pub session_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub user_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub authentication_factors: Vec<AuthenticationFactor>,
     pub started_at: Option<String>,
     pub expires_at: Option<String>,
@@ -556,6 +593,31 @@ mod tests {
     use std::time::Duration;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// docs/stytch-api.md §4: a `null` member reads as an empty one, wherever it is.
+    #[test]
+    fn null_members_of_stytchs_objects_read_as_empty() {
+        let user: User = serde_json::from_value(serde_json::json!({
+            "user_id": "user-test-1", "status": null, "name": null, "created_at": null,
+            "emails": [{"email_id": "email-test-1", "email": "ada@example.com", "verified": null}],
+            "phone_numbers": null, "totps": null, "webauthn_registrations": null
+        }))
+        .expect("a user with null members");
+        assert_eq!(user.user_id, "user-test-1");
+        assert_eq!(user.emails[0].email, "ada@example.com");
+        assert!(!user.emails[0].verified);
+        assert!(user.phone_numbers.is_empty() && user.totps.is_empty());
+        let session: Session = serde_json::from_value(serde_json::json!({
+            "session_id": "session-test-1", "user_id": "user-test-1",
+            "authentication_factors": [{"type": "password", "delivery_method": null,
+                "email_factor": null, "last_authenticated_at": null}]
+        }))
+        .expect("a session with null members");
+        assert_eq!(session.authentication_factors[0].factor_type, "password");
+        let none: Session =
+            serde_json::from_value(serde_json::json!({"authentication_factors": null})).unwrap();
+        assert!(none.authentication_factors.is_empty());
+    }
 
     #[test]
     fn a_path_segment_keeps_only_unreserved_characters() {

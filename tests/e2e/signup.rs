@@ -1030,6 +1030,32 @@ async fn the_daily_cap_pauses_new_applications_and_keeps_each_users_place() {
     );
 }
 
+/// docs/stytch-api.md §4: a member Stytch sends as `null` (an empty list, an unset string) reads
+/// as empty; it does not make the whole event unreadable (a 400 Svix would retry for a day).
+#[tokio::test]
+async fn a_user_event_with_null_members_is_applied() {
+    let stack = Stack::start(&[]).await;
+    let user = fresh_user();
+    let mut event: Value =
+        serde_json::from_str(&user_event("CREATE", &user, "null@example.com")).unwrap();
+    event["source"] = Value::Null;
+    event["user"]["totps"] = Value::Null;
+    event["user"]["phone_numbers"] = Value::Null;
+    event["user"]["status"] = Value::Null;
+    event["user"]["name"] = Value::Null;
+    event["user"]["emails"][0]["verified"] = Value::Null;
+    let (status, reply) =
+        json_of(stack.stytch_delivery("msg_nulls", &event.to_string(), now())).await;
+    assert_eq!(
+        (status, reply["status"].as_str()),
+        (200, Some("processed")),
+        "{reply}"
+    );
+    let record = stack.record(&user).await.expect("a record");
+    assert_eq!(record.phone, None);
+    assert!(record.form_url.is_some(), "the form was created");
+}
+
 /// SECURITY.md, "No usable secret is ever deployed": rotating either webhook key loses no
 /// delivery. While the old key is kept as `*_previous`, deliveries signed with either verify; a
 /// key that is neither is refused.

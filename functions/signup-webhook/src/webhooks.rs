@@ -65,9 +65,9 @@ struct StytchEvent {
     action: String,
     id: String,
     object_type: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shared::stytch::null_as_default")]
     source: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shared::stytch::null_as_default")]
     event_id: String,
     #[serde(default)]
     user: Option<User>,
