@@ -102,6 +102,12 @@ def check(template):
     cors = template["Parameters"]["CorsAllowedOrigins"]
     if "Default" in cors:
         problems.append(f"CorsAllowedOrigins has a default ({cors['Default']}): a banking API names its origins")
+    # A browser reads only the response headers CORS exposes: a frontend must see when to retry
+    # (429/503) and why a bearer token was refused.
+    exposed = {h.lower() for h in resources["HttpApi"]["Properties"].get("CorsConfiguration", {}).get("ExposeHeaders", [])}
+    for header in ("retry-after", "www-authenticate"):
+        if header not in exposed:
+            problems.append(f"the HTTP API's CORS configuration does not expose {header} to browsers")
     return problems
 
 
