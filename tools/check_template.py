@@ -35,9 +35,6 @@ EXPECTED = {
     "CustomerTokenFunction": [
         (READ_WRITE, TABLE, ["USER#*", "APP#*", "AUDIT#*"]),
         (UPDATE, TABLE, ["USER#*"]),
-        # Only for the previous version during a deployment's traffic shift: remove with the
-        # template statement PreviousTokenLimit in the release after the one that added it.
-        (COUNTERS, TABLE, ["ATTEMPTS#tokens:*"]),
         (["secretsmanager:GetSecretValue"], SECRET, None),
     ],
 }
