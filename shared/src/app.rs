@@ -134,7 +134,13 @@ impl App {
             Box::new(stytch.clone()),
             VerifierSettings {
                 project_id,
-                extra_issuers: config.stytch_extra_issuers.clone(),
+                // The API base URL is an issuer too, as Stytch's SDKs accept theirs.
+                extra_issuers: config
+                    .stytch_extra_issuers
+                    .iter()
+                    .chain([&config.stytch_api_url])
+                    .cloned()
+                    .collect(),
                 leeway: config.jwt_leeway,
                 refetch_interval: config.jwks_refetch_interval,
                 ttl: config.jwks_ttl,

@@ -244,7 +244,9 @@ const RETRY_AFTER_FAILED_FETCH: Duration = Duration::from_secs(1);
 pub struct VerifierSettings {
     /// Stytch project id (audience, and the issuer's suffix).
     pub project_id: String,
-    /// Extra accepted issuers (custom domains).
+    /// Extra accepted issuers (custom domains), trailing slashes ignored. The Stytch API base URL
+    /// the functions call is accepted too, without its trailing slash, as Stytch's official
+    /// SDKs accept theirs (a custom domain configured as the base URL issues its own `iss`).
     pub extra_issuers: Vec<String>,
     /// Leeway for `exp`, `nbf`, `iat`.
     pub leeway: Duration,
@@ -272,6 +274,8 @@ pub struct SessionVerifier {
     keys: RwLock<KeySet>,
     /// Serialises fetches and remembers the last one.
     fetching: Mutex<FetchState>,
+    /// The refused issuers already logged in this cold start.
+    refused_issuers: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Default)]
@@ -313,15 +317,14 @@ struct SessionClaim {
     id: String,
     #[serde(default)]
     expires_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::stytch::null_as_default")]
     authentication_factors: Vec<Factor>,
 }
 
 impl SessionVerifier {
     /// A verifier; the JWKS is fetched on first use.
     pub fn new(source: Box<dyn JwksSource>, settings: VerifierSettings) -> Self {
-        let mut issuers = vec![format!("stytch.com/{}", settings.project_id)];
-        issuers.extend(settings.extra_issuers.iter().cloned());
+        let issuers = accepted_issuers(&settings.project_id, &settings.extra_issuers);
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_exp = true;
@@ -335,6 +338,7 @@ impl SessionVerifier {
             validation,
             keys: RwLock::new(KeySet::default()),
             fetching: Mutex::new(FetchState::default()),
+            refused_issuers: std::sync::Mutex::default(),
         }
     }
 
@@ -382,9 +386,16 @@ impl SessionVerifier {
             signature: signature.to_owned(),
             _pd: std::marker::PhantomData,
         };
-        let claims: Claims = jsonwebtoken::jws::decode(&jws, &key, &self.validation)
-            .map_err(|e| refused(e.into_kind()))?
-            .claims;
+        let claims: Claims = match jsonwebtoken::jws::decode(&jws, &key, &self.validation) {
+            Ok(decoded) => decoded.claims,
+            Err(e) => {
+                let kind = e.into_kind();
+                if matches!(kind, ErrorKind::InvalidIssuer) {
+                    self.log_refused_issuer(payload_b64);
+                }
+                return Err(refused(kind));
+            }
+        };
         let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
         if claims.iat - leeway > now {
             return Err(JwtError::NotYetValid);
@@ -476,6 +487,53 @@ impl SessionVerifier {
                     .cloned()
                     .ok_or(JwtError::KeysUnavailable(e))
             }
+        }
+    }
+}
+
+/// The issuers a session JWT of `project_id` may carry: Stytch's own (`stytch.com/<project>`)
+/// and the configured extra ones (custom domains, the API base URL), each without a trailing
+/// slash, as Stytch's official SDKs compare them (docs/stytch-api.md §2).
+pub fn accepted_issuers(project_id: &str, extra: &[String]) -> Vec<String> {
+    let mut issuers = vec![format!("stytch.com/{project_id}")];
+    for issuer in extra {
+        let issuer = issuer.trim().trim_end_matches('/');
+        if !issuer.is_empty() && !issuers.iter().any(|i| i == issuer) {
+            issuers.push(issuer.to_owned());
+        }
+    }
+    issuers
+}
+
+/// At most this many refused issuers are remembered (and logged) per cold start.
+const REFUSED_ISSUERS_LOGGED: usize = 16;
+
+impl SessionVerifier {
+    /// Logs the `iss` of a validly signed token we refused for its issuer, once per cold start
+    /// per value (a misconfigured custom domain shows up once, not per request), never the
+    /// token. jsonwebtoken checks the signature before the claims, so the value is Stytch's.
+    fn log_refused_issuer(&self, payload_b64: &str) {
+        #[derive(Deserialize)]
+        struct Iss {
+            #[serde(default)]
+            iss: Option<serde_json::Value>,
+        }
+        let iss = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Iss>(&bytes).ok())
+            .and_then(|c| c.iss)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .unwrap_or_default();
+        let iss: String = iss.chars().take(200).collect();
+        let Ok(mut seen) = self.refused_issuers.lock() else {
+            return;
+        };
+        if seen.len() < REFUSED_ISSUERS_LOGGED && seen.insert(iss.clone()) {
+            tracing::warn!(
+                iss,
+                "refused a validly signed session JWT for its issuer; if it is your Stytch custom domain, add it to STYTCH_EXTRA_ISSUERS"
+            );
         }
     }
 }
@@ -724,6 +782,56 @@ mod tests {
             c[key] = value;
         }
         c
+    }
+
+    /// docs/stytch-api.md §2: issuers as Stytch's SDKs accept them. Configured issuers and the
+    /// base URL count without their trailing slash; a refused issuer is remembered once.
+    #[tokio::test]
+    async fn issuers_are_compared_without_trailing_slashes_and_a_refused_one_is_noted_once() {
+        assert_eq!(
+            accepted_issuers(
+                PID,
+                &[
+                    "https://auth.example.com/".into(),
+                    " https://test.stytch.com/ ".into(),
+                    "https://auth.example.com".into(),
+                    String::new(),
+                ]
+            ),
+            [
+                format!("stytch.com/{PID}"),
+                "https://auth.example.com".into(),
+                "https://test.stytch.com".into()
+            ]
+        );
+        let s = Signer::generate("jwk-test-iss");
+        let keys = Arc::new(Keys {
+            served: StdMutex::new(vec![s.jwk()]),
+            fetches: AtomicUsize::new(0),
+            fail: Default::default(),
+        });
+        let settings = VerifierSettings {
+            project_id: PID.into(),
+            extra_issuers: vec!["https://auth.example.com/".into()],
+            leeway: Duration::from_secs(10),
+            refetch_interval: Duration::from_secs(30),
+            ttl: Duration::from_secs(3600),
+        };
+        let v = SessionVerifier::new(Box::new(keys), settings);
+        let custom = with(claims(), "iss", json!("https://auth.example.com"));
+        assert!(
+            v.verify(&s.sign(&custom), now()).await.is_ok(),
+            "a custom domain"
+        );
+        let other = with(claims(), "iss", json!("https://evil.example.com"));
+        for _ in 0..3 {
+            assert_eq!(
+                v.verify(&s.sign(&other), now()).await.unwrap_err(),
+                JwtError::Invalid("wrong issuer")
+            );
+        }
+        let seen = v.refused_issuers.lock().unwrap().clone();
+        assert_eq!(seen, ["https://evil.example.com".to_owned()].into());
     }
 
     #[tokio::test]
