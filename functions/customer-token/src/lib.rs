@@ -272,23 +272,26 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         .expires_in
         .unwrap_or(asked.expires_in)
         .min(asked.expires_in);
-    let scope = asked.scope();
+    let Asked {
+        scope,
+        scopes,
+        sensitive,
+        ..
+    } = asked;
     // No audit, no token: a token we cannot account for is not handed out.
     app.store
         .put_audit(&AuditEntry {
             event: None,
             user_id: session.user_id.clone(),
             customer_id: customer_id.clone(),
-            scopes: asked.scopes.iter().cloned().collect(),
+            scopes: scopes.into_iter().collect(),
             issued_at: shared::store::timestamp_millis(),
             request_id: shared::http::request_id(req),
             expires_in,
         })
         .await?;
     tracing::info!(customer_id, scope, expires_in, "issued a customer token");
-    shared::metrics::emit(shared::metrics::Metric::TokenIssued {
-        sensitive: asked.sensitive,
-    });
+    shared::metrics::emit(shared::metrics::Metric::TokenIssued { sensitive });
     let answer = Issued {
         token: issued.token,
         expires_in,
@@ -301,19 +304,14 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 /// A token request that passed every check needing no upstream call.
 struct Asked {
     scopes: BTreeSet<String>,
+    /// The same scopes as Unit takes them, space-separated (the request, the answer, the log).
+    scope: String,
     resources: Option<Vec<TokenResource>>,
     /// A scope needs the step-up.
     sensitive: bool,
     /// The lifetime to ask Unit for: the caller's, capped for a sensitive scope and by the
     /// session's remaining life.
     expires_in: u32,
-}
-
-impl Asked {
-    /// The scopes as Unit takes them, space-separated.
-    fn scope(&self) -> String {
-        self.scopes.iter().cloned().collect::<Vec<_>>().join(" ")
-    }
 }
 
 /// The checks before any upstream call: the body, the step-up, and the time left on the JWT and
@@ -348,6 +346,7 @@ fn check(
         checked.expires_in
     };
     Ok(Asked {
+        scope: checked.scopes.iter().cloned().collect::<Vec<_>>().join(" "),
         scopes: checked.scopes,
         resources: checked.resources,
         sensitive,
@@ -389,7 +388,7 @@ async fn mint(
         shared::authenticator::check_bound(app, session, record, &customer_id, deadline).await?;
     }
     let request = CreateCustomerToken {
-        scope: asked.scope(),
+        scope: asked.scope.clone(),
         jwt_token: session.token.clone(),
         expires_in: asked.expires_in,
         resources: asked.resources.clone(),
