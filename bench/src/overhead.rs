@@ -378,23 +378,8 @@ pub(crate) async fn overhead(
     )
     .await;
     trip("GET /onboarding (form pending)", before)?;
-    let kyc = kyc();
     let before = mark();
-    let (_, _, status) = timed(
-        &app,
-        "signup-webhook",
-        request(
-            "POST",
-            "/onboarding/application",
-            Some(&jwt),
-            &[],
-            &kyc.to_string(),
-        ),
-    )
-    .await;
-    if status != 201 {
-        return Err(format!("application answered {status}").into());
-    }
+    apply(&app, &jwt, &kyc()).await?;
     trip("POST /onboarding/application (approved at once)", before)?;
     let approved = json!({"data": [{"id": format!("{}", 800_000 + fastrand::u32(..0x100_0000)), "type": "customer.created", "attributes": {"createdAt": sandboxes::rfc3339(sandboxes::now())},
         "relationships": {"application": {"data": {"type": "individualApplication", "id": app.store.get_user(&user_id).await?.and_then(|r| r.application_id).unwrap_or_default()}}}}]})
@@ -585,6 +570,17 @@ pub(crate) async fn overhead(
     Ok((rows, trips, reuse))
 }
 
+/// `POST /onboarding/application` with `kyc` for the session `jwt`, through the handler; any
+/// answer but 201 is an error.
+async fn apply(app: &Arc<App>, jwt: &str, kyc: &Value) -> Result<(), Error> {
+    let body = kyc.to_string();
+    let req = request("POST", "/onboarding/application", Some(jwt), &[], &body);
+    match timed(app, "signup-webhook", req).await {
+        (_, _, 201) => Ok(()),
+        (_, _, status) => Err(format!("application answered {status}").into()),
+    }
+}
+
 /// The round trips of repeated calls by one user whose application waits on review (SECURITY.md,
 /// "One user cannot exhaust the upstreams"): within the onboarding freshness window neither
 /// `GET /onboarding` nor customer-token asks Unit again, and past the per-user limit
@@ -604,21 +600,7 @@ where
     let mut pending = kyc();
     // One of Unit's test SSNs: the application waits on review.
     pending["ssn"] = json!("000000004");
-    let (_, _, status) = timed(
-        app,
-        "signup-webhook",
-        request(
-            "POST",
-            "/onboarding/application",
-            Some(&jwt),
-            &[],
-            &pending.to_string(),
-        ),
-    )
-    .await;
-    if status != 201 {
-        return Err(format!("the pending application answered {status}").into());
-    }
+    apply(app, &jwt, &pending).await?;
     let onboarding = || request("GET", "/onboarding", Some(&jwt), &[], "");
     let token = || {
         request(
