@@ -1,11 +1,13 @@
 """Checks template.yaml for what the operations and least-privilege rules promise, beyond what
 cfn-lint and `sam validate --lint` check: each function's policy is exactly the actions and
 keys it uses, every log group has a retention, the access log carries no credential or body,
-CORS names its origins, deployments roll back only on the new version's own health, the secret
+CORS names its origins (never "*"), the table is protected from deletion and uses the optional KMS
+key like the secret, the JWKS output is Stytch's public URL, deployments roll back only on the new version's own health, the secret
 is created without a value, and the security alerts have an alarm.
 
 Usage: check_template.py template.yaml (run by `make test` with the pinned cfn-lint's loader).
 """
+import re
 import sys
 
 from cfnlint.decode import decode
@@ -17,6 +19,8 @@ COUNTERS = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]
 # update_user is an UpdateItem of the record's attributes, and customer-token's slot of
 # TOKENS_PER_USER is a counter on the record.
 UPDATE = ["dynamodb:UpdateItem"]
+# The optional customer-managed key (KmsKeyArn), usable only through DynamoDB and Secrets Manager.
+KMS = (["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"], {"Ref": "KmsKeyArn"}, None)
 
 # function -> [(actions, resource, leading keys or None)]: the whole policy, nothing more.
 EXPECTED = {
@@ -25,17 +29,20 @@ EXPECTED = {
         (UPDATE, TABLE, ["USER#*"]),
         (COUNTERS, TABLE, ["ATTEMPTS#applications:*"]),
         (["secretsmanager:GetSecretValue"], SECRET, None),
+        KMS,
     ],
     "TotpStepupFunction": [
         (COUNTERS, TABLE, ["ATTEMPTS#totp:*"]),
         (READ_WRITE, TABLE, ["USER#*", "AUDIT#*"]),
         (UPDATE, TABLE, ["USER#*"]),
         (["secretsmanager:GetSecretValue"], SECRET, None),
+        KMS,
     ],
     "CustomerTokenFunction": [
         (READ_WRITE, TABLE, ["USER#*", "APP#*", "AUDIT#*"]),
         (UPDATE, TABLE, ["USER#*"]),
         (["secretsmanager:GetSecretValue"], SECRET, None),
+        KMS,
     ],
 }
 
@@ -52,6 +59,13 @@ def check(template):
         statements = [s for p in props.get("Policies", []) for s in p["Statement"]]
         got = []
         for s in statements:
+            if "Fn::If" in s:
+                condition, s, otherwise = s["Fn::If"]
+                if condition != "KmsKeyGiven" or otherwise != {"Ref": "AWS::NoValue"}:
+                    problems.append(f"{name}: a conditional statement other than the KMS key's: {condition}")
+                via = s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+                if not via or len(as_list(via)) != 2:
+                    problems.append(f"{name}: the KMS key is usable outside DynamoDB and Secrets Manager")
             if s.get("Effect") != "Allow":
                 problems.append(f"{name}: a statement that is not Allow: {s}")
             keys = s.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
@@ -99,6 +113,22 @@ def check(template):
     cors = template["Parameters"]["CorsAllowedOrigins"]
     if "Default" in cors:
         problems.append(f"CorsAllowedOrigins has a default ({cors['Default']}): a banking API names its origins")
+    pattern = re.compile(cors.get("AllowedPattern", ".*"))
+    for origin in ("*", "https://*.example.com", "https://app.example.com/path"):
+        if pattern.fullmatch(origin):
+            problems.append(f"CorsAllowedOrigins accepts {origin!r}")
+    if not pattern.fullmatch("https://app.example.com"):
+        problems.append("CorsAllowedOrigins refuses https://app.example.com")
+    table = resources["Table"]["Properties"]
+    if table.get("DeletionProtectionEnabled") is not True:
+        problems.append("the table has no deletion protection")
+    if table.get("SSESpecification", {}).get("KMSMasterKeyId") != {"Fn::If": ["KmsKeyGiven", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}:
+        problems.append("the table does not use KmsKeyArn when one is given")
+    if secret.get("KmsKeyId") != {"Fn::If": ["KmsKeyGiven", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}:
+        problems.append("the secret does not use KmsKeyArn when one is given")
+    output = template["Outputs"]["StytchJwksUrl"]["Value"]
+    if "StytchApiUrl" in str(output) or not all(h in str(output) for h in ("'api.stytch.com'", "'test.stytch.com'", "/v1/sessions/jwks/")):
+        problems.append("StytchJwksUrl does not name Stytch's public JWKS (Unit fetches it from the internet)")
     # A browser reads only the response headers CORS exposes: a frontend must see when to retry
     # (429/503) and why a bearer token was refused.
     exposed = {h.lower() for h in resources["HttpApi"]["Properties"].get("CorsConfiguration", {}).get("ExposeHeaders", [])}
