@@ -406,6 +406,23 @@ impl SessionVerifier {
         if sub.is_empty() || claims.session.id.is_empty() {
             return Err(JwtError::Invalid("missing subject or session"));
         }
+        tracing::debug!(
+            user_id = %sub,
+            session_id = %claims.session.id,
+            exp,
+            factors = ?claims
+                .session
+                .authentication_factors
+                .iter()
+                .map(|f| format!(
+                    "{}/{}@{}",
+                    f.factor_type,
+                    f.delivery_method,
+                    f.last_authenticated_at.as_deref().unwrap_or("-")
+                ))
+                .collect::<Vec<_>>(),
+            "session JWT verified"
+        );
         Ok(VerifiedSession {
             user_id: sub,
             session_id: claims.session.id,

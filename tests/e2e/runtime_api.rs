@@ -21,13 +21,21 @@ async fn each_binary_answers_its_sample_events_through_the_runtime_api() {
     let moto = e2e::moto();
     let stack = Stack::on_moto(&moto).await;
     let entries = manifest().unwrap();
-    for function in ["signup-webhook", "totp-stepup", "customer-token"] {
+    // At the levels an operator turns on to debug: the secrets scan (E2E_LOG_FILE) reads what
+    // the binaries write then, dependencies included (they stay at INFO).
+    for (function, level) in [
+        ("signup-webhook", "TRACE"),
+        ("totp-stepup", "DEBUG"),
+        ("customer-token", "TRACE"),
+    ] {
         let runtime = RuntimeApi::start().await;
         let path = binary(function);
         assert!(path.exists(), "{} is missing", path.display());
         let mut child =
             bootstrap_command(&path, function, &runtime, &stack.local.app.config, &moto)
                 .unwrap()
+                .env("AWS_LAMBDA_LOG_LEVEL", level)
+                .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for entry in entries.iter().filter(|e| e.function == function) {
@@ -48,6 +56,13 @@ async fn each_binary_answers_its_sample_events_through_the_runtime_api() {
         }
         assert_eq!(runtime.init_error(), None);
         child.kill().await.unwrap();
+        let output = child.wait_with_output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains(r#""level":"DEBUG""#),
+            "{function} at {level} wrote no DEBUG line:\n{stdout}"
+        );
+        e2e::append_to_log_capture(&stdout);
     }
 }
 

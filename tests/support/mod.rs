@@ -678,8 +678,23 @@ pub fn rfc3339(epoch: i64) -> String {
         .expect("RFC 3339")
 }
 
+/// Appends a function binary's log lines to `E2E_LOG_FILE` (when set), for the secrets scan.
+pub fn append_to_log_capture(lines: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("E2E_LOG_FILE") else {
+        return;
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("open E2E_LOG_FILE");
+    file.write_all(lines.as_bytes())
+        .expect("write E2E_LOG_FILE");
+}
+
 /// With `E2E_LOG_FILE` set (the test command sets it), every log line of this test process, in
-/// the Lambda functions' JSON format and at debug level for our crates, is appended to that file;
+/// the Lambda functions' JSON format and at their TRACE level (our crates at trace), is appended to that file;
 /// `tools/check_logs.py` then scans it for secrets.
 fn capture_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -692,9 +707,7 @@ fn capture_logs() {
             .append(true)
             .open(&path)
             .expect("open E2E_LOG_FILE");
-        shared::telemetry::init_json_to(
-            "info,shared=debug,signup_webhook=debug,totp_stepup=debug,customer_token=debug,local_stack=debug",
-            std::sync::Mutex::new(file),
-        );
+        // As a function deployed with LogLevel TRACE writes (DEBUG's lines are a subset).
+        shared::telemetry::init_json_to("TRACE", std::sync::Mutex::new(file));
     });
 }
