@@ -107,9 +107,10 @@ def check(template):
     for prop in ("SecretString", "GenerateSecretString"):
         if prop in secret:
             problems.append(f"the secret has a {prop}: the template must ship no value")
-    alarm = resources.get("SecurityAlertsAlarm", {}).get("Properties", {})
-    if alarm.get("MetricName") != "SecurityAlerts":
-        problems.append("no alarm on SecurityAlerts (the functions' alert lines)")
+    for alarm_name, metric in (("SecurityAlertsAlarm", "SecurityAlerts"), ("CredentialsRefusedAlarm", "CredentialsRefused")):
+        alarm = resources.get(alarm_name, {}).get("Properties", {})
+        if alarm.get("MetricName") != metric:
+            problems.append(f"no alarm on {metric} (the functions' ERROR lines of that kind)")
     cors = template["Parameters"]["CorsAllowedOrigins"]
     if "Default" in cors:
         problems.append(f"CorsAllowedOrigins has a default ({cors['Default']}): a banking API names its origins")

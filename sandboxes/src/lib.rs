@@ -5,7 +5,9 @@
 //! Test controls live under `/_sandbox/`, a prefix neither real API has:
 //! - `POST /_sandbox/faults` `{"route": "POST /v1/totps/authenticate", "status": 503,
 //!   "retry_after": 2, "latency_ms": 100, "drop": false, "times": 2, "ratio": 0.5}` injects a
-//!   fault (route `*` for all; `times` = the next N matching calls; `ratio` = that share of calls);
+//!   fault (route `*` for all; `times` = the next N matching calls; `ratio` = that share of calls;
+//!   `retry_after` may also be an HTTP date string; `"body": "<html>..."` answers that text, as
+//!   a proxy or WAF in front of the vendor would, instead of the service's error JSON);
 //!   `DELETE /_sandbox/faults` clears them.
 //! - `GET /_sandbox/requests` lists the calls received (method, path, status, JSON body with
 //!   secrets masked); `DELETE /_sandbox/requests` clears the list.
@@ -46,9 +48,12 @@ pub struct Fault {
     /// Answer this status (with the service's error body) instead of handling the call.
     #[serde(default)]
     pub status: Option<u16>,
-    /// `Retry-After` seconds on that answer.
+    /// `Retry-After` on that answer: seconds, or an HTTP date (a string, sent as is).
     #[serde(default)]
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<RetryAfter>,
+    /// That answer's body as this text (`text/html`), not the service's error JSON.
+    #[serde(default)]
+    pub body: Option<String>,
     /// Delay before handling (or before the injected answer).
     #[serde(default)]
     pub latency_ms: Option<u64>,
@@ -61,6 +66,14 @@ pub struct Fault {
     /// Apply to this share of matching calls (0..=1; default 1).
     #[serde(default)]
     pub ratio: Option<f64>,
+}
+
+/// The two forms of `Retry-After` (RFC 9110 §10.2.3).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum RetryAfter {
+    Seconds(u64),
+    HttpDate(String),
 }
 
 impl Fault {
@@ -212,14 +225,28 @@ pub async fn observe(
         Some(Fault {
             status: Some(code),
             retry_after,
+            body,
             ..
         }) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = error_body(status, "injected fault");
-            if let Some(seconds) = retry_after {
+            let mut response = match body {
+                Some(text) => (
+                    status,
+                    [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    text,
+                )
+                    .into_response(),
+                None => error_body(status, "injected fault"),
+            };
+            let value = match retry_after {
+                Some(RetryAfter::Seconds(s)) => Some(http::HeaderValue::from(s)),
+                Some(RetryAfter::HttpDate(date)) => http::HeaderValue::from_str(&date).ok(),
+                None => None,
+            };
+            if let Some(value) = value {
                 response
                     .headers_mut()
-                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+                    .insert(http::header::RETRY_AFTER, value);
             }
             (response, true)
         }

@@ -36,6 +36,9 @@ pub enum Metric {
         service: &'static str,
         kind: &'static str,
     },
+    /// Stytch or Unit refused the deployment's own credential (`Service`): every call to it
+    /// fails until an operator fixes the secret. Alarmed on.
+    CredentialsRefused { service: &'static str },
     /// A store write lost a race and was retried (optimistic concurrency).
     StoreConflict,
     /// Unit refused an application for its identity (a duplicate SSN, any identity reason):
@@ -74,6 +77,9 @@ impl Metric {
                 "UpstreamFailures",
                 vec![("Service", service), ("Kind", kind)],
             ),
+            Metric::CredentialsRefused { service } => {
+                ("CredentialsRefused", vec![("Service", service)])
+            }
             Metric::StoreConflict => ("StoreConflicts", vec![]),
             Metric::IdentityRefused => ("IdentityRefusals", vec![]),
             Metric::DailyApplicationsHigh => ("DailyApplicationsHigh", vec![]),

@@ -377,15 +377,19 @@ impl StytchClient {
             return serde_json::from_slice(&response.body)
                 .map_err(|e| decode_error(e.to_string()).into());
         }
-        let retry_after = response.retry_after();
-        let body: ErrorBody = serde_json::from_slice(&response.body)
-            .map_err(|_| decode_error("error without a Stytch error body".into()))?;
+        // A refusal keeps its status whatever its body: a proxy's HTML page or an empty 429
+        // is still that status, with no `error_type` (which no table names).
+        let body = serde_json::from_slice::<ErrorBody>(&response.body).unwrap_or(ErrorBody {
+            error_type: String::new(),
+            error_message: "no Stytch error body".into(),
+            request_id: String::new(),
+        });
         Err(StytchError::Api {
             status,
             error_type: body.error_type,
             message: body.error_message,
             request_id: body.request_id,
-            retry_after,
+            retry_after: response.retry_after(),
         })
     }
 
@@ -741,27 +745,55 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_non_json_error_is_a_decode_error() {
+    async fn an_error_keeps_its_status_and_retry_after_whatever_its_body() {
         let server = MockServer::start().await;
+        let in_a_minute = httpdate::fmt_http_date(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(60),
+        );
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("retry-after", in_a_minute.as_str())
+                    .set_body_string("<html>slow down</html>"),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(502).set_body_string("<html>bad gateway</html>"))
             .mount(&server)
             .await;
+        // The wait is past the call's deadline: no retry, the 429 is the answer.
+        let err = client(&server, "")
+            .authenticate_session("eyJ.session.jwt", soon())
+            .await
+            .unwrap_err();
+        let StytchError::Api {
+            status: 429,
+            ref error_type,
+            retry_after: Some(wait),
+            ..
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert!(error_type.is_empty());
+        assert!(
+            (58..=61).contains(&wait),
+            "an HTTP date a minute ahead: {wait}"
+        );
         let err = client(&server, "")
             .authenticate_session("eyJ.session.jwt", soon())
             .await
             .unwrap_err();
         assert!(
-            matches!(
-                err,
-                StytchError::Transport(TransportError::Decode { status: 502, .. })
-            ),
+            matches!(err, StytchError::Api { status: 502, .. }),
             "{err:?}"
         );
         assert_eq!(
             server.received_requests().await.unwrap().len(),
-            3,
-            "a session check is a read: retried"
+            4,
+            "a session check is a read: the 502s were retried"
         );
     }
 }

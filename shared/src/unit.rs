@@ -364,13 +364,15 @@ impl UnitClient {
                 serde_json::from_slice(&response.body).map_err(|e| decode_error(e.to_string()))?;
             return Ok(doc.data);
         }
-        let retry_after = response.retry_after();
-        let body: ErrorBody = serde_json::from_slice(&response.body)
-            .map_err(|_| decode_error("error without a Unit errors body".into()))?;
+        // A refusal keeps its status whatever its body: a proxy's HTML page or an empty 429
+        // is still that status, with no error items to read.
+        let errors = serde_json::from_slice::<ErrorBody>(&response.body)
+            .map(|b| b.errors)
+            .unwrap_or_default();
         Err(UnitError::Api {
             status,
-            errors: body.errors,
-            retry_after,
+            errors,
+            retry_after: response.retry_after(),
         })
     }
 

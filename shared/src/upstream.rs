@@ -70,15 +70,23 @@ pub struct RawResponse {
 }
 
 impl RawResponse {
-    /// Seconds from a `Retry-After` header in delta-seconds form.
+    /// Seconds to wait from a `Retry-After` header, in either of its forms (RFC 9110 §10.2.3):
+    /// delta-seconds, or an HTTP date (seconds from now; a date past is 0).
     pub fn retry_after(&self) -> Option<u64> {
-        self.headers
+        let value = self
+            .headers
             .get(http::header::RETRY_AFTER)?
             .to_str()
             .ok()?
-            .trim()
-            .parse()
-            .ok()
+            .trim();
+        if let Ok(seconds) = value.parse() {
+            return Some(seconds);
+        }
+        let at = httpdate::parse_http_date(value).ok()?;
+        Some(
+            at.duration_since(std::time::SystemTime::now())
+                .map_or(0, |d| d.as_secs_f64().ceil() as u64),
+        )
     }
 }
 

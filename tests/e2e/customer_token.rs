@@ -380,6 +380,63 @@ async fn unit_faults_are_retried_within_bounds_and_rotation_keeps_working() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// A vendor's answer keeps its meaning whatever its body (a proxy's HTML page, Unit's JSON
+/// without a word about the JWT): a 429 is ours with its wait, in either `Retry-After` form;
+/// a 401 that is not about the JWT means our own credential was refused.
+#[tokio::test]
+async fn vendor_errors_keep_their_meaning_whatever_their_body() {
+    let stack = Stack::start(&[]).await;
+    let (login, _) = stack.onboarded("bodies@example.com").await;
+    let route = "POST /customers/{id}/token";
+    let html = "<html><body>Request blocked</body></html>";
+    let in_30_s =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(30));
+    stack
+        .unit_fault(json!({"route": route, "status": 429, "retry_after": in_30_s, "body": html}))
+        .await;
+    let response = token(&stack, &login.session_jwt, json!({}))
+        .send()
+        .await
+        .unwrap();
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(
+        (28..=31).contains(&wait),
+        "Unit's HTTP date, as seconds: {wait}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code_of(&body), Some("upstream_rate_limited"));
+    for fault in [
+        json!({"route": route, "status": 401, "body": html, "times": 1}),
+        json!({"route": route, "status": 401, "times": 1}),
+    ] {
+        stack.clear_faults().await;
+        stack.unit_fault(fault.clone()).await;
+        let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+        assert_eq!(
+            (status, code_of(&body)),
+            (502, Some("upstream_credentials_refused")),
+            "{fault}: {body}"
+        );
+    }
+    stack
+        .stytch_fault(json!({"route": "POST /v1/sessions/authenticate", "status": 401, "body": html, "times": 1}))
+        .await;
+    let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (502, Some("upstream_credentials_refused")),
+        "{body}"
+    );
+    stack.clear_faults().await;
+    let (status, body) = json_of(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn a_revoked_session_mints_nothing() {
     let stack = Stack::start(&[]).await;

@@ -88,11 +88,17 @@ pub enum ErrorCode {
     ApplicationsPaused,
     /// A Stytch refusal no other code names, with Stytch's status where we document it.
     StytchRefused,
+    /// 502: Stytch or Unit refused the deployment's own credential (its project secret or org
+    /// token): an operator's fault, alarmed on.
+    UpstreamCredentialsRefused,
+    /// 502: Unit refused a request the bridge made on its own account (not the caller's data):
+    /// retrying the same request will not help.
+    UnitRefused,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 41] = [
+    pub const ALL: [ErrorCode; 43] = [
         Self::InvalidRequest,
         Self::ScopeNotAllowed,
         Self::ApplicationRejected,
@@ -134,6 +140,8 @@ impl ErrorCode {
         Self::SecretsUnavailable,
         Self::ApplicationsPaused,
         Self::StytchRefused,
+        Self::UpstreamCredentialsRefused,
+        Self::UnitRefused,
     ];
 
     /// The code on the wire.
@@ -180,6 +188,8 @@ impl ErrorCode {
             Self::SecretsUnavailable => "secrets_unavailable",
             Self::ApplicationsPaused => "applications_paused",
             Self::StytchRefused => "stytch_refused",
+            Self::UpstreamCredentialsRefused => "upstream_credentials_refused",
+            Self::UnitRefused => "unit_refused",
         }
     }
 
@@ -221,6 +231,7 @@ impl ErrorCode {
             | Self::UpstreamRateLimited => &[S::TOO_MANY_REQUESTS],
             Self::InternalError => &[S::INTERNAL_SERVER_ERROR],
             Self::UpstreamUnavailable => &[S::BAD_GATEWAY, S::SERVICE_UNAVAILABLE],
+            Self::UpstreamCredentialsRefused | Self::UnitRefused => &[S::BAD_GATEWAY],
             Self::UpstreamTimeout => &[S::GATEWAY_TIMEOUT],
             Self::StoreUnavailable | Self::SecretsUnavailable | Self::ApplicationsPaused => {
                 &[S::SERVICE_UNAVAILABLE]
@@ -366,8 +377,8 @@ mod tests {
 
     #[test]
     fn every_code_is_listed_once_with_a_distinct_name() {
-        // `StytchRefused` is the last variant: `ALL` holds each in the enum's order.
-        assert_eq!(ErrorCode::ALL.len(), ErrorCode::StytchRefused as usize + 1);
+        // `UnitRefused` is the last variant: `ALL` holds each in the enum's order.
+        assert_eq!(ErrorCode::ALL.len(), ErrorCode::UnitRefused as usize + 1);
         for (i, c) in ErrorCode::ALL.iter().enumerate() {
             assert_eq!(*c as usize, i, "{c}");
         }

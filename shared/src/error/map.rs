@@ -172,14 +172,16 @@ impl From<StytchError> for ApiError {
             StytchError::Secrets(s) => return s.clone().into(),
         };
         let refusal = StytchRefusal::of(error_type);
-        let answered = Failure::Answered(status, retry_after);
-        // A 429 (Stytch's rate limit), a 5xx, and our own credentials refused are not about the
-        // request or the user.
-        if !(400..500).contains(&status)
-            || status == 429
-            || refusal == StytchRefusal::OurCredentials
+        // A 429 (Stytch's rate limit) and a 5xx are not about the request or the user.
+        if !(400..500).contains(&status) || status == 429 {
+            return upstream_failure("Stytch", &e, Failure::Answered(status, retry_after));
+        }
+        // Our project secret refused: by its type, or a 401/403 no table names (whatever its
+        // body; a refusal about the request or the user always carries a type we know).
+        if refusal == StytchRefusal::OurCredentials
+            || (matches!(status, 401 | 403) && refusal == StytchRefusal::Other)
         {
-            return upstream_failure("Stytch", &e, answered);
+            return credentials_refused("Stytch", &e);
         }
         stytch_refusal(refusal, status, error_type).with_cause(
             Level::WARN,
@@ -239,36 +241,81 @@ pub fn session_check_failure(e: StytchError) -> ApiError {
     }
 }
 
+/// Every Unit answer of a call made on the bridge's own account (docs/unit-api.md §5), whatever
+/// its body: 429 and 5xx are Unit's trouble (429 keeps its `Retry-After`); 401 and 403 mean our
+/// org token was refused; any other 4xx is Unit refusing what we asked, which a retry will not
+/// change. The calls whose refusals can be about the caller (the token exchange, the
+/// application) have their own maps below, which fall back to this one.
 impl From<UnitError> for ApiError {
     fn from(e: UnitError) -> Self {
-        let kind = match &e {
+        let (status, retry_after) = match &e {
             UnitError::Api {
                 status,
                 retry_after,
                 ..
-            } => Failure::Answered(*status, *retry_after),
-            UnitError::Transport(t) => t.into(),
+            } => (*status, *retry_after),
+            UnitError::Transport(t) => return upstream_failure("Unit", &e, t.into()),
             UnitError::Secrets(s) => return s.clone().into(),
         };
-        upstream_failure("Unit", &e, kind)
+        match status {
+            401 | 403 => credentials_refused("Unit", &e),
+            400..=499 if status != 429 => ApiError::new(
+                ErrorCode::UnitRefused,
+                "Unit refused the request; retrying it will not help",
+            )
+            .with_cause(Level::WARN, "Unit refused the request", unit_detail(&e))
+            .counted(Metric::UpstreamFailure {
+                service: "unit",
+                kind: "refused",
+            }),
+            _ => upstream_failure("Unit", &e, Failure::Answered(status, retry_after)),
+        }
     }
 }
 
+/// Stytch or Unit refused the deployment's own credential: the caller can do nothing about it,
+/// every call fails until an operator fixes the secret. An ERROR line and the alarmed
+/// `CredentialsRefused` metric.
+fn credentials_refused(service: &'static str, e: &dyn std::error::Error) -> ApiError {
+    ApiError::new(
+        ErrorCode::UpstreamCredentialsRefused,
+        format!("{service} refused this service's credentials; the operator is alerted"),
+    )
+    .with_cause(
+        Level::ERROR,
+        "upstream refused our credential: check the secret",
+        e,
+    )
+    .counted(Metric::CredentialsRefused {
+        service: if service == "Stytch" {
+            "stytch"
+        } else {
+            "unit"
+        },
+    })
+}
+
+/// Whether Unit's refusal points at the JWT: its pointer is `jwtToken`, or its code, title or
+/// detail speaks of the JWT (or the JWKS it is checked against).
+fn about_jwt(errors: &[UnitErrorItem]) -> bool {
+    errors.iter().any(|x| {
+        x.source_pointer() == Some("/data/attributes/jwtToken") || mentions(x, &["jwt", "jwk"])
+    })
+}
+
 /// A failure at Unit's token call (`POST /customers/{id}/token`). How Unit refuses the JWT there
-/// is undocumented (docs/unit-api.md §5), so a 401, a 403 that does not name the scopes, and a
-/// 400 pointing at `/data/attributes/jwtToken` all mean the session was not accepted.
+/// is undocumented (docs/unit-api.md §5): a 401 or 403 is the session's refusal only when its
+/// body points at the JWT, a 403 naming the scopes is Unit's refusal of the scopes, and any
+/// other 401 or 403 is our org token refused (the general map).
 pub fn token_exchange_failure(e: UnitError) -> ApiError {
     let UnitError::Api { status, errors, .. } = &e else {
         return e.into();
     };
-    let about_jwt = errors
-        .iter()
-        .any(|x| x.source_pointer() == Some("/data/attributes/jwtToken"));
+    let about_jwt = about_jwt(errors);
     let names_scopes = errors.iter().any(|x| mentions(x, &["scope"]));
     let answer = match status {
         403 if names_scopes => ApiError::unit_forbidden(),
-        401 | 403 => ApiError::session_rejected_by_unit(),
-        400 if about_jwt => ApiError::session_rejected_by_unit(),
+        401 | 403 | 400 if about_jwt => ApiError::session_rejected_by_unit(),
         400 => ApiError::invalid_request("Unit refused the token request (check resources)"),
         _ => return e.into(),
     };
@@ -480,7 +527,21 @@ mod tests {
             ("user_lock_limit_reached", 403, 403, "account_locked"),
             ("a_type_added_later", 409, 409, "stytch_refused"),
             ("too_many_requests", 429, 429, "upstream_rate_limited"),
-            ("unauthorized_credentials", 401, 502, "upstream_unavailable"),
+            (
+                "unauthorized_credentials",
+                401,
+                502,
+                "upstream_credentials_refused",
+            ),
+            ("", 401, 502, "upstream_credentials_refused"),
+            (
+                "a_type_added_later",
+                403,
+                502,
+                "upstream_credentials_refused",
+            ),
+            ("", 404, 404, "stytch_refused"),
+            ("", 429, 429, "upstream_rate_limited"),
             ("internal_server_error", 500, 502, "upstream_unavailable"),
         ];
         for (error_type, status, ours, code) in table {
@@ -580,9 +641,28 @@ mod tests {
                 "session_rejected_by_unit",
             ),
             (
-                unit_refusal(403, "Forbidden", "invalid token", None),
+                unit_refusal(403, "Forbidden", "JWT subject mismatch", None),
                 401,
                 "session_rejected_by_unit",
+            ),
+            (
+                unit_refusal(401, "Unauthorized", "no JWKS key matches the kid", None),
+                401,
+                "session_rejected_by_unit",
+            ),
+            (
+                unit_refusal(401, "Unauthorized", "invalid token", None),
+                502,
+                "upstream_credentials_refused",
+            ),
+            (
+                UnitError::Api {
+                    status: 403,
+                    errors: vec![],
+                    retry_after: None,
+                },
+                502,
+                "upstream_credentials_refused",
             ),
             (
                 unit_refusal(
@@ -624,6 +704,55 @@ mod tests {
             );
             assert!(answer.cause.is_some(), "{e:?}: the log learns why");
         }
+    }
+
+    /// Every Unit answer of a call on our own account maps by its status alone, with or without
+    /// Unit's body (docs/unit-api.md §5).
+    #[test]
+    fn units_answers_keep_their_meaning_whatever_their_body() {
+        let bare = |status: u16, retry_after: Option<u64>| UnitError::Api {
+            status,
+            errors: vec![],
+            retry_after,
+        };
+        let cases: &[(UnitError, u16, &str, Option<u64>)] = &[
+            (bare(429, Some(7)), 429, "upstream_rate_limited", Some(7)),
+            (bare(429, None), 429, "upstream_rate_limited", Some(1)),
+            (bare(401, None), 502, "upstream_credentials_refused", None),
+            (
+                unit_refusal(403, "Forbidden", "x", None),
+                502,
+                "upstream_credentials_refused",
+                None,
+            ),
+            (bare(404, None), 502, "unit_refused", None),
+            (
+                unit_refusal(409, "Conflict", "x", None),
+                502,
+                "unit_refused",
+                None,
+            ),
+            (bare(400, None), 502, "unit_refused", None),
+            (bare(503, None), 502, "upstream_unavailable", None),
+        ];
+        for (e, status, code, retry_after) in cases {
+            let answer = ApiError::from(e.clone());
+            assert_eq!(
+                (
+                    answer.status.as_u16(),
+                    answer.code.as_str(),
+                    answer.retry_after
+                ),
+                (*status, *code, *retry_after),
+                "{e:?}"
+            );
+        }
+        let refused = ApiError::from(bare(401, None)).cause.expect("a cause");
+        assert_eq!(refused.level, Level::ERROR);
+        assert_eq!(
+            refused.metric,
+            Some(Metric::CredentialsRefused { service: "unit" })
+        );
     }
 
     #[test]
