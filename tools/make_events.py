@@ -50,7 +50,8 @@ UNIT_APPROVED = json.dumps({"data": [{
 KYC = json.dumps({
     "full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
     "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postal_code": "11375"},
-    "phone": {"country_code": "1", "number": "5555555555"}, "ssn": "721074426"})
+    "phone": {"country_code": "1", "number": "5555555555"}, "ssn": "721074426",
+    "email": "peter.parker@example.com"})
 
 EVENTS = [
     ("stytch-webhook-user-create", "signup-webhook", 200, event(
@@ -71,7 +72,7 @@ EVENTS = [
     ("onboarding-get-no-auth", "signup-webhook", 401, event(
         "GET", "/onboarding", {}, None, "No Authorization header: 401 missing_token.")),
     ("onboarding-application", "signup-webhook", 201, event(
-        "POST", "/onboarding/application", JWT, KYC, "A direct individual application from KYC fields.")),
+        "POST", "/onboarding/application", JWT, KYC, "A direct individual application from KYC fields; the e-mail is typed, since the bridge defaults only to one Stytch marks verified.")),
     ("onboarding-application-invalid", "signup-webhook", 400, event(
         "POST", "/onboarding/application", JWT, json.dumps({"full_name": {"first": "Peter"}, "ssn": "12"}),
         "Invalid fields: 400 invalid_request listing each field.")),

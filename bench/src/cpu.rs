@@ -139,6 +139,9 @@ pub async fn stepped_up_user(
     http: &reqwest::Client,
 ) -> Result<(String, String, Vec<u8>), Error> {
     let (user_id, jwt, email) = stack.sign_up(http).await?;
+    // The bank account's e-mail proven in the session binds the authenticator enrolled next;
+    // proven first, it is also the verified address the application defaults to.
+    let jwt = stack.prove_email(http, &jwt, &email).await?;
     let applied = http
         .post(format!("{api_url}/onboarding/application"))
         .bearer_auth(&jwt)
@@ -148,8 +151,6 @@ pub async fn stepped_up_user(
     if !applied.status().is_success() {
         return Err(format!("application for {user_id}: {}", applied.text().await?).into());
     }
-    // The bank account's e-mail proven in the session binds the authenticator enrolled next.
-    let jwt = stack.prove_email(http, &jwt, &email).await?;
     let key = local_stack::sample_events::enrol_totp(http, api_url, &jwt).await?;
     let stepped = step_up(http, api_url, &jwt, &key)
         .await

@@ -345,7 +345,7 @@ pub(crate) async fn overhead(
     // Signup webhook (the user object in the event: no Stytch read).
     let secrets = app.secrets.current().await?;
     let body = json!({"action": "CREATE", "event_id": "webhook-event-test-bench", "id": user_id, "object_type": "user",
-        "source": "DIRECT", "user": {"user_id": user_id, "emails": [{"email": email}]}})
+        "source": "DIRECT", "user": {"user_id": user_id, "emails": [{"email": email, "verified": true}]}})
     .to_string();
     let ts = sandboxes::now().unix_timestamp();
     let msg = format!("msg_{}", sandboxes::random_hex(8));

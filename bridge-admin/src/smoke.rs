@@ -121,6 +121,8 @@ pub async fn run(args: Args) -> Result<(), Failure> {
 
 struct User {
     user_id: String,
+    /// The address signed up with: unverified at Stytch, so the application carries it.
+    email: String,
     session_jwt: String,
     expires_at: time::OffsetDateTime,
 }
@@ -187,6 +189,7 @@ async fn create_user(target: &Target) -> Result<(User, String), Failure> {
     }
     let user = User {
         user_id: body["user_id"].as_str().unwrap_or_default().to_owned(),
+        email: email.clone(),
         session_jwt: body["session_jwt"].as_str().unwrap_or_default().to_owned(),
         expires_at: rfc3339(&body["session"]["expires_at"])
             .ok_or_else(|| Failure(format!("Stytch's session has no expires_at: {body}")))?,
@@ -248,11 +251,13 @@ async fn onboarding_started(target: &Target, user: &User) -> Result<((), String)
 
 /// Unit's sandbox test data for an individual, with a random SSN outside the ones the sandbox
 /// reserves for forced outcomes (000000001 to 000000006) and outside ranges never issued.
-fn application_body() -> Value {
+/// The e-mail is the one signed up with, typed as a user would: the bridge defaults only to a
+/// verified one, and a password's is not.
+fn application_body(email: &str) -> Value {
     let ssn = format!("{:09}", fastrand::u64(100_000_000..=665_999_999));
     json!({"full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
            "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postal_code": "11375"},
-           "phone": {"country_code": "1", "number": "5555555555"}, "ssn": ssn})
+           "phone": {"country_code": "1", "number": "5555555555"}, "ssn": ssn, "email": email})
 }
 
 async fn application_approved(
@@ -262,7 +267,7 @@ async fn application_approved(
 ) -> Result<((String, String), String), Failure> {
     let (status, body) = target
         .api(Method::POST, "/onboarding/application", &user.session_jwt)
-        .json(&application_body())
+        .json(&application_body(&user.email))
         .send_json("the API")
         .await?;
     if status != StatusCode::CREATED {

@@ -138,7 +138,9 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
                         "{}/_sandbox/application-forms/{form_id}/complete",
                         stack.unit_url()
                     ))
-                    .json(&json!({}))
+                    // The applicant types their e-mail: a password's is unverified at Stytch,
+                    // so the form carries no prefill of it.
+                    .json(&json!({"email": email}))
                     .send()
                     .await
                     .map_err(|e| e.to_string())?

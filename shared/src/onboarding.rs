@@ -30,13 +30,26 @@ fn unit_phone(e164: &str) -> Option<Phone> {
     })
 }
 
-/// Copies the Stytch user's contact details onto the record; `true` if anything changed.
+/// The user's first e-mail address Stytch marks verified: the only one the bridge passes on to
+/// Unit (a prefill, the KYC route's default). An unverified address is whatever was typed at
+/// sign-up, possibly someone else's.
+pub fn verified_email(user: &User) -> Option<String> {
+    user.emails
+        .iter()
+        .find(|e| e.verified && !e.email.is_empty())
+        .map(|e| e.email.clone())
+}
+
+/// Copies the Stytch user's verified contact details (and name) onto the record; `true` if
+/// anything changed. Unverified addresses are not copied, and an address that lost its
+/// verification is dropped.
 pub fn apply_contact(record: &mut UserRecord, user: &User) -> bool {
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let email = user.emails.first().and_then(|e| nonempty(&e.email));
+    let email = verified_email(user);
     let phone = user
         .phone_numbers
-        .first()
+        .iter()
+        .find(|p| p.verified)
         .and_then(|p| nonempty(&p.phone_number));
     let first = user.name.as_ref().and_then(|n| nonempty(&n.first_name));
     let last = user.name.as_ref().and_then(|n| nonempty(&n.last_name));

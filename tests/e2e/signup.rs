@@ -25,9 +25,11 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
         "{reply}"
     );
     let record = stack.record(&user).await.expect("a record");
+    // The event's phone number is unverified: not copied (SECURITY.md, "Only verified
+    // contacts reach Unit").
     assert_eq!(
         (record.email.as_deref(), record.phone.as_deref()),
-        (Some("ada@example.com"), Some("+15555550100"))
+        (Some("ada@example.com"), None)
     );
     assert!(
         record
@@ -50,10 +52,7 @@ async fn a_signup_becomes_a_record_and_one_prefilled_form_even_under_redelivery(
         attributes["applicantDetails"]["fullName"],
         json!({"first": "Ada", "last": "Lovelace"})
     );
-    assert_eq!(
-        attributes["applicantDetails"]["phone"],
-        json!({"countryCode": "1", "number": "5555550100"})
-    );
+    assert_eq!(attributes["applicantDetails"]["phone"], Value::Null);
 
     // The same svix-id again changes nothing and calls nobody.
     let (status, reply) = json_of(stack.stytch_delivery("msg_1", &body, now())).await;
@@ -1054,6 +1053,59 @@ async fn a_user_event_with_null_members_is_applied() {
     let record = stack.record(&user).await.expect("a record");
     assert_eq!(record.phone, None);
     assert!(record.form_url.is_some(), "the form was created");
+}
+
+/// SECURITY.md, "Only verified contacts reach Unit": an address Stytch has not verified is
+/// whatever was typed at sign-up, possibly someone else's. It is neither prefilled on Unit's
+/// form nor the KYC route's default; once verified, it is both.
+#[tokio::test]
+async fn only_verified_contacts_prefill_and_default() {
+    let stack = Stack::start(&[]).await;
+    let user = fresh_user();
+    let mut event: Value =
+        serde_json::from_str(&user_event("CREATE", &user, "typed@example.com")).unwrap();
+    event["user"]["emails"][0]["verified"] = json!(false);
+    event["user"]["phone_numbers"][0]["verified"] = json!(true);
+    let (status, _) =
+        json_of(stack.stytch_delivery("msg_unverified", &event.to_string(), now())).await;
+    assert_eq!(status, 200);
+    let record = stack.record(&user).await.expect("a record");
+    assert_eq!(
+        (record.email.as_deref(), record.phone.as_deref()),
+        (None, Some("+15555550100"))
+    );
+    let posts = form_posts(&stack);
+    let prefill = &posts[0].body["data"]["attributes"]["applicantDetails"];
+    assert_eq!(prefill["email"], Value::Null, "{prefill}");
+    assert_eq!(prefill["phone"]["number"], "5555550100");
+
+    // The KYC route: no default from an unverified address, the verified one once proven.
+    let login = stack.sign_up_unverified("kyc@example.com").await;
+    let kyc = json!({"full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
+        "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postal_code": "11375"},
+        "phone": {"country_code": "1", "number": "5555555555"}, "ssn": "721074426"});
+    let apply = || {
+        stack
+            .http
+            .post(stack.url("/onboarding/application"))
+            .bearer_auth(&login.session_jwt)
+            .json(&kyc)
+    };
+    let (status, reply) = json_of(apply()).await;
+    assert_eq!(
+        (status, reply["error"]["fields"][0]["field"].as_str()),
+        (400, Some("email")),
+        "{reply}"
+    );
+    stack.verify_email("kyc@example.com").await;
+    let (status, reply) = json_of(apply()).await;
+    assert_eq!(status, 201, "{reply}");
+    let sent = stack
+        .unit_log()
+        .into_iter()
+        .rfind(|r| r.method == "POST" && r.path == "/applications")
+        .expect("an application");
+    assert_eq!(sent.body["data"]["attributes"]["email"], "kyc@example.com");
 }
 
 /// SECURITY.md, "No usable secret is ever deployed": rotating either webhook key loses no

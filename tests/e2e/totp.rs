@@ -434,6 +434,7 @@ async fn password_login(stack: &Stack, email: &str, minutes: Option<u32>) -> Log
     assert_eq!(status, 200, "{reply}");
     Login {
         user_id: reply["user_id"].as_str().unwrap().to_owned(),
+        email: email.to_owned(),
         session_jwt: reply["session_jwt"].as_str().unwrap().to_owned(),
         session_token: reply["session_token"].as_str().unwrap().to_owned(),
     }
@@ -528,6 +529,7 @@ async fn recovery_ends_the_other_sessions(
     );
     Login {
         user_id: fresh.user_id.clone(),
+        email: fresh.email.clone(),
         session_jwt: recovered["session_jwt"].as_str().unwrap().to_owned(),
         session_token: recovered["session_token"].as_str().unwrap().to_owned(),
     }

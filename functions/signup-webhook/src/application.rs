@@ -274,13 +274,14 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         }
     }
     let deadline = shared::http::deadline(req);
-    // The e-mail defaults to what Stytch has (asked only when the body has none).
+    // The e-mail defaults to the verified one Stytch has (asked only when the body has none).
     let email = match (&body.email, record.and_then(|r| r.email)) {
         (Some(_), _) => None,
         (None, Some(stored)) => Some(stored),
         (None, None) => shared::onboarding::stytch_user(app, &user_id, deadline)
             .await
-            .and_then(|u| u.emails.first().map(|e| e.email.clone())),
+            .as_ref()
+            .and_then(shared::onboarding::verified_email),
     };
     let mut application = validate(body, email).map_err(ApiError::invalid_fields)?;
     application.jwt_subject = user_id.clone();

@@ -87,6 +87,10 @@ struct User {
     created_at: OffsetDateTime,
     email: Option<(String, String)>,
     phone: Option<(String, String)>,
+    /// Whether the user proved the address: as at Stytch, a password or a user created by the
+    /// API leaves it unverified until a passcode to it is authenticated.
+    email_verified: bool,
+    phone_verified: bool,
     name: (String, String, String),
     password: Option<String>,
     totp: Option<Totp>,
@@ -271,8 +275,8 @@ fn user_json(u: &User) -> Value {
     json!({
         "user_id": u.user_id,
         "status": "active",
-        "emails": u.email.iter().map(|(id, e)| json!({"email_id": id, "email": e, "verified": true})).collect::<Vec<_>>(),
-        "phone_numbers": u.phone.iter().map(|(id, p)| json!({"phone_id": id, "phone_number": p, "verified": false})).collect::<Vec<_>>(),
+        "emails": u.email.iter().map(|(id, e)| json!({"email_id": id, "email": e, "verified": u.email_verified})).collect::<Vec<_>>(),
+        "phone_numbers": u.phone.iter().map(|(id, p)| json!({"phone_id": id, "phone_number": p, "verified": u.phone_verified})).collect::<Vec<_>>(),
         "name": {"first_name": u.name.0, "middle_name": u.name.1, "last_name": u.name.2},
         "totps": u.totp.iter().map(|t| json!({"totp_id": t.totp_id, "verified": t.verified})).collect::<Vec<_>>(),
         "webauthn_registrations": [], "providers": [], "crypto_wallets": [], "biometric_registrations": [],

@@ -160,6 +160,13 @@ pub(super) async fn authenticate_otp(State(s): State<Arc<Stytch>>, bytes: Bytes)
         ),
     };
     let delivery = otp.delivery;
+    // The passcode proved the address: Stytch marks it verified.
+    if let Some(u) = data.users.get_mut(&user_id) {
+        match delivery {
+            "email" => u.email_verified = true,
+            _ => u.phone_verified = true,
+        }
+    }
     let mut f = f;
     f["delivery_method"] = json!(delivery);
     let mut reply = finish(&s, &mut data, &body, &user_id, f)?;

@@ -56,6 +56,8 @@ pub(super) fn create_user_record(
             created_at: now(),
             email: email.map(|e| (format!("email-test-{}", uuid()), e.to_owned())),
             phone: phone.map(|p| (format!("phone-number-test-{}", uuid()), p.to_owned())),
+            email_verified: false,
+            phone_verified: false,
             name: (part("first_name"), part("middle_name"), part("last_name")),
             password,
             totp: None,
