@@ -110,7 +110,8 @@ pub async fn ensure_form(
     record: UserRecord,
     deadline: Instant,
 ) -> Result<UserRecord, ApiError> {
-    if record.form_id.is_some() || record.deleted {
+    // A bank customer (linked by an operator, or archived) needs no form.
+    if record.form_id.is_some() || record.deleted || record.customer_id.is_some() {
         return Ok(record);
     }
     let full_name = match (&record.first_name, &record.last_name) {
@@ -349,7 +350,7 @@ pub const USER_TAG: &str = "stytchUserId";
 #[derive(Debug, Serialize)]
 pub struct OnboardingState {
     /// `form_pending`, `application_pending`, `pending_review`, `awaiting_documents`, `approved`,
-    /// `denied` or `canceled`.
+    /// `archived` (Unit archived the customer), `denied` or `canceled`.
     pub state: &'static str,
     pub user_id: String,
     pub form_id: Option<String>,
@@ -367,6 +368,7 @@ impl OnboardingState {
     pub fn of(r: &UserRecord) -> Self {
         use ApplicationStatus as S;
         let state = match (r.customer_id.as_deref(), r.application_status.as_ref()) {
+            (Some(_), _) if r.customer_archived_at.is_some() => "archived",
             (Some(_), _) | (None, Some(S::Approved)) => "approved",
             (None, Some(S::Denied)) => "denied",
             (None, Some(S::Canceled)) => "canceled",

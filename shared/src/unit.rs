@@ -256,7 +256,10 @@ pub struct CreateIndividualApplication {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CustomerAttributes {
+    /// `Active` or `Archived`.
     pub status: String,
+    /// Why Unit archived it (one of the spec's reasons); for the log only.
+    pub archive_reason: Option<String>,
     pub jwt_subject: Option<String>,
     pub email: Option<String>,
     pub phone: Option<Phone>,

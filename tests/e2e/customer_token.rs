@@ -437,6 +437,69 @@ async fn vendor_errors_keep_their_meaning_whatever_their_body() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// SECURITY.md, "An archived customer keeps read access only": Unit's `customer.archived`
+/// (verified at Unit) is recorded; from then on write and sensitive tokens are refused without
+/// asking Unit, read scopes still go to Unit, `GET /onboarding` says `archived`, and the user
+/// cannot apply again. The archive reason stays in the log.
+#[tokio::test]
+async fn an_archived_customer_keeps_read_tokens_only() {
+    let stack = Stack::start(&[]).await;
+    let (login, customer) = stack.onboarded("archived@example.com").await;
+    let jwt = stack.stepped_up(&login).await;
+    let (status, body) = json_of(
+        stack
+            .unit_call(Method::POST, &format!("/customers/{customer}/archive"))
+            .json(&json!({"data": {"type": "archiveCustomer", "attributes": {"reason": "FraudACHActivity"}}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let user = login.user_id.clone();
+    let mut archived = false;
+    for _ in 0..200 {
+        archived = stack
+            .record(&user)
+            .await
+            .is_some_and(|r| r.customer_archived_at.is_some());
+        if archived {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(archived, "customer.archived recorded");
+    let before = unit_token_calls(&stack);
+    let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (403, Some("customer_archived")),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("Fraud"),
+        "the reason is not shown: {body}"
+    );
+    assert_eq!(unit_token_calls(&stack), before, "Unit was not asked");
+    let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "statements"}))).await;
+    assert_eq!(status, 200, "read scopes still go to Unit: {body}");
+    assert_eq!(unit_token_calls(&stack), before + 1);
+    let (status, state) = json_of(
+        stack
+            .http
+            .get(stack.url("/onboarding"))
+            .bearer_auth(&login.session_jwt),
+    )
+    .await;
+    assert_eq!((status, state["state"].as_str()), (200, Some("archived")));
+    let (status, body) = json_of(
+        stack
+            .http
+            .post(stack.url("/onboarding/application"))
+            .bearer_auth(&login.session_jwt)
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!((status, code_of(&body)), (403, Some("customer_archived")));
+}
+
 #[tokio::test]
 async fn a_revoked_session_mints_nothing() {
     let stack = Stack::start(&[]).await;

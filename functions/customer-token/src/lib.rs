@@ -382,6 +382,11 @@ async fn mint(
     now: i64,
     deadline: Instant,
 ) -> Result<(String, CustomerTokenAttributes), ApiError> {
+    // Unit archived the customer: nothing that writes or reaches sensitive data is minted, and
+    // Unit is not asked. Read scopes go on to Unit, which decides (docs/unit-api.md §4).
+    if asked.sensitive && record.customer_archived_at.is_some() {
+        return Err(ApiError::customer_archived());
+    }
     let customer_id = customer_of(app, record, deadline).await?;
     // A bank customer's TOTP step-up counts only with the authenticator bound to them.
     if asked.sensitive && !stepped_up_without_totp(app, session, now) {

@@ -267,6 +267,10 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         if r.deleted {
             return Err(ApiError::account_deleted(StatusCode::GONE));
         }
+        // An archived customer's user does not open another account through us.
+        if r.customer_archived_at.is_some() {
+            return Err(ApiError::customer_archived());
+        }
         if r.application_id.is_some()
             && !r.application_status.as_ref().is_some_and(|s| s.is_closed())
         {

@@ -207,7 +207,8 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         if app.store.event_processed(&key).await? {
             continue;
         }
-        if ApplicationStatus::of_event(&event.kind).is_none() {
+        let archive = event.kind == "customer.archived";
+        if !archive && ApplicationStatus::of_event(&event.kind).is_none() {
             tracing::debug!(kind = %event.kind, event_id = %event.id, "ignored Unit event");
             continue;
         }
@@ -225,11 +226,58 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
                 continue;
             }
         }
-        apply_unit_event(app, event, deadline).await?;
+        if archive {
+            apply_archive(app, event, deadline).await?;
+        } else {
+            apply_unit_event(app, event, deadline).await?;
+        }
         app.store.record_event(&key, remember_until(app)).await?;
     }
     metrics::emit(Metric::WebhookApplied { source: "unit" });
     Ok(ok("processed"))
+}
+
+/// Records Unit's archiving of a customer, as Unit says it now (the event is only a signal):
+/// the customer must be `Archived` at Unit and bound to the user its `jwtSubject` names in our
+/// record. The reason is logged for the operator, never shown to the user.
+async fn apply_archive(app: &App, event: &UnitEvent, deadline: Instant) -> Result<(), ApiError> {
+    let Some(customer_id) = related(event, "customer") else {
+        tracing::info!(event_id = %event.id, "customer.archived without a customer; ignored");
+        return Ok(());
+    };
+    let customer = match app.unit.get_customer(&customer_id, deadline).await {
+        Ok(c) => c,
+        Err(UnitError::Api { status: 404, .. }) => {
+            tracing::info!(event_id = %event.id, "Unit knows no such customer; not ours");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let attributes = customer.attributes;
+    let user_id = attributes.jwt_subject.filter(|s| !s.is_empty());
+    let (true, Some(user_id)) = (attributes.status == "Archived", user_id) else {
+        tracing::info!(event_id = %event.id, customer_id, "customer not archived at Unit, or not bound to a user; nothing changed");
+        return Ok(());
+    };
+    let mut newly = false;
+    store::modify(&*app.store, &user_id, false, |r| {
+        newly = r.customer_id.as_deref() == Some(customer_id.as_str())
+            && r.customer_archived_at.is_none();
+        if newly {
+            r.customer_archived_at = Some(store::timestamp());
+        }
+        newly
+    })
+    .await?;
+    if newly {
+        tracing::warn!(
+            user_id,
+            customer_id,
+            reason = attributes.archive_reason.as_deref().unwrap_or("none given"),
+            "Unit archived the customer: its write and sensitive tokens are refused from now on"
+        );
+    }
+    Ok(())
 }
 
 /// Applies what Unit says now of the application an event names: the event is only a signal

@@ -113,3 +113,80 @@ pub(super) async fn patch_customer(
     u.send_events(events);
     Ok(doc(StatusCode::OK, body))
 }
+
+/// The reasons Unit's spec lists for archiving a customer (`ArchiveCustomerRequest`).
+const ARCHIVE_REASONS: &[&str] = &[
+    "Inactive",
+    "FraudACHActivity",
+    "FraudCardActivity",
+    "FraudCheckActivity",
+    "FraudApplicationHistory",
+    "FraudAccountActivity",
+    "FraudClientIdentified",
+    "FraudLinkedToFraudulentCustomer",
+];
+
+/// `POST /customers/{id}/archive` (`archiveCustomer`, with a `reason` from the spec's list):
+/// the customer's `status` becomes `Archived` with its `archiveReason`, and a `customer.archived`
+/// event carries the reason (as unit-node-sdk's `CustomerArchived` types it). Archiving twice
+/// answers the customer as it is, with no second event.
+pub(super) async fn archive_customer(
+    State(u): State<Arc<Unit>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Reply {
+    u.org(&headers)?;
+    let (attributes, _) = data_of(&bytes, &["archiveCustomer"])?;
+    let reason = attributes
+        .get("reason")
+        .and_then(Value::as_str)
+        .filter(|r| ARCHIVE_REASONS.contains(r))
+        .ok_or_else(|| {
+            errors(
+                StatusCode::BAD_REQUEST,
+                vec![invalid(
+                    "reason must be one of Unit's archive reasons",
+                    "/data/attributes/reason",
+                )],
+            )
+        })?
+        .to_owned();
+    let mut events = Vec::new();
+    let body = {
+        let mut data = u.data();
+        let n = parse_id(&id)
+            .filter(|n| data.customers.contains_key(n))
+            .ok_or_else(|| not_found("customer", &id))?;
+        let (kind, tags, newly) = {
+            let c = data
+                .customers
+                .get_mut(&n)
+                .ok_or_else(|| not_found("customer", &id))?;
+            let newly = c.attributes.get("status") != Some(&json!("Archived"));
+            if newly {
+                c.attributes.insert("status".into(), json!("Archived"));
+                c.attributes.insert("archiveReason".into(), json!(reason));
+            }
+            let tags = c.attributes.get("tags").cloned().unwrap_or(json!({}));
+            (c.kind, tags, newly)
+        };
+        if newly {
+            let mut event = u.event(
+                &mut data,
+                "customer.archived",
+                tags,
+                json!({"customer": {"data": {"type": kind, "id": id}}}),
+            );
+            event["attributes"]["archiveReason"] = json!(reason);
+            events.push(event);
+        }
+        let c = data
+            .customers
+            .get(&n)
+            .ok_or_else(|| not_found("customer", &id))?;
+        json!({"data": Unit::customer_json(n, c)})
+    };
+    u.send_events(events);
+    Ok(doc(StatusCode::OK, body))
+}

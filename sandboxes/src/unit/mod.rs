@@ -14,7 +14,10 @@
 //! - a live application with the same SSN answers 400 `code: "duplicate_ssn"`, except Unit's test
 //!   SSNs, which force an outcome (`000000001` denied, `000000002`/`3`/`6` awaiting documents,
 //!   `000000004` pending review) and `POST /sandbox/applications/{id}/approve` approves;
-//! - `application.approved` is sent before `customer.created` (OQ7).
+//! - `application.approved` is sent before `customer.created` (OQ7);
+//! - `POST /customers/{id}/archive` archives (status `Archived`, `archiveReason`) and sends
+//!   `customer.archived`; an archived customer's token requests are answered as any customer's
+//!   (no source says Unit refuses them; the bridge refuses write scopes itself).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -848,6 +851,7 @@ pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
         .route("/application-forms/{id}", get(get_form))
         .route("/customers/{id}", get(get_customer).patch(patch_customer))
         .route("/customers/{id}/token", post(create_token))
+        .route("/customers/{id}/archive", post(archive_customer))
         .route("/sandbox/applications/{id}/approve", post(sandbox_approve))
         .route(
             "/customers/{id}/token/verification",

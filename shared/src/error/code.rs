@@ -42,6 +42,8 @@ pub enum ErrorCode {
     AuthenticatorUnconfirmed,
     /// 403: Unit refused the scopes for this customer.
     UnitForbidden,
+    /// 403: Unit archived the user's customer: no write or sensitive token, no new application.
+    CustomerArchived,
     /// 403 at the token exchange, 410 on onboarding routes: the user was deleted.
     AccountDeleted,
     /// 403: Stytch locked the user.
@@ -98,7 +100,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 43] = [
+    pub const ALL: [ErrorCode; 44] = [
         Self::InvalidRequest,
         Self::ScopeNotAllowed,
         Self::ApplicationRejected,
@@ -117,6 +119,7 @@ impl ErrorCode {
         Self::StepUpRequired,
         Self::AuthenticatorUnconfirmed,
         Self::UnitForbidden,
+        Self::CustomerArchived,
         Self::AccountDeleted,
         Self::AccountLocked,
         Self::NotFound,
@@ -165,6 +168,7 @@ impl ErrorCode {
             Self::StepUpRequired => "step_up_required",
             Self::AuthenticatorUnconfirmed => "authenticator_unconfirmed",
             Self::UnitForbidden => "unit_forbidden",
+            Self::CustomerArchived => "customer_archived",
             Self::AccountDeleted => "account_deleted",
             Self::AccountLocked => "account_locked",
             Self::NotFound => "not_found",
@@ -215,6 +219,7 @@ impl ErrorCode {
             Self::StepUpRequired
             | Self::AuthenticatorUnconfirmed
             | Self::UnitForbidden
+            | Self::CustomerArchived
             | Self::AccountLocked => &[S::FORBIDDEN],
             Self::AccountDeleted => &[S::FORBIDDEN, S::GONE],
             Self::NotFound | Self::UserNotFound | Self::TotpNotEnrolled => &[S::NOT_FOUND],

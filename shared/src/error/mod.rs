@@ -485,6 +485,14 @@ impl ApiError {
         )
     }
 
+    /// `customer_archived`: Unit archived the user's customer. The reason stays in the log.
+    pub fn customer_archived() -> Self {
+        Self::new(
+            ErrorCode::CustomerArchived,
+            "this bank account is closed: only read access remains",
+        )
+    }
+
     /// `account_deleted`: the Stytch user was deleted. 410 where the route is about the
     /// user's onboarding (it is gone), 403 at the token exchange (no token for it).
     pub fn account_deleted(status: StatusCode) -> Self {

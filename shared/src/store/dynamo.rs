@@ -94,7 +94,7 @@ fn user_key(user_id: &str) -> Item {
 /// The attributes of a user record that [`user_item`] writes and `update_user` owns: each is
 /// set when the record has it and removed when not. The customer-token counter
 /// ([`TOKEN_COUNT`], [`TOKEN_WINDOW_START`]) is not among them, so an update leaves it alone.
-const USER_ATTRIBUTES: [&str; 19] = [
+const USER_ATTRIBUTES: [&str; 20] = [
     "user_id",
     "email",
     "phone",
@@ -110,6 +110,7 @@ const USER_ATTRIBUTES: [&str; 19] = [
     "onboarding_checked_at",
     "totp_id",
     "totp_confirmed_at",
+    "customer_archived_at",
     "deleted",
     "created_at",
     "updated_at",
@@ -138,6 +139,7 @@ fn user_item(r: &UserRecord) -> Item {
         ("onboarding_checked_at", &r.onboarding_checked_at),
         ("totp_id", &r.totp_id),
         ("totp_confirmed_at", &r.totp_confirmed_at),
+        ("customer_archived_at", &r.customer_archived_at),
     ] {
         if let Some(v) = value {
             item.insert(name.into(), s(v));
@@ -171,6 +173,7 @@ fn user_from(item: &Item) -> Result<UserRecord, StoreError> {
         onboarding_checked_at: optional(item, "onboarding_checked_at")?,
         totp_id: optional(item, "totp_id")?,
         totp_confirmed_at: optional(item, "totp_confirmed_at")?,
+        customer_archived_at: optional(item, "customer_archived_at")?,
         deleted: matches!(item.get("deleted"), Some(AttributeValue::Bool(true))),
         created_at: string(item, "created_at")?,
         updated_at: string(item, "updated_at")?,
@@ -820,6 +823,7 @@ mod tests {
             onboarding_checked_at: some(),
             totp_id: some(),
             totp_confirmed_at: some(),
+            customer_archived_at: some(),
             deleted: true,
             created_at: "t0".into(),
             updated_at: "t1".into(),

@@ -50,6 +50,9 @@ pub struct UserRecord {
     pub totp_id: Option<String>,
     /// When that TOTP was confirmed by a proof of the contact on the Unit customer (RFC 3339).
     pub totp_confirmed_at: Option<String>,
+    /// When Unit's `customer.archived` for `customer_id` was applied (RFC 3339): write and
+    /// sensitive tokens are refused from then on, and the user does not apply again.
+    pub customer_archived_at: Option<String>,
     /// The Stytch user was deleted.
     pub deleted: bool,
     /// RFC 3339 times.
