@@ -217,11 +217,27 @@ pub async fn observe(
         .map(mask)
         .unwrap_or(Value::Null);
     let fault = controls.take_fault(&method, &template, &path);
-    if let Some(ms) = fault.as_ref().and_then(|f| f.latency_ms) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+    let latency = fault
+        .as_ref()
+        .and_then(|f| f.latency_ms)
+        .map(Duration::from_millis);
+    let injected = fault.as_ref().is_some_and(|f| f.drop || f.status.is_some());
+    if let Some(delay) = latency.filter(|_| injected) {
+        tokio::time::sleep(delay).await;
     }
-    let (response, faulted) = match fault {
-        Some(f) if f.drop => (dropped_response(), true),
+    let entry = LoggedRequest {
+        seq: 0,
+        method,
+        path,
+        query,
+        route: template,
+        status: 0,
+        body: logged_body,
+        faulted: false,
+        user_agent,
+    };
+    match fault {
+        Some(f) if f.drop => controls.logged(entry, dropped_response(), true),
         Some(Fault {
             status: Some(code),
             retry_after,
@@ -248,31 +264,40 @@ pub async fn observe(
                     .headers_mut()
                     .insert(http::header::RETRY_AFTER, value);
             }
-            (response, true)
+            controls.logged(entry, response, true)
         }
-        _ => (
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await,
-            false,
-        ),
-    };
-    let seq = controls.seq.fetch_add(1, Ordering::SeqCst) + 1;
-    controls
-        .log
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(LoggedRequest {
-            seq,
-            method,
-            path,
-            query,
-            route: template,
-            status: response.status().as_u16(),
-            body: logged_body,
-            faulted,
-            user_agent,
-        });
-    response
+        _ => {
+            // Like a real server, the sandbox finishes (and logs) what it accepted even when
+            // the client stops waiting (a slow KYC past the caller's timeout): the handler runs
+            // on a task of its own, after the injected latency.
+            let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+            let controls = controls.clone();
+            let handled = tokio::spawn(async move {
+                if let Some(delay) = latency {
+                    tokio::time::sleep(delay).await;
+                }
+                let response = next.run(request).await;
+                controls.logged(entry, response, false)
+            });
+            handled
+                .await
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+    }
+}
+
+impl Controls {
+    /// Logs a call with its answer's status, and passes the answer on.
+    fn logged(&self, mut entry: LoggedRequest, response: Response, faulted: bool) -> Response {
+        entry.seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        entry.status = response.status().as_u16();
+        entry.faulted = faulted;
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(entry);
+        response
+    }
 }
 
 /// A 200 whose body fails after the headers: the client sees the connection drop mid-response.

@@ -100,6 +100,9 @@ pub struct Config {
     pub jwt_min_remaining: Duration,
     /// Timeout of one upstream HTTP attempt.
     pub upstream_timeout: Duration,
+    /// Timeout of Unit's application create (its KYC runs inside; Unit documents up to
+    /// 120 s), within the request's own deadline. Never retried after it passes.
+    pub application_create_timeout: Duration,
     /// Attempts per upstream call (first try included) for retryable failures.
     pub upstream_max_attempts: u32,
     /// `GET /onboarding` (and customer-token's slow path) asks Unit at most once per this, per
@@ -397,6 +400,15 @@ impl Config {
             ));
         }
 
+        let application_create_timeout =
+            Duration::from_millis(env.number("APPLICATION_CREATE_TIMEOUT_MS", 12_000)?.into());
+        if application_create_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "APPLICATION_CREATE_TIMEOUT_MS",
+                "must be at least 1000",
+            ));
+        }
+
         Ok(Self {
             stytch_project_id,
             stytch_api_url,
@@ -430,6 +442,7 @@ impl Config {
             default_token_expires_in,
             jwt_min_remaining: env.seconds("JWT_MIN_REMAINING_SECONDS", 30)?,
             upstream_timeout,
+            application_create_timeout,
             upstream_max_attempts,
             unit_event_max_age: Duration::from_secs(unit_event_max_age.into()),
             onboarding_refresh: env.seconds("ONBOARDING_REFRESH_SECONDS", 10)?,

@@ -13,6 +13,7 @@ use crate::unit::{
 use crate::{ApiError, App};
 use http::StatusCode;
 use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 
 /// The Unit idempotency key of a user's application form: one form per Stytch user, ever.
@@ -369,6 +370,7 @@ impl OnboardingState {
         use ApplicationStatus as S;
         let state = match (r.customer_id.as_deref(), r.application_status.as_ref()) {
             (Some(_), _) if r.customer_archived_at.is_some() => "archived",
+            (None, _) if r.application_submitted_at.is_some() => "application_pending",
             (Some(_), _) | (None, Some(S::Approved)) => "approved",
             (None, Some(S::Denied)) => "denied",
             (None, Some(S::Canceled)) => "canceled",
@@ -462,7 +464,14 @@ pub async fn state(
         return Ok(OnboardingState::of(&record));
     };
     record = claimed;
-    match refresh(app, &record, deadline).await {
+    let refreshed = if record.application_submitted_at.is_some() {
+        find_submitted(app, &record, deadline).await
+    } else {
+        refresh(app, &record, deadline)
+            .await
+            .map_err(ApiError::from)
+    };
+    match refreshed {
         Ok(Some(r)) => record = r,
         Ok(None) => {}
         Err(e) => {
@@ -472,13 +481,62 @@ pub async fn state(
     Ok(OnboardingState::of(&record))
 }
 
-/// Whether Unit may still have news for the user: no customer, and no closed application.
+/// Whether Unit may still have news for the user: no customer, and no closed application (or a
+/// submitted one whose outcome is unknown).
 fn pending(record: &UserRecord) -> bool {
     record.customer_id.is_none()
-        && !record
-            .application_status
-            .as_ref()
-            .is_some_and(|s| s.is_closed())
+        && (record.application_submitted_at.is_some()
+            || !record
+                .application_status
+                .as_ref()
+                .is_some_and(|s| s.is_closed()))
+}
+
+/// How long a direct application's unknown outcome keeps the user `application_pending`
+/// without Unit showing it: Unit documents up to 120 s for the create, plus a margin.
+pub const SUBMISSION_WINDOW_SECONDS: i64 = 180;
+
+/// Whether a direct application sent to Unit may still be in flight there (submitted within
+/// [`SUBMISSION_WINDOW_SECONDS`] of `now`).
+pub fn submission_in_flight(record: &UserRecord, now: i64) -> bool {
+    record
+        .application_submitted_at
+        .as_deref()
+        .and_then(|t| time::OffsetDateTime::parse(t, &Rfc3339).ok())
+        .is_some_and(|at| now - at.unix_timestamp() < SUBMISSION_WINDOW_SECONDS)
+}
+
+/// A submitted application whose answer we never got, found at Unit by our tag and the user's
+/// `jwtSubject`, and recorded (as its webhook would). With none after the window, the
+/// submission is forgotten so that the user may apply again.
+async fn find_submitted(
+    app: &App,
+    record: &UserRecord,
+    deadline: Instant,
+) -> Result<Option<UserRecord>, ApiError> {
+    let user_id = record.user_id.as_str();
+    let tagged = app
+        .unit
+        .applications_tagged(&[(USER_TAG, user_id)], deadline)
+        .await?;
+    let newest = tagged
+        .into_iter()
+        .find(|a| a.attributes.jwt_subject.as_deref() == Some(user_id));
+    if let Some(application) = newest
+        && record.application_id.as_deref() != Some(application.id.as_str())
+    {
+        tracing::info!(application_id = %application.id, "found the submitted application at Unit by its tag");
+        return record_application(app, user_id, &application, deadline).await;
+    }
+    if submission_in_flight(record, crate::http::now_epoch()) {
+        return Ok(None);
+    }
+    tracing::warn!("a submitted application never appeared at Unit; the user may apply again");
+    let submitted = record.application_submitted_at.clone();
+    Ok(store::modify(&*app.store, user_id, false, |r| {
+        r.application_submitted_at == submitted && r.application_submitted_at.take().is_some()
+    })
+    .await?)
 }
 
 /// Asks Unit what changed: the form's fresh link and application, or the application's decision.

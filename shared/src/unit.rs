@@ -428,18 +428,46 @@ impl UnitClient {
     }
 
     /// `POST /applications` for an individual; retried safely thanks to its idempotency key.
+    /// `POST /applications`. Unit documents up to 120 s for it (the KYC runs inside), so each
+    /// attempt may take `attempt_timeout`; a timed-out attempt is never retried: it may still
+    /// be running at Unit, and its outcome arrives by webhook or by tag
+    /// ([`Self::applications_tagged`]).
     pub async fn create_individual_application(
         &self,
         application: &CreateIndividualApplication,
+        attempt_timeout: std::time::Duration,
         deadline: Instant,
     ) -> Result<Application, UnitError> {
         let body = Self::document("individualApplication", application);
         let retry = if application.idempotency_key.is_empty() {
             Retry::OnlyUnsent
         } else {
-            Retry::Safe
+            Retry::Slow(attempt_timeout)
         };
         self.call(Method::POST, "/applications", Some(body), retry, deadline)
+            .await
+    }
+
+    /// `GET /applications?filter[tags]=...`: the applications carrying every one of `tags`,
+    /// newest first (at most 100). The filter is written as the official Node SDK writes it
+    /// (`{"key":"value", ...}`).
+    pub async fn applications_tagged(
+        &self,
+        tags: &[(&str, &str)],
+        deadline: Instant,
+    ) -> Result<Vec<Application>, UnitError> {
+        let filter = serde_json::to_string(
+            &tags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .expect("a map of strings serialises");
+        let path = format!(
+            "/applications?filter[tags]={}&sort=-createdAt&page[limit]=100",
+            percent_encoding::utf8_percent_encode(&filter, percent_encoding::NON_ALPHANUMERIC)
+        );
+        self.call(Method::GET, &path, None, Retry::Safe, deadline)
             .await
     }
 
@@ -601,7 +629,7 @@ mod tests {
             ..Default::default()
         };
         let a = client(&server)
-            .create_individual_application(&application, soon())
+            .create_individual_application(&application, Duration::from_secs(2), soon())
             .await
             .unwrap();
         assert_eq!(

@@ -19,6 +19,18 @@ pub enum Retry {
     /// A create without an idempotency key: retried only when the request surely never left
     /// (connection refused), never after it may have reached the server.
     OnlyUnsent,
+    /// A slow create with an idempotency key (Unit's application: a KYC check that may take
+    /// far longer than an ordinary call): each attempt may take this long, an answer saying it
+    /// was not done (5xx, 429) is retried, but a timeout or a dropped connection is not. The
+    /// first attempt may still be running at Unit, and a second would race it.
+    Slow(Duration),
+}
+
+impl Retry {
+    /// Whether an answered 5xx or 429 is retried.
+    fn retries_answers(self) -> bool {
+        matches!(self, Self::Safe | Self::Slow(_))
+    }
 }
 
 /// Backoff settings.
@@ -241,12 +253,15 @@ impl Upstream {
                     attempts: attempt - 1,
                 });
             }
-            let timeout = left.min(self.policy.attempt_timeout);
+            let timeout = left.min(match call.retry {
+                Retry::Slow(attempt_timeout) => attempt_timeout,
+                _ => self.policy.attempt_timeout,
+            });
             let outcome = self.attempt(&call, timeout, attempt).await;
             let may_retry = attempt < self.policy.max_attempts;
             let (delay, last) = match outcome {
                 Outcome::Done(response) => return Ok(response),
-                Outcome::Retryable(response) if may_retry && call.retry == Retry::Safe => {
+                Outcome::Retryable(response) if may_retry && call.retry.retries_answers() => {
                     let backoff = self.policy.backoff(attempt);
                     let wanted = response
                         .retry_after()

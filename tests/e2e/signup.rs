@@ -1055,6 +1055,80 @@ async fn a_user_event_with_null_members_is_applied() {
     assert!(record.form_url.is_some(), "the form was created");
 }
 
+/// Slow KYC is pending, not rejected: Unit's create outlives our attempt (Unit documents up to
+/// 120 s), so the caller gets 202 `application_pending`; a retry meanwhile answers the same
+/// without racing the first create; with its webhook lost, `GET /onboarding` finds the
+/// application by its tag and finishes it.
+#[tokio::test]
+async fn a_slow_application_is_pending_and_found_by_its_tag() {
+    let stack = Stack::start(&[
+        ("APPLICATION_CREATE_TIMEOUT_MS", "1000"),
+        ("ONBOARDING_REFRESH_SECONDS", "0"),
+    ])
+    .await;
+    let login = stack.sign_up("slow@example.com").await;
+    let (status, _) = json_of(
+        stack
+            .http
+            .put(stack.unit("/_sandbox/webhooks"))
+            .json(&json!({"deliver": false})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    stack
+        .unit_fault(json!({"route": "POST /applications", "latency_ms": 2500, "times": 1}))
+        .await;
+    let kyc = json!({"full_name": {"first": "Peter", "last": "Parker"}, "date_of_birth": "2001-08-10",
+        "address": {"street": "20 Ingram St", "city": "Forest Hills", "state": "NY", "postal_code": "11375"},
+        "phone": {"country_code": "1", "number": "5555555555"}, "ssn": "721074426", "email": "slow@example.com"});
+    let apply = || {
+        stack
+            .http
+            .post(stack.url("/onboarding/application"))
+            .bearer_auth(&login.session_jwt)
+            .json(&kyc)
+    };
+    let started = std::time::Instant::now();
+    let (status, state) = json_of(apply()).await;
+    assert_eq!(
+        (status, state["state"].as_str()),
+        (202, Some("application_pending")),
+        "{state}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2400),
+        "one attempt, not retried"
+    );
+    let (status, state) = json_of(apply()).await;
+    assert_eq!(
+        (status, state["state"].as_str()),
+        (202, Some("application_pending")),
+        "a retry waits: {state}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let creates = stack
+        .unit_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/applications")
+        .count();
+    assert_eq!(creates, 1, "no second create raced the first");
+    let (status, state) = json_of(
+        stack
+            .http
+            .get(stack.url("/onboarding"))
+            .bearer_auth(&login.session_jwt),
+    )
+    .await;
+    assert_eq!(
+        (status, state["state"].as_str()),
+        (200, Some("approved")),
+        "{state}"
+    );
+    assert!(state["customer_id"].is_string(), "{state}");
+    let record = stack.record(&login.user_id).await.unwrap();
+    assert_eq!(record.application_submitted_at, None);
+}
+
 /// SECURITY.md, "Only verified contacts reach Unit": an address Stytch has not verified is
 /// whatever was typed at sign-up, possibly someone else's. It is neither prefilled on Unit's
 /// form nor the KYC route's default; once verified, it is both.

@@ -276,6 +276,10 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         {
             return Err(ApiError::application_exists());
         }
+        // Our create of a moment ago may still run at Unit: this one would race it.
+        if shared::onboarding::submission_in_flight(r, shared::http::now_epoch()) {
+            return Ok(pending(r));
+        }
     }
     let deadline = shared::http::deadline(req);
     // The e-mail defaults to the verified one Stytch has (asked only when the body has none).
@@ -316,19 +320,52 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         store::give_back(&*app.store, &limit_key).await;
         return Err(ApiError::applications_paused(retry_after));
     }
-    let result = app
-        .unit
-        .create_individual_application(&application, deadline)
-        .await;
-    // Each attempt Unit may have checked counts (SECURITY.md, "Identity refusals tell
-    // nothing"): a refusal, and a create whose outcome is unknown (a timeout, a dropped
-    // connection), which keeps its slot until its window ends. Only a request Unit surely did
-    // not act on gives it back: its 5xx or 429, or one never sent.
-    if result.as_ref().is_err_and(UnitError::surely_not_acted_on) {
+    // The submission is claimed before Unit is asked: a retry arriving while Unit works on this
+    // one answers `application_pending` instead of racing it.
+    let submitted = store::timestamp();
+    let mut claimed = false;
+    let stored = store::modify(&*app.store, &user_id, true, |r| {
+        claimed = !shared::onboarding::submission_in_flight(r, now);
+        if claimed {
+            r.application_submitted_at = Some(submitted.clone());
+        }
+        claimed
+    })
+    .await?
+    .ok_or_else(ApiError::internal)?;
+    if !claimed {
         store::give_back(&*app.store, &limit_key).await;
         shared::onboarding::give_back_daily_slot(app, now).await;
+        return Ok(pending(&stored));
     }
-    let created = result.map_err(|e| shared::error::application_failure(e, our_field))?;
+    let result = app
+        .unit
+        .create_individual_application(
+            &application,
+            app.config.application_create_timeout,
+            deadline,
+        )
+        .await;
+    let created = match result {
+        Ok(created) => created,
+        // No answer in time: Unit may still be running the KYC (it documents up to 120 s). The
+        // attempt keeps its slots, and its outcome comes by webhook or by tag (GET /onboarding).
+        Err(e @ UnitError::Transport(_)) => {
+            tracing::warn!(error = %e, "Unit did not answer the application in time; pending until its webhook or GET /onboarding finds it");
+            return Ok(pending(&stored));
+        }
+        Err(e) => {
+            // Each attempt Unit may have checked counts (SECURITY.md, "Identity refusals tell
+            // nothing"); only a request Unit surely did not act on (its 5xx or 429, or one
+            // never sent) gives its slots back.
+            if e.surely_not_acted_on() {
+                store::give_back(&*app.store, &limit_key).await;
+                shared::onboarding::give_back_daily_slot(app, now).await;
+            }
+            forget_submission(app, &user_id, &submitted).await;
+            return Err(shared::error::application_failure(e, our_field));
+        }
+    };
     tracing::info!(application_id = %created.id, status = %created.attributes.status, "created the Unit application");
     let record = record_application(app, &user_id, &created, deadline)
         .await?
@@ -337,6 +374,25 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         StatusCode::CREATED,
         &OnboardingState::of(&record),
     ))
+}
+
+/// 202 with the user's state (`application_pending`): the application was sent and its outcome
+/// is not known yet.
+fn pending(record: &shared::store::UserRecord) -> Response<Body> {
+    shared::error::json(StatusCode::ACCEPTED, &OnboardingState::of(record))
+}
+
+/// Clears our submission mark after Unit refused it (or surely never made it), so that the
+/// user may correct and apply again. A failure here only delays that by the window.
+async fn forget_submission(app: &App, user_id: &str, submitted: &str) {
+    let cleared = store::modify(&*app.store, user_id, false, |r| {
+        r.application_submitted_at.as_deref() == Some(submitted)
+            && r.application_submitted_at.take().is_some()
+    })
+    .await;
+    if let Err(e) = cleared {
+        tracing::warn!(error = %e, "could not clear the submission mark; it lapses by itself");
+    }
 }
 
 #[cfg(test)]

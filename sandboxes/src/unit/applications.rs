@@ -240,20 +240,51 @@ pub(super) async fn get_application(
     ))
 }
 
-pub(super) async fn list_applications(State(u): State<Arc<Unit>>, headers: HeaderMap) -> Reply {
+/// `GET /applications`, newest first, with the spec's `filter[tags]` (a JSON object, as the
+/// Node SDK writes it: an application matches when it carries every pair) and `page[limit]`
+/// (at most 100).
+pub(super) async fn list_applications(
+    State(u): State<Arc<Unit>>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Reply {
     u.org(&headers)?;
+    let tags: Map<String, Value> = match query.get("filter[tags]") {
+        None => Map::new(),
+        Some(text) => serde_json::from_str(text).map_err(|_| {
+            errors(
+                StatusCode::BAD_REQUEST,
+                vec![invalid(
+                    "filter[tags] must be a JSON object",
+                    "/filter/tags",
+                )],
+            )
+        })?,
+    };
+    let limit = query
+        .get("page[limit]")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(100)
+        .min(100);
     let data = u.data();
-    let list: Vec<Value> = data
+    let matching: Vec<(&u64, &Application)> = data
         .applications
         .iter()
         .rev()
-        .take(100)
+        .filter(|(_, a)| {
+            tags.iter()
+                .all(|(k, v)| a.attributes.get("tags").and_then(|t| t.get(k)) == Some(v))
+        })
+        .collect();
+    let total = matching.len();
+    let list: Vec<Value> = matching
+        .into_iter()
+        .take(limit)
         .map(|(id, a)| u.application_json(*id, a))
         .collect();
-    let total = data.applications.len();
     Ok(doc(
         StatusCode::OK,
-        json!({"data": list, "meta": {"pagination": {"total": total, "limit": 100, "offset": 0}}}),
+        json!({"data": list, "meta": {"pagination": {"total": total, "limit": limit, "offset": 0}}}),
     ))
 }
 

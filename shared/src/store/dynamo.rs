@@ -94,7 +94,7 @@ fn user_key(user_id: &str) -> Item {
 /// The attributes of a user record that [`user_item`] writes and `update_user` owns: each is
 /// set when the record has it and removed when not. The customer-token counter
 /// ([`TOKEN_COUNT`], [`TOKEN_WINDOW_START`]) is not among them, so an update leaves it alone.
-const USER_ATTRIBUTES: [&str; 20] = [
+const USER_ATTRIBUTES: [&str; 21] = [
     "user_id",
     "email",
     "phone",
@@ -111,6 +111,7 @@ const USER_ATTRIBUTES: [&str; 20] = [
     "totp_id",
     "totp_confirmed_at",
     "customer_archived_at",
+    "application_submitted_at",
     "deleted",
     "created_at",
     "updated_at",
@@ -140,6 +141,7 @@ fn user_item(r: &UserRecord) -> Item {
         ("totp_id", &r.totp_id),
         ("totp_confirmed_at", &r.totp_confirmed_at),
         ("customer_archived_at", &r.customer_archived_at),
+        ("application_submitted_at", &r.application_submitted_at),
     ] {
         if let Some(v) = value {
             item.insert(name.into(), s(v));
@@ -174,6 +176,7 @@ fn user_from(item: &Item) -> Result<UserRecord, StoreError> {
         totp_id: optional(item, "totp_id")?,
         totp_confirmed_at: optional(item, "totp_confirmed_at")?,
         customer_archived_at: optional(item, "customer_archived_at")?,
+        application_submitted_at: optional(item, "application_submitted_at")?,
         deleted: matches!(item.get("deleted"), Some(AttributeValue::Bool(true))),
         created_at: string(item, "created_at")?,
         updated_at: string(item, "updated_at")?,
@@ -824,6 +827,7 @@ mod tests {
             totp_id: some(),
             totp_confirmed_at: some(),
             customer_archived_at: some(),
+            application_submitted_at: some(),
             deleted: true,
             created_at: "t0".into(),
             updated_at: "t1".into(),

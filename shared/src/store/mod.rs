@@ -35,6 +35,11 @@ pub struct UserRecord {
     /// Unit application and its status.
     pub application_id: Option<String>,
     pub application_status: Option<ApplicationStatus>,
+    /// When a direct application was sent to Unit and its outcome is not known yet (RFC 3339):
+    /// set before the create, cleared when the application is recorded or surely not made.
+    /// While it is recent, the user's application is `application_pending` and another is
+    /// not sent (a retry would race the first at Unit).
+    pub application_submitted_at: Option<String>,
     /// Unit customer, once approved.
     pub customer_id: Option<String>,
     /// When the user first stepped up with a verified TOTP (RFC 3339): from then on, a new
@@ -322,7 +327,8 @@ impl UserRecord {
             );
             return false;
         }
-        let mut changed = false;
+        // The submission waiting for its outcome is this application (or was overtaken by it).
+        let mut changed = record.application_submitted_at.take().is_some();
         if !same {
             record.application_id = Some(application_id.to_owned());
             record.application_status = None;
