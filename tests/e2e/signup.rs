@@ -1088,16 +1088,11 @@ async fn a_slow_application_is_pending_and_found_by_its_tag() {
             .bearer_auth(&login.session_jwt)
             .json(&kyc)
     };
-    let started = std::time::Instant::now();
     let (status, state) = json_of(apply()).await;
     assert_eq!(
         (status, state["state"].as_str()),
         (202, Some("application_pending")),
         "{state}"
-    );
-    assert!(
-        started.elapsed() < std::time::Duration::from_millis(2400),
-        "one attempt, not retried"
     );
     let (status, state) = json_of(apply()).await;
     assert_eq!(
@@ -1105,26 +1100,32 @@ async fn a_slow_application_is_pending_and_found_by_its_tag() {
         (202, Some("application_pending")),
         "a retry waits: {state}"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    // Unit finishes the KYC after 2.5 s; its webhook is lost, the visits find it by tag.
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let onboarding = stack
+            .http
+            .get(stack.url("/onboarding"))
+            .bearer_auth(&login.session_jwt);
+        let (status, seen) = json_of(onboarding).await;
+        assert_eq!(status, 200, "{seen}");
+        state = seen;
+        if state["state"] != "application_pending" {
+            break;
+        }
+    }
+    assert_eq!(state["state"], "approved", "{state}");
+    assert!(state["customer_id"].is_string(), "{state}");
     let creates = stack
         .unit_log()
         .iter()
         .filter(|r| r.method == "POST" && r.path == "/applications")
         .count();
-    assert_eq!(creates, 1, "no second create raced the first");
-    let (status, state) = json_of(
-        stack
-            .http
-            .get(stack.url("/onboarding"))
-            .bearer_auth(&login.session_jwt),
-    )
-    .await;
     assert_eq!(
-        (status, state["state"].as_str()),
-        (200, Some("approved")),
-        "{state}"
+        creates, 1,
+        "one create: neither our retry nor the caller's raced it"
     );
-    assert!(state["customer_id"].is_string(), "{state}");
     let record = stack.record(&login.user_id).await.unwrap();
     assert_eq!(record.application_submitted_at, None);
 }
