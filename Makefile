@@ -13,9 +13,10 @@ demo:
 test:
 	bash tools/test.sh
 
-## smoke: walk the whole flow against API_URL with test credentials (see README: Deploy, step 7)
+## smoke: walk the whole flow against API_URL with test credentials (see README: Deploy, step 7);
+## PROBE=1: ask Stytch and Unit the open questions instead (README: Deploy, step 8)
 smoke:
-	cargo run --quiet -p bridge-admin -- smoke $(SMOKE_ARGS)
+	cargo run --quiet -p bridge-admin -- $(if $(PROBE),probe,smoke) $(SMOKE_ARGS)
 
 ## package: release builds for Lambda (glibc 2.34, zig via cargo-lambda), glibc check, zips and sizes
 package:

@@ -5,6 +5,7 @@
 //! and table; `smoke` walks the whole flow against a deployment's API with test credentials.
 
 mod link;
+mod probe;
 mod smoke;
 mod target;
 
@@ -48,6 +49,9 @@ enum Command {
     /// Stytch and Unit test credentials: sign-up, onboarding, Unit's approval, TOTP step-up, a
     /// customer token used at Unit, the audit item, clean-up.
     Smoke(smoke::Args),
+    /// Asks Stytch's and Unit's test environments the questions their documents leave open and
+    /// prints each answer beside our reading in docs/ (test credentials only).
+    Probe(probe::Args),
 }
 
 #[tokio::main]
@@ -128,5 +132,6 @@ async fn run(cli: Cli) -> Result<i32, target::Failure> {
             smoke::run(args).await?;
             Ok(0)
         }
+        Command::Probe(args) => Ok(if probe::run(args).await? { 0 } else { 1 }),
     }
 }

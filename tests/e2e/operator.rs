@@ -795,3 +795,46 @@ async fn a_pending_link_whose_customer_was_bound_elsewhere_meanwhile_is_undone()
     );
     assert_eq!(binding(&stack, &other.user_id).await, (None, None));
 }
+
+/// `bridge-admin probe` (`PROBE=1 make smoke`) against the sandboxes: every question is asked
+/// and, since the sandboxes follow our readings, every answer agrees; live credentials are
+/// refused before anything is sent.
+#[tokio::test]
+#[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
+async fn the_probe_prints_each_answer_beside_its_reading_and_refuses_live_credentials() {
+    let moto = e2e::moto();
+    let stack = Stack::on_moto(&moto).await;
+    let (_, customer) = stack.onboarded("probe@example.com").await;
+    let vars = [
+        ("PROBE_EMAIL", "probe@example.com"),
+        ("PROBE_PASSWORD", "correct horse battery staple"),
+    ];
+    let args = ["probe", "--customer-id", customer.as_str()];
+    let out = stack.bridge_admin(&moto, &args, &vars).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    for question in [
+        "fresh session JWT, scope customers (OQ2)",
+        "another Stytch user (OQ4)",
+        "(cards-write) without a JWT",
+        "customer-token-write",
+        "a wrong TOTP code",
+    ] {
+        assert!(stdout.contains(question), "{question} not asked:\n{stdout}");
+    }
+    assert!(!stdout.contains("DISAGREES"), "{stdout}");
+    assert!(stdout.contains("probe: 0 disagreement(s)"), "{stdout}");
+    let stranger_deleted = stack
+        .stytch_log()
+        .iter()
+        .any(|r| r.method == "DELETE" && r.path.starts_with("/v1/users/user-test-"));
+    assert!(stranger_deleted, "the probe's own test user is deleted");
+
+    let live = [vars[0], vars[1], ("UNIT_API_URL", "https://api.unit.co")];
+    let before = stack.unit_log().len();
+    let out = stack.bridge_admin(&moto, &args, &live).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stderr.contains("test credentials only"), "{stderr}");
+    assert_eq!(stack.unit_log().len(), before, "nothing was sent");
+}
