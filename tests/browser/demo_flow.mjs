@@ -90,6 +90,9 @@ try {
     await page.waitForSelector("#form-link:not([hidden])");
     [form] = await Promise.all([context.waitForEvent("page"), page.click("#form-link")]);
     await form.waitForSelector("#submit");
+    // A password's e-mail is unverified at Stytch, so the form has no prefill of it: the
+    // applicant types it, as on Unit's form.
+    await form.fill("#email", email);
     await form.screenshot({ path: join(artifacts, "03b-unit-form-page.png"), fullPage: true });
     await form.click("#submit");
     await form.waitForSelector("#done");

@@ -206,10 +206,28 @@ pub(super) async fn form_page(State(u): State<Arc<Unit>>, Path(token): Path<Stri
         )
             .into_response();
     };
+    // The prefill's e-mail, if any (only addresses Stytch verified are prefilled); the
+    // applicant types it otherwise, as on Unit's form.
+    let email: String = u
+        .data()
+        .forms
+        .get(&id)
+        .and_then(|f| {
+            f.attributes
+                .get("applicantDetails")?
+                .get("email")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !matches!(c, '<' | '>' | '"' | '&' | '\''))
+        .collect();
     Html(format!(
         "<!doctype html><html><head><meta charset=utf-8><title>Unit sandbox application</title></head>\
          <body><h1>Open your account (Unit sandbox)</h1><p>Application form {id}. The sandbox fills in a sample \
-         applicant; submit to apply.</p><form method=post><label>SSN <input name=ssn value=\"\" placeholder=\"9 digits (optional)\">\
+         applicant; submit to apply.</p><form method=post><label>E-mail <input id=email name=email type=email value=\"{email}\">\
+         </label> <label>SSN <input name=ssn value=\"\" placeholder=\"9 digits (optional)\">\
          </label> <button type=submit id=submit>Submit application</button></form></body></html>"
     ))
     .into_response()
@@ -218,7 +236,7 @@ pub(super) async fn form_page(State(u): State<Arc<Unit>>, Path(token): Path<Stri
 pub(super) async fn form_submit(
     State(u): State<Arc<Unit>>,
     Path(token): Path<String>,
-    bytes: Bytes,
+    axum::Form(fields): axum::Form<HashMap<String, String>>,
 ) -> Response {
     let Some(id) = form_by_token(&u, &token) else {
         return (
@@ -228,11 +246,9 @@ pub(super) async fn form_submit(
             .into_response();
     };
     let mut overrides = Map::new();
-    for pair in String::from_utf8_lossy(&bytes).split('&') {
-        if let Some(("ssn", v)) = pair.split_once('=')
-            && !v.is_empty()
-        {
-            overrides.insert("ssn".into(), json!(v));
+    for name in ["ssn", "email"] {
+        if let Some(v) = fields.get(name).filter(|v| !v.is_empty()) {
+            overrides.insert(name.into(), json!(v));
         }
     }
     match complete(&u, id, overrides) {
