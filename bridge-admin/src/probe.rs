@@ -167,16 +167,7 @@ struct Stranger {
 
 impl Stranger {
     async fn create(target: &Target) -> Result<Self, Failure> {
-        let email = format!("probe+{}@example.com", fastrand::u64(..));
-        let password = format!("probe {} {}", fastrand::u64(..), fastrand::u64(..));
-        let (status, body) = target
-            .stytch(Method::POST, "/v1/passwords")
-            .json(&json!({"email": email, "password": password, "session_duration_minutes": 60}))
-            .send_json("Stytch")
-            .await?;
-        if status != StatusCode::OK {
-            return Err(stytch_refusal(target, status, &body));
-        }
+        let (_, body) = target.password_user("probe").await?;
         Ok(Self {
             session: session_of(&body)?,
         })

@@ -177,16 +177,7 @@ fn rfc3339(v: &Value) -> Option<time::OffsetDateTime> {
 }
 
 async fn create_user(target: &Target) -> Result<(User, String), Failure> {
-    let email = format!("smoke+{}@example.com", fastrand::u64(..));
-    let password = format!("smoke {} {}", fastrand::u64(..), fastrand::u64(..));
-    let (status, body) = target
-        .stytch(Method::POST, "/v1/passwords")
-        .json(&json!({"email": email, "password": password, "session_duration_minutes": 60}))
-        .send_json("Stytch")
-        .await?;
-    if status != StatusCode::OK {
-        return Err(stytch_refusal(target, status, &body));
-    }
+    let (email, body) = target.password_user("smoke").await?;
     let user = User {
         user_id: body["user_id"].as_str().unwrap_or_default().to_owned(),
         email: email.clone(),
@@ -439,9 +430,7 @@ async fn audit(target: &Target, user: &User, customer_id: &str) -> Result<((), S
         (),
         format!(
             "token for {} issued at {} (request {})",
-            entry.scopes.join(" "),
-            entry.issued_at,
-            entry.request_id
+            entry.scopes, entry.issued_at, entry.request_id
         ),
     ))
 }

@@ -179,6 +179,22 @@ impl Target {
         why.join(", ")
     }
 
+    /// Signs up a new Stytch test user (`<prefix>+<random>@example.com`, a random password) in
+    /// a session of an hour: its e-mail and Stytch's answer.
+    pub async fn password_user(&self, prefix: &str) -> Result<(String, Value), Failure> {
+        let email = format!("{prefix}+{}@example.com", fastrand::u64(..));
+        let password = format!("{prefix} {} {}", fastrand::u64(..), fastrand::u64(..));
+        let (status, body) = self
+            .stytch(Method::POST, "/v1/passwords")
+            .json(&serde_json::json!({"email": email, "password": password, "session_duration_minutes": 60}))
+            .send_json("Stytch")
+            .await?;
+        if status != StatusCode::OK {
+            return Err(stytch_refusal(self, status, &body));
+        }
+        Ok((email, body))
+    }
+
     /// A call to Stytch with the project's Basic credentials.
     pub fn stytch(&self, method: Method, path: &str) -> RequestBuilder {
         self.http

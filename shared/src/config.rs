@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::domain::{Scope, Scopes};
+
 /// A configuration error: always names the variable and says what is wrong with it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration error: {var} {problem}")]
@@ -88,12 +90,12 @@ pub struct Config {
     /// (`TOTP_DAILY_CEILING`): what bounds a password thief's guessing over a year.
     pub totp_daily_ceiling: u32,
     /// Unit scopes a customer token may carry.
-    pub allowed_scopes: BTreeSet<String>,
+    pub allowed_scopes: Scopes,
     /// Scopes on [`READ_ONLY_SCOPES`] that need a step-up all the same (`SENSITIVE_SCOPES`);
     /// every other scope always does ([`Config::is_sensitive`]).
-    pub sensitive_scopes: BTreeSet<String>,
+    pub sensitive_scopes: Scopes,
     /// Scopes of a customer token when the request names none.
-    pub default_scopes: BTreeSet<String>,
+    pub default_scopes: Scopes,
     /// Lifetime of a customer token when the request names none (seconds, at most 86400).
     pub default_token_expires_in: u32,
     /// A session JWT with less life left than this is not sent to Unit (401 `session_jwt_expiring`).
@@ -334,10 +336,13 @@ impl Config {
         let allowed_scopes = env.scopes("ALLOWED_SCOPES", DEFAULT_ALLOWED_SCOPES)?;
         let sensitive_scopes = sensitive_additions(env.optional("SENSITIVE_SCOPES"))?;
         let default_scopes = env.scopes("DEFAULT_SCOPES", "customers accounts")?;
-        if let Some(outside) = default_scopes.iter().find(|s| !allowed_scopes.contains(*s)) {
+        if let Some(outside) = default_scopes.outside(&allowed_scopes).next() {
             return Err(ConfigError::new(
                 "DEFAULT_SCOPES",
-                format!("has {outside:?}, which ALLOWED_SCOPES does not allow"),
+                format!(
+                    "has {:?}, which ALLOWED_SCOPES does not allow",
+                    outside.as_str()
+                ),
             ));
         }
         let default_token_expires_in = env.number("DEFAULT_TOKEN_EXPIRES_IN", 3600)?;
@@ -479,8 +484,8 @@ fn session_check(
 
 /// `SENSITIVE_SCOPES`: scopes added to the sensitive set. It cannot take one away: a name
 /// written as a removal (`-cards-write`, `!payments-write`) stops start-up.
-fn sensitive_additions(raw: Option<String>) -> Result<BTreeSet<String>, ConfigError> {
-    let mut scopes = BTreeSet::new();
+fn sensitive_additions(raw: Option<String>) -> Result<Scopes, ConfigError> {
+    let mut scopes = Vec::new();
     for name in raw
         .iter()
         .flat_map(|r| r.split([' ', ',']))
@@ -495,15 +500,15 @@ fn sensitive_additions(raw: Option<String>) -> Result<BTreeSet<String>, ConfigEr
                 ),
             ));
         }
-        if !name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
-            return Err(ConfigError::new(
+        let scope = Scope::parse(name).map_err(|_| {
+            ConfigError::new(
                 "SENSITIVE_SCOPES",
                 format!("has {name:?}, which is not a Unit scope name"),
-            ));
-        }
-        scopes.insert(name.to_owned());
+            )
+        })?;
+        scopes.push(scope);
     }
-    Ok(scopes)
+    Ok(scopes.into_iter().collect())
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -600,23 +605,11 @@ impl Env<'_> {
         Ok(factors)
     }
 
-    fn scopes(&self, var: &'static str, default: &str) -> Result<BTreeSet<String>, ConfigError> {
+    fn scopes(&self, var: &'static str, default: &str) -> Result<Scopes, ConfigError> {
         let raw = self.optional(var).unwrap_or_else(|| default.to_owned());
-        let scopes: BTreeSet<String> = raw
-            .split([' ', ','])
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if let Some(bad) = scopes
-            .iter()
-            .find(|s| !s.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
-        {
-            return Err(ConfigError::new(
-                var,
-                format!("has {bad:?}, which is not a Unit scope name"),
-            ));
-        }
-        Ok(scopes)
+        Scopes::parse(&raw.replace(',', " ")).map_err(|(bad, _)| {
+            ConfigError::new(var, format!("has {bad:?}, which is not a Unit scope name"))
+        })
     }
 }
 

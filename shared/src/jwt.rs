@@ -26,6 +26,7 @@ use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
 use crate::config::StepUpFactor;
+use crate::domain::UserId;
 use crate::secrets::SecretString;
 use crate::stytch::{AuthenticationFactor, Jwk, StytchClient, StytchError};
 
@@ -65,7 +66,7 @@ pub type Factor = AuthenticationFactor;
 #[derive(Debug, Clone)]
 pub struct VerifiedSession {
     /// Stytch `user_id` (the JWT `sub`), the `jwtSubject` Unit matches.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Stytch session id.
     pub session_id: String,
     /// `iat`, epoch seconds.
@@ -403,9 +404,12 @@ impl SessionVerifier {
         let (Some(sub), Some(exp)) = (claims.sub, claims.exp) else {
             return Err(JwtError::Invalid("missing claim"));
         };
-        if sub.is_empty() || claims.session.id.is_empty() {
+        if claims.session.id.is_empty() {
             return Err(JwtError::Invalid("missing subject or session"));
         }
+        // The identity everything downstream binds to: a Stytch user id, or nothing.
+        let sub =
+            UserId::parse(sub).map_err(|_| JwtError::Invalid("sub is not a Stytch user id"))?;
         tracing::debug!(
             user_id = %sub,
             session_id = %claims.session.id,

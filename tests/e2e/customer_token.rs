@@ -87,10 +87,7 @@ async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
     // One audit entry per token, never the token.
     let audit = stack.audit(&login.user_id).await;
     assert_eq!(audit.len(), 2);
-    assert_eq!(
-        audit[1].scopes,
-        vec!["cards-write".to_owned(), "customers".to_owned()]
-    );
+    assert_eq!(audit[1].scopes.to_string(), "cards-write customers");
     assert_eq!(
         (audit[1].customer_id.as_str(), audit[1].expires_in),
         (customer.as_str(), 600)

@@ -272,20 +272,31 @@ impl Stack {
 
     /// Verifies `email` at the Stytch sandbox with an e-mail passcode (in a new session).
     pub async fn verify_email(&self, email: &str) {
+        self.email_passcode(email, json!({})).await;
+    }
+
+    /// Sends an e-mail passcode to `email`, reads it from the sandbox's "inbox" and
+    /// authenticates it with `session` (`{}`, or `{"session_jwt": ...}`); Stytch's answer.
+    async fn email_passcode(&self, email: &str, session: Value) -> Value {
+        let mut send = session.clone();
+        send["email"] = json!(email);
         let (status, sent) = json_of(
             self.stytch_call(reqwest::Method::POST, "/v1/otps/email/send")
-                .json(&json!({ "email": email })),
+                .json(&send),
         )
         .await;
         assert_eq!(status, 200, "{sent}");
         let method_id = sent["email_id"].as_str().expect("email_id").to_owned();
-        let code = self.otp_code(&method_id).await;
+        let mut authenticate = session;
+        authenticate["method_id"] = json!(method_id);
+        authenticate["code"] = json!(self.otp_code(&method_id).await);
         let (status, proven) = json_of(
             self.stytch_call(reqwest::Method::POST, "/v1/otps/authenticate")
-                .json(&json!({"method_id": method_id, "code": code})),
+                .json(&authenticate),
         )
         .await;
         assert_eq!(status, 200, "{proven}");
+        proven
     }
 
     /// Signs up `email` with a password, leaving the address unverified (as Stytch does).
@@ -489,20 +500,9 @@ impl Stack {
     /// passcode (sent, read from the sandbox's "inbox", authenticated into the session); returns
     /// the session's new JWT.
     pub async fn prove_email(&self, session_jwt: &str, email: &str) -> String {
-        let (status, sent) = json_of(
-            self.stytch_call(reqwest::Method::POST, "/v1/otps/email/send")
-                .json(&json!({"email": email, "session_jwt": session_jwt})),
-        )
-        .await;
-        assert_eq!(status, 200, "{sent}");
-        let method_id = sent["email_id"].as_str().expect("email_id").to_owned();
-        let code = self.otp_code(&method_id).await;
-        let (status, proven) = json_of(
-            self.stytch_call(reqwest::Method::POST, "/v1/otps/authenticate")
-                .json(&json!({"method_id": method_id, "code": code, "session_jwt": session_jwt})),
-        )
-        .await;
-        assert_eq!(status, 200, "{proven}");
+        let proven = self
+            .email_passcode(email, json!({ "session_jwt": session_jwt }))
+            .await;
         proven["session_jwt"]
             .as_str()
             .expect("session_jwt")

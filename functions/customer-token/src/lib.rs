@@ -9,13 +9,13 @@
 //! replayed (no JWT, no token).
 
 use std::collections::BTreeSet;
-
 use std::sync::Arc;
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::config::StepUpFactor;
+use shared::domain::Scopes;
 use shared::error::FieldProblem;
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
@@ -73,7 +73,7 @@ struct Issued {
 
 /// The checked request: scopes, lifetime, resources.
 struct Checked {
-    scopes: BTreeSet<String>,
+    scopes: Scopes,
     expires_in: u32,
     resources: Option<Vec<TokenResource>>,
 }
@@ -81,18 +81,16 @@ struct Checked {
 fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
     let config = &app.config;
     let mut problems = Vec::new();
-    let scopes: BTreeSet<String> = match body.scope.as_deref().map(str::trim) {
+    // A name that is not even a Unit scope is outside the allowed ones too.
+    let scopes = match body.scope.as_deref().map(str::trim) {
         None | Some("") => config.default_scopes.clone(),
-        Some(s) => s
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        Some(s) => {
+            Scopes::parse(s).map_err(|(bad, _)| ApiError::scope_not_allowed(&[bad.as_str()]))?
+        }
     };
     let outside: Vec<&str> = scopes
-        .iter()
-        .filter(|s| !config.allowed_scopes.contains(*s))
-        .map(String::as_str)
+        .outside(&config.allowed_scopes)
+        .map(|s| s.as_str())
         .collect();
     if !outside.is_empty() {
         return Err(ApiError::scope_not_allowed(&outside));
@@ -146,11 +144,11 @@ fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
 }
 
 /// The sensitive scopes among `scopes`.
-fn sensitive<'a>(app: &App, scopes: &'a BTreeSet<String>) -> Vec<&'a str> {
+fn sensitive<'a>(app: &App, scopes: &'a Scopes) -> Vec<&'a str> {
     scopes
         .iter()
         .filter(|s| app.config.is_sensitive(s))
-        .map(String::as_str)
+        .map(|s| s.as_str())
         .collect()
 }
 
@@ -284,7 +282,7 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             event: None,
             user_id: session.user_id.clone(),
             customer_id: customer_id.clone(),
-            scopes: scopes.into_iter().collect(),
+            scopes,
             issued_at: shared::store::timestamp_millis(),
             request_id: shared::http::request_id(req),
             expires_in,
@@ -303,7 +301,7 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 
 /// A token request that passed every check needing no upstream call.
 struct Asked {
-    scopes: BTreeSet<String>,
+    scopes: Scopes,
     /// The same scopes as Unit takes them, space-separated (the request, the answer, the log).
     scope: String,
     resources: Option<Vec<TokenResource>>,
@@ -346,7 +344,7 @@ fn check(
         checked.expires_in
     };
     Ok(Asked {
-        scope: checked.scopes.iter().cloned().collect::<Vec<_>>().join(" "),
+        scope: checked.scopes.to_string(),
         scopes: checked.scopes,
         resources: checked.resources,
         sensitive,

@@ -292,10 +292,10 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
             .and_then(shared::onboarding::verified_email),
     };
     let mut application = validate(body, email).map_err(ApiError::invalid_fields)?;
-    application.jwt_subject = user_id.clone();
+    application.jwt_subject = user_id.to_string();
     application
         .tags
-        .insert(shared::onboarding::USER_TAG.into(), user_id.clone());
+        .insert(shared::onboarding::USER_TAG.into(), user_id.to_string());
     let secrets = app.secrets.current().await?;
     application.idempotency_key = attempt_key(
         &user_id,

@@ -266,13 +266,18 @@ async fn revoke_other_sessions(
 }
 
 /// An audit entry of a security event of the user's.
-async fn audit(app: &App, req: &Request, user_id: &str, event: &str) -> Result<(), ApiError> {
+async fn audit(
+    app: &App,
+    req: &Request,
+    user_id: &shared::domain::UserId,
+    event: &str,
+) -> Result<(), ApiError> {
     app.store
         .put_audit(&AuditEntry {
             event: Some(event.to_owned()),
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             customer_id: String::new(),
-            scopes: Vec::new(),
+            scopes: shared::domain::Scopes::default(),
             issued_at: shared::store::timestamp_millis(),
             request_id: shared::http::request_id(req),
             expires_in: 0,
@@ -289,7 +294,7 @@ enum Check<'a> {
 /// What a step-up answers.
 #[derive(Serialize)]
 struct SteppedUp {
-    user_id: String,
+    user_id: shared::domain::UserId,
     session_jwt: SecretString,
     session_token: SecretString,
     session_expires_at: Option<String>,

@@ -339,9 +339,9 @@ async fn audit_entries_are_kept_in_order(store: &dyn UserStore, run: &str) {
     let user = format!("user-test-{run}-audit");
     let entry = |t: &str, req: &str| AuditEntry {
         event: None,
-        user_id: user.clone(),
+        user_id: crate::domain::UserId::parse(user.clone()).expect("a user id"),
         customer_id: "10000".into(),
-        scopes: vec!["customers".into(), "cards-write".into()],
+        scopes: crate::domain::Scopes::parse("customers cards-write").expect("scopes"),
         issued_at: t.into(),
         request_id: req.into(),
         expires_in: 3600,

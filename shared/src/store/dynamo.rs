@@ -190,14 +190,16 @@ fn audit_from(item: &Item) -> Result<AuditEntry, StoreError> {
             .iter()
             .map(|v| {
                 v.as_s()
-                    .cloned()
-                    .map_err(|_| StoreError::Corrupt("scope is not a string".into()))
+                    .ok()
+                    .and_then(|text| crate::domain::Scope::parse(text.as_str()).ok())
+                    .ok_or_else(|| StoreError::Corrupt("a scope is not a Unit scope name".into()))
             })
             .collect::<Result<_, _>>()?,
         _ => return Err(StoreError::Corrupt("missing scopes".into())),
     };
     Ok(AuditEntry {
-        user_id: string(item, "user_id")?,
+        user_id: crate::domain::UserId::parse(string(item, "user_id")?)
+            .map_err(|e| StoreError::Corrupt(format!("user_id: {e}")))?,
         event: optional(item, "event")?,
         customer_id: string(item, "customer_id")?,
         scopes,
@@ -559,14 +561,14 @@ impl AuditLog for DynamoStore {
             format!("AUDIT#{}", entry.user_id),
             &format!("{}#{}", entry.issued_at, entry.request_id),
         );
-        item.insert("user_id".into(), s(&entry.user_id));
+        item.insert("user_id".into(), s(entry.user_id.as_str()));
         if let Some(event) = &entry.event {
             item.insert("event".into(), s(event));
         }
         item.insert("customer_id".into(), s(&entry.customer_id));
         item.insert(
             "scopes".into(),
-            AttributeValue::L(entry.scopes.iter().map(s).collect()),
+            AttributeValue::L(entry.scopes.iter().map(|x| s(x.as_str())).collect()),
         );
         item.insert("issued_at".into(), s(&entry.issued_at));
         item.insert("request_id".into(), s(&entry.request_id));

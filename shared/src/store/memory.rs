@@ -158,7 +158,7 @@ impl EventMarkers for MemoryStore {
 impl AuditLog for MemoryStore {
     async fn put_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let key = (
-            entry.user_id.clone(),
+            entry.user_id.to_string(),
             entry.issued_at.clone(),
             entry.request_id.clone(),
         );

@@ -70,12 +70,12 @@ pub struct UserRecord {
 /// An audit entry per customer token issued (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    pub user_id: String,
+    pub user_id: crate::domain::UserId,
     /// What happened, for entries other than a customer token (e.g. `totp_replaced`); `None`
     /// for a token, whose customer, scopes and lifetime the other fields hold.
     pub event: Option<String>,
     pub customer_id: String,
-    pub scopes: Vec<String>,
+    pub scopes: crate::domain::Scopes,
     /// RFC 3339.
     pub issued_at: String,
     pub request_id: String,
