@@ -243,177 +243,14 @@ impl Config {
     /// Reads the configuration through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let stytch_project_id = env.required("STYTCH_PROJECT_ID")?;
-        if !stytch_project_id.starts_with("project-") {
-            return Err(ConfigError::new(
-                "STYTCH_PROJECT_ID",
-                format!(
-                    "is not a Stytch project id (project-test-... or project-live-...): {stytch_project_id:?}"
-                ),
-            ));
-        }
-        let default_stytch = if stytch_project_id.starts_with("project-live-") {
-            "https://api.stytch.com"
-        } else {
-            "https://test.stytch.com"
-        };
-        let stytch_api_url = env
-            .url("STYTCH_API_URL")?
-            .unwrap_or_else(|| default_stytch.into());
-        // Stytch's own hosts serve one environment each: a live project on the test host (or the
-        // reverse) would fail every call with unauthorized credentials.
-        let live = stytch_project_id.starts_with("project-live-");
-        match stytch_api_url.as_str() {
-            "https://test.stytch.com" if live => {
-                return Err(ConfigError::new(
-                    "STYTCH_API_URL",
-                    "is Stytch's test host, but STYTCH_PROJECT_ID is a live project (use https://api.stytch.com)",
-                ));
-            }
-            "https://api.stytch.com" if !live => {
-                return Err(ConfigError::new(
-                    "STYTCH_API_URL",
-                    "is Stytch's live host, but STYTCH_PROJECT_ID is a test project (use https://test.stytch.com)",
-                ));
-            }
-            _ => {}
-        }
+        let (stytch_project_id, stytch_api_url) = stytch_project(&env)?;
         let unit_api_url = env.url("UNIT_API_URL")?.ok_or_else(|| {
             ConfigError::new(
                 "UNIT_API_URL",
                 "is not set (e.g. https://api.s.unit.sh for Unit's sandbox)",
             )
         })?;
-
-        let secrets = match (
-            env.optional("SECRET_ID"),
-            env.optional("SECRETS_FILE"),
-            env.optional("SECRETS_JSON"),
-        ) {
-            (Some(secret_id), None, None) => SecretsLocation::SecretsManager {
-                secret_id,
-                ttl: env.seconds("SECRETS_TTL_SECONDS", 300)?,
-            },
-            (None, Some(path), None) => SecretsLocation::File(PathBuf::from(path)),
-            (None, None, Some(json)) => SecretsLocation::Inline(json),
-            (None, None, None) => {
-                return Err(ConfigError::new(
-                    "SECRET_ID",
-                    "is not set (the Secrets Manager secret's name or ARN; locally SECRETS_FILE or SECRETS_JSON)",
-                ));
-            }
-            _ => {
-                return Err(ConfigError::new(
-                    "SECRET_ID",
-                    "conflicts: set exactly one of SECRET_ID, SECRETS_FILE and SECRETS_JSON",
-                ));
-            }
-        };
-
-        let store = match (env.optional("STORE").as_deref(), env.optional("TABLE_NAME")) {
-            (Some("memory"), None) => StoreLocation::Memory,
-            (Some("memory"), Some(_)) => {
-                return Err(ConfigError::new(
-                    "STORE",
-                    "is memory but TABLE_NAME is set too; unset one",
-                ));
-            }
-            (None | Some("dynamodb"), Some(table_name)) => StoreLocation::DynamoDb { table_name },
-            (None | Some("dynamodb"), None) => {
-                return Err(ConfigError::new(
-                    "TABLE_NAME",
-                    "is not set (the DynamoDB table of user mappings)",
-                ));
-            }
-            (Some(other), _) => {
-                return Err(ConfigError::new(
-                    "STORE",
-                    format!("must be dynamodb or memory, got {other:?}"),
-                ));
-            }
-        };
-
-        let allowed_scopes = env.scopes("ALLOWED_SCOPES", DEFAULT_ALLOWED_SCOPES)?;
-        let sensitive_scopes = sensitive_additions(env.optional("SENSITIVE_SCOPES"))?;
-        let default_scopes = env.scopes("DEFAULT_SCOPES", "customers accounts")?;
-        if let Some(outside) = default_scopes.outside(&allowed_scopes).next() {
-            return Err(ConfigError::new(
-                "DEFAULT_SCOPES",
-                format!(
-                    "has {:?}, which ALLOWED_SCOPES does not allow",
-                    outside.as_str()
-                ),
-            ));
-        }
-        let default_token_expires_in = env.number("DEFAULT_TOKEN_EXPIRES_IN", 3600)?;
-        if !(1..=86_400).contains(&default_token_expires_in) {
-            return Err(ConfigError::new(
-                "DEFAULT_TOKEN_EXPIRES_IN",
-                "must be between 1 and 86400 seconds",
-            ));
-        }
-        let upstream_max_attempts = env.number("UPSTREAM_MAX_ATTEMPTS", 3)?;
-        if !(1..=10).contains(&upstream_max_attempts) {
-            return Err(ConfigError::new(
-                "UPSTREAM_MAX_ATTEMPTS",
-                "must be between 1 and 10",
-            ));
-        }
-        let sensitive_token_max_expires_in = env.number("SENSITIVE_TOKEN_MAX_EXPIRES_IN", 900)?;
-        if !(1..=86_400).contains(&sensitive_token_max_expires_in) {
-            return Err(ConfigError::new(
-                "SENSITIVE_TOKEN_MAX_EXPIRES_IN",
-                "must be between 1 and 86400 seconds",
-            ));
-        }
-        let session_check = session_check(
-            env.optional("SESSION_CHECK"),
-            env.optional("SENSITIVE_SESSION_CHECK"),
-        )?;
-        let daily_applications_cap = env.number("DAILY_APPLICATIONS_CAP", 1000)?;
-        if daily_applications_cap == 0 {
-            return Err(ConfigError::new(
-                "DAILY_APPLICATIONS_CAP",
-                "must be at least 1",
-            ));
-        }
-        let unit_event_max_age =
-            env.number("UNIT_EVENT_MAX_AGE_SECONDS", MIN_UNIT_EVENT_MAX_AGE)?;
-        if unit_event_max_age < MIN_UNIT_EVENT_MAX_AGE {
-            return Err(ConfigError::new(
-                "UNIT_EVENT_MAX_AGE_SECONDS",
-                format!(
-                    "must be at least {MIN_UNIT_EVENT_MAX_AGE} (Unit redelivers events for 7 days)"
-                ),
-            ));
-        }
-        let step_up_factors = env.step_up_factors("STEP_UP_FACTORS")?;
-        let totp_max_failures = env.number("TOTP_MAX_FAILURES", 5)?;
-        if totp_max_failures == 0 {
-            return Err(ConfigError::new("TOTP_MAX_FAILURES", "must be at least 1"));
-        }
-        let totp_daily_ceiling = env.number("TOTP_DAILY_CEILING", DEFAULT_TOTP_DAILY_CEILING)?;
-        if totp_daily_ceiling == 0 {
-            return Err(ConfigError::new("TOTP_DAILY_CEILING", "must be at least 1"));
-        }
-        let upstream_timeout =
-            Duration::from_millis(env.number("UPSTREAM_TIMEOUT_MS", 5000)?.into());
-        if upstream_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "UPSTREAM_TIMEOUT_MS",
-                "must be greater than 0",
-            ));
-        }
-
-        let application_create_timeout =
-            Duration::from_millis(env.number("APPLICATION_CREATE_TIMEOUT_MS", 12_000)?.into());
-        if application_create_timeout < Duration::from_secs(1) {
-            return Err(ConfigError::new(
-                "APPLICATION_CREATE_TIMEOUT_MS",
-                "must be at least 1000",
-            ));
-        }
-
+        let (allowed_scopes, sensitive_scopes, default_scopes) = scope_settings(&env)?;
         Ok(Self {
             stytch_project_id,
             stytch_api_url,
@@ -427,34 +264,177 @@ impl Config {
                 })
                 .unwrap_or_default(),
             unit_api_url,
-            secrets,
-            store,
+            secrets: secrets_location(&env)?,
+            store: store_location(&env)?,
             jwt_leeway: env.seconds("JWT_LEEWAY_SECONDS", 10)?,
             jwks_refetch_interval: env.seconds("JWKS_REFETCH_INTERVAL_SECONDS", 30)?,
             jwks_ttl: env.seconds("JWKS_TTL_SECONDS", 3600)?,
             step_up_max_age: env.seconds("STEP_UP_MAX_AGE", 300)?,
-            step_up_factors,
-            session_check,
-            sensitive_token_max_expires_in,
+            step_up_factors: env.step_up_factors("STEP_UP_FACTORS")?,
+            session_check: session_check(
+                env.optional("SESSION_CHECK"),
+                env.optional("SENSITIVE_SESSION_CHECK"),
+            )?,
+            sensitive_token_max_expires_in: env.number_in(
+                "SENSITIVE_TOKEN_MAX_EXPIRES_IN",
+                900,
+                1..=86_400,
+                "must be between 1 and 86400 seconds",
+            )?,
             applications_per_user: env.rate_limit("APPLICATIONS_PER_USER", "3/86400")?,
             tokens_per_user: env.rate_limit("TOKENS_PER_USER", "30/600")?,
-            totp_max_failures,
+            totp_max_failures: env.number_in("TOTP_MAX_FAILURES", 5, 1..=u32::MAX, AT_LEAST_1)?,
             totp_lockout: env.seconds("TOTP_LOCKOUT_SECONDS", 900)?,
-            totp_daily_ceiling,
+            totp_daily_ceiling: env.number_in(
+                "TOTP_DAILY_CEILING",
+                DEFAULT_TOTP_DAILY_CEILING,
+                1..=u32::MAX,
+                AT_LEAST_1,
+            )?,
             allowed_scopes,
             sensitive_scopes,
             default_scopes,
-            default_token_expires_in,
+            default_token_expires_in: env.number_in(
+                "DEFAULT_TOKEN_EXPIRES_IN",
+                3600,
+                1..=86_400,
+                "must be between 1 and 86400 seconds",
+            )?,
             jwt_min_remaining: env.seconds("JWT_MIN_REMAINING_SECONDS", 30)?,
-            upstream_timeout,
-            application_create_timeout,
-            upstream_max_attempts,
-            unit_event_max_age: Duration::from_secs(unit_event_max_age.into()),
+            upstream_timeout: env.millis_in(
+                "UPSTREAM_TIMEOUT_MS",
+                5000,
+                1,
+                "must be greater than 0",
+            )?,
+            application_create_timeout: env.millis_in(
+                "APPLICATION_CREATE_TIMEOUT_MS",
+                12_000,
+                1000,
+                "must be at least 1000",
+            )?,
+            upstream_max_attempts: env.number_in(
+                "UPSTREAM_MAX_ATTEMPTS",
+                3,
+                1..=10,
+                "must be between 1 and 10",
+            )?,
+            unit_event_max_age: Duration::from_secs(
+                env.number_in(
+                    "UNIT_EVENT_MAX_AGE_SECONDS",
+                    MIN_UNIT_EVENT_MAX_AGE,
+                    MIN_UNIT_EVENT_MAX_AGE..=u32::MAX,
+                    "must be at least 604800 (Unit redelivers events for 7 days)",
+                )?
+                .into(),
+            ),
             onboarding_refresh: env.seconds("ONBOARDING_REFRESH_SECONDS", 10)?,
             totp_enrolments_per_user: env.rate_limit("TOTP_ENROLMENTS_PER_USER", "10/3600")?,
-            daily_applications_cap,
+            daily_applications_cap: env.number_in(
+                "DAILY_APPLICATIONS_CAP",
+                1000,
+                1..=u32::MAX,
+                AT_LEAST_1,
+            )?,
         })
     }
+}
+
+const AT_LEAST_1: &str = "must be at least 1";
+
+/// `STYTCH_PROJECT_ID` and `STYTCH_API_URL` (derived from the project when unset). Stytch's own
+/// hosts serve one environment each: a live project on the test host (or the reverse) would fail
+/// every call with unauthorized credentials.
+fn stytch_project(env: &Env<'_>) -> Result<(String, String), ConfigError> {
+    let project_id = env.required("STYTCH_PROJECT_ID")?;
+    if !project_id.starts_with("project-") {
+        return Err(ConfigError::new(
+            "STYTCH_PROJECT_ID",
+            format!(
+                "is not a Stytch project id (project-test-... or project-live-...): {project_id:?}"
+            ),
+        ));
+    }
+    let live = project_id.starts_with("project-live-");
+    let default = if live {
+        "https://api.stytch.com"
+    } else {
+        "https://test.stytch.com"
+    };
+    let api_url = env.url("STYTCH_API_URL")?.unwrap_or_else(|| default.into());
+    match api_url.as_str() {
+        "https://test.stytch.com" if live => Err(ConfigError::new(
+            "STYTCH_API_URL",
+            "is Stytch's test host, but STYTCH_PROJECT_ID is a live project (use https://api.stytch.com)",
+        )),
+        "https://api.stytch.com" if !live => Err(ConfigError::new(
+            "STYTCH_API_URL",
+            "is Stytch's live host, but STYTCH_PROJECT_ID is a test project (use https://test.stytch.com)",
+        )),
+        _ => Ok((project_id, api_url)),
+    }
+}
+
+/// Where the secret is: exactly one of `SECRET_ID`, `SECRETS_FILE` and `SECRETS_JSON`.
+fn secrets_location(env: &Env<'_>) -> Result<SecretsLocation, ConfigError> {
+    match (
+        env.optional("SECRET_ID"),
+        env.optional("SECRETS_FILE"),
+        env.optional("SECRETS_JSON"),
+    ) {
+        (Some(secret_id), None, None) => Ok(SecretsLocation::SecretsManager {
+            secret_id,
+            ttl: env.seconds("SECRETS_TTL_SECONDS", 300)?,
+        }),
+        (None, Some(path), None) => Ok(SecretsLocation::File(PathBuf::from(path))),
+        (None, None, Some(json)) => Ok(SecretsLocation::Inline(json)),
+        (None, None, None) => Err(ConfigError::new(
+            "SECRET_ID",
+            "is not set (the Secrets Manager secret's name or ARN; locally SECRETS_FILE or SECRETS_JSON)",
+        )),
+        _ => Err(ConfigError::new(
+            "SECRET_ID",
+            "conflicts: set exactly one of SECRET_ID, SECRETS_FILE and SECRETS_JSON",
+        )),
+    }
+}
+
+/// Where the user mappings are: `TABLE_NAME` (DynamoDB), or `STORE=memory` (local only).
+fn store_location(env: &Env<'_>) -> Result<StoreLocation, ConfigError> {
+    match (env.optional("STORE").as_deref(), env.optional("TABLE_NAME")) {
+        (Some("memory"), None) => Ok(StoreLocation::Memory),
+        (Some("memory"), Some(_)) => Err(ConfigError::new(
+            "STORE",
+            "is memory but TABLE_NAME is set too; unset one",
+        )),
+        (None | Some("dynamodb"), Some(table_name)) => Ok(StoreLocation::DynamoDb { table_name }),
+        (None | Some("dynamodb"), None) => Err(ConfigError::new(
+            "TABLE_NAME",
+            "is not set (the DynamoDB table of user mappings)",
+        )),
+        (Some(other), _) => Err(ConfigError::new(
+            "STORE",
+            format!("must be dynamodb or memory, got {other:?}"),
+        )),
+    }
+}
+
+/// `ALLOWED_SCOPES`, `SENSITIVE_SCOPES` (additions only) and `DEFAULT_SCOPES` (within the
+/// allowed ones).
+fn scope_settings(env: &Env<'_>) -> Result<(Scopes, Scopes, Scopes), ConfigError> {
+    let allowed = env.scopes("ALLOWED_SCOPES", DEFAULT_ALLOWED_SCOPES)?;
+    let sensitive = sensitive_additions(env.optional("SENSITIVE_SCOPES"))?;
+    let default = env.scopes("DEFAULT_SCOPES", "customers accounts")?;
+    if let Some(outside) = default.outside(&allowed).next() {
+        return Err(ConfigError::new(
+            "DEFAULT_SCOPES",
+            format!(
+                "has {:?}, which ALLOWED_SCOPES does not allow",
+                outside.as_str()
+            ),
+        ));
+    }
+    Ok((allowed, sensitive, default))
 }
 
 /// `SESSION_CHECK` (`all`, the default, `sensitive` or `local`), or the variable it replaced,
@@ -533,6 +513,34 @@ impl Env<'_> {
                 .parse()
                 .map_err(|_| ConfigError::new(var, format!("must be a whole number, got {v:?}"))),
         }
+    }
+
+    /// A whole number within `range`; `message` says what the range is.
+    fn number_in(
+        &self,
+        var: &'static str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+        message: &'static str,
+    ) -> Result<u32, ConfigError> {
+        let n = self.number(var, default)?;
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(ConfigError::new(var, message))
+        }
+    }
+
+    /// Milliseconds, at least `min`.
+    fn millis_in(
+        &self,
+        var: &'static str,
+        default: u32,
+        min: u32,
+        message: &'static str,
+    ) -> Result<Duration, ConfigError> {
+        self.number_in(var, default, min..=u32::MAX, message)
+            .map(|ms| Duration::from_millis(ms.into()))
     }
 
     fn seconds(&self, var: &'static str, default: u32) -> Result<Duration, ConfigError> {
