@@ -12,6 +12,15 @@ fn kyc() -> Value {
         "phone": {"country_code": "1", "number": "5555555555"}, "ssn": "721074426"})
 }
 
+/// `POST /onboarding/application` with `body`, in the session of `jwt`.
+fn application(stack: &Stack, jwt: &str, body: &Value) -> reqwest::RequestBuilder {
+    stack
+        .http
+        .post(stack.url("/onboarding/application"))
+        .bearer_auth(jwt)
+        .json(body)
+}
+
 fn form_posts(stack: &Stack) -> Vec<sandboxes::LoggedRequest> {
     stack
         .unit_log()
@@ -1087,13 +1096,7 @@ async fn a_slow_application_is_pending_and_found_by_its_tag() {
         .await;
     let mut kyc = kyc();
     kyc["email"] = json!("slow@example.com");
-    let apply = || {
-        stack
-            .http
-            .post(stack.url("/onboarding/application"))
-            .bearer_auth(&login.session_jwt)
-            .json(&kyc)
-    };
+    let apply = || application(&stack, &login.session_jwt, &kyc);
     let (status, state) = json_of(apply()).await;
     assert_eq!(
         (status, state["state"].as_str()),
@@ -1163,13 +1166,7 @@ async fn only_verified_contacts_prefill_and_default() {
     // The KYC route: no default from an unverified address, the verified one once proven.
     let login = stack.sign_up_unverified("kyc@example.com").await;
     let kyc = kyc();
-    let apply = || {
-        stack
-            .http
-            .post(stack.url("/onboarding/application"))
-            .bearer_auth(&login.session_jwt)
-            .json(&kyc)
-    };
+    let apply = || application(&stack, &login.session_jwt, &kyc);
     let (status, reply) = json_of(apply()).await;
     assert_eq!(
         (status, reply["error"]["fields"][0]["field"].as_str()),
