@@ -58,7 +58,11 @@ fn no_5xx(name: &str, results: &[(u16, Value, Duration)]) {
 #[tokio::test]
 #[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
 async fn hundreds_of_duplicate_webhook_deliveries_apply_once() {
-    let stack = Stack::on_moto(&e2e::moto()).await;
+    // 200 deliveries share this test's one thread with the sandboxes, and one moto: a call to
+    // the Unit sandbox can wait for the thread longer than the default 5 s attempt (a red CI
+    // run: 504 upstream_timeout on a loaded machine). What is tested is exactly-once effects,
+    // not the attempt timeout, so the attempts may take the whole request budget.
+    let stack = Stack::on_moto_with(&e2e::moto(), &[("UPSTREAM_TIMEOUT_MS", "20000")]).await;
     let unit = stack.unit_sandbox();
     unit.webhooks.set_enabled(false);
     let user = fresh_user();
