@@ -230,12 +230,15 @@ fn unit_answer(status: StatusCode, body: &Value) -> String {
     )
 }
 
-fn verdict(ours: Option<ErrorCode>, want: ErrorCode) -> Verdict {
-    if ours == Some(want) {
-        Verdict::Agrees
-    } else {
-        Verdict::Disagrees
+impl Verdict {
+    /// Whether the answer is our reading.
+    fn agrees(yes: bool) -> Self {
+        if yes { Self::Agrees } else { Self::Disagrees }
     }
+}
+
+fn verdict(ours: Option<ErrorCode>, want: ErrorCode) -> Verdict {
+    Verdict::agrees(ours == Some(want))
 }
 
 /// The token exchange's open questions (docs/unit-api.md OQ2, OQ4, §5).
@@ -267,11 +270,7 @@ async fn token_questions(
                 ""
             }
         ),
-        if status.is_success() && issued.is_some() {
-            Verdict::Agrees
-        } else {
-            Verdict::Disagrees
-        },
+        Verdict::agrees(status.is_success() && issued.is_some()),
     );
     let (status, body, ours) = token_call(
         target,
@@ -349,11 +348,7 @@ async fn customer_token_write(
         "a token without customer-token-write mints another",
         "refused (401 or 403)",
         &unit_answer(status, &body),
-        if matches!(status.as_u16(), 401 | 403) {
-            Verdict::Agrees
-        } else {
-            Verdict::Disagrees
-        },
+        Verdict::agrees(matches!(status.as_u16(), 401 | 403)),
     );
     Ok(())
 }
@@ -391,11 +386,7 @@ async fn wrong_totp_code(
         "a wrong TOTP code at /v1/totps/authenticate",
         "an error type our table reads as a wrong code (invalid_totp_code, unable_to_authenticate_totp)",
         &format!("{status} {error_type}"),
-        if StytchRefusal::of(error_type) == StytchRefusal::WrongTotpCode {
-            Verdict::Agrees
-        } else {
-            Verdict::Disagrees
-        },
+        Verdict::agrees(StytchRefusal::of(error_type) == StytchRefusal::WrongTotpCode),
     );
     Ok(())
 }
@@ -453,11 +444,7 @@ async fn email_code_factor(
         "the factor of a consumer e-mail passcode",
         "email_otp or otp, delivery_method email, with email_factor.email_address",
         &answer,
-        if agrees {
-            Verdict::Agrees
-        } else {
-            Verdict::Disagrees
-        },
+        Verdict::agrees(agrees),
     );
     Ok(())
 }
@@ -527,11 +514,7 @@ async fn prefill_subject(
         "Unit copies the form prefill's jwtSubject onto the application and its customer",
         "yes (the binding of docs/unit-api.md §3; we PATCH an empty customer subject anyway)",
         &format!("application {on_application}, customer {customer}"),
-        if on_application == user_id && (customer.is_null() || customer == user_id) {
-            Verdict::Agrees
-        } else {
-            Verdict::Disagrees
-        },
+        Verdict::agrees(on_application == user_id && (customer.is_null() || customer == user_id)),
     );
     Ok(())
 }

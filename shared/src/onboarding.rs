@@ -532,11 +532,24 @@ async fn find_submitted(
         return Ok(None);
     }
     tracing::warn!("a submitted application never appeared at Unit; the user may apply again");
-    let submitted = record.application_submitted_at.clone();
-    Ok(store::modify(&*app.store, user_id, false, |r| {
-        r.application_submitted_at == submitted && r.application_submitted_at.take().is_some()
+    let Some(submitted) = &record.application_submitted_at else {
+        return Ok(None);
+    };
+    Ok(forget_submission(app, user_id, submitted).await?)
+}
+
+/// Clears the user's submission mark if it is still `submitted` (a newer submission keeps its
+/// own), so that the user may apply again; the record as stored.
+pub async fn forget_submission(
+    app: &App,
+    user_id: &str,
+    submitted: &str,
+) -> Result<Option<UserRecord>, store::StoreError> {
+    store::modify(&*app.store, user_id, false, |r| {
+        r.application_submitted_at.as_deref() == Some(submitted)
+            && r.application_submitted_at.take().is_some()
     })
-    .await?)
+    .await
 }
 
 /// Asks Unit what changed: the form's fresh link and application, or the application's decision.

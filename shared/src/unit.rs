@@ -427,8 +427,7 @@ impl UnitClient {
             .await
     }
 
-    /// `POST /applications` for an individual; retried safely thanks to its idempotency key.
-    /// `POST /applications`. Unit documents up to 120 s for it (the KYC runs inside), so each
+    /// `POST /applications` for an individual. Unit documents up to 120 s for it (the KYC runs inside), so each
     /// attempt may take `attempt_timeout`; a timed-out attempt is never retried: it may still
     /// be running at Unit, and its outcome arrives by webhook or by tag
     /// ([`Self::applications_tagged`]).

@@ -334,8 +334,7 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     .await?
     .ok_or_else(ApiError::internal)?;
     if !claimed {
-        store::give_back(&*app.store, &limit_key).await;
-        shared::onboarding::give_back_daily_slot(app, now).await;
+        give_back_slots(app, &limit_key, now).await;
         return Ok(pending(&stored));
     }
     let result = app
@@ -359,10 +358,13 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
             // nothing"); only a request Unit surely did not act on (its 5xx or 429, or one
             // never sent) gives its slots back.
             if e.surely_not_acted_on() {
-                store::give_back(&*app.store, &limit_key).await;
-                shared::onboarding::give_back_daily_slot(app, now).await;
+                give_back_slots(app, &limit_key, now).await;
             }
-            forget_submission(app, &user_id, &submitted).await;
+            // The user may correct and apply again; a failure here only delays that by the
+            // submission window.
+            if let Err(e) = shared::onboarding::forget_submission(app, &user_id, &submitted).await {
+                tracing::warn!(error = %e, "could not clear the submission mark; it lapses by itself");
+            }
             return Err(shared::error::application_failure(e, our_field));
         }
     };
@@ -382,17 +384,11 @@ fn pending(record: &shared::store::UserRecord) -> Response<Body> {
     shared::error::json(StatusCode::ACCEPTED, &OnboardingState::of(record))
 }
 
-/// Clears our submission mark after Unit refused it (or surely never made it), so that the
-/// user may correct and apply again. A failure here only delays that by the window.
-async fn forget_submission(app: &App, user_id: &str, submitted: &str) {
-    let cleared = store::modify(&*app.store, user_id, false, |r| {
-        r.application_submitted_at.as_deref() == Some(submitted)
-            && r.application_submitted_at.take().is_some()
-    })
-    .await;
-    if let Err(e) = cleared {
-        tracing::warn!(error = %e, "could not clear the submission mark; it lapses by itself");
-    }
+/// Gives back the user's `APPLICATIONS_PER_USER` slot and today's `DAILY_APPLICATIONS_CAP`
+/// slot: no application was made.
+async fn give_back_slots(app: &App, limit_key: &str, now: i64) {
+    store::give_back(&*app.store, limit_key).await;
+    shared::onboarding::give_back_daily_slot(app, now).await;
 }
 
 #[cfg(test)]

@@ -81,33 +81,50 @@ pub(super) async fn patch_customer(
     if !problems.is_empty() {
         return Err(errors(StatusCode::BAD_REQUEST, problems));
     }
+    change_customer(&u, &id, |customer| {
+        customer.extend(attributes);
+        Some(("customer.updated", Map::new()))
+    })
+}
+
+/// Changes customer `id`'s attributes with `change`, which names the event to send (its type
+/// and extra attributes), if any; sends it and answers the customer (200).
+fn change_customer(
+    u: &Unit,
+    id: &str,
+    change: impl FnOnce(&mut Map<String, Value>) -> Option<(&'static str, Map<String, Value>)>,
+) -> Reply {
     let mut events = Vec::new();
     let body = {
         let mut data = u.data();
-        let n = parse_id(&id)
+        let n = parse_id(id)
             .filter(|n| data.customers.contains_key(n))
-            .ok_or_else(|| not_found("customer", &id))?;
-        let tags = {
-            let c = data
-                .customers
-                .get_mut(&n)
-                .ok_or_else(|| not_found("customer", &id))?;
-            for (k, v) in attributes {
-                c.attributes.insert(k, v);
-            }
-            c.attributes.get("tags").cloned().unwrap_or(json!({}))
-        };
-        let event = u.event(
-            &mut data,
-            "customer.updated",
-            tags,
-            json!({"customer": {"data": {"type": "individualCustomer", "id": id}}}),
+            .ok_or_else(|| not_found("customer", id))?;
+        let c = data
+            .customers
+            .get_mut(&n)
+            .ok_or_else(|| not_found("customer", id))?;
+        let event = change(&mut c.attributes);
+        let (kind, tags) = (
+            c.kind,
+            c.attributes.get("tags").cloned().unwrap_or(json!({})),
         );
-        events.push(event);
+        if let Some((event_type, extra)) = event {
+            let mut event = u.event(
+                &mut data,
+                event_type,
+                tags,
+                json!({"customer": {"data": {"type": kind, "id": id}}}),
+            );
+            for (k, v) in extra {
+                event["attributes"][k] = v;
+            }
+            events.push(event);
+        }
         let c = data
             .customers
             .get(&n)
-            .ok_or_else(|| not_found("customer", &id))?;
+            .ok_or_else(|| not_found("customer", id))?;
         json!({"data": Unit::customer_json(n, c)})
     };
     u.send_events(events);
@@ -152,41 +169,14 @@ pub(super) async fn archive_customer(
             )
         })?
         .to_owned();
-    let mut events = Vec::new();
-    let body = {
-        let mut data = u.data();
-        let n = parse_id(&id)
-            .filter(|n| data.customers.contains_key(n))
-            .ok_or_else(|| not_found("customer", &id))?;
-        let (kind, tags, newly) = {
-            let c = data
-                .customers
-                .get_mut(&n)
-                .ok_or_else(|| not_found("customer", &id))?;
-            let newly = c.attributes.get("status") != Some(&json!("Archived"));
-            if newly {
-                c.attributes.insert("status".into(), json!("Archived"));
-                c.attributes.insert("archiveReason".into(), json!(reason));
-            }
-            let tags = c.attributes.get("tags").cloned().unwrap_or(json!({}));
-            (c.kind, tags, newly)
-        };
-        if newly {
-            let mut event = u.event(
-                &mut data,
-                "customer.archived",
-                tags,
-                json!({"customer": {"data": {"type": kind, "id": id}}}),
-            );
-            event["attributes"]["archiveReason"] = json!(reason);
-            events.push(event);
+    change_customer(&u, &id, |customer| {
+        if customer.get("status") == Some(&json!("Archived")) {
+            return None;
         }
-        let c = data
-            .customers
-            .get(&n)
-            .ok_or_else(|| not_found("customer", &id))?;
-        json!({"data": Unit::customer_json(n, c)})
-    };
-    u.send_events(events);
-    Ok(doc(StatusCode::OK, body))
+        customer.insert("status".into(), json!("Archived"));
+        customer.insert("archiveReason".into(), json!(reason));
+        let mut extra = Map::new();
+        extra.insert("archiveReason".into(), json!(reason));
+        Some(("customer.archived", extra))
+    })
 }

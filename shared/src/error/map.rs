@@ -287,12 +287,17 @@ fn credentials_refused(service: &'static str, e: &dyn std::error::Error) -> ApiE
         e,
     )
     .counted(Metric::CredentialsRefused {
-        service: if service == "Stytch" {
-            "stytch"
-        } else {
-            "unit"
-        },
+        service: metric_service(service),
     })
+}
+
+/// The `Service` dimension of a metric: `stytch` or `unit`.
+fn metric_service(service: &'static str) -> &'static str {
+    if service == "Stytch" {
+        "stytch"
+    } else {
+        "unit"
+    }
 }
 
 /// Whether Unit's refusal points at the JWT: its pointer is `jwtToken`, or its code, title or
@@ -439,11 +444,7 @@ impl From<&TransportError> for Failure {
 /// everything else 502. Upstream details go to the log only, and count in `UpstreamFailures`.
 fn upstream_failure(service: &'static str, e: &dyn std::error::Error, kind: Failure) -> ApiError {
     let metric = Metric::UpstreamFailure {
-        service: if service == "Stytch" {
-            "stytch"
-        } else {
-            "unit"
-        },
+        service: metric_service(service),
         kind: match kind {
             Failure::Answered(429, _) => "rate_limited",
             Failure::TimedOut => "timeout",
