@@ -134,12 +134,7 @@ async fn racing_first_visits_create_one_record_and_one_form() {
     stytch.webhooks.set_enabled(false);
     let login = stack.sign_up("race@example.com").await;
     let visits = (0..100)
-        .map(|_| {
-            stack
-                .http
-                .get(stack.url("/onboarding"))
-                .bearer_auth(&login.session_jwt)
-        })
+        .map(|_| stack.onboarding(&login.session_jwt))
         .collect();
     let results = all_at_once(visits).await;
     no_5xx("racing first GET /onboarding", &results);

@@ -478,13 +478,7 @@ async fn an_archived_customer_keeps_read_tokens_only() {
     let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "statements"}))).await;
     assert_eq!(status, 200, "read scopes still go to Unit: {body}");
     assert_eq!(unit_token_calls(&stack), before + 1);
-    let (status, state) = json_of(
-        stack
-            .http
-            .get(stack.url("/onboarding"))
-            .bearer_auth(&login.session_jwt),
-    )
-    .await;
+    let (status, state) = json_of(stack.onboarding(&login.session_jwt)).await;
     assert_eq!((status, state["state"].as_str()), (200, Some("archived")));
     let (status, body) = json_of(
         stack

@@ -158,8 +158,8 @@ async fn schedule(moto: &str, seed: u64, tally: &mut Tally) -> String {
                 mode
             });
             let request = match step {
-                0 => stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt),
-                1 => stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt),
+                0 => stack.onboarding(&jwt),
+                1 => stack.onboarding(&jwt),
                 2 => stack
                     .http
                     .post(stack.url("/mfa/totp"))
@@ -254,7 +254,7 @@ async fn schedule(moto: &str, seed: u64, tally: &mut Tally) -> String {
                 .all(|d| d.delivered || d.attempts.len() >= attempts)
         })
         .await;
-    let (status, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
+    let (status, state) = json_of(stack.onboarding(&jwt)).await;
     assert_eq!(
         (status, state["state"].as_str()),
         (200, Some("approved")),

@@ -254,12 +254,7 @@ async fn a_dynamodb_outage_answers_503_and_the_retry_completes() {
 async fn the_full_signup_path_records_the_customer_after_unit_approves() {
     let stack = Stack::start(&[]).await;
     let login = stack.sign_up("ada@example.com").await;
-    let onboarding = || {
-        stack
-            .http
-            .get(stack.url("/onboarding"))
-            .bearer_auth(&login.session_jwt)
-    };
+    let onboarding = || stack.onboarding(&login.session_jwt);
     // The sandbox's own signed webhook creates the record and form.
     let mut state = Value::Null;
     for _ in 0..100 {
@@ -339,7 +334,7 @@ async fn onboarding_works_without_the_webhook_and_tracks_decisions() {
         .send()
         .await
         .unwrap();
-    let (status, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
+    let (status, state) = json_of(stack.onboarding(&jwt)).await;
     assert_eq!(
         (status, state["state"].as_str()),
         (200, Some("form_pending")),
@@ -354,7 +349,7 @@ async fn onboarding_works_without_the_webhook_and_tracks_decisions() {
         .await
         .unwrap();
     // Even before Unit's webhook lands, GET /onboarding finds the application through the form.
-    let (_, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
+    let (_, state) = json_of(stack.onboarding(&jwt)).await;
     assert_eq!(state["state"], "pending_review", "{state}");
     let app_id = state["application_id"].as_str().unwrap().to_owned();
     stack
@@ -364,13 +359,13 @@ async fn onboarding_works_without_the_webhook_and_tracks_decisions() {
         .send()
         .await
         .unwrap();
-    let (_, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
+    let (_, state) = json_of(stack.onboarding(&jwt)).await;
     assert_eq!(state["state"], "denied");
     // A late pendingReview event cannot move the user back.
     let late = json!({"data": [{"id": "999001", "type": "application.pendingReview", "attributes": {"createdAt": e2e::rfc3339(now())},
         "relationships": {"application": {"data": {"type": "individualApplication", "id": app_id}}}}]});
     assert_eq!(json_of(stack.unit_delivery(&late.to_string())).await.0, 200);
-    let (_, state) = json_of(stack.http.get(stack.url("/onboarding")).bearer_auth(&jwt)).await;
+    let (_, state) = json_of(stack.onboarding(&jwt)).await;
     assert_eq!(state["state"], "denied");
     // Events for applications that are not ours are acknowledged and ignored.
     let stranger = json!({"data": [{"id": "999002", "type": "application.approved", "attributes": {"createdAt": e2e::rfc3339(now())},
@@ -567,13 +562,7 @@ async fn an_operator_links_an_existing_customer_to_a_stytch_user() {
     assert_eq!(record.customer_id.as_deref(), Some(customer.as_str()));
     let (_, c) = json_of(stack.unit_call(Method::GET, &format!("/customers/{customer}"))).await;
     assert_eq!(c["data"]["attributes"]["jwtSubject"], login.user_id);
-    let (_, state) = json_of(
-        stack
-            .http
-            .get(stack.url("/onboarding"))
-            .bearer_auth(&login.session_jwt),
-    )
-    .await;
+    let (_, state) = json_of(stack.onboarding(&login.session_jwt)).await;
     assert_eq!(
         (state["state"].as_str(), state["customer_id"].as_str()),
         (Some("approved"), Some(customer.as_str()))
@@ -678,13 +667,7 @@ async fn a_customer_bound_to_someone_else_is_never_recorded() {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, state) = json_of(
-        stack
-            .http
-            .get(stack.url("/onboarding"))
-            .bearer_auth(&login.session_jwt),
-    )
-    .await;
+    let (status, state) = json_of(stack.onboarding(&login.session_jwt)).await;
     assert_eq!(status, 200, "{state}");
     assert!(state["customer_id"].is_null(), "{state}");
     let record = stack.record(&login.user_id).await.unwrap();
@@ -963,13 +946,7 @@ async fn repeated_onboarding_visits_ask_unit_once_per_window() {
     };
     let before = unit_reads(&stack);
     for _ in 0..20 {
-        let (status, state) = json_of(
-            stack
-                .http
-                .get(stack.url("/onboarding"))
-                .bearer_auth(&login.session_jwt),
-        )
-        .await;
+        let (status, state) = json_of(stack.onboarding(&login.session_jwt)).await;
         assert_eq!(
             (status, state["state"].as_str()),
             (200, Some("pending_review"))
@@ -1016,13 +993,7 @@ async fn the_daily_cap_pauses_new_applications_and_keeps_each_users_place() {
         .await
         .expect("the place is kept");
     assert_eq!(record.form_id, None);
-    let response = stack
-        .http
-        .get(stack.url("/onboarding"))
-        .bearer_auth(&third.session_jwt)
-        .send()
-        .await
-        .unwrap();
+    let response = stack.onboarding(&third.session_jwt).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let retry_after: u64 = response.headers()["retry-after"]
         .to_str()
@@ -1113,10 +1084,7 @@ async fn a_slow_application_is_pending_and_found_by_its_tag() {
     let mut state = Value::Null;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let onboarding = stack
-            .http
-            .get(stack.url("/onboarding"))
-            .bearer_auth(&login.session_jwt);
+        let onboarding = stack.onboarding(&login.session_jwt);
         let (status, seen) = json_of(onboarding).await;
         assert_eq!(status, 200, "{seen}");
         state = seen;

@@ -479,6 +479,11 @@ impl Stack {
         (login, customer)
     }
 
+    /// `GET /onboarding` in the session of `jwt`.
+    pub fn onboarding(&self, jwt: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url("/onboarding")).bearer_auth(jwt)
+    }
+
     /// Applies directly for a signed-up user (the sandbox approves at once); returns the customer.
     pub async fn apply(&self, login: &Login) -> String {
         let ssn = format!("{:09}", uuid::Uuid::new_v4().as_u128() % 1_000_000_000);
