@@ -272,16 +272,53 @@ pub(crate) async fn overhead(
     http: &reqwest::Client,
     n: usize,
 ) -> Result<(String, String, String), Error> {
-    // An App of our own on the same sandboxes, with a counting in-memory store.
+    let (app, counting) = counting_app(stack).await?;
+    // Only our calls count (the Unit sandbox fetches the Stytch JWKS itself), and the sandboxes'
+    // webhooks to the stack's own API are switched off so that nothing else runs meanwhile.
+    if let Some((s, _)) = &stack.stytch {
+        s.webhooks.set_enabled(false);
+    }
+    if let Some((u, _)) = &stack.unit {
+        u.webhooks.set_enabled(false);
+    }
+
+    let (user_id, jwt, email) = stack.sign_up(http).await?;
+    // Warm-up: the JWKS is fetched once per cold start; the table shows steady state.
+    timed(
+        &app,
+        "customer-token",
+        request("POST", "/unit/customer-token", Some(&jwt), &[], "{}"),
+    )
+    .await;
+    let mut trips = Trips {
+        stack,
+        counting: &counting,
+        rows: String::new(),
+    };
+    onboarding_trips(&app, &mut trips, &user_id, &jwt, &email).await?;
+    let stepped = step_up_trips(&app, stack, http, &mut trips, &user_id, &jwt, &email).await?;
+    let token_body = json!({"scope": "customers cards-write"}).to_string();
+    let read_body = json!({"scope": "customers accounts"}).to_string();
+    token_trips(&app, &mut trips, &stepped, &token_body, &read_body).await?;
+    repeated_calls(&app, stack, http, &mut trips).await?;
+
+    // Own overhead: many requests, upstream wait taken out.
+    let (rows, reuse) = own_overhead(&app, stack, &stepped, n, &token_body, &read_body).await?;
+    Ok((rows, trips.rows, reuse))
+}
+
+/// An App of our own on the same sandboxes as `stack`, with a counting in-memory store (also
+/// returned) and the limits lifted.
+async fn counting_app(stack: &LocalStack) -> Result<(Arc<App>, Arc<Counting>), Error> {
     let mut config = stack.app.config.clone();
     let secrets_json = secrets_json(stack).await?;
     config.secrets = shared::config::SecretsLocation::Inline(secrets_json);
     config.store = shared::config::StoreLocation::Memory;
-    config.totp_max_failures = u32::MAX;
+    config.totp.max_failures = u32::MAX;
     // The per-user limits would refuse a benchmark's thousands of tokens for one user.
-    config.tokens_per_user.max = u32::MAX;
+    config.tokens.per_user.max = u32::MAX;
     // As deployed by default: every mint confirms the session at Stytch.
-    config.session_check = shared::config::SessionCheck::All;
+    config.session.check = shared::config::SessionCheck::All;
     let mut app = App::build(config, None).await?;
     let counting = Arc::new(Counting {
         inner: app.store.clone(),
@@ -293,45 +330,47 @@ pub(crate) async fn overhead(
     if stack.stytch.is_none() || stack.unit.is_none() {
         return Err("the benchmark needs both sandboxes".into());
     }
-    // Only our calls count (the Unit sandbox fetches the Stytch JWKS itself), and the sandboxes'
-    // webhooks to the stack's own API are switched off so that nothing else runs meanwhile.
-    if let Some((s, _)) = &stack.stytch {
-        s.webhooks.set_enabled(false);
-    }
-    if let Some((u, _)) = &stack.unit {
-        u.webhooks.set_enabled(false);
-    }
-    let ours = |log: Vec<sandboxes::LoggedRequest>| {
-        log.iter()
-            .filter(|r| r.user_agent.starts_with("stytch-unit-bridge/"))
-            .count()
-    };
-    let stytch_calls = || {
-        stack
+    Ok((app, counting))
+}
+
+/// Our calls at the Stytch and Unit sandboxes and the store's `(reads, writes)` so far.
+type Mark = (usize, usize, (u64, u64));
+
+/// The round-trip table: each row the calls made between a [`Trips::mark`] and a
+/// [`Trips::trip`].
+struct Trips<'a> {
+    stack: &'a LocalStack,
+    counting: &'a Counting,
+    /// The table's rows so far.
+    rows: String,
+}
+
+impl Trips<'_> {
+    /// Our calls at the sandboxes (by user agent) and the store's reads and writes so far.
+    fn mark(&self) -> Mark {
+        let ours = |log: Vec<sandboxes::LoggedRequest>| {
+            log.iter()
+                .filter(|r| r.user_agent.starts_with("stytch-unit-bridge/"))
+                .count()
+        };
+        let stytch_calls = self
+            .stack
             .stytch
             .as_ref()
-            .map_or(0, |(_, r)| ours(r.controls.requests()))
-    };
-    let unit_calls = || {
-        stack
+            .map_or(0, |(_, r)| ours(r.controls.requests()));
+        let unit_calls = self
+            .stack
             .unit
             .as_ref()
-            .map_or(0, |(_, r)| ours(r.controls.requests()))
-    };
+            .map_or(0, |(_, r)| ours(r.controls.requests()));
+        (stytch_calls, unit_calls, self.counting.snapshot())
+    }
 
-    let (user_id, jwt, email) = stack.sign_up(http).await?;
-    // Warm-up: the JWKS is fetched once per cold start; the table shows steady state.
-    timed(
-        &app,
-        "customer-token",
-        request("POST", "/unit/customer-token", Some(&jwt), &[], "{}"),
-    )
-    .await;
-    let mut trips = String::new();
-    let mut trip = |name: &str, before: (usize, usize, (u64, u64))| -> Result<(), Error> {
-        let after = (stytch_calls(), unit_calls(), counting.snapshot());
+    /// Adds the row `name`: the calls made since `before`.
+    fn trip(&mut self, name: &str, before: Mark) -> Result<(), Error> {
+        let after = self.mark();
         writeln!(
-            trips,
+            self.rows,
             "| {name} | {} | {} | {} | {} |",
             after.0 - before.0,
             after.1 - before.1,
@@ -339,9 +378,18 @@ pub(crate) async fn overhead(
             after.2.1 - before.2.1
         )?;
         Ok(())
-    };
-    let mark = || (stytch_calls(), unit_calls(), counting.snapshot());
+    }
+}
 
+/// The round trips of onboarding `user_id` (session `jwt`, e-mail `email`): the signup
+/// webhook, `GET /onboarding`, the application (approved at once) and Unit's webhook.
+async fn onboarding_trips(
+    app: &Arc<App>,
+    trips: &mut Trips<'_>,
+    user_id: &str,
+    jwt: &str,
+    email: &str,
+) -> Result<(), Error> {
     // Signup webhook (the user object in the event: no Stytch read).
     let secrets = app.secrets.current().await?;
     let body = json!({"action": "CREATE", "event_id": "webhook-event-test-bench", "id": user_id, "object_type": "user",
@@ -359,9 +407,9 @@ pub(crate) async fn overhead(
                 .sign(&msg, ts, body.as_bytes()),
         ),
     ];
-    let before = mark();
+    let before = trips.mark();
     let (_, _, status) = timed(
-        &app,
+        app,
         "signup-webhook",
         request("POST", "/webhooks/stytch", None, &signed, &body),
     )
@@ -369,45 +417,58 @@ pub(crate) async fn overhead(
     if status != 200 {
         return Err(format!("signup webhook answered {status}").into());
     }
-    trip("POST /webhooks/stytch (user create)", before)?;
-    let before = mark();
+    trips.trip("POST /webhooks/stytch (user create)", before)?;
+    let before = trips.mark();
     timed(
-        &app,
+        app,
         "signup-webhook",
-        request("GET", "/onboarding", Some(&jwt), &[], ""),
+        request("GET", "/onboarding", Some(jwt), &[], ""),
     )
     .await;
-    trip("GET /onboarding (form pending)", before)?;
-    let before = mark();
-    apply(&app, &jwt, &kyc()).await?;
-    trip("POST /onboarding/application (approved at once)", before)?;
+    trips.trip("GET /onboarding (form pending)", before)?;
+    let before = trips.mark();
+    apply(app, jwt, &kyc()).await?;
+    trips.trip("POST /onboarding/application (approved at once)", before)?;
     let approved = json!({"data": [{"id": format!("{}", 800_000 + fastrand::u32(..0x100_0000)), "type": "customer.created", "attributes": {"createdAt": sandboxes::rfc3339(sandboxes::now())},
-        "relationships": {"application": {"data": {"type": "individualApplication", "id": app.store.get_user(&user_id).await?.and_then(|r| r.application_id).unwrap_or_default()}}}}]})
+        "relationships": {"application": {"data": {"type": "individualApplication", "id": app.store.get_user(user_id).await?.and_then(|r| r.application_id).unwrap_or_default()}}}}]})
     .to_string();
     let unit_sig = [(
         "x-unit-signature",
         shared::webhook::unit_signature(secrets.unit_webhook_token.expose(), approved.as_bytes()),
     )];
-    let before = mark();
+    let before = trips.mark();
     timed(
-        &app,
+        app,
         "signup-webhook",
         request("POST", "/webhooks/unit", None, &unit_sig, &approved),
     )
     .await;
-    trip("POST /webhooks/unit (known application)", before)?;
+    trips.trip("POST /webhooks/unit (known application)", before)?;
+    Ok(())
+}
 
+/// The round trips of the TOTP enrolment and step-up, after `email` is proven in the session
+/// `jwt` at Stytch; the stepped-up session's JWT.
+async fn step_up_trips(
+    app: &Arc<App>,
+    stack: &LocalStack,
+    http: &reqwest::Client,
+    trips: &mut Trips<'_>,
+    user_id: &str,
+    jwt: &str,
+    email: &str,
+) -> Result<String, Error> {
     // The bank account's e-mail proven in the session (at Stytch, not through us), so the
     // authenticator enrolled next is bound and confirmed.
-    let jwt = stack.prove_email(http, &jwt, &email).await?;
-    let before = mark();
+    let jwt = stack.prove_email(http, jwt, email).await?;
+    let before = trips.mark();
     let enrol = timed(
-        &app,
+        app,
         "totp-stepup",
         request("POST", "/mfa/totp", Some(&jwt), &[], "{}"),
     )
     .await;
-    trip("POST /mfa/totp", before)?;
+    trips.trip("POST /mfa/totp", before)?;
     if enrol.2 != 201 {
         return Err(format!("enrolment answered {}", enrol.2).into());
     }
@@ -423,7 +484,7 @@ pub(crate) async fn overhead(
     };
     let key = sandboxes::totp::base32_decode(&totp_secret).unwrap_or_default();
     let code = sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp());
-    let before = mark();
+    let before = trips.mark();
     let stepped = {
         let req = request(
             "POST",
@@ -436,64 +497,76 @@ pub(crate) async fn overhead(
         let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
         body["session_jwt"].as_str().unwrap_or_default().to_owned()
     };
-    trip("POST /mfa/totp/authenticate (right code)", before)?;
+    trips.trip("POST /mfa/totp/authenticate (right code)", before)?;
     if stepped.is_empty() {
         return Err("the step-up failed".into());
     }
-    let token_body = json!({"scope": "customers cards-write"}).to_string();
-    let before = mark();
+    Ok(stepped)
+}
+
+/// The round trips of customer-token for the `stepped` session (a sensitive scope with
+/// `token_body`, read-only scopes with `read_body`), and of a wrong TOTP code.
+async fn token_trips(
+    app: &Arc<App>,
+    trips: &mut Trips<'_>,
+    stepped: &str,
+    token_body: &str,
+    read_body: &str,
+) -> Result<(), Error> {
+    let before = trips.mark();
     let (_, _, status) = timed(
-        &app,
+        app,
         "customer-token",
         request(
             "POST",
             "/unit/customer-token",
-            Some(&stepped),
+            Some(stepped),
             &[],
-            &token_body,
+            token_body,
         ),
     )
     .await;
     if status != 200 {
         return Err(format!("customer-token answered {status}").into());
     }
-    trip(
+    trips.trip(
         "POST /unit/customer-token (sensitive scope: the session confirmed at Stytch)",
         before,
     )?;
-    let read_body = json!({"scope": "customers accounts"}).to_string();
-    let before = mark();
+    let before = trips.mark();
     timed(
-        &app,
+        app,
         "customer-token",
         request(
             "POST",
             "/unit/customer-token",
-            Some(&stepped),
+            Some(stepped),
             &[],
-            &read_body,
+            read_body,
         ),
     )
     .await;
-    trip("POST /unit/customer-token (read-only scopes)", before)?;
-    let before = mark();
+    trips.trip("POST /unit/customer-token (read-only scopes)", before)?;
+    let before = trips.mark();
     timed(
-        &app,
+        app,
         "totp-stepup",
         request(
             "POST",
             "/mfa/totp/authenticate",
-            Some(&stepped),
+            Some(stepped),
             &[],
             r#"{"totp_code":"000000"}"#,
         ),
     )
     .await;
-    trip("POST /mfa/totp/authenticate (wrong code)", before)?;
-    repeated_calls(&app, stack, http, &mut trip, &mark).await?;
+    trips.trip("POST /mfa/totp/authenticate (wrong code)", before)?;
+    Ok(())
+}
 
-    // Own overhead: many requests, upstream wait taken out.
-    let connections_before = (
+/// The connections the Stytch and Unit sandboxes have accepted so far.
+fn connections(stack: &LocalStack) -> (u64, u64) {
+    (
         stack
             .stytch
             .as_ref()
@@ -502,21 +575,34 @@ pub(crate) async fn overhead(
             .unit
             .as_ref()
             .map_or(0, |(_, r)| r.controls.connections()),
-    );
+    )
+}
+
+/// `n` requests of each measured route for the `stepped` session, timed with the upstream wait
+/// taken out: the own-overhead rows, and the connection reuse over those requests.
+async fn own_overhead(
+    app: &Arc<App>,
+    stack: &LocalStack,
+    stepped: &str,
+    n: usize,
+    token_body: &str,
+    read_body: &str,
+) -> Result<(String, String), Error> {
+    let connections_before = connections(stack);
     let mut rows = String::new();
     for (name, function, path, body, status_wanted) in [
         (
             "POST /unit/customer-token (sensitive, session check at Stytch)",
             "customer-token",
             "/unit/customer-token",
-            token_body.clone(),
+            token_body.to_owned(),
             200,
         ),
         (
             "POST /unit/customer-token (read-only)",
             "customer-token",
             "/unit/customer-token",
-            read_body.clone(),
+            read_body.to_owned(),
             200,
         ),
         (
@@ -532,9 +618,9 @@ pub(crate) async fn overhead(
         let mut statuses = std::collections::BTreeSet::new();
         for _ in 0..n {
             let (total, waited, status) = timed(
-                &app,
+                app,
                 function,
-                request("POST", path, Some(&stepped), &[], &body),
+                request("POST", path, Some(stepped), &[], &body),
             )
             .await;
             statuses.insert(status);
@@ -550,16 +636,7 @@ pub(crate) async fn overhead(
             verdict(ok)
         )?;
     }
-    let connections_after = (
-        stack
-            .stytch
-            .as_ref()
-            .map_or(0, |(_, r)| r.controls.connections()),
-        stack
-            .unit
-            .as_ref()
-            .map_or(0, |(_, r)| r.controls.connections()),
-    );
+    let connections_after = connections(stack);
     let reuse = format!(
         "Over those {} requests the one HTTP client of the App opened {} new connection(s) to the Stytch sandbox and {} to the \
          Unit sandbox: the connection pool is reused, nothing is built per request.",
@@ -567,7 +644,7 @@ pub(crate) async fn overhead(
         connections_after.0 - connections_before.0,
         connections_after.1 - connections_before.1
     );
-    Ok((rows, trips, reuse))
+    Ok((rows, reuse))
 }
 
 /// `POST /onboarding/application` with `kyc` for the session `jwt`, through the handler; any
@@ -585,17 +662,12 @@ async fn apply(app: &Arc<App>, jwt: &str, kyc: &Value) -> Result<(), Error> {
 /// "One user cannot exhaust the upstreams"): within the onboarding freshness window neither
 /// `GET /onboarding` nor customer-token asks Unit again, and past the per-user limit
 /// `POST /mfa/totp` asks Stytch nothing.
-async fn repeated_calls<T, M>(
+async fn repeated_calls(
     app: &Arc<App>,
     stack: &LocalStack,
     http: &reqwest::Client,
-    trip: &mut T,
-    mark: &M,
-) -> Result<(), Error>
-where
-    T: FnMut(&str, (usize, usize, (u64, u64))) -> Result<(), Error>,
-    M: Fn() -> (usize, usize, (u64, u64)),
-{
+    trips: &mut Trips<'_>,
+) -> Result<(), Error> {
     let (_, jwt, _) = stack.sign_up(http).await?;
     let mut pending = kyc();
     // One of Unit's test SSNs: the application waits on review.
@@ -613,38 +685,38 @@ where
     };
     // The first look of the window may ask Unit; the table shows the ones after it.
     timed(app, "signup-webhook", onboarding()).await;
-    let before = mark();
+    let before = trips.mark();
     for _ in 0..10 {
         timed(app, "signup-webhook", onboarding()).await;
     }
-    trip(
+    trips.trip(
         "GET /onboarding, application in review: 10 more within the freshness window (together)",
         before,
     )?;
-    let before = mark();
+    let before = trips.mark();
     for _ in 0..10 {
         let (_, _, status) = timed(app, "customer-token", token()).await;
         if status == 200 {
             return Err("a pending user got a customer token".into());
         }
     }
-    trip(
+    trips.trip(
         "POST /unit/customer-token, application in review: 10 within the window (together)",
         before,
     )?;
     let enrol = || request("POST", "/mfa/totp", Some(&jwt), &[], "{}");
-    for _ in 0..app.config.totp_enrolments_per_user.max {
+    for _ in 0..app.config.totp.enrolments_per_user.max {
         timed(app, "totp-stepup", enrol()).await;
     }
-    let before = mark();
+    let before = trips.mark();
     let (_, _, status) = timed(app, "totp-stepup", enrol()).await;
     if status != 429 {
         return Err(format!("the enrolment past the limit answered {status}").into());
     }
-    trip(
+    trips.trip(
         &format!(
             "POST /mfa/totp, the {}th within the hour (429)",
-            app.config.totp_enrolments_per_user.max + 1
+            app.config.totp.enrolments_per_user.max + 1
         ),
         before,
     )?;

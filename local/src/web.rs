@@ -60,9 +60,9 @@ async fn config(State(app): State<Arc<App>>) -> Json<Value> {
         "unit_api_url": c.unit_api_url,
         "stytch_project_id": c.stytch_project_id,
         "stytch_api_url": c.stytch_api_url,
-        "allowed_scopes": c.allowed_scopes.iter().collect::<Vec<_>>(),
-        "sensitive_scopes": c.allowed_scopes.iter().filter(|s| c.is_sensitive(s)).collect::<Vec<_>>(),
-        "step_up_max_age_seconds": c.step_up_max_age.as_secs(),
+        "allowed_scopes": c.tokens.allowed_scopes.iter().collect::<Vec<_>>(),
+        "sensitive_scopes": c.tokens.allowed_scopes.iter().filter(|s| c.tokens.is_sensitive(s)).collect::<Vec<_>>(),
+        "step_up_max_age_seconds": c.step_up.max_age.as_secs(),
     }))
 }
 

@@ -89,38 +89,12 @@ impl App {
             None => None,
         };
         let project_id = config.stytch_project_id.clone();
-        let secrets: Arc<dyn SecretSource> = match (&config.secrets, &aws) {
-            (SecretsLocation::SecretsManager { secret_id, ttl }, Some(aws)) => {
-                let fetcher =
-                    SecretsManagerFetcher::new(aws_sdk_secretsmanager::Client::new(aws), secret_id);
-                Arc::new(TtlSecretSource::new(Box::new(fetcher), &project_id, *ttl).await?)
-            }
-            (SecretsLocation::File(path), _) => {
-                Arc::new(StaticSecrets::from_file(path, &project_id)?)
-            }
-            (SecretsLocation::Inline(json), _) => Arc::new(StaticSecrets::new(Secrets::parse(
-                json,
-                "SECRETS_JSON",
-                &project_id,
-            )?)),
-            (SecretsLocation::SecretsManager { .. }, None) => {
-                unreachable!("AWS config is loaded when needed")
-            }
-        };
-        let store: Arc<dyn UserStore> = match (&config.store, &aws) {
-            (StoreLocation::DynamoDb { table_name }, Some(aws)) => Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(aws),
-                table_name,
-            )),
-            (StoreLocation::Memory, _) => Arc::new(MemoryStore::new()),
-            (StoreLocation::DynamoDb { .. }, None) => {
-                unreachable!("AWS config is loaded when needed")
-            }
-        };
+        let secrets = secret_source(&config.secrets, aws.as_ref(), &project_id).await?;
+        let store = user_store(&config.store, aws.as_ref());
 
         // One connection pool for both upstreams, for the life of the process.
         let client = http_client(Duration::from_secs(3));
-        let policy = RetryPolicy::new(config.upstream_max_attempts, config.upstream_timeout);
+        let policy = RetryPolicy::new(config.upstream.max_attempts, config.upstream.timeout);
         let stytch = StytchClient::new(
             Upstream::new("stytch", client.clone(), &config.stytch_api_url, policy),
             &project_id,
@@ -132,19 +106,7 @@ impl App {
         );
         let verifier = SessionVerifier::new(
             Box::new(stytch.clone()),
-            VerifierSettings {
-                project_id,
-                // The API base URL is an issuer too, as Stytch's SDKs accept theirs.
-                extra_issuers: config
-                    .stytch_extra_issuers
-                    .iter()
-                    .chain([&config.stytch_api_url])
-                    .cloned()
-                    .collect(),
-                leeway: config.jwt_leeway,
-                refetch_interval: config.jwks_refetch_interval,
-                ttl: config.jwks_ttl,
-            },
+            verifier_settings(&config, project_id),
         );
         Ok(Self {
             config,
@@ -166,5 +128,58 @@ impl App {
             .verify(token, crate::http::now_epoch())
             .await
             .map_err(ApiError::from)
+    }
+}
+
+/// Where the secrets come from: Secrets Manager (cached for its TTL), a file or inline JSON.
+async fn secret_source(
+    location: &SecretsLocation,
+    aws: Option<&aws_config::SdkConfig>,
+    project_id: &str,
+) -> Result<Arc<dyn SecretSource>, StartupError> {
+    Ok(match (location, aws) {
+        (SecretsLocation::SecretsManager { secret_id, ttl }, Some(aws)) => {
+            let fetcher =
+                SecretsManagerFetcher::new(aws_sdk_secretsmanager::Client::new(aws), secret_id);
+            Arc::new(TtlSecretSource::new(Box::new(fetcher), project_id, *ttl).await?)
+        }
+        (SecretsLocation::File(path), _) => Arc::new(StaticSecrets::from_file(path, project_id)?),
+        (SecretsLocation::Inline(json), _) => Arc::new(StaticSecrets::new(Secrets::parse(
+            json,
+            "SECRETS_JSON",
+            project_id,
+        )?)),
+        (SecretsLocation::SecretsManager { .. }, None) => {
+            unreachable!("AWS config is loaded when needed")
+        }
+    })
+}
+
+/// The user store: the DynamoDB table, or memory for the local stack.
+fn user_store(location: &StoreLocation, aws: Option<&aws_config::SdkConfig>) -> Arc<dyn UserStore> {
+    match (location, aws) {
+        (StoreLocation::DynamoDb { table_name }, Some(aws)) => Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            table_name,
+        )),
+        (StoreLocation::Memory, _) => Arc::new(MemoryStore::new()),
+        (StoreLocation::DynamoDb { .. }, None) => unreachable!("AWS config is loaded when needed"),
+    }
+}
+
+/// The session verifier's settings. The API base URL is an issuer too, as Stytch's SDKs accept
+/// theirs.
+fn verifier_settings(config: &Config, project_id: String) -> VerifierSettings {
+    VerifierSettings {
+        project_id,
+        extra_issuers: config
+            .stytch_extra_issuers
+            .iter()
+            .chain([&config.stytch_api_url])
+            .cloned()
+            .collect(),
+        leeway: config.session.leeway,
+        refetch_interval: config.session.jwks_refetch_interval,
+        ttl: config.session.jwks_ttl,
     }
 }

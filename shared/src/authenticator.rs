@@ -29,8 +29,8 @@ pub async fn customer_contact(
 /// The freshness window of a step-up (`STEP_UP_MAX_AGE`, `JWT_LEEWAY_SECONDS`) at `now`.
 pub fn step_up_window(app: &App, now: i64) -> Freshness {
     Freshness {
-        max_age: app.config.step_up_max_age,
-        leeway: app.config.jwt_leeway,
+        max_age: app.config.step_up.max_age,
+        leeway: app.config.session.leeway,
         now,
     }
 }
@@ -80,13 +80,13 @@ pub async fn check_bound(
     let Some(totp_id) = candidate else {
         tracing::warn!("the session's TOTP is not the one enrolled through this service");
         return Err(ApiError::authenticator_unconfirmed(
-            app.config.step_up_max_age.as_secs(),
+            app.config.step_up.max_age.as_secs(),
         ));
     };
     if !proves_customer_contact(app, session, customer_id, deadline).await? {
         tracing::info!("the bound TOTP awaits its confirmation by the customer's contact");
         return Err(ApiError::authenticator_unconfirmed(
-            app.config.step_up_max_age.as_secs(),
+            app.config.step_up.max_age.as_secs(),
         ));
     }
     store::modify(&*app.store, &record.user_id, false, |r| {

@@ -64,57 +64,99 @@ pub struct Config {
     pub secrets: SecretsLocation,
     /// Where user mappings are stored.
     pub store: StoreLocation,
+    /// How session JWTs are checked.
+    pub session: SessionSettings,
+    /// What counts as a step-up, and for how long.
+    pub step_up: StepUpSettings,
+    /// Customer tokens: scopes, lifetimes, per-user limit.
+    pub tokens: TokenSettings,
+    /// TOTP enrolment and check limits.
+    pub totp: TotpSettings,
+    /// Upstream (Stytch and Unit) call timeouts and retries.
+    pub upstream: UpstreamSettings,
+    /// Unit applications and Unit's onboarding events.
+    pub onboarding: OnboardingSettings,
+}
+
+/// How session JWTs are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
     /// Clock-skew leeway for JWT `exp`/`nbf`/`iat`.
-    pub jwt_leeway: Duration,
+    pub leeway: Duration,
     /// Minimum time between two JWKS fetches caused by an unknown `kid`.
     pub jwks_refetch_interval: Duration,
     /// How long a fetched JWKS is trusted before it is refreshed on next use.
     pub jwks_ttl: Duration,
-    /// How recent a step-up factor must be for a sensitive scope.
-    pub step_up_max_age: Duration,
-    /// The session factors that count as a step-up (`STEP_UP_FACTORS`).
-    pub step_up_factors: BTreeSet<StepUpFactor>,
+    /// A session JWT with less life left than this is not sent to Unit (401 `session_jwt_expiring`).
+    pub min_remaining: Duration,
     /// Which mints confirm the session at Stytch before Unit is called (`SESSION_CHECK`).
-    pub session_check: SessionCheck,
-    /// Longest lifetime of a customer token with a sensitive scope (seconds).
-    pub sensitive_token_max_expires_in: u32,
-    /// Unit applications a user may start per window (`APPLICATIONS_PER_USER`).
-    pub applications_per_user: RateLimit,
-    /// Customer tokens a user may get per window (`TOKENS_PER_USER`).
-    pub tokens_per_user: RateLimit,
-    /// Failed TOTP or recovery-code checks allowed per user in a lockout window.
-    pub totp_max_failures: u32,
-    /// The lockout window (seconds from the first failed check).
-    pub totp_lockout: Duration,
-    /// Failed TOTP checks per user per day in sessions that never completed a step-up
-    /// (`TOTP_DAILY_CEILING`): what bounds a password thief's guessing over a year.
-    pub totp_daily_ceiling: u32,
+    pub check: SessionCheck,
+}
+
+/// What counts as a step-up, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUpSettings {
+    /// How recent a step-up factor must be for a sensitive scope (`STEP_UP_MAX_AGE`).
+    pub max_age: Duration,
+    /// The session factors that count as a step-up (`STEP_UP_FACTORS`).
+    pub factors: BTreeSet<StepUpFactor>,
+}
+
+/// Customer tokens: scopes, lifetimes, per-user limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
     /// Unit scopes a customer token may carry.
     pub allowed_scopes: Scopes,
     /// Scopes on [`READ_ONLY_SCOPES`] that need a step-up all the same (`SENSITIVE_SCOPES`);
-    /// every other scope always does ([`Config::is_sensitive`]).
+    /// every other scope always does ([`TokenSettings::is_sensitive`]).
     pub sensitive_scopes: Scopes,
     /// Scopes of a customer token when the request names none.
     pub default_scopes: Scopes,
     /// Lifetime of a customer token when the request names none (seconds, at most 86400).
-    pub default_token_expires_in: u32,
-    /// A session JWT with less life left than this is not sent to Unit (401 `session_jwt_expiring`).
-    pub jwt_min_remaining: Duration,
+    pub default_expires_in: u32,
+    /// Longest lifetime of a customer token with a sensitive scope (seconds).
+    pub sensitive_max_expires_in: u32,
+    /// Customer tokens a user may get per window (`TOKENS_PER_USER`).
+    pub per_user: RateLimit,
+}
+
+/// TOTP enrolment and check limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpSettings {
+    /// Failed TOTP or recovery-code checks allowed per user in a lockout window.
+    pub max_failures: u32,
+    /// The lockout window (seconds from the first failed check).
+    pub lockout: Duration,
+    /// Failed TOTP checks per user per day in sessions that never completed a step-up
+    /// (`TOTP_DAILY_CEILING`): what bounds a password thief's guessing over a year.
+    pub daily_ceiling: u32,
+    /// `POST /mfa/totp` calls a user may make per window (`TOTP_ENROLMENTS_PER_USER`).
+    pub enrolments_per_user: RateLimit,
+}
+
+/// Upstream (Stytch and Unit) call timeouts and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamSettings {
     /// Timeout of one upstream HTTP attempt.
-    pub upstream_timeout: Duration,
+    pub timeout: Duration,
     /// Timeout of Unit's application create (its KYC runs inside; Unit documents up to
     /// 120 s), within the request's own deadline. Never retried after it passes.
     pub application_create_timeout: Duration,
     /// Attempts per upstream call (first try included) for retryable failures.
-    pub upstream_max_attempts: u32,
-    /// `GET /onboarding` (and customer-token's slow path) asks Unit at most once per this, per
-    /// user (`ONBOARDING_REFRESH_SECONDS`); in between it answers from the record.
-    pub onboarding_refresh: Duration,
-    /// `POST /mfa/totp` calls a user may make per window (`TOTP_ENROLMENTS_PER_USER`).
-    pub totp_enrolments_per_user: RateLimit,
+    pub max_attempts: u32,
+}
+
+/// Unit applications and Unit's onboarding events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnboardingSettings {
+    /// Unit applications a user may start per window (`APPLICATIONS_PER_USER`).
+    pub applications_per_user: RateLimit,
     /// New Unit application forms and applications per UTC day, all users together
     /// (`DAILY_APPLICATIONS_CAP`).
     pub daily_applications_cap: u32,
+    /// `GET /onboarding` (and customer-token's slow path) asks Unit at most once per this, per
+    /// user (`ONBOARDING_REFRESH_SECONDS`); in between it answers from the record.
+    pub refresh: Duration,
     /// A Unit event older than this is never applied (`UNIT_EVENT_MAX_AGE_SECONDS`); event
     /// markers are kept a day longer.
     pub unit_event_max_age: Duration,
@@ -228,13 +270,15 @@ pub const DEFAULT_ALLOWED_SCOPES: &str = "customers accounts cards cards-write c
      cards-sensitive-write transactions payments payments-write counterparties \
      counterparties-write authorizations statements";
 
-impl Config {
+impl TokenSettings {
     /// Whether `scope` needs a step-up: every scope not on [`READ_ONLY_SCOPES`], and those of
     /// them `SENSITIVE_SCOPES` adds.
     pub fn is_sensitive(&self, scope: &str) -> bool {
         !READ_ONLY_SCOPES.contains(&scope) || self.sensitive_scopes.contains(scope)
     }
+}
 
+impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -250,7 +294,6 @@ impl Config {
                 "is not set (e.g. https://api.s.unit.sh for Unit's sandbox)",
             )
         })?;
-        let (allowed_scopes, sensitive_scopes, default_scopes) = scope_settings(&env)?;
         Ok(Self {
             stytch_project_id,
             stytch_api_url,
@@ -266,59 +309,105 @@ impl Config {
             unit_api_url,
             secrets: secrets_location(&env)?,
             store: store_location(&env)?,
-            jwt_leeway: env.seconds("JWT_LEEWAY_SECONDS", 10)?,
+            session: SessionSettings::from_env(&env)?,
+            step_up: StepUpSettings {
+                max_age: env.seconds("STEP_UP_MAX_AGE", 300)?,
+                factors: env.step_up_factors("STEP_UP_FACTORS")?,
+            },
+            tokens: TokenSettings::from_env(&env)?,
+            totp: TotpSettings::from_env(&env)?,
+            upstream: UpstreamSettings::from_env(&env)?,
+            onboarding: OnboardingSettings::from_env(&env)?,
+        })
+    }
+}
+
+impl SessionSettings {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            leeway: env.seconds("JWT_LEEWAY_SECONDS", 10)?,
             jwks_refetch_interval: env.seconds("JWKS_REFETCH_INTERVAL_SECONDS", 30)?,
             jwks_ttl: env.seconds("JWKS_TTL_SECONDS", 3600)?,
-            step_up_max_age: env.seconds("STEP_UP_MAX_AGE", 300)?,
-            step_up_factors: env.step_up_factors("STEP_UP_FACTORS")?,
-            session_check: session_check(
+            min_remaining: env.seconds("JWT_MIN_REMAINING_SECONDS", 30)?,
+            check: session_check(
                 env.optional("SESSION_CHECK"),
                 env.optional("SENSITIVE_SESSION_CHECK"),
             )?,
-            sensitive_token_max_expires_in: env.number_in(
-                "SENSITIVE_TOKEN_MAX_EXPIRES_IN",
-                900,
-                1..=86_400,
-                "must be between 1 and 86400 seconds",
-            )?,
-            applications_per_user: env.rate_limit("APPLICATIONS_PER_USER", "3/86400")?,
-            tokens_per_user: env.rate_limit("TOKENS_PER_USER", "30/600")?,
-            totp_max_failures: env.number_in("TOTP_MAX_FAILURES", 5, 1..=u32::MAX, AT_LEAST_1)?,
-            totp_lockout: env.seconds("TOTP_LOCKOUT_SECONDS", 900)?,
-            totp_daily_ceiling: env.number_in(
-                "TOTP_DAILY_CEILING",
-                DEFAULT_TOTP_DAILY_CEILING,
-                1..=u32::MAX,
-                AT_LEAST_1,
-            )?,
+        })
+    }
+}
+
+impl TokenSettings {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let (allowed_scopes, sensitive_scopes, default_scopes) = scope_settings(env)?;
+        Ok(Self {
             allowed_scopes,
             sensitive_scopes,
             default_scopes,
-            default_token_expires_in: env.number_in(
+            default_expires_in: env.number_in(
                 "DEFAULT_TOKEN_EXPIRES_IN",
                 3600,
                 1..=86_400,
                 "must be between 1 and 86400 seconds",
             )?,
-            jwt_min_remaining: env.seconds("JWT_MIN_REMAINING_SECONDS", 30)?,
-            upstream_timeout: env.millis_in(
-                "UPSTREAM_TIMEOUT_MS",
-                5000,
-                1,
-                "must be greater than 0",
+            sensitive_max_expires_in: env.number_in(
+                "SENSITIVE_TOKEN_MAX_EXPIRES_IN",
+                900,
+                1..=86_400,
+                "must be between 1 and 86400 seconds",
             )?,
+            per_user: env.rate_limit("TOKENS_PER_USER", "30/600")?,
+        })
+    }
+}
+
+impl TotpSettings {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_failures: env.number_in("TOTP_MAX_FAILURES", 5, 1..=u32::MAX, AT_LEAST_1)?,
+            lockout: env.seconds("TOTP_LOCKOUT_SECONDS", 900)?,
+            daily_ceiling: env.number_in(
+                "TOTP_DAILY_CEILING",
+                DEFAULT_TOTP_DAILY_CEILING,
+                1..=u32::MAX,
+                AT_LEAST_1,
+            )?,
+            enrolments_per_user: env.rate_limit("TOTP_ENROLMENTS_PER_USER", "10/3600")?,
+        })
+    }
+}
+
+impl UpstreamSettings {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            timeout: env.millis_in("UPSTREAM_TIMEOUT_MS", 5000, 1, "must be greater than 0")?,
             application_create_timeout: env.millis_in(
                 "APPLICATION_CREATE_TIMEOUT_MS",
                 12_000,
                 1000,
                 "must be at least 1000",
             )?,
-            upstream_max_attempts: env.number_in(
+            max_attempts: env.number_in(
                 "UPSTREAM_MAX_ATTEMPTS",
                 3,
                 1..=10,
                 "must be between 1 and 10",
             )?,
+        })
+    }
+}
+
+impl OnboardingSettings {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            applications_per_user: env.rate_limit("APPLICATIONS_PER_USER", "3/86400")?,
+            daily_applications_cap: env.number_in(
+                "DAILY_APPLICATIONS_CAP",
+                1000,
+                1..=u32::MAX,
+                AT_LEAST_1,
+            )?,
+            refresh: env.seconds("ONBOARDING_REFRESH_SECONDS", 10)?,
             unit_event_max_age: Duration::from_secs(
                 env.number_in(
                     "UNIT_EVENT_MAX_AGE_SECONDS",
@@ -328,14 +417,6 @@ impl Config {
                 )?
                 .into(),
             ),
-            onboarding_refresh: env.seconds("ONBOARDING_REFRESH_SECONDS", 10)?,
-            totp_enrolments_per_user: env.rate_limit("TOTP_ENROLMENTS_PER_USER", "10/3600")?,
-            daily_applications_cap: env.number_in(
-                "DAILY_APPLICATIONS_CAP",
-                1000,
-                1..=u32::MAX,
-                AT_LEAST_1,
-            )?,
         })
     }
 }
@@ -669,21 +750,24 @@ mod tests {
                 table_name: "bridge".into()
             }
         );
-        assert_eq!(c.step_up_max_age, Duration::from_secs(300));
-        assert!(c.is_sensitive("cards-write"));
-        assert!(!c.is_sensitive("cards"));
-        assert!(c.allowed_scopes.contains("customers"));
+        assert_eq!(c.step_up.max_age, Duration::from_secs(300));
+        assert!(c.tokens.is_sensitive("cards-write"));
+        assert!(!c.tokens.is_sensitive("cards"));
+        assert!(c.tokens.allowed_scopes.contains("customers"));
         let live = config(&with(&[("STYTCH_PROJECT_ID", "project-live-2")])).unwrap();
         assert_eq!(live.stytch_api_url, "https://api.stytch.com");
-        assert_eq!(c.step_up_factors, BTreeSet::from([StepUpFactor::Totp]));
-        assert_eq!(c.session_check, SessionCheck::All);
-        assert_eq!(c.unit_event_max_age, Duration::from_secs(7 * 24 * 3600));
-        assert_eq!(c.sensitive_token_max_expires_in, 900);
+        assert_eq!(c.step_up.factors, BTreeSet::from([StepUpFactor::Totp]));
+        assert_eq!(c.session.check, SessionCheck::All);
         assert_eq!(
-            (c.tokens_per_user.max, c.tokens_per_user.window.as_secs()),
+            c.onboarding.unit_event_max_age,
+            Duration::from_secs(7 * 24 * 3600)
+        );
+        assert_eq!(c.tokens.sensitive_max_expires_in, 900);
+        assert_eq!(
+            (c.tokens.per_user.max, c.tokens.per_user.window.as_secs()),
             (30, 600)
         );
-        assert_eq!(c.applications_per_user.max, 3);
+        assert_eq!(c.onboarding.applications_per_user.max, 3);
     }
 
     #[test]
@@ -699,7 +783,7 @@ mod tests {
         // Any other host (a proxy, a sandbox) is the operator's choice.
         config(&with(&[("STYTCH_API_URL", "http://127.0.0.1:3001")])).unwrap();
         let factors = config(&with(&[("STEP_UP_FACTORS", "webauthn, otp totp")])).unwrap();
-        assert_eq!(factors.step_up_factors.len(), 3);
+        assert_eq!(factors.step_up.factors.len(), 3);
     }
 
     #[test]
@@ -775,19 +859,19 @@ mod tests {
                 "some-future-scope",
             ] {
                 assert!(
-                    c.is_sensitive(scope),
+                    c.tokens.is_sensitive(scope),
                     "{scope} with SENSITIVE_SCOPES={sensitive:?}"
                 );
             }
-            assert_eq!(c.is_sensitive("customers"), sensitive == "customers");
-            assert!(!c.is_sensitive("transactions"));
+            assert_eq!(c.tokens.is_sensitive("customers"), sensitive == "customers");
+            assert!(!c.tokens.is_sensitive("transactions"));
         }
     }
 
     #[test]
     fn the_session_check_covers_every_mint_by_default_and_reads_the_old_variable() {
         let check =
-            |vars: &[(&'static str, &'static str)]| config(&with(vars)).map(|c| c.session_check);
+            |vars: &[(&'static str, &'static str)]| config(&with(vars)).map(|c| c.session.check);
         assert_eq!(check(&[]), Ok(SessionCheck::All));
         assert_eq!(
             check(&[("SESSION_CHECK", "sensitive")]),
@@ -850,6 +934,6 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.stytch_api_url, "https://proxy.corp/stytch");
-        assert_eq!(c.allowed_scopes.len(), 3);
+        assert_eq!(c.tokens.allowed_scopes.len(), 3);
     }
 }

@@ -349,36 +349,8 @@ impl SessionVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::Invalid("token too large"));
         }
-        // The signature itself is jsonwebtoken's to decode and check.
-        let (signing_input, signature) = token
-            .rsplit_once('.')
-            .ok_or(JwtError::Invalid("not a JWS compact token"))?;
-        let (header_b64, payload_b64) = signing_input
-            .split_once('.')
-            .ok_or(JwtError::Invalid("not a JWS compact token"))?;
-        if payload_b64.contains('.') {
-            return Err(JwtError::Invalid("not a JWS compact token"));
-        }
-        let header: Header = URL_SAFE_NO_PAD
-            .decode(header_b64)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(JwtError::Invalid("malformed header"))?;
-        if header.alg != "RS256" {
-            return Err(JwtError::Invalid("algorithm must be RS256"));
-        }
-        if header.typ.as_deref() != Some("JWT") {
-            return Err(JwtError::Invalid("typ must be JWT"));
-        }
-        if header.crit.is_some() {
-            return Err(JwtError::Invalid(
-                "critical header extensions are not supported",
-            ));
-        }
-        let kid = header
-            .kid
-            .filter(|k| !k.is_empty() && k.len() <= 256)
-            .ok_or(JwtError::Invalid("missing kid"))?;
+        let (header_b64, payload_b64, signature) = compact_parts(token)?;
+        let kid = checked_kid(header_b64)?;
         let key = self.key(&kid).await?;
         // The JWS form of the same token: jsonwebtoken then reads the header once, not twice.
         let jws = jsonwebtoken::jws::Jws::<Claims> {
@@ -401,87 +373,47 @@ impl SessionVerifier {
         if claims.iat - leeway > now {
             return Err(JwtError::NotYetValid);
         }
-        let (Some(sub), Some(exp)) = (claims.sub, claims.exp) else {
-            return Err(JwtError::Invalid("missing claim"));
-        };
-        if claims.session.id.is_empty() {
-            return Err(JwtError::Invalid("missing subject or session"));
-        }
-        // The identity everything downstream binds to: a Stytch user id, or nothing.
-        let sub =
-            UserId::parse(sub).map_err(|_| JwtError::Invalid("sub is not a Stytch user id"))?;
-        tracing::debug!(
-            user_id = %sub,
-            session_id = %claims.session.id,
-            exp,
-            factors = ?claims
-                .session
-                .authentication_factors
-                .iter()
-                .map(|f| format!(
-                    "{}/{}@{}",
-                    f.factor_type,
-                    f.delivery_method,
-                    f.last_authenticated_at.as_deref().unwrap_or("-")
-                ))
-                .collect::<Vec<_>>(),
-            "session JWT verified"
-        );
-        Ok(VerifiedSession {
-            user_id: sub,
-            session_id: claims.session.id,
-            issued_at: claims.iat,
-            expires_at: exp,
-            session_expires_at: claims
-                .session
-                .expires_at
-                .as_deref()
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-                .map(|t| t.unix_timestamp()),
-            factors: claims.session.authentication_factors,
-            token: SecretString::new(token),
-        })
+        verified_session(claims, token)
     }
 
     /// The key for `kid`: from the cache, or after a (rate-limited) refetch.
     async fn key(&self, kid: &str) -> Result<Arc<PublicKey>, JwtError> {
-        {
-            let keys = self.keys.read().await;
-            let fresh = keys
-                .fetched_at
-                .is_some_and(|at| at.elapsed() < self.settings.ttl);
-            if let Some(key) = keys.keys.get(kid)
-                && fresh
-            {
-                return Ok(key.clone());
-            }
+        if let Some(key) = self.cached_key(kid, false).await {
+            return Ok(key);
         }
         let mut fetch = self.fetching.lock().await;
         // Another caller may have fetched while we waited; and fetches are rate-limited.
-        {
-            let keys = self.keys.read().await;
-            let fresh = keys
-                .fetched_at
-                .is_some_and(|at| at.elapsed() < self.settings.ttl);
-            // After a failed fetch, the next may come sooner: without keys nobody gets in, and
-            // Stytch answering again should end that within a second, not an interval.
-            let interval = if fetch.error.is_some() {
-                RETRY_AFTER_FAILED_FETCH.min(self.settings.refetch_interval)
-            } else {
-                self.settings.refetch_interval
-            };
-            let recent = fetch.last.is_some_and(|at| at.elapsed() < interval);
-            match keys.keys.get(kid) {
-                Some(key) if fresh || recent => return Ok(key.clone()),
-                None if recent => {
-                    return Err(match &fetch.error {
-                        Some(e) => JwtError::KeysUnavailable(e.clone()),
-                        None => JwtError::UnknownKey,
-                    });
-                }
-                _ => {}
-            }
+        // After a failed fetch, the next may come sooner: without keys nobody gets in, and
+        // Stytch answering again should end that within a second, not an interval.
+        let interval = if fetch.error.is_some() {
+            RETRY_AFTER_FAILED_FETCH.min(self.settings.refetch_interval)
+        } else {
+            self.settings.refetch_interval
+        };
+        let recent = fetch.last.is_some_and(|at| at.elapsed() < interval);
+        if let Some(key) = self.cached_key(kid, recent).await {
+            return Ok(key);
         }
+        if recent {
+            return Err(match &fetch.error {
+                Some(e) => JwtError::KeysUnavailable(e.clone()),
+                None => JwtError::UnknownKey,
+            });
+        }
+        self.refetch(&mut fetch, kid).await
+    }
+
+    /// The cached key for `kid` if the set is still fresh, or `anyway` (a fetch was recent).
+    async fn cached_key(&self, kid: &str, anyway: bool) -> Option<Arc<PublicKey>> {
+        let keys = self.keys.read().await;
+        let fresh = keys
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < self.settings.ttl);
+        keys.keys.get(kid).filter(|_| fresh || anyway).cloned()
+    }
+
+    /// Fetches the JWKS (the caller holds the fetch lock) and answers the key for `kid`.
+    async fn refetch(&self, fetch: &mut FetchState, kid: &str) -> Result<Arc<PublicKey>, JwtError> {
         fetch.last = Some(Instant::now());
         match self.source.fetch_jwks().await {
             Ok(jwks) => {
@@ -510,6 +442,85 @@ impl SessionVerifier {
             }
         }
     }
+}
+
+/// The three parts of a JWS compact token: header, payload and signature (base64url).
+fn compact_parts(token: &str) -> Result<(&str, &str, &str), JwtError> {
+    let not_compact = JwtError::Invalid("not a JWS compact token");
+    // The signature itself is jsonwebtoken's to decode and check.
+    let (signing_input, signature) = token.rsplit_once('.').ok_or(not_compact.clone())?;
+    let (header_b64, payload_b64) = signing_input.split_once('.').ok_or(not_compact.clone())?;
+    if payload_b64.contains('.') {
+        return Err(not_compact);
+    }
+    Ok((header_b64, payload_b64, signature))
+}
+
+/// The `kid` of a header that is RS256, typed `JWT`, and has no critical extensions.
+fn checked_kid(header_b64: &str) -> Result<String, JwtError> {
+    let header: Header = URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(JwtError::Invalid("malformed header"))?;
+    if header.alg != "RS256" {
+        return Err(JwtError::Invalid("algorithm must be RS256"));
+    }
+    if header.typ.as_deref() != Some("JWT") {
+        return Err(JwtError::Invalid("typ must be JWT"));
+    }
+    if header.crit.is_some() {
+        return Err(JwtError::Invalid(
+            "critical header extensions are not supported",
+        ));
+    }
+    header
+        .kid
+        .filter(|k| !k.is_empty() && k.len() <= 256)
+        .ok_or(JwtError::Invalid("missing kid"))
+}
+
+/// The session of verified `claims`: its subject must be a Stytch user id, the identity
+/// everything downstream binds to.
+fn verified_session(claims: Claims, token: &str) -> Result<VerifiedSession, JwtError> {
+    let (Some(sub), Some(exp)) = (claims.sub, claims.exp) else {
+        return Err(JwtError::Invalid("missing claim"));
+    };
+    if claims.session.id.is_empty() {
+        return Err(JwtError::Invalid("missing subject or session"));
+    }
+    let sub = UserId::parse(sub).map_err(|_| JwtError::Invalid("sub is not a Stytch user id"))?;
+    tracing::debug!(
+        user_id = %sub,
+        session_id = %claims.session.id,
+        exp,
+        factors = ?claims
+            .session
+            .authentication_factors
+            .iter()
+            .map(|f| format!(
+                "{}/{}@{}",
+                f.factor_type,
+                f.delivery_method,
+                f.last_authenticated_at.as_deref().unwrap_or("-")
+            ))
+            .collect::<Vec<_>>(),
+        "session JWT verified"
+    );
+    Ok(VerifiedSession {
+        user_id: sub,
+        session_id: claims.session.id,
+        issued_at: claims.iat,
+        expires_at: exp,
+        session_expires_at: claims
+            .session
+            .expires_at
+            .as_deref()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .map(|t| t.unix_timestamp()),
+        factors: claims.session.authentication_factors,
+        token: SecretString::new(token),
+    })
 }
 
 /// The issuers a session JWT of `project_id` may carry: Stytch's own (`stytch.com/<project>`)

@@ -74,9 +74,14 @@ fn daily_key(now: i64) -> String {
 
 /// Takes one of today's `DAILY_APPLICATIONS_CAP` slots (all users together: scripted sign-ups
 /// defeat per-user limits). `Ok(None)` when granted; `Ok(Some(seconds))` until the next UTC day
-/// at the cap. From 80 % of the cap on, `DailyApplicationsHigh` is emitted (its alarm).
-pub async fn take_daily_slot(app: &App, now: i64) -> Result<Option<u64>, ApiError> {
-    let cap = app.config.daily_applications_cap;
+/// at the cap; a granted slot joins `slots`. From 80 % of the cap on, `DailyApplicationsHigh` is
+/// emitted (its alarm).
+pub async fn take_daily_slot(
+    app: &App,
+    now: i64,
+    slots: &mut store::Slots,
+) -> Result<Option<u64>, ApiError> {
+    let cap = app.config.onboarding.daily_applications_cap;
     let until_tomorrow = u64::try_from(86_400 - now.rem_euclid(86_400)).unwrap_or(1);
     let attempt = app
         .store
@@ -94,12 +99,10 @@ pub async fn take_daily_slot(app: &App, now: i64) -> Result<Option<u64>, ApiErro
         );
         crate::metrics::emit(crate::metrics::Metric::DailyApplicationsHigh);
     }
+    if granted {
+        slots.hold_attempt(daily_key(now));
+    }
     Ok((!granted).then_some(until_tomorrow))
-}
-
-/// Gives back a daily slot whose application or form Unit surely did not make.
-pub async fn give_back_daily_slot(app: &App, now: i64) {
-    store::give_back(&*app.store, &daily_key(now)).await;
 }
 
 /// Makes sure the user has a Unit application form prefilled with `jwtSubject = user_id`: creates
@@ -135,18 +138,22 @@ pub async fn ensure_form(
         allowed_application_types: vec!["Individual".into()],
     };
     let now = crate::http::now_epoch();
-    if let Some(retry_after) = take_daily_slot(app, now).await? {
+    let mut slots = store::Slots::new(app.store.clone());
+    if let Some(retry_after) = take_daily_slot(app, now, &mut slots).await? {
         return Err(ApiError::applications_paused(retry_after));
     }
     let created = match app.unit.create_application_form(&form, deadline).await {
         Ok(created) => created,
         Err(e) => {
             if e.surely_not_acted_on() {
-                give_back_daily_slot(app, now).await;
+                slots.give_back().await;
+            } else {
+                slots.keep();
             }
             return Err(e.into());
         }
     };
+    slots.keep();
     let link = created.link().map(str::to_owned);
     tracing::info!(form_id = %created.id, "created the Unit application form");
     let stored = store::modify(&*app.store, &record.user_id, true, |r| {
@@ -395,7 +402,7 @@ impl OnboardingState {
 /// Whether Unit may be asked about the user now: not within `ONBOARDING_REFRESH_SECONDS` of
 /// the last time.
 fn refresh_due(app: &App, record: &UserRecord, now: i64) -> bool {
-    let window = i64::try_from(app.config.onboarding_refresh.as_secs()).unwrap_or(i64::MAX);
+    let window = i64::try_from(app.config.onboarding.refresh.as_secs()).unwrap_or(i64::MAX);
     record
         .onboarding_checked_at
         .as_deref()
@@ -685,6 +692,43 @@ pub async fn link_existing_customer(
     let customer = app.unit.get_customer(customer_id, deadline).await?;
     let key = customer_link_key(&customer);
     // 1. Our binding, pending: the record, then the table's link of the customer.
+    mark_link_pending(app, user_id, customer_id, replace).await?;
+    if let Err(e) = app.store.link_application(&key, user_id).await {
+        undo_link(app, user_id, customer_id, None).await;
+        return Err(refused("customer_linked_elsewhere", e.to_string()));
+    }
+    // 2. Unit, read again just before it is written.
+    if let Err(e) = bind_at_unit(app, user_id, customer_id, deadline).await {
+        if matches!(e, LinkError::Refused { .. }) {
+            undo_link(app, user_id, customer_id, Some(&key)).await;
+        }
+        return Err(e);
+    }
+    // 3. Confirmed at Unit: the record holds the customer.
+    let stored = store::modify(&*app.store, user_id, true, |r| {
+        let mut changed =
+            r.apply_application(&key, &ApplicationStatus::Approved, Some(customer_id));
+        if r.customer_id.as_deref() != Some(customer_id) {
+            r.customer_id = Some(customer_id.to_owned());
+            changed = true;
+        }
+        if r.pending_customer_id.take().is_some() {
+            changed = true;
+        }
+        changed
+    })
+    .await?;
+    Ok(stored.ok_or_else(ApiError::internal)?)
+}
+
+/// Marks `customer_id` as the record's pending customer, unless the record holds another
+/// customer (and not `replace`) or another link is pending.
+async fn mark_link_pending(
+    app: &App,
+    user_id: &str,
+    customer_id: &str,
+    replace: bool,
+) -> Result<(), LinkError> {
     let mut conflict = None;
     store::modify(&*app.store, user_id, true, |r| {
         conflict = match (&r.customer_id, &r.pending_customer_id) {
@@ -705,14 +749,17 @@ pub async fn link_existing_customer(
         true
     })
     .await?;
-    if let Some(e) = conflict {
-        return Err(e);
-    }
-    if let Err(e) = app.store.link_application(&key, user_id).await {
-        undo_link(app, user_id, customer_id, None).await;
-        return Err(refused("customer_linked_elsewhere", e.to_string()));
-    }
-    // 2. Unit, read again just before it is written.
+    conflict.map_or(Ok(()), Err)
+}
+
+/// Sets the customer's `jwtSubject` at Unit unless it already names `user_id`. A refusal
+/// (another subject, a 4xx) is [`LinkError::Refused`]; a lost answer is [`LinkError::Unknown`].
+async fn bind_at_unit(
+    app: &App,
+    user_id: &str,
+    customer_id: &str,
+    deadline: Instant,
+) -> Result<(), LinkError> {
     let current = app.unit.get_customer(customer_id, deadline).await?;
     match current
         .attributes
@@ -720,49 +767,28 @@ pub async fn link_existing_customer(
         .as_deref()
         .filter(|s| !s.is_empty())
     {
-        Some(subject) if subject == user_id => {}
-        Some(other) => {
-            undo_link(app, user_id, customer_id, Some(&key)).await;
-            return Err(refused(
-                "customer_bound_elsewhere",
-                format!("Unit's customer has jwtSubject {other}"),
-            ));
-        }
+        Some(subject) if subject == user_id => Ok(()),
+        Some(other) => Err(refused(
+            "customer_bound_elsewhere",
+            format!("Unit's customer has jwtSubject {other}"),
+        )),
         None => match app
             .unit
             .set_customer_jwt_subject(customer_id, user_id, deadline)
             .await
         {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             Err(UnitError::Api { status, .. }) if (400..500).contains(&status) && status != 429 => {
-                undo_link(app, user_id, customer_id, Some(&key)).await;
-                return Err(refused(
+                Err(refused(
                     "unit_refused",
                     format!("Unit refused the PATCH with {status}; nothing is bound"),
-                ));
+                ))
             }
-            Err(e) => {
-                return Err(LinkError::Unknown(format!(
-                    "{e}: the link stays pending; rerun to finish or undo it"
-                )));
-            }
+            Err(e) => Err(LinkError::Unknown(format!(
+                "{e}: the link stays pending; rerun to finish or undo it"
+            ))),
         },
     }
-    // 3. Confirmed at Unit: the record holds the customer.
-    let stored = store::modify(&*app.store, user_id, true, |r| {
-        let mut changed =
-            r.apply_application(&key, &ApplicationStatus::Approved, Some(customer_id));
-        if r.customer_id.as_deref() != Some(customer_id) {
-            r.customer_id = Some(customer_id.to_owned());
-            changed = true;
-        }
-        if r.pending_customer_id.take().is_some() {
-            changed = true;
-        }
-        changed
-    })
-    .await?;
-    Ok(stored.ok_or_else(ApiError::internal)?)
 }
 
 /// Undoes a pending operator link: the table's link of the customer (when written) and the

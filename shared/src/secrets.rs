@@ -163,21 +163,7 @@ impl Secrets {
                 "stytch_project_id is {pid:?} but STYTCH_PROJECT_ID is {expected_project_id:?}"
             )));
         }
-        for (field, value) in [
-            ("stytch_secret", &raw.stytch_secret),
-            ("stytch_webhook_secret", &raw.stytch_webhook_secret),
-            ("unit_api_token", &raw.unit_api_token),
-            ("unit_webhook_token", &raw.unit_webhook_token),
-        ] {
-            if value.expose().trim().is_empty() {
-                return Err(invalid(format!("field `{field}` is empty")));
-            }
-            if is_placeholder(value.expose()) {
-                return Err(invalid(format!(
-                    "field `{field}` holds a placeholder; put the real value in the secret"
-                )));
-            }
-        }
+        check_required(&raw).map_err(invalid)?;
         let stytch_webhook_secret =
             svix_key("stytch_webhook_secret", &raw.stytch_webhook_secret).map_err(invalid)?;
         let stytch_webhook_secret_previous = match &raw.stytch_webhook_secret_previous {
@@ -189,21 +175,9 @@ impl Secrets {
         let unit_webhook_token_previous = raw
             .unit_webhook_token_previous
             .filter(|v| !v.expose().trim().is_empty());
-        for (field, token) in [
-            ("unit_webhook_token", Some(&raw.unit_webhook_token)),
-            (
-                "unit_webhook_token_previous",
-                unit_webhook_token_previous.as_ref(),
-            ),
-        ] {
-            let Some(token) = token else { continue };
-            if token.expose().chars().count() < MIN_UNIT_WEBHOOK_TOKEN_CHARS
-                || is_placeholder(token.expose())
-            {
-                return Err(invalid(format!(
-                    "field `{field}` must be at least {MIN_UNIT_WEBHOOK_TOKEN_CHARS} characters and no placeholder"
-                )));
-            }
+        check_unit_webhook_token("unit_webhook_token", &raw.unit_webhook_token).map_err(invalid)?;
+        if let Some(token) = &unit_webhook_token_previous {
+            check_unit_webhook_token("unit_webhook_token_previous", token).map_err(invalid)?;
         }
         Ok(Self {
             stytch_secret: raw.stytch_secret,
@@ -214,6 +188,38 @@ impl Secrets {
             unit_webhook_token_previous,
         })
     }
+}
+
+/// Every required field is set, and none holds a placeholder.
+fn check_required(raw: &RawSecrets) -> Result<(), String> {
+    for (field, value) in [
+        ("stytch_secret", &raw.stytch_secret),
+        ("stytch_webhook_secret", &raw.stytch_webhook_secret),
+        ("unit_api_token", &raw.unit_api_token),
+        ("unit_webhook_token", &raw.unit_webhook_token),
+    ] {
+        if value.expose().trim().is_empty() {
+            return Err(format!("field `{field}` is empty"));
+        }
+        if is_placeholder(value.expose()) {
+            return Err(format!(
+                "field `{field}` holds a placeholder; put the real value in the secret"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A Unit webhook token is long enough to resist guessing, and no placeholder.
+fn check_unit_webhook_token(field: &str, token: &SecretString) -> Result<(), String> {
+    if token.expose().chars().count() < MIN_UNIT_WEBHOOK_TOKEN_CHARS
+        || is_placeholder(token.expose())
+    {
+        return Err(format!(
+            "field `{field}` must be at least {MIN_UNIT_WEBHOOK_TOKEN_CHARS} characters and no placeholder"
+        ));
+    }
+    Ok(())
 }
 
 /// Where handlers get the current secrets from.

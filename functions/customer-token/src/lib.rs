@@ -14,12 +14,12 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::config::StepUpFactor;
+use shared::config::{StepUpFactor, TokenSettings};
 use shared::domain::Scopes;
 use shared::error::FieldProblem;
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
-use shared::store::{AuditEntry, TokenSlot, UserRecord};
+use shared::store::{AuditEntry, Slots, TokenSlot, UserRecord};
 use shared::unit::{CreateCustomerToken, CustomerTokenAttributes, TokenResource};
 use shared::{ApiError, App};
 use tokio::time::Instant;
@@ -78,25 +78,11 @@ struct Checked {
     resources: Option<Vec<TokenResource>>,
 }
 
-fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
-    let config = &app.config;
+fn check_request(settings: &TokenSettings, body: TokenRequest) -> Result<Checked, ApiError> {
+    let scopes = requested_scopes(settings, body.scope.as_deref())?;
     let mut problems = Vec::new();
-    // A name that is not even a Unit scope is outside the allowed ones too.
-    let scopes = match body.scope.as_deref().map(str::trim) {
-        None | Some("") => config.default_scopes.clone(),
-        Some(s) => {
-            Scopes::parse(s).map_err(|(bad, _)| ApiError::scope_not_allowed(&[bad.as_str()]))?
-        }
-    };
-    let outside: Vec<&str> = scopes
-        .outside(&config.allowed_scopes)
-        .map(|s| s.as_str())
-        .collect();
-    if !outside.is_empty() {
-        return Err(ApiError::scope_not_allowed(&outside));
-    }
     let expires_in = match body.expires_in {
-        None => config.default_token_expires_in,
+        None => settings.default_expires_in,
         Some(n) if n >= 1 => u32::try_from(n)
             .unwrap_or(MAX_EXPIRES_IN)
             .min(MAX_EXPIRES_IN),
@@ -109,29 +95,7 @@ fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
         }
     };
     if let Some(resources) = &body.resources {
-        if resources.is_empty() {
-            problems.push(FieldProblem::new(
-                "resources",
-                "must not be empty when given",
-            ));
-        }
-        for (i, r) in resources.iter().enumerate() {
-            if !matches!(r.kind.as_str(), "card" | "account") {
-                problems.push(FieldProblem::new(
-                    format!("resources[{i}].type"),
-                    "must be card or account",
-                ));
-            }
-            let numeric = |id: &String| {
-                !id.is_empty() && !id.starts_with('0') && id.chars().all(|c| c.is_ascii_digit())
-            };
-            if r.ids.is_empty() || !r.ids.iter().all(numeric) {
-                problems.push(FieldProblem::new(
-                    format!("resources[{i}].ids"),
-                    "must be a non-empty list of Unit ids",
-                ));
-            }
-        }
+        problems.extend(resource_problems(resources));
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid_fields(problems));
@@ -143,11 +107,59 @@ fn check_request(app: &App, body: TokenRequest) -> Result<Checked, ApiError> {
     })
 }
 
+/// The scopes asked for (the default ones when none are named); each must be allowed. A name
+/// that is not even a Unit scope is outside the allowed ones too.
+fn requested_scopes(settings: &TokenSettings, asked: Option<&str>) -> Result<Scopes, ApiError> {
+    let scopes = match asked.map(str::trim) {
+        None | Some("") => settings.default_scopes.clone(),
+        Some(s) => {
+            Scopes::parse(s).map_err(|(bad, _)| ApiError::scope_not_allowed(&[bad.as_str()]))?
+        }
+    };
+    let outside: Vec<&str> = scopes
+        .outside(&settings.allowed_scopes)
+        .map(|s| s.as_str())
+        .collect();
+    if !outside.is_empty() {
+        return Err(ApiError::scope_not_allowed(&outside));
+    }
+    Ok(scopes)
+}
+
+/// What is wrong with the requested `resources`: each a card or account with Unit ids.
+fn resource_problems(resources: &[TokenResource]) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    if resources.is_empty() {
+        problems.push(FieldProblem::new(
+            "resources",
+            "must not be empty when given",
+        ));
+    }
+    let numeric = |id: &String| {
+        !id.is_empty() && !id.starts_with('0') && id.chars().all(|c| c.is_ascii_digit())
+    };
+    for (i, r) in resources.iter().enumerate() {
+        if !matches!(r.kind.as_str(), "card" | "account") {
+            problems.push(FieldProblem::new(
+                format!("resources[{i}].type"),
+                "must be card or account",
+            ));
+        }
+        if r.ids.is_empty() || !r.ids.iter().all(numeric) {
+            problems.push(FieldProblem::new(
+                format!("resources[{i}].ids"),
+                "must be a non-empty list of Unit ids",
+            ));
+        }
+    }
+    problems
+}
+
 /// The sensitive scopes among `scopes`.
 fn sensitive<'a>(app: &App, scopes: &'a Scopes) -> Vec<&'a str> {
     scopes
         .iter()
-        .filter(|s| app.config.is_sensitive(s))
+        .filter(|s| app.config.tokens.is_sensitive(s))
         .map(|s| s.as_str())
         .collect()
 }
@@ -165,17 +177,17 @@ fn check_step_up(
     }
     let config = &app.config;
     let fresh = Freshness {
-        max_age: config.step_up_max_age,
-        leeway: config.jwt_leeway,
+        max_age: config.step_up.max_age,
+        leeway: config.session.leeway,
         now,
     };
-    if session.has_step_up(&config.step_up_factors, fresh) {
+    if session.has_step_up(&config.step_up.factors, fresh) {
         return Ok(());
     }
     Err(ApiError::step_up_required(
         sensitive,
-        &config.step_up_factors,
-        config.step_up_max_age.as_secs(),
+        &config.step_up.factors,
+        config.step_up.max_age.as_secs(),
     ))
 }
 
@@ -184,7 +196,8 @@ fn check_step_up(
 fn stepped_up_without_totp(app: &App, session: &VerifiedSession, now: i64) -> bool {
     let others: BTreeSet<StepUpFactor> = app
         .config
-        .step_up_factors
+        .step_up
+        .factors
         .iter()
         .copied()
         .filter(|f| *f != StepUpFactor::Totp)
@@ -230,14 +243,6 @@ async fn customer_of(
         .ok_or_else(ApiError::onboarding_incomplete)
 }
 
-/// Gives back the user's token slot when no token was issued. A failure is only logged: the
-/// slot then runs out with its window.
-async fn give_back(app: &App, user_id: &str) {
-    if let Err(e) = app.store.give_back_token_slot(user_id).await {
-        tracing::warn!(error = %e, "could not give back a token slot");
-    }
-}
-
 /// Handles one request (through [`shared::lambda::serve`]).
 pub async fn handle(app: Arc<App>, req: Request) -> Result<Response<Body>, ApiError> {
     let (app, req) = (&*app, &req);
@@ -254,18 +259,19 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let now = shared::http::now_epoch();
     let asked = check(app, &session, body, now)?;
     let deadline = shared::http::deadline(req);
-    if app.config.session_check.confirms(asked.sensitive) {
+    if app.config.session.check.confirms(asked.sensitive) {
         confirm_session(app, &session, deadline).await?;
     }
-    let record = take_slot(app, &session.user_id, now).await?;
     // The slot counts only when a token was minted: any failure before gives it back.
+    let (record, slot) = take_slot(app, &session.user_id, now).await?;
     let (customer_id, issued) = match mint(app, &session, &record, &asked, now, deadline).await {
         Ok(minted) => minted,
         Err(e) => {
-            give_back(app, &session.user_id).await;
+            slot.give_back().await;
             return Err(e);
         }
     };
+    slot.keep();
     let expires_in = issued
         .expires_in
         .unwrap_or(asked.expires_in)
@@ -321,11 +327,11 @@ fn check(
     now: i64,
 ) -> Result<Asked, ApiError> {
     let config = &app.config;
-    let checked = check_request(app, body)?;
+    let checked = check_request(&app.config.tokens, body)?;
     let sensitive = sensitive(app, &checked.scopes);
     check_step_up(app, session, &sensitive, now)?;
     let sensitive = !sensitive.is_empty();
-    let min_left = i64::try_from(config.jwt_min_remaining.as_secs()).unwrap_or(0);
+    let min_left = i64::try_from(config.session.min_remaining.as_secs()).unwrap_or(0);
     if session.seconds_left(now) < min_left {
         return Err(ApiError::session_jwt_expiring());
     }
@@ -339,7 +345,7 @@ fn check(
     let capped = if sensitive {
         checked
             .expires_in
-            .min(config.sensitive_token_max_expires_in)
+            .min(config.tokens.sensitive_max_expires_in)
     } else {
         checked.expires_in
     };
@@ -352,15 +358,20 @@ fn check(
     })
 }
 
-/// Reads the user's record and takes a slot of their `TOKENS_PER_USER` limit, in one store call.
-async fn take_slot(app: &App, user_id: &str, now: i64) -> Result<UserRecord, ApiError> {
-    let limit = app.config.tokens_per_user;
+/// Reads the user's record and takes a slot of their `TOKENS_PER_USER` limit, in one store call;
+/// the slot is held until a token is minted.
+async fn take_slot(app: &App, user_id: &str, now: i64) -> Result<(UserRecord, Slots), ApiError> {
+    let limit = app.config.tokens.per_user;
     match app
         .store
         .take_token_slot(user_id, limit.max, limit.window_secs(), now)
         .await?
     {
-        TokenSlot::Taken(record) => Ok(record),
+        TokenSlot::Taken(record) => {
+            let mut slot = Slots::new(app.store.clone());
+            slot.hold_token(user_id);
+            Ok((record, slot))
+        }
         TokenSlot::Full { retry_after } => {
             tracing::warn!("customer tokens limited for this user");
             Err(ApiError::too_many_tokens(retry_after))

@@ -86,95 +86,159 @@ fn digits(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
 }
 
+/// The problems found so far, by field; the values are never echoed.
+#[derive(Default)]
+struct Problems(Vec<FieldProblem>);
+
+impl Problems {
+    fn add(&mut self, field: &str, text: &str) {
+        self.0.push(FieldProblem::new(field, text));
+    }
+}
+
 /// Validates every field, collecting all problems; the values are never echoed.
 fn validate(
-    body: ApplicationIn,
+    mut body: ApplicationIn,
     email_fallback: Option<String>,
 ) -> Result<CreateIndividualApplication, Vec<FieldProblem>> {
-    let mut problems = Vec::new();
-    let mut problem = |field: &str, text: &str| problems.push(FieldProblem::new(field, text));
-    let name = body.full_name.unwrap_or_default();
+    let mut problems = Problems::default();
+    let full_name = check_name(body.full_name.take().unwrap_or_default(), &mut problems);
+    let date_of_birth = body.date_of_birth.take().unwrap_or_default();
+    check_date_of_birth(&date_of_birth, &mut problems);
+    let address = check_address(body.address.take().unwrap_or_default(), &mut problems);
+    let email = body.email.take().or(email_fallback).unwrap_or_default();
+    if !(email.contains('@') && email.len() <= 255 && !email.contains(char::is_whitespace)) {
+        problems.add("email", "is required and must be an e-mail address");
+    }
+    let phone = check_phone(body.phone.take().unwrap_or_default(), &mut problems);
+    check_identity(&body, &mut problems);
+    if !problems.0.is_empty() {
+        return Err(problems.0);
+    }
+    Ok(CreateIndividualApplication {
+        full_name,
+        date_of_birth,
+        address,
+        email,
+        phone,
+        ssn: body.ssn,
+        passport: body.passport,
+        nationality: body.nationality,
+        occupation: body.occupation,
+        annual_income: body.annual_income,
+        source_of_income: body.source_of_income,
+        ..Default::default()
+    })
+}
+
+/// First and last name: each 1 to 255 characters, trimmed.
+fn check_name(name: NameIn, problems: &mut Problems) -> FullName {
     for (field, value) in [
         ("full_name.first", &name.first),
         ("full_name.last", &name.last),
     ] {
         if value.trim().is_empty() || value.len() > 255 {
-            problem(field, "is required (1 to 255 characters)");
+            problems.add(field, "is required (1 to 255 characters)");
         }
     }
-    let dob = body.date_of_birth.unwrap_or_default();
+    FullName {
+        first: name.first.trim().to_owned(),
+        last: name.last.trim().to_owned(),
+    }
+}
+
+/// A past date (YYYY-MM-DD) of a living adult.
+fn check_date_of_birth(dob: &str, problems: &mut Problems) {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    match time::Date::parse(&dob, format) {
-        Err(_) => problem("date_of_birth", "must be a date YYYY-MM-DD"),
+    match time::Date::parse(dob, format) {
+        Err(_) => problems.add("date_of_birth", "must be a date YYYY-MM-DD"),
         Ok(date) => {
             let today = time::OffsetDateTime::now_utc().date();
             if date >= today || today.year() - date.year() > 130 {
-                problem("date_of_birth", "must be a past date of a living person");
+                problems.add("date_of_birth", "must be a past date of a living person");
             } else if today.year() - date.year() < 18 {
-                problem("date_of_birth", "the applicant must be at least 18");
+                problems.add("date_of_birth", "the applicant must be at least 18");
             }
         }
     }
-    let address = body.address.unwrap_or_default();
+}
+
+/// A US address: street, city, a two-letter state and a ZIP code.
+fn check_address(address: AddressIn, problems: &mut Problems) -> Address {
     for (field, value) in [
         ("address.street", &address.street),
         ("address.city", &address.city),
     ] {
         if value.trim().is_empty() {
-            problem(field, "is required");
+            problems.add(field, "is required");
         }
     }
     if !(address.state.len() == 2 && address.state.chars().all(|c| c.is_ascii_uppercase())) {
-        problem("address.state", "must be a two-letter US state code");
+        problems.add("address.state", "must be a two-letter US state code");
     }
     let zip = &address.postal_code;
     let zip_ok = (zip.len() == 5 && digits(zip))
         || (zip.len() == 10 && digits(&zip[..5]) && &zip[5..6] == "-" && digits(&zip[6..]));
     if !zip_ok {
-        problem(
+        problems.add(
             "address.postal_code",
             "must be a US ZIP code (12345 or 12345-6789)",
         );
     }
     let country = address.country.unwrap_or_else(|| "US".into());
     if country != "US" {
-        problem(
+        problems.add(
             "address.country",
             "must be US (Unit opens accounts for US addresses)",
         );
     }
-    let email = body.email.or(email_fallback).unwrap_or_default();
-    if !(email.contains('@') && email.len() <= 255 && !email.contains(char::is_whitespace)) {
-        problem("email", "is required and must be an e-mail address");
+    Address {
+        street: address.street.trim().to_owned(),
+        street2: address.street2.filter(|s| !s.trim().is_empty()),
+        city: address.city.trim().to_owned(),
+        state: address.state,
+        postal_code: address.postal_code,
+        country,
     }
-    let phone = body.phone.unwrap_or_default();
+}
+
+/// A phone: a 1-3 digit country code and a 4-15 digit number.
+fn check_phone(phone: PhoneIn, problems: &mut Problems) -> Phone {
     if !(digits(&phone.country_code) && phone.country_code.len() <= 3) {
-        problem("phone.country_code", "must be 1 to 3 digits");
+        problems.add("phone.country_code", "must be 1 to 3 digits");
     }
     if !(digits(&phone.number) && (4..=15).contains(&phone.number.len())) {
-        problem("phone.number", "must be 4 to 15 digits");
+        problems.add("phone.number", "must be 4 to 15 digits");
     }
+    Phone {
+        country_code: phone.country_code,
+        number: phone.number,
+    }
+}
+
+/// An SSN, or a passport with its nationality; a non-US applicant also states income.
+fn check_identity(body: &ApplicationIn, problems: &mut Problems) {
     match (&body.ssn, &body.passport) {
-        (Some(_), Some(_)) => problem("ssn", "send either ssn or passport, not both"),
+        (Some(_), Some(_)) => problems.add("ssn", "send either ssn or passport, not both"),
         (Some(ssn), None) if !(ssn.expose().len() == 9 && digits(ssn.expose())) => {
-            problem("ssn", "must be 9 digits")
+            problems.add("ssn", "must be 9 digits");
         }
         (None, Some(passport)) => {
             if passport.expose().trim().is_empty() {
-                problem("passport", "must not be empty");
+                problems.add("passport", "must not be empty");
             }
             if !body
                 .nationality
                 .as_deref()
                 .is_some_and(|n| n.len() == 2 && n.chars().all(|c| c.is_ascii_uppercase()))
             {
-                problem(
+                problems.add(
                     "nationality",
                     "is required with a passport (ISO 3166 alpha-2, e.g. GB)",
                 );
             }
         }
-        (None, None) => problem("ssn", "is required (or passport and nationality)"),
+        (None, None) => problems.add("ssn", "is required (or passport and nationality)"),
         _ => {}
     }
     let foreign = body.passport.is_some();
@@ -184,42 +248,12 @@ fn validate(
     ] {
         match value {
             Some(v) if !allowed.contains(&v.as_str()) => {
-                problem(field, &format!("must be one of {}", allowed.join(", ")))
+                problems.add(field, &format!("must be one of {}", allowed.join(", ")));
             }
-            None if foreign => problem(field, "is required for non-US applicants"),
+            None if foreign => problems.add(field, "is required for non-US applicants"),
             _ => {}
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(CreateIndividualApplication {
-        full_name: FullName {
-            first: name.first.trim().to_owned(),
-            last: name.last.trim().to_owned(),
-        },
-        date_of_birth: dob,
-        address: Address {
-            street: address.street.trim().to_owned(),
-            street2: address.street2.filter(|s| !s.trim().is_empty()),
-            city: address.city.trim().to_owned(),
-            state: address.state,
-            postal_code: address.postal_code,
-            country,
-        },
-        email,
-        phone: Phone {
-            country_code: phone.country_code,
-            number: phone.number,
-        },
-        ssn: body.ssn,
-        passport: body.passport,
-        nationality: body.nationality,
-        occupation: body.occupation,
-        annual_income: body.annual_income,
-        source_of_income: body.source_of_income,
-        ..Default::default()
-    })
 }
 
 /// The idempotency key of one application attempt: the same request retried maps to the same
@@ -263,23 +297,10 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     let user_id = session.user_id;
     let body: ApplicationIn = shared::http::required_json_body(req, "an application")?;
     let record = app.store.get_user(&user_id).await?;
-    if let Some(r) = &record {
-        if r.deleted {
-            return Err(ApiError::account_deleted(StatusCode::GONE));
-        }
-        // An archived customer's user does not open another account through us.
-        if r.customer_archived_at.is_some() {
-            return Err(ApiError::customer_archived());
-        }
-        if r.application_id.is_some()
-            && !r.application_status.as_ref().is_some_and(|s| s.is_closed())
-        {
-            return Err(ApiError::application_exists());
-        }
-        // Our create of a moment ago may still run at Unit: this one would race it.
-        if shared::onboarding::submission_in_flight(r, shared::http::now_epoch()) {
-            return Ok(pending(r));
-        }
+    if let Some(r) = &record
+        && let Some(answer) = may_apply(r)?
+    {
+        return Ok(answer);
     }
     let deadline = shared::http::deadline(req);
     // The e-mail defaults to the verified one Stytch has (asked only when the body has none).
@@ -302,24 +323,8 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
         &application,
         secrets.unit_api_token.expose().as_bytes(),
     );
-    // Each application is a KYC check: a denied user does not get to loop through SSNs.
-    let limit_key = format!("applications:{user_id}");
-    if let Some(retry_after) = store::take_slot(
-        &*app.store,
-        &limit_key,
-        app.config.applications_per_user,
-        shared::http::now_epoch(),
-    )
-    .await?
-    {
-        tracing::warn!("applications limited for this user");
-        return Err(ApiError::too_many_applications(retry_after));
-    }
     let now = shared::http::now_epoch();
-    if let Some(retry_after) = shared::onboarding::take_daily_slot(app, now).await? {
-        store::give_back(&*app.store, &limit_key).await;
-        return Err(ApiError::applications_paused(retry_after));
-    }
+    let slots = take_slots(app, &user_id, now).await?;
     // The submission is claimed before Unit is asked: a retry arriving while Unit works on this
     // one answers `application_pending` instead of racing it.
     let submitted = store::timestamp();
@@ -334,42 +339,120 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     .await?
     .ok_or_else(ApiError::internal)?;
     if !claimed {
-        give_back_slots(app, &limit_key, now).await;
+        slots.give_back().await;
         return Ok(pending(&stored));
     }
+    let submission = Submission {
+        user_id: &user_id,
+        slots,
+        submitted: &submitted,
+    };
+    submit(app, &application, submission, &stored, deadline).await
+}
+
+/// Whether the user may apply now: `Ok(None)` if so, an answer (202 pending) or a refusal if
+/// not (a deleted account, an archived customer, an application open or in flight).
+fn may_apply(r: &shared::store::UserRecord) -> Result<Option<Response<Body>>, ApiError> {
+    if r.deleted {
+        return Err(ApiError::account_deleted(StatusCode::GONE));
+    }
+    // An archived customer's user does not open another account through us.
+    if r.customer_archived_at.is_some() {
+        return Err(ApiError::customer_archived());
+    }
+    if r.application_id.is_some() && !r.application_status.as_ref().is_some_and(|s| s.is_closed()) {
+        return Err(ApiError::application_exists());
+    }
+    // Our create of a moment ago may still run at Unit: this one would race it.
+    if shared::onboarding::submission_in_flight(r, shared::http::now_epoch()) {
+        return Ok(Some(pending(r)));
+    }
+    Ok(None)
+}
+
+/// Takes the user's application slot and one of the day's, held until the application is made.
+/// Each application is a KYC check: a denied user does not get to loop through SSNs.
+async fn take_slots(app: &App, user_id: &str, now: i64) -> Result<store::Slots, ApiError> {
+    let limit_key = format!("applications:{user_id}");
+    if let Some(retry_after) = store::take_slot(
+        &*app.store,
+        &limit_key,
+        app.config.onboarding.applications_per_user,
+        now,
+    )
+    .await?
+    {
+        tracing::warn!("applications limited for this user");
+        return Err(ApiError::too_many_applications(retry_after));
+    }
+    let mut slots = store::Slots::new(app.store.clone());
+    slots.hold_attempt(limit_key);
+    if let Some(retry_after) = shared::onboarding::take_daily_slot(app, now, &mut slots).await? {
+        slots.give_back().await;
+        return Err(ApiError::applications_paused(retry_after));
+    }
+    Ok(slots)
+}
+
+/// One claimed submission: whose, its slots, and its mark on the record.
+struct Submission<'a> {
+    user_id: &'a str,
+    slots: store::Slots,
+    submitted: &'a str,
+}
+
+/// Sends the claimed application to Unit and records what Unit answered.
+async fn submit(
+    app: &App,
+    application: &CreateIndividualApplication,
+    submission: Submission<'_>,
+    stored: &shared::store::UserRecord,
+    deadline: tokio::time::Instant,
+) -> Result<Response<Body>, ApiError> {
     let result = app
         .unit
         .create_individual_application(
-            &application,
-            app.config.application_create_timeout,
+            application,
+            app.config.upstream.application_create_timeout,
             deadline,
         )
         .await;
+    let Submission {
+        user_id,
+        slots,
+        submitted,
+    } = submission;
     let created = match result {
-        Ok(created) => created,
+        Ok(created) => {
+            slots.keep();
+            created
+        }
         // No answer in time: Unit may still be running the KYC (it documents up to 120 s). The
         // attempt keeps its slots, and its outcome comes by webhook or by tag (GET /onboarding).
         Err(e @ UnitError::Transport(_)) => {
+            slots.keep();
             tracing::warn!(error = %e, "Unit did not answer the application in time; pending until its webhook or GET /onboarding finds it");
-            return Ok(pending(&stored));
+            return Ok(pending(stored));
         }
         Err(e) => {
             // Each attempt Unit may have checked counts (SECURITY.md, "Identity refusals tell
             // nothing"); only a request Unit surely did not act on (its 5xx or 429, or one
             // never sent) gives its slots back.
             if e.surely_not_acted_on() {
-                give_back_slots(app, &limit_key, now).await;
+                slots.give_back().await;
+            } else {
+                slots.keep();
             }
             // The user may correct and apply again; a failure here only delays that by the
             // submission window.
-            if let Err(e) = shared::onboarding::forget_submission(app, &user_id, &submitted).await {
+            if let Err(e) = shared::onboarding::forget_submission(app, user_id, submitted).await {
                 tracing::warn!(error = %e, "could not clear the submission mark; it lapses by itself");
             }
             return Err(shared::error::application_failure(e, our_field));
         }
     };
     tracing::info!(application_id = %created.id, status = %created.attributes.status, "created the Unit application");
-    let record = record_application(app, &user_id, &created, deadline)
+    let record = record_application(app, user_id, &created, deadline)
         .await?
         .ok_or_else(ApiError::internal)?;
     Ok(shared::error::json(
@@ -382,13 +465,6 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
 /// is not known yet.
 fn pending(record: &shared::store::UserRecord) -> Response<Body> {
     shared::error::json(StatusCode::ACCEPTED, &OnboardingState::of(record))
-}
-
-/// Gives back the user's `APPLICATIONS_PER_USER` slot and today's `DAILY_APPLICATIONS_CAP`
-/// slot: no application was made.
-async fn give_back_slots(app: &App, limit_key: &str, now: i64) {
-    store::give_back(&*app.store, limit_key).await;
-    shared::onboarding::give_back_daily_slot(app, now).await;
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use shared::domain::ApplicationStatus;
 use shared::metrics::{self, Metric};
 use shared::store;
 use shared::stytch::{StytchError, User};
-use shared::unit::UnitError;
+use shared::unit::{Application, UnitError};
 use shared::{ApiError, App};
 use tokio::time::Instant;
 
@@ -43,7 +43,7 @@ fn ok(status: &str) -> Response<Body> {
 /// When a processed event's marker may go: Svix's ~27 h of retries and Unit's redeliveries are
 /// both inside `UNIT_EVENT_MAX_AGE_SECONDS` (at least 7 days), and older Unit events are ignored.
 fn remember_until(app: &App) -> i64 {
-    let memory = app.config.unit_event_max_age + EVENT_MEMORY_MARGIN;
+    let memory = app.config.onboarding.unit_event_max_age + EVENT_MEMORY_MARGIN;
     shared::http::now_epoch() + i64::try_from(memory.as_secs()).unwrap_or(i64::MAX / 2)
 }
 
@@ -201,7 +201,8 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         .map_err(|_| ApiError::invalid_payload("the webhook body is not {\"data\": [events]}"))?;
     let deadline = shared::http::deadline(req);
     let now = shared::http::now_epoch();
-    let max_age = i64::try_from(app.config.unit_event_max_age.as_secs()).unwrap_or(i64::MAX);
+    let max_age =
+        i64::try_from(app.config.onboarding.unit_event_max_age.as_secs()).unwrap_or(i64::MAX);
     for event in &events.data {
         let key = format!("unit:{}", event.id);
         if app.store.event_processed(&key).await? {
@@ -286,28 +287,8 @@ async fn apply_archive(app: &App, event: &UnitEvent, deadline: Instant) -> Resul
 /// nothing (an alert).
 async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Result<(), ApiError> {
     let claimed_customer = related(event, "customer");
-    let application_id = match related(event, "application") {
-        Some(id) => id,
-        None => match &claimed_customer {
-            Some(c) => match app.unit.get_customer(c, deadline).await {
-                Ok(customer) => match customer.related_id("application") {
-                    Some(a) => a.to_owned(),
-                    None => {
-                        tracing::info!(event_id = %event.id, "customer without an application; not ours");
-                        return Ok(());
-                    }
-                },
-                Err(UnitError::Api { status: 404, .. }) => {
-                    tracing::info!(event_id = %event.id, "Unit knows no such customer; not ours");
-                    return Ok(());
-                }
-                Err(e) => return Err(e.into()),
-            },
-            None => {
-                tracing::info!(event_id = %event.id, "event without an application; ignored");
-                return Ok(());
-            }
-        },
+    let Some(application_id) = event_application(app, event, deadline).await? else {
+        return Ok(());
     };
     let application = match app.unit.get_application(&application_id, deadline).await {
         Ok(a) => a,
@@ -329,31 +310,67 @@ async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Re
         );
         return Ok(());
     }
-    let user_id = match app.store.user_for_application(&application_id).await? {
-        Some(user) => user,
-        None => match application
-            .attributes
-            .jwt_subject
-            .clone()
-            .filter(|s| !s.is_empty())
-        {
-            Some(user) => user,
-            // No jwtSubject: ours if it came from a form we made for a user.
-            None => match owner_by_form(app, &application, deadline).await? {
-                Some(user) => user,
-                None => {
-                    tracing::info!(
-                        application_id,
-                        "application without jwtSubject from none of our forms; not ours"
-                    );
-                    return Ok(());
-                }
-            },
-        },
+    let Some(user_id) = application_owner(app, &application, deadline).await? else {
+        tracing::info!(
+            application_id,
+            "application without jwtSubject from none of our forms; not ours"
+        );
+        return Ok(());
     };
     if !is_theirs(&application, &user_id) {
         return Ok(());
     }
     record_application(app, &user_id, &application, deadline).await?;
     Ok(())
+}
+
+/// The application an event is about: the one it names, or the application of the customer it
+/// names (as Unit relates them). `None` when there is none, or Unit knows no such customer.
+async fn event_application(
+    app: &App,
+    event: &UnitEvent,
+    deadline: Instant,
+) -> Result<Option<String>, ApiError> {
+    if let Some(id) = related(event, "application") {
+        return Ok(Some(id));
+    }
+    let Some(customer_id) = related(event, "customer") else {
+        tracing::info!(event_id = %event.id, "event without an application; ignored");
+        return Ok(None);
+    };
+    match app.unit.get_customer(&customer_id, deadline).await {
+        Ok(customer) => {
+            let application = customer.related_id("application").map(str::to_owned);
+            if application.is_none() {
+                tracing::info!(event_id = %event.id, "customer without an application; not ours");
+            }
+            Ok(application)
+        }
+        Err(UnitError::Api { status: 404, .. }) => {
+            tracing::info!(event_id = %event.id, "Unit knows no such customer; not ours");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The user an application belongs to: by our table's link, else by its `jwtSubject`, else (no
+/// subject) by the form we made for a user that it came from.
+async fn application_owner(
+    app: &App,
+    application: &Application,
+    deadline: Instant,
+) -> Result<Option<String>, ApiError> {
+    if let Some(user) = app.store.user_for_application(&application.id).await? {
+        return Ok(Some(user));
+    }
+    if let Some(user) = application
+        .attributes
+        .jwt_subject
+        .clone()
+        .filter(|s| !s.is_empty())
+    {
+        return Ok(Some(user));
+    }
+    owner_by_form(app, application, deadline).await
 }

@@ -137,7 +137,7 @@ async fn enrol(
     if let Some(retry_after) = store::take_slot(
         &*app.store,
         &format!("totp:enrol:{}", session.user_id),
-        config.totp_enrolments_per_user,
+        config.totp.enrolments_per_user,
         shared::http::now_epoch(),
     )
     .await?
@@ -146,11 +146,11 @@ async fn enrol(
         return Err(ApiError::too_many_enrolments(retry_after));
     }
     let proven = session.has_recent_second_factor(Freshness {
-        max_age: config.step_up_max_age,
-        leeway: config.jwt_leeway,
+        max_age: config.step_up.max_age,
+        leeway: config.session.leeway,
         now: shared::http::now_epoch(),
     });
-    let refuse = || ApiError::second_factor_required(config.step_up_max_age.as_secs());
+    let refuse = || ApiError::second_factor_required(config.step_up.max_age.as_secs());
     let user_id = &session.user_id;
     // A bank customer's authenticator is bound to the contact on their Unit customer: proving
     // it in this session confirms the new TOTP, and stands in for the old one to replace it.
@@ -162,32 +162,75 @@ async fn enrol(
         }
         None => false,
     };
-    let proven = proven || contact;
+    let proof = Proof {
+        proven: proven || contact,
+        contact,
+        had_verified: record
+            .as_ref()
+            .is_some_and(|r| r.second_factor_verified_at.is_some()),
+    };
     if asked.replace {
-        if !proven {
+        if !proof.proven {
             return Err(refuse());
         }
-        let user = app.stytch.get_user(user_id, deadline).await?;
-        let had_active = user.totps.iter().any(|t| t.verified);
-        for totp in &user.totps {
-            app.stytch.delete_totp(&totp.totp_id, deadline).await?;
-        }
-        let created = app.stytch.create_totp(user_id, deadline).await?;
-        tracing::info!(totp_id = %created.totp_id, had_active, "TOTP replaced");
-        bind(app, user_id, &created.totp_id, contact).await?;
-        if had_active {
-            let revoked = revoke_other_sessions(app, session, None, deadline).await;
-            audit(app, req, user_id, "totp_replaced").await?;
-            tracing::info!(revoked, "the user's other sessions were revoked");
-        }
-        return Ok(enrolled(created));
+        return replace_totp(app, req, session, proof, deadline).await;
     }
+    start_enrolment(app, session, proof, deadline).await
+}
+
+/// What the enrolling session has shown: a recent second factor (or the customer's contact),
+/// and whether the user ever had a verified TOTP.
+#[derive(Clone, Copy)]
+struct Proof {
+    /// A recent TOTP or recovery-code factor, or the contact on the user's Unit customer.
+    proven: bool,
+    /// The contact on the user's Unit customer, proven in this session.
+    contact: bool,
+    /// Our record shows a verified TOTP once.
+    had_verified: bool,
+}
+
+/// Replaces every registration of the user with a new one (the caller proved a second factor).
+/// When an active one is replaced, the user's other sessions end and an audit entry is left.
+async fn replace_totp(
+    app: &App,
+    req: &Request,
+    session: &VerifiedSession,
+    proof: Proof,
+    deadline: Instant,
+) -> Result<Response<Body>, ApiError> {
+    let user_id = &session.user_id;
+    let user = app.stytch.get_user(user_id, deadline).await?;
+    let had_active = user.totps.iter().any(|t| t.verified);
+    for totp in &user.totps {
+        app.stytch.delete_totp(&totp.totp_id, deadline).await?;
+    }
+    let created = app.stytch.create_totp(user_id, deadline).await?;
+    tracing::info!(totp_id = %created.totp_id, had_active, "TOTP replaced");
+    bind(app, user_id, &created.totp_id, proof.contact).await?;
+    if had_active {
+        let revoked = revoke_other_sessions(app, session, None, deadline).await;
+        audit(app, req, user_id, "totp_replaced").await?;
+        tracing::info!(revoked, "the user's other sessions were revoked");
+    }
+    Ok(enrolled(created))
+}
+
+/// Starts an enrolment. A pending registration left from an abandoned one is deleted first
+/// (once), unless the user had a verified TOTP and the caller proved no second factor.
+async fn start_enrolment(
+    app: &App,
+    session: &VerifiedSession,
+    proof: Proof,
+    deadline: Instant,
+) -> Result<Response<Body>, ApiError> {
+    let user_id = &session.user_id;
     let mut replaced_pending = false;
     loop {
         match app.stytch.create_totp(user_id, deadline).await {
             Ok(created) => {
                 tracing::info!(totp_id = %created.totp_id, "TOTP enrolment started");
-                bind(app, user_id, &created.totp_id, contact).await?;
+                bind(app, user_id, &created.totp_id, proof.contact).await?;
                 return Ok(enrolled(created));
             }
             Err(e)
@@ -195,12 +238,11 @@ async fn enrol(
                     && !replaced_pending =>
             {
                 let user = app.stytch.get_user(user_id, deadline).await?;
-                let had_verified = user.totps.iter().any(|t| t.verified)
-                    || record
-                        .as_ref()
-                        .is_some_and(|r| r.second_factor_verified_at.is_some());
-                if had_verified && !proven {
-                    return Err(refuse());
+                let had_verified = user.totps.iter().any(|t| t.verified) || proof.had_verified;
+                if had_verified && !proof.proven {
+                    return Err(ApiError::second_factor_required(
+                        app.config.step_up.max_age.as_secs(),
+                    ));
                 }
                 for pending in user.totps.iter().filter(|t| !t.verified) {
                     app.stytch.delete_totp(&pending.totp_id, deadline).await?;
@@ -341,13 +383,13 @@ async fn reserve(
 ) -> Result<bool, ApiError> {
     let config = &app.config;
     let now = shared::http::now_epoch();
-    let window = u32::try_from(config.totp_lockout.as_secs()).unwrap_or(u32::MAX);
+    let window = u32::try_from(config.totp.lockout.as_secs()).unwrap_or(u32::MAX);
     let last = match app
         .store
-        .reserve_attempt(&counters.session, config.totp_max_failures, window, now)
+        .reserve_attempt(&counters.session, config.totp.max_failures, window, now)
         .await?
     {
-        Attempt::Granted { count } => count >= config.totp_max_failures,
+        Attempt::Granted { count } => count >= config.totp.max_failures,
         Attempt::Refused { retry_after } => {
             tracing::warn!("TOTP checks locked for this session");
             shared::metrics::emit(shared::metrics::Metric::TotpLockout);
@@ -358,7 +400,7 @@ async fn reserve(
     if let Some(ceiling) = &counters.ceiling
         && let Attempt::Refused { retry_after } = app
             .store
-            .reserve_attempt(ceiling, config.totp_daily_ceiling, 86_400, now)
+            .reserve_attempt(ceiling, config.totp.daily_ceiling, 86_400, now)
             .await?
     {
         store::give_back(&*app.store, &counters.session).await;
@@ -406,44 +448,7 @@ async fn check(
     };
     match result {
         Ok(authenticated) => {
-            // The step-up is done at Stytch (the code is spent, the factor is in the session):
-            // answering an error now would lose the new session JWT. The counters and the
-            // record of a verified TOTP are housekeeping; left undone, the counters expire
-            // with their windows and the next step-up records the TOTP.
-            if let Err(e) = app.store.clear_attempts(&counters.session).await {
-                tracing::warn!(error = %e, "could not clear the session's failed-attempt counter");
-            }
-            // The ceiling counts failures only: this success gives its slot back.
-            counters.give_back(app, false).await;
-            shared::metrics::emit(shared::metrics::Metric::StepUp);
-            match code {
-                Check::Totp(_) => {
-                    let first = store::modify(&*app.store, &session.user_id, true, |r| {
-                        if r.second_factor_verified_at.is_some() {
-                            return false;
-                        }
-                        r.second_factor_verified_at = Some(store::timestamp());
-                        true
-                    })
-                    .await;
-                    if let Err(e) = first {
-                        tracing::warn!(error = %e, "could not record the verified TOTP");
-                    }
-                }
-                Check::Recovery(_) => {
-                    // A recovery login is what a thief with the codes, or a user who lost the
-                    // phone, does: every other session of the user ends.
-                    let keep = authenticated
-                        .session
-                        .as_ref()
-                        .map(|s| s.session_id.as_str());
-                    let revoked = revoke_other_sessions(app, session, keep, deadline).await;
-                    tracing::info!(
-                        revoked,
-                        "recovery login: the user's other sessions were revoked"
-                    );
-                }
-            }
+            after_step_up(app, session, &counters, &code, &authenticated, deadline).await;
             Ok(shared::error::json(
                 StatusCode::OK,
                 &stepped_up(session, authenticated),
@@ -458,6 +463,55 @@ async fn check(
                 revoke(app, &session.session_id, deadline).await;
             }
             Err(answer)
+        }
+    }
+}
+
+/// After a step-up: the step-up is done at Stytch (the code is spent, the factor is in the
+/// session), so answering an error now would lose the new session JWT. The counters and the
+/// record of a verified TOTP are housekeeping; left undone, the counters expire with their
+/// windows and the next step-up records the TOTP. A recovery login ends the user's other
+/// sessions.
+async fn after_step_up(
+    app: &App,
+    session: &VerifiedSession,
+    counters: &Counters,
+    code: &Check<'_>,
+    authenticated: &Authenticated,
+    deadline: Instant,
+) {
+    if let Err(e) = app.store.clear_attempts(&counters.session).await {
+        tracing::warn!(error = %e, "could not clear the session's failed-attempt counter");
+    }
+    // The ceiling counts failures only: this success gives its slot back.
+    counters.give_back(app, false).await;
+    shared::metrics::emit(shared::metrics::Metric::StepUp);
+    match code {
+        Check::Totp(_) => {
+            let first = store::modify(&*app.store, &session.user_id, true, |r| {
+                if r.second_factor_verified_at.is_some() {
+                    return false;
+                }
+                r.second_factor_verified_at = Some(store::timestamp());
+                true
+            })
+            .await;
+            if let Err(e) = first {
+                tracing::warn!(error = %e, "could not record the verified TOTP");
+            }
+        }
+        Check::Recovery(_) => {
+            // A recovery login is what a thief with the codes, or a user who lost the phone,
+            // does: every other session of the user ends.
+            let keep = authenticated
+                .session
+                .as_ref()
+                .map(|s| s.session_id.as_str());
+            let revoked = revoke_other_sessions(app, session, keep, deadline).await;
+            tracing::info!(
+                revoked,
+                "recovery login: the user's other sessions were revoked"
+            );
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "aws")]
 mod dynamo;
 mod memory;
+mod slots;
 
 #[cfg(test)]
 pub(crate) mod contract;
@@ -18,6 +19,7 @@ pub(crate) mod contract;
 #[cfg(feature = "aws")]
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
+pub use slots::Slots;
 
 /// A user's onboarding record, keyed by the Stytch `user_id`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
