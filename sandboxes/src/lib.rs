@@ -244,46 +244,69 @@ pub async fn observe(
             body,
             ..
         }) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = match body {
-                Some(text) => (
-                    status,
-                    [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                    text,
-                )
-                    .into_response(),
-                None => error_body(status, "injected fault"),
-            };
-            let value = match retry_after {
-                Some(RetryAfter::Seconds(s)) => Some(http::HeaderValue::from(s)),
-                Some(RetryAfter::HttpDate(date)) => http::HeaderValue::from_str(&date).ok(),
-                None => None,
-            };
-            if let Some(value) = value {
-                response
-                    .headers_mut()
-                    .insert(http::header::RETRY_AFTER, value);
-            }
+            let response = injected_response(code, retry_after, body, error_body);
             controls.logged(entry, response, true)
         }
         _ => {
-            // Like a real server, the sandbox finishes (and logs) what it accepted even when
-            // the client stops waiting (a slow KYC past the caller's timeout): the handler runs
-            // on a task of its own, after the injected latency.
             let request = Request::from_parts(parts, axum::body::Body::from(bytes));
-            let controls = controls.clone();
-            let handled = tokio::spawn(async move {
-                if let Some(delay) = latency {
-                    tokio::time::sleep(delay).await;
-                }
-                let response = next.run(request).await;
-                controls.logged(entry, response, false)
-            });
-            handled
-                .await
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            handle_detached(controls, entry, request, latency, next).await
         }
     }
+}
+
+/// The answer of an injected `status` fault: the service's error body (or the fault's own
+/// `text/html` body), with its `Retry-After` if it has one.
+fn injected_response(
+    code: u16,
+    retry_after: Option<RetryAfter>,
+    body: Option<String>,
+    error_body: ErrorBody,
+) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match body {
+        Some(text) => (
+            status,
+            [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        None => error_body(status, "injected fault"),
+    };
+    let value = match retry_after {
+        Some(RetryAfter::Seconds(s)) => Some(http::HeaderValue::from(s)),
+        Some(RetryAfter::HttpDate(date)) => http::HeaderValue::from_str(&date).ok(),
+        None => None,
+    };
+    if let Some(value) = value {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Runs the handler after `latency` and logs its answer.
+///
+/// Like a real server, the sandbox finishes (and logs) what it accepted even when the client
+/// stops waiting (a slow KYC past the caller's timeout): the handler runs on a task of its own,
+/// after the injected latency.
+async fn handle_detached(
+    controls: Arc<Controls>,
+    entry: LoggedRequest,
+    request: Request,
+    latency: Option<Duration>,
+    next: Next,
+) -> Response {
+    let handled = tokio::spawn(async move {
+        if let Some(delay) = latency {
+            tokio::time::sleep(delay).await;
+        }
+        let response = next.run(request).await;
+        controls.logged(entry, response, false)
+    });
+    handled
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 impl Controls {

@@ -270,96 +270,127 @@ fn compile(document: &Value) -> Result<jsonschema::Validator, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Whether `served` (method, path template) has this operation of the spec.
+fn serves(served: &[(Method, &str)], method: &Method, path: &str) -> bool {
+    served
+        .iter()
+        .any(|(m, p)| m == method && segments(p) == segments(path))
+}
+
+/// Where the spec's path item for `path` lives: its own file and pointer when it is a
+/// reference, and the item itself.
+fn locate_path_item<'f>(
+    files: &'f HashMap<String, Value>,
+    path: &str,
+    item: &'f Value,
+) -> Result<(String, String, &'f Value), String> {
+    match item.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let (file, pointer) = Bundler::locate("openapi.json", r);
+            let item = files
+                .get(&file)
+                .and_then(|d| d.pointer(&pointer))
+                .ok_or_else(|| format!("unresolved path item {r}"))?;
+            Ok((file, pointer, item))
+        }
+        None => Ok((
+            "openapi.json".to_owned(),
+            format!("/paths/{}", path.replace('~', "~0").replace('/', "~1")),
+            item,
+        )),
+    }
+}
+
+/// The served operations of the spec's `paths` that take a JSON body, compiled.
+fn spec_operations(
+    files: &HashMap<String, Value>,
+    served: &[(Method, &str)],
+) -> Result<Vec<Operation>, String> {
+    let mut operations = Vec::new();
+    for (path, item) in files["openapi.json"]["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let (item_file, item_pointer, item) = locate_path_item(files, path, item)?;
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
+            if !serves(served, &method, path) {
+                continue;
+            }
+            let content = &op["requestBody"]["content"];
+            let Some((media, schema)) = ["application/vnd.api+json", "application/json"]
+                .into_iter()
+                .find_map(|m| Some((m, content.get(m)?.get("schema")?)))
+            else {
+                continue;
+            };
+            let reference = match schema.get("$ref").and_then(Value::as_str) {
+                Some(r) => r.to_owned(),
+                // An inline schema is bundled through a reference to itself.
+                None => format!(
+                    "#{item_pointer}/{}/requestBody/content/{}/schema",
+                    method.as_str().to_lowercase(),
+                    media.replace('/', "~1")
+                ),
+            };
+            let document = Bundler::new(files).bundle(&item_file, &reference)?;
+            operations.push(Operation {
+                method: method.clone(),
+                segments: segments(path),
+                header: None,
+                source: format!("{method} {path}"),
+                validator: compile(&document).map_err(|e| format!("{method} {path}: {e}"))?,
+            });
+        }
+    }
+    Ok(operations)
+}
+
+/// The served operations the overlay adds (`operations` of `patches.json`), compiled.
+fn overlay_operations(
+    files: &HashMap<String, Value>,
+    overlay: &Value,
+    served: &[(Method, &str)],
+) -> Result<Vec<Operation>, String> {
+    let mut operations = Vec::new();
+    for extra in overlay["operations"].as_array().into_iter().flatten() {
+        let method: Method = extra["method"]
+            .as_str()
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| format!("overlay operation without a method: {extra}"))?;
+        let path = extra["path"].as_str().unwrap_or_default();
+        if !serves(served, &method, path) {
+            continue;
+        }
+        let header = extra["header"].as_array().and_then(|h| {
+            Some((
+                h.first()?.as_str()?.to_ascii_lowercase(),
+                h.get(1)?.as_str()?.to_owned(),
+            ))
+        });
+        let reference = extra["schema"].as_str().unwrap_or_default();
+        let document = Bundler::new(files).bundle("", reference)?;
+        operations.push(Operation {
+            method: method.clone(),
+            segments: segments(path),
+            header,
+            source: format!("{method} {path} (overlay)"),
+            validator: compile(&document).map_err(|e| format!("{method} {path}: {e}"))?,
+        });
+    }
+    Ok(operations)
+}
+
 impl Gate {
     /// Compiles the request schema of every operation in `served` (method, path template with
     /// `{param}` segments) that the spec or the overlay describes with a JSON body.
     pub fn load(served: &[(Method, &str)]) -> Result<Self, String> {
         let (files, overlay) = parse_files()?;
-        let is_served = |method: &Method, path: &str| {
-            served
-                .iter()
-                .any(|(m, p)| m == method && segments(p) == segments(path))
-        };
-        let mut operations = Vec::new();
-        for (path, item) in files["openapi.json"]["paths"]
-            .as_object()
-            .into_iter()
-            .flatten()
-        {
-            // Where the path item lives: its own file and pointer when it is a reference.
-            let (item_file, item_pointer, item) = match item.get("$ref").and_then(Value::as_str) {
-                Some(r) => {
-                    let (file, pointer) = Bundler::locate("openapi.json", r);
-                    let item = files
-                        .get(&file)
-                        .and_then(|d| d.pointer(&pointer))
-                        .ok_or_else(|| format!("unresolved path item {r}"))?;
-                    (file, pointer, item)
-                }
-                None => (
-                    "openapi.json".to_owned(),
-                    format!("/paths/{}", path.replace('~', "~0").replace('/', "~1")),
-                    item,
-                ),
-            };
-            for (method, op) in item.as_object().into_iter().flatten() {
-                let Ok(method) = method.to_uppercase().parse::<Method>() else {
-                    continue;
-                };
-                if !is_served(&method, path) {
-                    continue;
-                }
-                let content = &op["requestBody"]["content"];
-                let Some((media, schema)) = ["application/vnd.api+json", "application/json"]
-                    .into_iter()
-                    .find_map(|m| Some((m, content.get(m)?.get("schema")?)))
-                else {
-                    continue;
-                };
-                let reference = match schema.get("$ref").and_then(Value::as_str) {
-                    Some(r) => r.to_owned(),
-                    // An inline schema is bundled through a reference to itself.
-                    None => format!(
-                        "#{item_pointer}/{}/requestBody/content/{}/schema",
-                        method.as_str().to_lowercase(),
-                        media.replace('/', "~1")
-                    ),
-                };
-                let document = Bundler::new(&files).bundle(&item_file, &reference)?;
-                operations.push(Operation {
-                    method: method.clone(),
-                    segments: segments(path),
-                    header: None,
-                    source: format!("{method} {path}"),
-                    validator: compile(&document).map_err(|e| format!("{method} {path}: {e}"))?,
-                });
-            }
-        }
-        for extra in overlay["operations"].as_array().into_iter().flatten() {
-            let method: Method = extra["method"]
-                .as_str()
-                .and_then(|m| m.parse().ok())
-                .ok_or_else(|| format!("overlay operation without a method: {extra}"))?;
-            let path = extra["path"].as_str().unwrap_or_default();
-            if !is_served(&method, path) {
-                continue;
-            }
-            let header = extra["header"].as_array().and_then(|h| {
-                Some((
-                    h.first()?.as_str()?.to_ascii_lowercase(),
-                    h.get(1)?.as_str()?.to_owned(),
-                ))
-            });
-            let reference = extra["schema"].as_str().unwrap_or_default();
-            let document = Bundler::new(&files).bundle("", reference)?;
-            operations.push(Operation {
-                method: method.clone(),
-                segments: segments(path),
-                header,
-                source: format!("{method} {path} (overlay)"),
-                validator: compile(&document).map_err(|e| format!("{method} {path}: {e}"))?,
-            });
-        }
+        let mut operations = spec_operations(&files, served)?;
+        operations.extend(overlay_operations(&files, &overlay, served)?);
         // Header-selected schemas first: they win over the plain operation.
         operations.sort_by_key(|o| o.header.is_none());
         Ok(Self { operations })

@@ -119,53 +119,48 @@ impl Sender {
             let delays = std::iter::once(Duration::ZERO).chain(this.schedule.clone());
             for delay in delays {
                 tokio::time::sleep(delay).await;
-                let headers = sign(crate::now().unix_timestamp(), &body);
-                let sent = headers
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
-                    .collect::<std::collections::BTreeMap<_, _>>();
-                let result = this
-                    .client
-                    .post(&url)
-                    .headers(headers)
-                    .header(http::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
-                match result {
-                    Ok(response) if response.status().is_success() => {
-                        this.record(
-                            &id,
-                            Attempt {
-                                status: Some(response.status().as_u16()),
-                                error: None,
-                                headers: sent,
-                            },
-                            true,
-                        );
-                        return;
-                    }
-                    Ok(response) => this.record(
-                        &id,
-                        Attempt {
-                            status: Some(response.status().as_u16()),
-                            error: None,
-                            headers: sent,
-                        },
-                        false,
-                    ),
-                    Err(e) => this.record(
-                        &id,
-                        Attempt {
-                            status: None,
-                            error: Some(e.to_string()),
-                            headers: sent,
-                        },
-                        false,
-                    ),
+                let (attempt, delivered) = this.attempt(&url, &body, &sign).await;
+                this.record(&id, attempt, delivered);
+                if delivered {
+                    return;
                 }
             }
             tracing::warn!(id, url, "webhook gave up after every retry");
         });
+    }
+
+    /// One attempt, freshly signed: what happened, and whether it was delivered (a 2xx).
+    async fn attempt(&self, url: &str, body: &[u8], sign: &Signer) -> (Attempt, bool) {
+        let headers = sign(crate::now().unix_timestamp(), body);
+        let sent = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+            .collect::<std::collections::BTreeMap<_, _>>();
+        let result = self
+            .client
+            .post(url)
+            .headers(headers)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .send()
+            .await;
+        match result {
+            Ok(response) => (
+                Attempt {
+                    status: Some(response.status().as_u16()),
+                    error: None,
+                    headers: sent,
+                },
+                response.status().is_success(),
+            ),
+            Err(e) => (
+                Attempt {
+                    status: None,
+                    error: Some(e.to_string()),
+                    headers: sent,
+                },
+                false,
+            ),
+        }
     }
 }

@@ -17,47 +17,9 @@ pub(super) async fn send_otp(
         _ => ("phone_number", "invalid_phone_number"),
     };
     let address = required(&body, field, error_type)?.to_owned();
-    let minutes = match body.get("expiration_minutes") {
-        None | Some(Value::Null) => 2,
-        Some(v) => match v.as_i64() {
-            Some(m) if (1..=10).contains(&m) => m,
-            _ => {
-                return Err(bad(
-                    "invalid_expiration_minutes",
-                    "expiration_minutes must be between 1 and 10.",
-                ));
-            }
-        },
-    };
-    let owner = |data: &Data| {
-        data.users.values().find_map(|u| {
-            let held = match delivery {
-                "email" => u
-                    .email
-                    .as_ref()
-                    .filter(|(_, e)| e.eq_ignore_ascii_case(&address)),
-                _ => u.phone.as_ref().filter(|(_, p)| *p == address),
-            };
-            held.map(|(id, _)| (u.user_id.clone(), id.clone()))
-        })
-    };
-    let mut created = None;
+    let minutes = expiration_minutes(&body)?;
     let mut data = s.data();
-    let (user_id, method_id) = match owner(&data) {
-        Some(found) => found,
-        None if create => {
-            let user_id = create_user_record(&mut data, &body, None)?;
-            created = Some(user_json(&data.users[&user_id]));
-            owner(&data).ok_or_else(not_found_user)?
-        }
-        None => {
-            let not_found = match delivery {
-                "email" => ("email_not_found", "Email could not be found."),
-                _ => ("phone_number_not_found", "Phone number could not be found."),
-            };
-            return Err(error(StatusCode::NOT_FOUND, not_found.0, not_found.1));
-        }
-    };
+    let (user_id, method_id, created) = recipient(&mut data, &body, delivery, &address, create)?;
     if let Some(session) = s.find_session(&data, &body)?
         && data
             .sessions
@@ -96,6 +58,60 @@ pub(super) async fn send_otp(
         s.emit("CREATE", &user_id, Some(user));
     }
     ok(reply)
+}
+
+/// The passcode's lifetime: `expiration_minutes` (1 to 10), 2 when absent or `null`.
+fn expiration_minutes(body: &Map<String, Value>) -> Result<i64, Response> {
+    match body.get("expiration_minutes") {
+        None | Some(Value::Null) => Ok(2),
+        Some(v) => match v.as_i64() {
+            Some(m) if (1..=10).contains(&m) => Ok(m),
+            _ => Err(bad(
+                "invalid_expiration_minutes",
+                "expiration_minutes must be between 1 and 10.",
+            )),
+        },
+    }
+}
+
+/// The user and address id (`email_id` or `phone_id`) that hold `address`, if any.
+fn address_owner(data: &Data, delivery: &str, address: &str) -> Option<(String, String)> {
+    data.users.values().find_map(|u| {
+        let held = match delivery {
+            "email" => u
+                .email
+                .as_ref()
+                .filter(|(_, e)| e.eq_ignore_ascii_case(address)),
+            _ => u.phone.as_ref().filter(|(_, p)| *p == address),
+        };
+        held.map(|(id, _)| (u.user_id.clone(), id.clone()))
+    })
+}
+
+/// Who a passcode to `address` goes to: `(user_id, method_id, created user)`. An unknown address
+/// answers 404, or with `create` (`login_or_create`) makes a new user, whose JSON comes back
+/// for the `CREATE` webhook.
+fn recipient(
+    data: &mut Data,
+    body: &Map<String, Value>,
+    delivery: &str,
+    address: &str,
+    create: bool,
+) -> Result<(String, String, Option<Value>), Response> {
+    if let Some((user_id, method_id)) = address_owner(data, delivery, address) {
+        return Ok((user_id, method_id, None));
+    }
+    if !create {
+        let (error_type, message) = match delivery {
+            "email" => ("email_not_found", "Email could not be found."),
+            _ => ("phone_number_not_found", "Phone number could not be found."),
+        };
+        return Err(error(StatusCode::NOT_FOUND, error_type, message));
+    }
+    let user_id = create_user_record(data, body, None)?;
+    let created = user_json(&data.users[&user_id]);
+    let (user_id, method_id) = address_owner(data, delivery, address).ok_or_else(not_found_user)?;
+    Ok((user_id, method_id, Some(created)))
 }
 
 pub(super) async fn send_email_otp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {

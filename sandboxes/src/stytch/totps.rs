@@ -58,11 +58,23 @@ pub(super) async fn create_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> R
         .as_ref()
         .map(|(_, e)| e.clone())
         .unwrap_or_else(|| user.user_id.clone());
-    let totp_id = format!("totp-test-{}", uuid());
-    user.totp = Some(Totp {
-        totp_id: totp_id.clone(),
-        key: totp::base32_decode(&secret).unwrap_or_default(),
-        secret: secret.clone(),
+    let totp = pending_totp(&secret, &codes, minutes);
+    let totp_id = totp.totp_id.clone();
+    user.totp = Some(totp);
+    let uri = totp::otpauth_uri("stytch-unit-bridge", &account, &secret);
+    let user = user_json(user);
+    ok(json!({
+        "totp_id": totp_id, "secret": secret, "qr_code": crate::qr::qr_data_url(&uri),
+        "recovery_codes": codes, "user_id": user_id, "user": user,
+    }))
+}
+
+/// A new, unverified TOTP with `secret` and its recovery `codes`, pending for `minutes`.
+fn pending_totp(secret: &str, codes: &[String], minutes: i64) -> Totp {
+    Totp {
+        totp_id: format!("totp-test-{}", uuid()),
+        key: totp::base32_decode(secret).unwrap_or_default(),
+        secret: secret.to_owned(),
         verified: false,
         expires_at: now() + time::Duration::minutes(minutes),
         used_steps: HashSet::new(),
@@ -76,13 +88,7 @@ pub(super) async fn create_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> R
                 )
             })
             .collect(),
-    });
-    let uri = totp::otpauth_uri("stytch-unit-bridge", &account, &secret);
-    let user = user_json(user);
-    ok(json!({
-        "totp_id": totp_id, "secret": secret, "qr_code": crate::qr::qr_data_url(&uri),
-        "recovery_codes": codes, "user_id": user_id, "user": user,
-    }))
+    }
 }
 
 pub(super) fn looks_like_recovery_code(code: &str) -> bool {

@@ -56,13 +56,30 @@ pub(super) const OCCUPATIONS: &[&str] = &[
 /// Validates an individual application's attributes like Unit: every problem reported at once.
 pub(super) fn validate_application(a: &Map<String, Value>) -> Vec<Value> {
     let mut problems = Vec::new();
-    let p = |k: &str| format!("/data/attributes/{k}");
     for k in a
         .keys()
         .filter(|k| !APPLICATION_ATTRIBUTES.contains(&k.as_str()))
     {
-        problems.push(invalid(&format!("unknown attribute {k}"), &p(k)));
+        problems.push(invalid(&format!("unknown attribute {k}"), &pointer(k)));
     }
+    check_name_and_birth(a, &mut problems);
+    match a.get("address").and_then(Value::as_object) {
+        None => problems.push(invalid("address is required", &pointer("address"))),
+        Some(addr) => check_address(addr, &mut problems),
+    }
+    check_contact(a, &mut problems);
+    check_identity(a, &mut problems);
+    check_optional(a, &mut problems);
+    problems
+}
+
+/// The JSON pointer of application attribute `k` (a path below the attributes).
+fn pointer(k: &str) -> String {
+    format!("/data/attributes/{k}")
+}
+
+/// `fullName.first` and `.last` (1-255 characters each) and a past `dateOfBirth`.
+fn check_name_and_birth(a: &Map<String, Value>, problems: &mut Vec<Value>) {
     let name = a.get("fullName").and_then(Value::as_object);
     for part in ["first", "last"] {
         let ok = name
@@ -72,7 +89,7 @@ pub(super) fn validate_application(a: &Map<String, Value>) -> Vec<Value> {
         if !ok {
             problems.push(invalid(
                 &format!("fullName.{part} is required (1-255 characters)"),
-                &p(&format!("fullName/{part}")),
+                &pointer(&format!("fullName/{part}")),
             ));
         }
     }
@@ -86,46 +103,52 @@ pub(super) fn validate_application(a: &Map<String, Value>) -> Vec<Value> {
     if !dob_ok {
         problems.push(invalid(
             "dateOfBirth must be a past date YYYY-MM-DD",
-            &p("dateOfBirth"),
+            &pointer("dateOfBirth"),
         ));
     }
-    match a.get("address").and_then(Value::as_object) {
-        None => problems.push(invalid("address is required", &p("address"))),
-        Some(addr) => {
-            let s = |k: &str| addr.get(k).and_then(Value::as_str).unwrap_or("");
-            for k in ["street", "city"] {
-                if s(k).is_empty() {
-                    problems.push(invalid(
-                        &format!("address.{k} is required"),
-                        &p(&format!("address/{k}")),
-                    ));
-                }
-            }
-            if !(s("state").len() == 2 && s("state").chars().all(|c| c.is_ascii_uppercase())) {
-                problems.push(invalid(
-                    "address.state must be a 2-letter US state",
-                    &p("address/state"),
-                ));
-            }
-            let zip = s("postalCode");
-            let zip_ok = (zip.len() == 5 && zip.chars().all(|c| c.is_ascii_digit()))
-                || (zip.len() == 10
-                    && zip.as_bytes()[5] == b'-'
-                    && zip.chars().filter(|c| c.is_ascii_digit()).count() == 9);
-            if !zip_ok {
-                problems.push(invalid(
-                    "address.postalCode must match ^[0-9]{5}(?:-[0-9]{4})?$",
-                    &p("address/postalCode"),
-                ));
-            }
-            if !matches!(
-                addr.get("country").and_then(Value::as_str),
-                None | Some("US")
-            ) {
-                problems.push(invalid("address.country must be US", &p("address/country")));
-            }
+}
+
+/// A US address: street, city, a 2-letter state, a ZIP or ZIP+4, and `US` if a country is given.
+fn check_address(addr: &Map<String, Value>, problems: &mut Vec<Value>) {
+    let s = |k: &str| addr.get(k).and_then(Value::as_str).unwrap_or("");
+    for k in ["street", "city"] {
+        if s(k).is_empty() {
+            problems.push(invalid(
+                &format!("address.{k} is required"),
+                &pointer(&format!("address/{k}")),
+            ));
         }
     }
+    if !(s("state").len() == 2 && s("state").chars().all(|c| c.is_ascii_uppercase())) {
+        problems.push(invalid(
+            "address.state must be a 2-letter US state",
+            &pointer("address/state"),
+        ));
+    }
+    let zip = s("postalCode");
+    let zip_ok = (zip.len() == 5 && zip.chars().all(|c| c.is_ascii_digit()))
+        || (zip.len() == 10
+            && zip.as_bytes()[5] == b'-'
+            && zip.chars().filter(|c| c.is_ascii_digit()).count() == 9);
+    if !zip_ok {
+        problems.push(invalid(
+            "address.postalCode must match ^[0-9]{5}(?:-[0-9]{4})?$",
+            &pointer("address/postalCode"),
+        ));
+    }
+    if !matches!(
+        addr.get("country").and_then(Value::as_str),
+        None | Some("US")
+    ) {
+        problems.push(invalid(
+            "address.country must be US",
+            &pointer("address/country"),
+        ));
+    }
+}
+
+/// An e-mail address and a phone `{countryCode, number}` of digits.
+fn check_contact(a: &Map<String, Value>, problems: &mut Vec<Value>) {
     if !a
         .get("email")
         .and_then(Value::as_str)
@@ -133,7 +156,7 @@ pub(super) fn validate_application(a: &Map<String, Value>) -> Vec<Value> {
     {
         problems.push(invalid(
             "email is required and must be an e-mail address",
-            &p("email"),
+            &pointer("email"),
         ));
     }
     let phone = a.get("phone").and_then(Value::as_object);
@@ -146,16 +169,23 @@ pub(super) fn validate_application(a: &Map<String, Value>) -> Vec<Value> {
     if !(digits("countryCode") && digits("number")) {
         problems.push(invalid(
             "phone {countryCode, number} is required, digits only",
-            &p("phone"),
+            &pointer("phone"),
         ));
     }
+}
+
+/// An SSN (9 digits, or the last 4), or else a passport with its nationality.
+fn check_identity(a: &Map<String, Value>, problems: &mut Vec<Value>) {
     let ssn = a.get("ssn").and_then(Value::as_str);
     let passport = a.get("passport").and_then(Value::as_str);
     match (ssn, passport) {
         (Some(s), _)
             if !((s.len() == 9 || s.len() == 4) && s.chars().all(|c| c.is_ascii_digit())) =>
         {
-            problems.push(invalid("ssn must be 9 digits (or the last 4)", &p("ssn")));
+            problems.push(invalid(
+                "ssn must be 9 digits (or the last 4)",
+                &pointer("ssn"),
+            ));
         }
         (None, Some(_))
             if a.get("nationality")
@@ -164,31 +194,44 @@ pub(super) fn validate_application(a: &Map<String, Value>) -> Vec<Value> {
         {
             problems.push(invalid(
                 "nationality (ISO 3166 alpha-2) is required with a passport",
-                &p("nationality"),
+                &pointer("nationality"),
             ));
         }
-        (None, None) => problems.push(invalid("one of ssn and passport is required", &p("ssn"))),
+        (None, None) => problems.push(invalid(
+            "one of ssn and passport is required",
+            &pointer("ssn"),
+        )),
         _ => {}
     }
+}
+
+/// The optional attributes' shapes: a known `occupation`, an `idempotencyKey` of 1-255
+/// characters, a string (or `null`) `jwtSubject`.
+fn check_optional(a: &Map<String, Value>, problems: &mut Vec<Value>) {
     if let Some(o) = a.get("occupation").and_then(Value::as_str)
         && !OCCUPATIONS.contains(&o)
     {
-        problems.push(invalid("occupation is not a known value", &p("occupation")));
+        problems.push(invalid(
+            "occupation is not a known value",
+            &pointer("occupation"),
+        ));
     }
     if let Some(k) = a.get("idempotencyKey")
         && !k.as_str().is_some_and(|k| (1..=255).contains(&k.len()))
     {
         problems.push(invalid(
             "idempotencyKey must be 1-255 characters",
-            &p("idempotencyKey"),
+            &pointer("idempotencyKey"),
         ));
     }
     if let Some(j) = a.get("jwtSubject")
         && !(j.is_null() || j.is_string())
     {
-        problems.push(invalid("jwtSubject must be a string", &p("jwtSubject")));
+        problems.push(invalid(
+            "jwtSubject must be a string",
+            &pointer("jwtSubject"),
+        ));
     }
-    problems
 }
 
 /// A ready-made applicant, for completing forms from a test or the walkthrough.

@@ -33,31 +33,8 @@ pub(super) async fn create_form(
         .and_then(|v| v.to_str().ok())
         == Some("V2024_06");
     let (attributes, _) = data_of(&bytes, &["applicationForm"])?;
-    let allowed = if v2 {
-        FORM_V2_ATTRIBUTES
-    } else {
-        FORM_V1_ATTRIBUTES
-    };
-    let mut problems: Vec<Value> = attributes
-        .keys()
-        .filter(|k| !allowed.contains(&k.as_str()))
-        .map(|k| {
-            invalid(
-                &format!("unknown attribute {k}"),
-                &format!("/data/attributes/{k}"),
-            )
-        })
-        .collect();
     let key = string_field(&attributes, "idempotencyKey");
-    if v2 && key.as_ref().is_none_or(|k| k.is_empty() || k.len() > 255) {
-        problems.push(invalid(
-            "idempotencyKey is required (1-255 characters)",
-            "/data/attributes/idempotencyKey",
-        ));
-    }
-    if !problems.is_empty() {
-        return Err(errors(StatusCode::BAD_REQUEST, problems));
-    }
+    check_form_attributes(&attributes, v2, key.as_deref())?;
     let details = attributes
         .get("applicantDetails")
         .and_then(Value::as_object);
@@ -90,6 +67,40 @@ pub(super) async fn create_form(
     let body = json!({"data": u.form_json(id, &form)});
     data.forms.insert(id, form);
     Ok(doc(StatusCode::CREATED, body))
+}
+
+/// Checks a form request's attributes against its version's list (V2 also needs an
+/// `idempotencyKey` of 1-255 characters): every problem in one 400.
+fn check_form_attributes(
+    attributes: &Map<String, Value>,
+    v2: bool,
+    key: Option<&str>,
+) -> Result<(), Response> {
+    let allowed = if v2 {
+        FORM_V2_ATTRIBUTES
+    } else {
+        FORM_V1_ATTRIBUTES
+    };
+    let mut problems: Vec<Value> = attributes
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| {
+            invalid(
+                &format!("unknown attribute {k}"),
+                &format!("/data/attributes/{k}"),
+            )
+        })
+        .collect();
+    if v2 && key.is_none_or(|k| k.is_empty() || k.len() > 255) {
+        problems.push(invalid(
+            "idempotencyKey is required (1-255 characters)",
+            "/data/attributes/idempotencyKey",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(errors(StatusCode::BAD_REQUEST, problems));
+    }
+    Ok(())
 }
 
 pub(super) async fn get_form(
@@ -136,15 +147,7 @@ pub(super) fn complete(u: &Unit, form_id: u64, overrides: Map<String, Value>) ->
         )
     };
     if let Some(existing) = done {
-        let data = u.data();
-        let a = data
-            .applications
-            .get(&existing)
-            .ok_or_else(|| not_found("application", &existing.to_string()))?;
-        return Ok(doc(
-            StatusCode::OK,
-            json!({"data": u.application_json(existing, a)}),
-        ));
+        return application_answer(u, &u.data(), existing, StatusCode::OK);
     }
     let mut attributes = sample_applicant();
     for (k, v) in prefill
@@ -169,14 +172,16 @@ pub(super) fn complete(u: &Unit, form_id: u64, overrides: Map<String, Value>) ->
     if let Some(f) = data.forms.get_mut(&form_id) {
         f.application_id = Some(id);
     }
+    application_answer(u, &data, id, StatusCode::CREATED)
+}
+
+/// Application `id` as a JSON:API document with `status`.
+fn application_answer(u: &Unit, data: &Data, id: u64, status: StatusCode) -> Reply {
     let a = data
         .applications
         .get(&id)
         .ok_or_else(|| not_found("application", &id.to_string()))?;
-    Ok(doc(
-        StatusCode::CREATED,
-        json!({"data": u.application_json(id, a)}),
-    ))
+    Ok(doc(status, json!({"data": u.application_json(id, a)})))
 }
 
 pub(super) async fn complete_form(

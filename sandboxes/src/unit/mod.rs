@@ -517,21 +517,8 @@ impl Unit {
             }
             let test_ssn = Policy::of_test_ssn(ssn.as_deref());
             // Test SSNs are shared by every sandbox user, so they are never duplicates.
-            if let Some(s) = ssn.as_ref().filter(|s| s.len() == 9 && test_ssn.is_none())
-                && data.applications.values().any(|a| {
-                    a.ssn.as_ref() == Some(s) && !matches!(a.status.as_str(), "Denied" | "Canceled")
-                })
-            {
-                return Err(errors(
-                    StatusCode::BAD_REQUEST,
-                    vec![e(
-                        StatusCode::BAD_REQUEST,
-                        "Duplicate SSN",
-                        Some("duplicate_ssn"),
-                        "an application with this SSN already exists",
-                        Some("/data/attributes/ssn"),
-                    )],
-                ));
+            if test_ssn.is_none() {
+                refuse_duplicate_ssn(&data, ssn.as_deref())?;
             }
             data.next_id += 1;
             let id = data.next_id;
@@ -555,29 +542,35 @@ impl Unit {
                     idempotency_key: key,
                 },
             );
-            match policy {
-                Policy::Approve => self.decide_locked(&mut data, id, "approve", &mut events),
-                Policy::Deny => self.decide_locked(&mut data, id, "deny", &mut events),
-                Policy::Review => self.set_status(
-                    &mut data,
-                    id,
-                    "PendingReview",
-                    "application.pendingReview",
-                    &mut events,
-                ),
-                Policy::Documents => self.set_status(
-                    &mut data,
-                    id,
-                    "AwaitingDocuments",
-                    "application.awaitingDocuments",
-                    &mut events,
-                ),
-                Policy::Pending => {}
-            }
+            self.apply_policy(&mut data, id, policy, &mut events);
             id
         };
         self.send_events(events);
         Ok((id, false))
+    }
+
+    /// Moves new application `id` on as `policy` says (approved, denied, to review, to
+    /// documents, or left pending).
+    fn apply_policy(&self, data: &mut Data, id: u64, policy: Policy, events: &mut Vec<Value>) {
+        match policy {
+            Policy::Approve => self.decide_locked(data, id, "approve", events),
+            Policy::Deny => self.decide_locked(data, id, "deny", events),
+            Policy::Review => self.set_status(
+                data,
+                id,
+                "PendingReview",
+                "application.pendingReview",
+                events,
+            ),
+            Policy::Documents => self.set_status(
+                data,
+                id,
+                "AwaitingDocuments",
+                "application.awaitingDocuments",
+                events,
+            ),
+            Policy::Pending => {}
+        }
     }
 
     fn set_status(
@@ -636,69 +629,50 @@ impl Unit {
     /// Approves, denies or cancels a pending application.
     fn decide_locked(&self, data: &mut Data, id: u64, decision: &str, events: &mut Vec<Value>) {
         match decision {
-            "approve" => {
-                let Some(a) = data.applications.get(&id) else {
-                    return;
-                };
-                if a.customer_id.is_some() {
-                    return;
-                }
-                let mut attributes = Map::new();
-                for k in [
-                    "fullName",
-                    "email",
-                    "phone",
-                    "address",
-                    "dateOfBirth",
-                    "tags",
-                    "jwtSubject",
-                    "nationality",
-                ] {
-                    if let Some(v) = a.attributes.get(k) {
-                        attributes.insert(k.into(), v.clone());
-                    }
-                }
-                if let Some(ssn) = &a.ssn {
-                    attributes.insert(
-                        "maskedSSN".into(),
-                        json!(format!("*****{}", &ssn[ssn.len().saturating_sub(4)..])),
-                    );
-                }
-                attributes.insert("createdAt".into(), json!(rfc3339_ms(now())));
-                attributes.insert("status".into(), json!("Active"));
-                attributes.insert("authorizedUsers".into(), json!([]));
-                let tags = attributes.get("tags").cloned().unwrap_or(json!({}));
-                data.next_id += 1;
-                let customer_id = data.next_id;
-                data.customers.insert(
-                    customer_id,
-                    Customer {
-                        kind: "individualCustomer",
-                        attributes,
-                        application_id: Some(id),
-                    },
-                );
-                if let Some(a) = data.applications.get_mut(&id) {
-                    a.status = "Approved".into();
-                    a.customer_id = Some(customer_id);
-                    a.attributes
-                        .insert("decisionMethod".into(), json!("Automatically"));
-                    a.attributes
-                        .insert("decisionDateTime".into(), json!(rfc3339_ms(now())));
-                }
-                let rel = json!({
-                    "application": {"data": {"type": "individualApplication", "id": id.to_string()}},
-                    "customer": {"data": {"type": "individualCustomer", "id": customer_id.to_string()}},
-                });
-                let approved = self.event(data, "application.approved", tags.clone(), rel.clone());
-                let created = self.event(data, "customer.created", tags, rel);
-                events.push(approved);
-                events.push(created);
-            }
+            "approve" => self.approve_locked(data, id, events),
             "deny" => self.set_status(data, id, "Denied", "application.denied", events),
             "cancel" => self.set_status(data, id, "Canceled", "application.canceled", events),
             _ => {}
         }
+    }
+
+    /// Approves application `id` (once): creates its customer, marks it `Approved` and queues
+    /// `application.approved` then `customer.created` (OQ7).
+    fn approve_locked(&self, data: &mut Data, id: u64, events: &mut Vec<Value>) {
+        let Some(a) = data.applications.get(&id) else {
+            return;
+        };
+        if a.customer_id.is_some() {
+            return;
+        }
+        let attributes = new_customer_attributes(a);
+        let tags = attributes.get("tags").cloned().unwrap_or(json!({}));
+        data.next_id += 1;
+        let customer_id = data.next_id;
+        data.customers.insert(
+            customer_id,
+            Customer {
+                kind: "individualCustomer",
+                attributes,
+                application_id: Some(id),
+            },
+        );
+        if let Some(a) = data.applications.get_mut(&id) {
+            a.status = "Approved".into();
+            a.customer_id = Some(customer_id);
+            a.attributes
+                .insert("decisionMethod".into(), json!("Automatically"));
+            a.attributes
+                .insert("decisionDateTime".into(), json!(rfc3339_ms(now())));
+        }
+        let rel = json!({
+            "application": {"data": {"type": "individualApplication", "id": id.to_string()}},
+            "customer": {"data": {"type": "individualCustomer", "id": customer_id.to_string()}},
+        });
+        let approved = self.event(data, "application.approved", tags.clone(), rel.clone());
+        let created = self.event(data, "customer.created", tags, rel);
+        events.push(approved);
+        events.push(created);
     }
 
     fn send_events(&self, events: Vec<Value>) {
@@ -767,6 +741,61 @@ impl Unit {
             Some(_) => Err("the JWT subject does not match the customer's jwtSubject".into()),
         }
     }
+}
+
+/// Answers 400 `duplicate_ssn` if a live (not denied or canceled) application has this
+/// nine-digit SSN.
+fn refuse_duplicate_ssn(data: &Data, ssn: Option<&str>) -> Result<(), Response> {
+    let Some(s) = ssn.filter(|s| s.len() == 9) else {
+        return Ok(());
+    };
+    if data
+        .applications
+        .values()
+        .any(|a| a.ssn.as_deref() == Some(s) && !matches!(a.status.as_str(), "Denied" | "Canceled"))
+    {
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            vec![e(
+                StatusCode::BAD_REQUEST,
+                "Duplicate SSN",
+                Some("duplicate_ssn"),
+                "an application with this SSN already exists",
+                Some("/data/attributes/ssn"),
+            )],
+        ));
+    }
+    Ok(())
+}
+
+/// A new customer's attributes, from its approved application: the applicant's details, the
+/// masked SSN, `Active`, created now.
+fn new_customer_attributes(a: &Application) -> Map<String, Value> {
+    let mut attributes = Map::new();
+    for k in [
+        "fullName",
+        "email",
+        "phone",
+        "address",
+        "dateOfBirth",
+        "tags",
+        "jwtSubject",
+        "nationality",
+    ] {
+        if let Some(v) = a.attributes.get(k) {
+            attributes.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(ssn) = &a.ssn {
+        attributes.insert(
+            "maskedSSN".into(),
+            json!(format!("*****{}", &ssn[ssn.len().saturating_sub(4)..])),
+        );
+    }
+    attributes.insert("createdAt".into(), json!(rfc3339_ms(now())));
+    attributes.insert("status".into(), json!("Active"));
+    attributes.insert("authorizedUsers".into(), json!([]));
+    attributes
 }
 
 fn parse_id(id: &str) -> Option<u64> {

@@ -25,8 +25,28 @@ pub(super) async fn create_token(
                 .map(str::to_owned),
         )
     };
+    let (scopes, expires_in) = token_request(&a)?;
+    check_second_factor(&u, &a, &scopes, customer_id, jwt_subject.as_deref()).await?;
+    let token = format!("v2.public.{}", random_hex(48));
+    u.data().grants.insert(
+        token.clone(),
+        Grant {
+            customer_id,
+            scopes,
+            expires_at: now() + time::Duration::seconds(expires_in),
+        },
+    );
+    Ok(doc(
+        StatusCode::CREATED,
+        json!({"data": {"type": "customerBearerToken", "attributes": {"token": token, "expiresIn": expires_in}}}),
+    ))
+}
+
+/// Validates a token request's `scope`, `expiresIn` and `resources`, every problem in one 400;
+/// gives the scopes and the lifetime in seconds (86400 by default).
+fn token_request(a: &Map<String, Value>) -> Result<(Vec<String>, i64), Response> {
     let mut problems = Vec::new();
-    let scope = string_field(&a, "scope").unwrap_or_default();
+    let scope = string_field(a, "scope").unwrap_or_default();
     let scopes: Vec<String> = scope
         .split(' ')
         .filter(|s| !s.is_empty())
@@ -70,17 +90,29 @@ pub(super) async fn create_token(
     if !problems.is_empty() {
         return Err(errors(StatusCode::BAD_REQUEST, problems));
     }
+    Ok((scopes, expires_in))
+}
+
+/// Unit's 2FA gate: a `jwtToken`, when sent, must be valid for the customer (401 otherwise);
+/// without one, 2FA scopes need the verification token and code (403 otherwise).
+async fn check_second_factor(
+    u: &Unit,
+    a: &Map<String, Value>,
+    scopes: &[String],
+    customer_id: u64,
+    jwt_subject: Option<&str>,
+) -> Result<(), Response> {
     let needs_2fa = scopes
         .iter()
         .any(|s| TWO_FACTOR_SCOPES.contains(&s.as_str()));
-    if let Some(jwt) = string_field(&a, "jwtToken") {
-        u.check_jwt(&jwt, jwt_subject.as_deref())
+    if let Some(jwt) = string_field(a, "jwtToken") {
+        u.check_jwt(&jwt, jwt_subject)
             .await
             .map_err(|reason| error(StatusCode::UNAUTHORIZED, "Unauthorized", &reason))?;
     } else if needs_2fa {
         let otp_ok = match (
-            string_field(&a, "verificationToken"),
-            string_field(&a, "verificationCode"),
+            string_field(a, "verificationToken"),
+            string_field(a, "verificationCode"),
         ) {
             (Some(t), Some(code)) => {
                 code == "000001" && u.data().verifications.get(&t) == Some(&customer_id)
@@ -95,19 +127,7 @@ pub(super) async fn create_token(
             ));
         }
     }
-    let token = format!("v2.public.{}", random_hex(48));
-    u.data().grants.insert(
-        token.clone(),
-        Grant {
-            customer_id,
-            scopes,
-            expires_at: now() + time::Duration::seconds(expires_in),
-        },
-    );
-    Ok(doc(
-        StatusCode::CREATED,
-        json!({"data": {"type": "customerBearerToken", "attributes": {"token": token, "expiresIn": expires_in}}}),
-    ))
+    Ok(())
 }
 
 pub(super) async fn token_verification(
