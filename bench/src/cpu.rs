@@ -685,83 +685,31 @@ struct Case<'a> {
     how: &'a str,
 }
 
-/// The CPU table (and, with `perf_dir`, a profile of each server).
-pub async fn measure(options: &Options) -> Result<Figures, Error> {
-    let mut figures = Figures::default();
-    let window = Duration::from_secs(options.seconds);
-    let warm = Duration::from_secs(2);
-    let http = reqwest::Client::new();
-    let me = std::process::id();
-    // The server under test on core 0; this process (load, sandboxes, Runtime API) on core 1.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pinned_self = cores >= 2 && pin(me, "1");
-    let all_cores = format!("0-{}", cores - 1);
-    if let Some(moto) = options.moto_pid.filter(|_| pinned_self) {
-        pin(moto, "1");
-    }
+/// The setting of a server whose sessions are checked locally (the budgeted runs).
+const CHECK_LOCAL: [(&str, &str); 1] = [("SESSION_CHECK", "local")];
 
-    // The local stack's HTTP server, memory store, 64 connections.
-    let stack = crate::measure::memory_stack().await?;
-    let local = options.profiling_dir.join("local-stack");
-    let check_local = [("SESSION_CHECK", "local")];
-    let (server, url) = spawn_local_server(&local, &stack, &check_local).await?;
-    let pid = server.id().ok_or("the server ended")?;
-    let pinned = pinned_self && pin(pid, "0");
-    let (_, jwt, _) = stepped_up_user(&stack, &url, &http).await?;
-    let token_url = format!("{url}/unit/customer-token");
-    for (scope, label) in [
-        (SENSITIVE_SCOPE, "sensitive (session checked locally)"),
-        (READ_ONLY_SCOPE, "read-only"),
-    ] {
-        eprintln!("bench: cpu, local stack, {label}");
-        let mix = constant(&jwt, token_body(scope));
-        let mut run = load(http_sender(&token_url, 64)?, pid, 64, warm, window, mix).await?;
-        run.pinned = pinned;
-        figures.rows.push(Row {
-            server: "local stack HTTP server, 64 connections".into(),
-            exchange: label.into(),
-            run,
-            budgeted: true,
-        });
-    }
-    if let Some(dir) = &options.perf_dir {
-        let mix = constant(&jwt, token_body(SENSITIVE_SCOPE));
-        let run = load(http_sender(&token_url, 64)?, pid, 64, warm, window, mix);
-        let server = "local stack HTTP server (sensitive scope, 64 connections)";
-        let data = dir.join("local-stack.perf.data");
-        figures
-            .profiles
-            .extend(profiled(pid, data, server, run).await?);
-    }
-    drop(server);
-    drop(stack);
-
-    // The release bootstrap on the Runtime API, DynamoDB in moto.
-    let (stack, _, _) = crate::measure::stack_on_moto(&options.moto_url).await?;
-    let (_, jwt, _) = stepped_up_user(&stack, &stack.api_url, &http).await?;
-    let release = options
-        .bootstrap_dir
-        .join("customer-token")
-        .join("bootstrap");
+/// The bootstrap's runs: classic Lambda (one invocation at a time) with each scope and session
+/// check, and Managed Instances (8 at once) with each scope.
+fn bootstrap_cases() -> [Case<'static>; 5] {
     const CLASSIC: &str = "classic Lambda: one invocation at a time";
     const MANAGED: &str = "Managed Instances: AWS_LAMBDA_MAX_CONCURRENCY=8, 8 invocations at once";
     const LOCAL: &str = "sensitive (session checked locally)";
-    let managed = [
+    const MANAGED_SETTINGS: &[(&str, &str)] = &[
         ("SESSION_CHECK", "local"),
         ("AWS_LAMBDA_MAX_CONCURRENCY", "8"),
     ];
-    let cases = [
+    [
         Case {
             scope: SENSITIVE_SCOPE,
             label: LOCAL,
-            extra: &check_local,
+            extra: &CHECK_LOCAL,
             concurrency: 1,
             how: CLASSIC,
         },
         Case {
             scope: READ_ONLY_SCOPE,
             label: "read-only",
-            extra: &check_local,
+            extra: &CHECK_LOCAL,
             concurrency: 1,
             how: CLASSIC,
         },
@@ -775,33 +723,151 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
         Case {
             scope: SENSITIVE_SCOPE,
             label: LOCAL,
-            extra: &managed,
+            extra: MANAGED_SETTINGS,
             concurrency: 8,
             how: MANAGED,
         },
         Case {
             scope: READ_ONLY_SCOPE,
             label: "read-only",
-            extra: &managed,
+            extra: MANAGED_SETTINGS,
             concurrency: 8,
             how: MANAGED,
         },
-    ];
+    ]
+}
+
+/// What every measured window of [`measure`] shares.
+struct Setup {
+    http: reqwest::Client,
+    /// The warm-up before each window.
+    warm: Duration,
+    /// Each measured window.
+    window: Duration,
+    /// Whether this process runs on core 1, leaving core 0 to the server under test.
+    pinned_self: bool,
+}
+
+impl Setup {
+    /// [`load`] of the server `pid` with this warm-up and window.
+    fn load(
+        &self,
+        send: Sender,
+        pid: u32,
+        concurrency: usize,
+        mix: Mix,
+    ) -> impl Future<Output = Result<Run, Error>> {
+        load(send, pid, concurrency, self.warm, self.window, mix)
+    }
+}
+
+/// The CPU table (and, with `perf_dir`, a profile of each server).
+pub async fn measure(options: &Options) -> Result<Figures, Error> {
+    let mut figures = Figures::default();
+    let me = std::process::id();
+    // The server under test on core 0; this process (load, sandboxes, Runtime API) on core 1.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned_self = cores >= 2 && pin(me, "1");
+    let all_cores = format!("0-{}", cores - 1);
+    if let Some(moto) = options.moto_pid.filter(|_| pinned_self) {
+        pin(moto, "1");
+    }
+    let setup = Setup {
+        http: reqwest::Client::new(),
+        warm: Duration::from_secs(2),
+        window: Duration::from_secs(options.seconds),
+        pinned_self,
+    };
+
+    local_stack_cpu(options, &setup, &mut figures).await?;
+
+    // The release bootstrap on the Runtime API, DynamoDB in moto.
+    let (stack, _, _) = crate::measure::stack_on_moto(&options.moto_url).await?;
+    bootstrap_cpu(options, &setup, &stack, &mut figures).await?;
+    eprintln!("bench: cpu, one DynamoDB call");
+    figures.store_call = Some(store_call_on_core_0(options, pinned_self)?);
+    if pinned_self {
+        pin(me, &all_cores);
+        if let Some(moto) = options.moto_pid {
+            pin(moto, &all_cores);
+        }
+    }
+    Ok(figures)
+}
+
+/// The local stack's HTTP server (memory store, 64 connections): a row per scope, and its
+/// profile with `perf_dir`.
+async fn local_stack_cpu(
+    options: &Options,
+    setup: &Setup,
+    figures: &mut Figures,
+) -> Result<(), Error> {
+    let stack = crate::measure::memory_stack().await?;
+    let local = options.profiling_dir.join("local-stack");
+    let (server, url) = spawn_local_server(&local, &stack, &CHECK_LOCAL).await?;
+    let pid = server.id().ok_or("the server ended")?;
+    let pinned = setup.pinned_self && pin(pid, "0");
+    let (_, jwt, _) = stepped_up_user(&stack, &url, &setup.http).await?;
+    let token_url = format!("{url}/unit/customer-token");
+    for (scope, label) in [
+        (SENSITIVE_SCOPE, "sensitive (session checked locally)"),
+        (READ_ONLY_SCOPE, "read-only"),
+    ] {
+        eprintln!("bench: cpu, local stack, {label}");
+        let mix = constant(&jwt, token_body(scope));
+        let mut run = setup
+            .load(http_sender(&token_url, 64)?, pid, 64, mix)
+            .await?;
+        run.pinned = pinned;
+        figures.rows.push(Row {
+            server: "local stack HTTP server, 64 connections".into(),
+            exchange: label.into(),
+            run,
+            budgeted: true,
+        });
+    }
+    if let Some(dir) = &options.perf_dir {
+        let mix = constant(&jwt, token_body(SENSITIVE_SCOPE));
+        let run = setup.load(http_sender(&token_url, 64)?, pid, 64, mix);
+        let server = "local stack HTTP server (sensitive scope, 64 connections)";
+        let data = dir.join("local-stack.perf.data");
+        figures
+            .profiles
+            .extend(profiled(pid, data, server, run).await?);
+    }
+    Ok(())
+}
+
+/// The release bootstrap on the Runtime API with `stack`'s DynamoDB table in moto: a row per
+/// [`bootstrap_cases`] run, and the profile of a `--profile profiling` build with `perf_dir`.
+async fn bootstrap_cpu(
+    options: &Options,
+    setup: &Setup,
+    stack: &LocalStack,
+    figures: &mut Figures,
+) -> Result<(), Error> {
+    let (_, jwt, _) = stepped_up_user(stack, &stack.api_url, &setup.http).await?;
+    let release = options
+        .bootstrap_dir
+        .join("customer-token")
+        .join("bootstrap");
     for Case {
         scope,
         label,
         extra,
         concurrency,
         how,
-    } in cases
+    } in bootstrap_cases()
     {
         eprintln!("bench: cpu, bootstrap, {how}, {label}");
         let (runtime, child) =
-            spawn_function(&release, "customer-token", &stack, &options.moto_url, extra).await?;
+            spawn_function(&release, "customer-token", stack, &options.moto_url, extra).await?;
         let pid = child.id().ok_or("the bootstrap ended")?;
-        let pinned = pinned_self && pin(pid, "0");
+        let pinned = setup.pinned_self && pin(pid, "0");
         let mix = constant(&jwt, token_body(scope));
-        let mut run = load(invoke_sender(runtime), pid, concurrency, warm, window, mix).await?;
+        let mut run = setup
+            .load(invoke_sender(runtime), pid, concurrency, mix)
+            .await?;
         run.pinned = pinned;
         figures.rows.push(Row {
             server: format!("release bootstrap, DynamoDB store, {how}"),
@@ -815,17 +881,17 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
         let (runtime, child) = spawn_function(
             &exe,
             "customer-token",
-            &stack,
+            stack,
             &options.moto_url,
-            &check_local,
+            &CHECK_LOCAL,
         )
         .await?;
         let pid = child.id().ok_or("the bootstrap ended")?;
-        if pinned_self {
+        if setup.pinned_self {
             pin(pid, "0");
         }
         let mix = constant(&jwt, token_body(SENSITIVE_SCOPE));
-        let run = load(invoke_sender(runtime), pid, 1, warm, window, mix);
+        let run = setup.load(invoke_sender(runtime), pid, 1, mix);
         let server =
             "bootstrap on the Runtime API (sensitive scope, DynamoDB store, one at a time)";
         let data = dir.join("bootstrap.perf.data");
@@ -833,29 +899,25 @@ pub async fn measure(options: &Options) -> Result<Figures, Error> {
             .profiles
             .extend(profiled(pid, data, server, run).await?);
     }
-    eprintln!("bench: cpu, one DynamoDB call");
+    Ok(())
+}
+
+/// [`store_call_cpu`] on a thread of its own, alone on core 0 (where the servers ran) when this
+/// process is pinned.
+fn store_call_on_core_0(options: &Options, pinned_self: bool) -> Result<(f64, f64), Error> {
     let moto = options.moto_url.clone();
-    figures.store_call = Some(
-        std::thread::spawn(move || {
-            // This thread alone on core 0, where the servers ran.
-            let tid = std::fs::read_link("/proc/thread-self")
-                .ok()
-                .and_then(|link| link.file_name()?.to_str()?.parse::<u32>().ok());
-            if let Some(tid) = tid.filter(|_| pinned_self) {
-                taskset(&["-p", "-c", "0", &tid.to_string()]);
-            }
-            store_call_cpu(moto, 3000).map_err(|e| e.to_string())
-        })
-        .join()
-        .map_err(|_| "the DynamoDB call measurement panicked")??,
-    );
-    if pinned_self {
-        pin(me, &all_cores);
-        if let Some(moto) = options.moto_pid {
-            pin(moto, &all_cores);
+    Ok(std::thread::spawn(move || {
+        // This thread alone on core 0, where the servers ran.
+        let tid = std::fs::read_link("/proc/thread-self")
+            .ok()
+            .and_then(|link| link.file_name()?.to_str()?.parse::<u32>().ok());
+        if let Some(tid) = tid.filter(|_| pinned_self) {
+            taskset(&["-p", "-c", "0", &tid.to_string()]);
         }
-    }
-    Ok(figures)
+        store_call_cpu(moto, 3000).map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "the DynamoDB call measurement panicked")??)
 }
 
 /// The figures as a section of `BENCHMARKS.md`.

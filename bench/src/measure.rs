@@ -258,9 +258,121 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         machine(),
         sandboxes::rfc3339(sandboxes::now())
     )?;
-    eprintln!("bench: sizes");
+    let m = measure_all(options, &entries, &http).await?;
 
-    // Sizes.
+    // The report.
+    let plots = &options.plot_dir;
+    std::fs::create_dir_all(plots)?;
+    crate::plot::lines(
+        &plots.join("cold-start.png"),
+        "Cold start without the Secrets Manager wait (release bootstrap)",
+        "ms from spawn to first response",
+        "% of cold starts",
+        &m.cold_series,
+        false,
+    )?;
+    write_budgets(&mut out, options, &m)?;
+    write_bootstrap_sections(&mut out, options, &m)?;
+    write_overhead_sections(&mut out, &m)?;
+    if let Some(cpu) = &m.cpu {
+        out.push_str(&crate::cpu::report(cpu));
+    }
+    if let Some(soaks) = &m.soaks {
+        out.push_str(&crate::soak::report(soaks, plots)?);
+    }
+    write_jwt_section(&mut out, &m)?;
+    writeln!(out, "{}", NOTES)?;
+    Ok(out)
+}
+
+/// Everything [`run`] measures, for the report.
+struct Measured {
+    /// Package sizes: a table row per function, and whether every zip is within budget.
+    size_rows: String,
+    sizes_ok: bool,
+    /// Cold starts: a table row per function, whether the budget is met, and their
+    /// distributions for the plot.
+    cold_rows: String,
+    cold_ok: bool,
+    cold_series: Vec<crate::plot::Series>,
+    /// Peak memory: a table row per function, and whether the budget is met.
+    rss_rows: String,
+    rss_ok: bool,
+    /// Own overhead and upstream round trips (table rows), and connection reuse.
+    overhead_rows: String,
+    trips_rows: String,
+    reuse: String,
+    /// The CPU per exchange, if measured.
+    cpu: Option<crate::cpu::Figures>,
+    /// The soaks, if run.
+    soaks: Option<crate::soak::Soaks>,
+    /// Criterion's JWT estimates in ns (verification, raw check, key parsed once), if they ran.
+    jwt: Option<(f64, f64, f64)>,
+    /// JWT verification paired with the raw check.
+    paired: crate::jwt::Paired,
+}
+
+/// Takes every measurement of the report, in order: sizes, cold starts, peak memory, own
+/// overhead and round trips, the CPU per exchange, the soaks, and the JWT verification.
+async fn measure_all(
+    options: &Options,
+    entries: &[Entry],
+    http: &reqwest::Client,
+) -> Result<Measured, Error> {
+    eprintln!("bench: sizes");
+    let (size_rows, sizes_ok) = sizes(options)?;
+
+    let (stack, aws, secret_name) = stack_on_moto(&options.moto_url).await?;
+    let sm_wait = secrets_manager_wait(&aws, &secret_name).await?;
+
+    eprintln!("bench: cold starts");
+    let (cold_rows, cold_ok, cold_series) =
+        cold_start_rows(options, &stack, http, entries, sm_wait).await?;
+
+    eprintln!("bench: peak memory");
+    let (rss_rows, rss_ok) = peak_memory(options, &stack, http, entries).await?;
+
+    eprintln!("bench: own overhead and round trips");
+    let (overhead_rows, trips_rows, reuse) =
+        overhead(&memory_stack().await?, http, options.overhead_requests).await?;
+
+    let cpu = match &options.cpu {
+        Some(cpu) => Some(crate::cpu::measure(cpu).await?),
+        None => None,
+    };
+    let soaks = if options.soak_requests > 0 {
+        Some(crate::soak::both(options, &stack).await?)
+    } else {
+        None
+    };
+
+    let jwt = jwt_estimates();
+    eprintln!("bench: JWT verification paired with the raw check");
+    // Its own thread and runtime: it blocks while it measures.
+    let paired = std::thread::spawn(|| paired_jwt_ratio().map_err(|e| e.to_string()))
+        .join()
+        .map_err(|_| "the JWT measurement thread panicked")??;
+    Ok(Measured {
+        size_rows,
+        sizes_ok,
+        cold_rows,
+        cold_ok,
+        cold_series,
+        rss_rows,
+        rss_ok,
+        overhead_rows,
+        trips_rows,
+        reuse,
+        cpu,
+        soaks,
+        jwt,
+        paired,
+    })
+}
+
+/// The package sizes: a table row per function (bootstrap and zip), and whether every zip is
+/// within the budget.
+fn sizes(options: &Options) -> Result<(String, bool), Error> {
     let mut size_rows = String::new();
     let mut sizes_ok = true;
     for f in FUNCTIONS {
@@ -274,24 +386,40 @@ pub async fn run(options: &Options) -> Result<String, Error> {
             zip as f64 / 1048576.0
         )?;
     }
+    Ok((size_rows, sizes_ok))
+}
 
-    let (stack, aws, secret_name) = stack_on_moto(&options.moto_url).await?;
-    // Secrets Manager round trip as the functions see it at init (the upstream wait of a cold start).
-    let sm = aws_sdk_secretsmanager::Client::new(&aws);
+/// The median of 20 Secrets Manager round trips, as the functions see it at init: the
+/// upstream wait of a cold start, in milliseconds.
+async fn secrets_manager_wait(
+    aws: &aws_config::SdkConfig,
+    secret_name: &str,
+) -> Result<f64, Error> {
+    let sm = aws_sdk_secretsmanager::Client::new(aws);
     let mut sm_samples = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
-        sm.get_secret_value().secret_id(&secret_name).send().await?;
+        sm.get_secret_value().secret_id(secret_name).send().await?;
         sm_samples.push(ms(t.elapsed()));
     }
-    let sm_wait = median(sm_samples);
+    Ok(median(sm_samples))
+}
 
-    eprintln!("bench: cold starts");
+/// The cold starts of every function: a table row per function (medians, and the first
+/// response without the Secrets Manager wait `sm_wait`), whether they are within the budget,
+/// and their distributions for the plot.
+async fn cold_start_rows(
+    options: &Options,
+    stack: &LocalStack,
+    http: &reqwest::Client,
+    entries: &[Entry],
+    sm_wait: f64,
+) -> Result<(String, bool, Vec<crate::plot::Series>), Error> {
     let mut cold_rows = String::new();
     let mut cold_ok = true;
     let mut cold_series = Vec::new();
     for f in FUNCTIONS {
-        let (init, first) = cold_starts(options, &stack, &http, &entries, f).await?;
+        let (init, first) = cold_starts(options, stack, http, entries, f).await?;
         let without: Vec<f64> = first.iter().map(|ms| ms - sm_wait).collect();
         cold_series.push(crate::plot::Series {
             name: f.into(),
@@ -305,8 +433,18 @@ pub async fn run(options: &Options) -> Result<String, Error> {
             "| {f} | {init:.1} ms | {first:.1} ms | {sm_wait:.1} ms | {own:.1} ms |"
         )?;
     }
+    Ok((cold_rows, cold_ok, cold_series))
+}
 
-    eprintln!("bench: peak memory");
+/// The peak RSS of every function's bootstrap after `options.rss_requests` of its sample
+/// events in turn: a table row per function (with the statuses answered), and whether every
+/// peak is within the budget.
+async fn peak_memory(
+    options: &Options,
+    stack: &LocalStack,
+    http: &reqwest::Client,
+    entries: &[Entry],
+) -> Result<(String, bool), Error> {
     let mut rss_rows = String::new();
     let mut rss_ok = true;
     for f in FUNCTIONS {
@@ -316,7 +454,7 @@ pub async fn run(options: &Options) -> Result<String, Error> {
             &options.bootstrap_dir,
             f,
             &runtime,
-            &stack,
+            stack,
             &options.moto_url,
         )?;
         let pid = child.id().ok_or("the bootstrap exited")?;
@@ -324,7 +462,7 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         for i in 0..options.rss_requests {
             let entry = mine[i % mine.len()];
             let answer = runtime
-                .invoke(render(&stack, &http, entry).await?)
+                .invoke(render(stack, http, entry).await?)
                 .await
                 .map_err(|e| format!("{f}: {e}"))?;
             *statuses
@@ -344,45 +482,29 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         )?;
         drop(child);
     }
+    Ok((rss_rows, rss_ok))
+}
 
-    eprintln!("bench: own overhead and round trips");
-    let (overhead_rows, trips_rows, reuse) =
-        overhead(&memory_stack().await?, &http, options.overhead_requests).await?;
+/// Whether every budgeted row of the CPU table is within [`CPU_BUDGET_US`].
+fn cpu_within_budget(cpu: &crate::cpu::Figures) -> bool {
+    cpu.rows
+        .iter()
+        .filter(|r| r.budgeted)
+        .all(|r| r.run.cpu_per_request_us() <= CPU_BUDGET_US)
+}
 
-    let cpu = match &options.cpu {
-        Some(cpu) => Some(crate::cpu::measure(cpu).await?),
-        None => None,
-    };
-    let soaks = if options.soak_requests > 0 {
-        Some(crate::soak::both(options, &stack).await?)
-    } else {
-        None
-    };
-
-    let jwt = jwt_estimates();
-    eprintln!("bench: JWT verification paired with the raw check");
-    // Its own thread and runtime: it blocks while it measures.
-    let paired = std::thread::spawn(|| paired_jwt_ratio().map_err(|e| e.to_string()))
-        .join()
-        .map_err(|_| "the JWT measurement thread panicked")??;
-
-    // The report.
-    let plots = &options.plot_dir;
-    std::fs::create_dir_all(plots)?;
-    crate::plot::lines(
-        &plots.join("cold-start.png"),
-        "Cold start without the Secrets Manager wait (release bootstrap)",
-        "ms from spawn to first response",
-        "% of cold starts",
-        &cold_series,
-        false,
-    )?;
-    let cpu_ok = cpu.as_ref().map(|c| {
-        c.rows
-            .iter()
-            .filter(|r| r.budgeted)
-            .all(|r| r.run.cpu_per_request_us() <= CPU_BUDGET_US)
-    });
+/// The report's budgets, each with its verdict.
+fn write_budgets(out: &mut String, options: &Options, m: &Measured) -> Result<(), Error> {
+    let &Measured {
+        sizes_ok,
+        cold_ok,
+        rss_ok,
+        ref cpu,
+        ref soaks,
+        ref paired,
+        ..
+    } = m;
+    let cpu_ok = cpu.as_ref().map(cpu_within_budget);
     writeln!(out, "## Budgets\n")?;
     writeln!(out, "| figure | budget | result |\n|---|---|---|")?;
     writeln!(
@@ -429,6 +551,21 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         "| upstream round trips of customer-token | 1 Stytch call (the session confirmed), 1 Unit call, 2 store calls (the record read with the token slot, the audit), whatever the scope; repeated calls of a pending user: no Unit call within the freshness window | see below |\n"
     )?;
 
+    Ok(())
+}
+
+/// The sections of the release bootstraps: package sizes, cold start and peak memory.
+fn write_bootstrap_sections(
+    out: &mut String,
+    options: &Options,
+    m: &Measured,
+) -> Result<(), Error> {
+    let Measured {
+        size_rows,
+        cold_rows,
+        rss_rows,
+        ..
+    } = m;
     writeln!(
         out,
         "## Package sizes (`make package`, release, x86_64, glibc 2.34)\n"
@@ -467,6 +604,17 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         out,
         "| function | requests | statuses | peak RSS |\n|---|---|---|---|\n{rss_rows}"
     )?;
+    Ok(())
+}
+
+/// The sections measured in process: own overhead, upstream round trips and connection reuse.
+fn write_overhead_sections(out: &mut String, m: &Measured) -> Result<(), Error> {
+    let Measured {
+        overhead_rows,
+        trips_rows,
+        reuse,
+        ..
+    } = m;
     writeln!(
         out,
         "## Own overhead per request (handler time minus time waiting on Stytch and Unit)\n"
@@ -497,12 +645,15 @@ pub async fn run(options: &Options) -> Result<String, Error> {
         "| route | Stytch calls | Unit calls | store reads | store writes |\n|---|---|---|---|---|\n{trips_rows}"
     )?;
     writeln!(out, "## Connection reuse\n\n{reuse}\n")?;
-    if let Some(cpu) = &cpu {
-        out.push_str(&crate::cpu::report(cpu));
-    }
-    if let Some(soaks) = &soaks {
-        out.push_str(&crate::soak::report(soaks, plots)?);
-    }
+    Ok(())
+}
+
+/// The JWT verification section: criterion's estimates, and the paired rounds the budget's
+/// verdict comes from.
+fn write_jwt_section(out: &mut String, m: &Measured) -> Result<(), Error> {
+    let &Measured {
+        jwt, ref paired, ..
+    } = m;
     writeln!(
         out,
         "## JWT verification (criterion, `cargo bench -p shared --features signer --bench jwt`)\n"
@@ -530,8 +681,7 @@ pub async fn run(options: &Options) -> Result<String, Error> {
          once (`ParsedPublicKey`): {:.1} µs.\n",
         paired.verify, paired.raw, paired.ratio, paired.parsed
     )?;
-    writeln!(out, "{}", NOTES)?;
-    Ok(out)
+    Ok(())
 }
 
 /// The budgets of issue #20.

@@ -246,8 +246,33 @@ pub async fn both(options: &crate::measure::Options, stack: &LocalStack) -> Resu
 
 /// The soak section of `BENCHMARKS.md`, and its plots in `plots`.
 pub fn report(soaks: &Soaks, plots: &std::path::Path) -> Result<String, Error> {
+    draw(soaks, plots)?;
+    let mut out = String::from("## Soak\n\n");
+    out.push_str(&format!(
+        "{} requests one after another through each server, in a fixed mix per 20: {}. The bootstrap runs with the \
+         default settings (a sensitive scope's session confirmed at Stytch) and the DynamoDB store in moto; the local \
+         stack with the memory store. Eight stepped-up users share the tokens; they step up again every 2 minutes, as the \
+         JWTs last 5 and a step-up counts for 300 s. RSS is read every 1,000 requests; the first tenth is the warm-up.\n\n",
+        soaks.bootstrap.requests,
+        KINDS
+            .iter()
+            .map(|(name, status, share)| format!("{share} {name} ({status})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out.push_str(&memory_table(soaks));
+    out.push_str(&latency_tables(soaks));
+    Ok(out)
+}
+
+/// MiB from KiB.
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// The soak's plots in `plots`: RSS over each soak, and the latency of each kind of request.
+fn draw(soaks: &Soaks, plots: &std::path::Path) -> Result<(), Error> {
     use crate::plot::{Series, cumulative, lines};
-    let mib = |k: u64| k as f64 / 1024.0;
     let rss = |name: &str, s: &Soak| Series {
         name: name.into(),
         points: s.rss.iter().map(|(n, k)| (*n as f64, mib(*k))).collect(),
@@ -280,19 +305,12 @@ pub fn report(soaks: &Soaks, plots: &std::path::Path) -> Result<String, Error> {
         true,
     )?;
 
-    let mut out = String::from("## Soak\n\n");
-    out.push_str(&format!(
-        "{} requests one after another through each server, in a fixed mix per 20: {}. The bootstrap runs with the \
-         default settings (a sensitive scope's session confirmed at Stytch) and the DynamoDB store in moto; the local \
-         stack with the memory store. Eight stepped-up users share the tokens; they step up again every 2 minutes, as the \
-         JWTs last 5 and a step-up counts for 300 s. RSS is read every 1,000 requests; the first tenth is the warm-up.\n\n",
-        soaks.bootstrap.requests,
-        KINDS
-            .iter()
-            .map(|(name, status, share)| format!("{share} {name} ({status})"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    Ok(())
+}
+
+/// The RSS table of both soaks, their plot, and the first unexpected answers of each.
+fn memory_table(soaks: &Soaks) -> String {
+    let mut out = String::new();
     out.push_str("| server | requests | time | RSS after warm-up | RSS at the end | peak RSS | growth after warm-up | answers not of their kind's status |\n|---|---|---|---|---|---|---|---|\n");
     for (name, s) in [
         ("release bootstrap, DynamoDB store", &soaks.bootstrap),
@@ -329,6 +347,13 @@ pub fn report(soaks: &Soaks, plots: &std::path::Path) -> Result<String, Error> {
             ));
         }
     }
+    out
+}
+
+/// The latency of each tenth of the bootstrap's soak, and of each kind of request, with its
+/// plot.
+fn latency_tables(soaks: &Soaks) -> String {
+    let mut out = String::new();
     out.push_str("Latency (ms) of each tenth of the bootstrap's soak, all kinds together: steady if the tenths agree.\n\n| tenth | p50 | p99 |\n|---|---|---|\n");
     for (i, (p50, p99)) in soaks.bootstrap.tenths.iter().enumerate() {
         out.push_str(&format!("| {} | {p50:.2} | {p99:.2} |\n", i + 1));
@@ -345,7 +370,7 @@ pub fn report(soaks: &Soaks, plots: &std::path::Path) -> Result<String, Error> {
         ));
     }
     out.push_str("\n![latency per kind](benchmarks/latency.png)\n\n");
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

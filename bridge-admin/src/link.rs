@@ -194,25 +194,7 @@ pub fn read(path: &std::path::Path) -> Result<(Vec<Row>, Outcomes), Failure> {
             user_id: fields.first().unwrap_or(&"").to_string(),
             customer_id: fields.get(1).unwrap_or(&"").to_string(),
         };
-        let refusal = if fields.len() != 2 {
-            Some(skip(
-                "malformed_row",
-                format!(
-                    "{} fields, not stytch_user_id,unit_customer_id",
-                    fields.len()
-                ),
-            ))
-        } else if let Some(malformed) = malformed(&row) {
-            Some(malformed)
-        } else if users.contains(&row.user_id) || customers.contains(&row.customer_id) {
-            Some(skip(
-                "duplicate_in_file",
-                "the user or the customer is on an earlier line",
-            ))
-        } else {
-            None
-        };
-        match refusal {
+        match refusal(fields.len(), &row, &users, &customers) {
             Some(outcome) => bad.push((row, outcome)),
             None => {
                 users.insert(row.user_id.clone());
@@ -224,32 +206,131 @@ pub fn read(path: &std::path::Path) -> Result<(Vec<Row>, Outcomes), Failure> {
     Ok((good, bad))
 }
 
+/// The refusal of a row of `fields` fields before any call: not two fields, malformed ids, or
+/// a user or customer of an earlier row (in `users` and `customers`).
+fn refusal(
+    fields: usize,
+    row: &Row,
+    users: &HashSet<String>,
+    customers: &HashSet<String>,
+) -> Option<Outcome> {
+    if fields != 2 {
+        Some(skip(
+            "malformed_row",
+            format!("{fields} fields, not stytch_user_id,unit_customer_id"),
+        ))
+    } else if let Some(malformed) = malformed(row) {
+        Some(malformed)
+    } else if users.contains(&row.user_id) || customers.contains(&row.customer_id) {
+        Some(skip(
+            "duplicate_in_file",
+            "the user or the customer is on an earlier line",
+        ))
+    } else {
+        None
+    }
+}
+
 fn same_phone(unit: &shared::unit::Phone, e164: &str) -> bool {
     e164.strip_prefix('+') == Some(&format!("{}{}", unit.country_code, unit.number))
+}
+
+/// The Stytch user and the Unit customer of a row, or the row's outcome when either is
+/// unknown or its service fails.
+async fn user_and_customer(
+    app: &App,
+    row: &Row,
+    deadline: Instant,
+) -> Result<(shared::stytch::User, Customer), Outcome> {
+    let user = match app.stytch.get_user(&row.user_id, deadline).await {
+        Ok(u) => u,
+        Err(e) if e.error_type() == Some("user_not_found") => {
+            return Err(skip(
+                "unknown_user",
+                format!("Stytch has no user {}", row.user_id),
+            ));
+        }
+        Err(e) => return Err(Outcome::Failed(format!("Stytch: {e}"))),
+    };
+    let customer: Customer = match app.unit.get_customer(&row.customer_id, deadline).await {
+        Ok(c) => c,
+        Err(shared::unit::UnitError::Api { status: 404, .. }) => {
+            return Err(skip(
+                "unknown_customer",
+                format!("Unit has no customer {}", row.customer_id),
+            ));
+        }
+        Err(e) => return Err(Outcome::Failed(format!("Unit: {e}"))),
+    };
+    Ok((user, customer))
+}
+
+/// The refusal of a row whose customer or user is bound to someone else: by Unit's
+/// `jwtSubject` (undoing this user's pending link to the customer, unless `--dry-run`), by our
+/// `record` of the user (unless `--replace`), or by our table; or the table's failure.
+async fn bound_elsewhere(
+    app: &App,
+    row: &Row,
+    options: Options,
+    customer: &Customer,
+    subject: Option<&str>,
+    record: Option<&shared::store::UserRecord>,
+) -> Option<Outcome> {
+    let pending =
+        record.and_then(|r| r.pending_customer_id.as_deref()) == Some(row.customer_id.as_str());
+    if let Some(other) = subject.filter(|s| *s != row.user_id) {
+        if pending && !options.dry_run {
+            // An earlier run's PATCH never landed and someone else holds the customer now.
+            let key = shared::onboarding::customer_link_key(customer);
+            shared::onboarding::undo_link(app, &row.user_id, &row.customer_id, Some(&key)).await;
+        }
+        return Some(skip(
+            "customer_bound_elsewhere",
+            format!("Unit's customer has jwtSubject {other}"),
+        ));
+    }
+    if let Some(other) = record
+        .and_then(|r| r.customer_id.as_deref())
+        .filter(|c| *c != row.customer_id && !options.replace)
+    {
+        return Some(skip(
+            "user_linked_elsewhere",
+            format!("our record of the user holds customer {other} (--replace to replace it)"),
+        ));
+    }
+    let key = shared::onboarding::customer_link_key(customer);
+    match app.store.user_for_application(&key).await {
+        Ok(Some(other)) if other != row.user_id => Some(skip(
+            "customer_linked_elsewhere",
+            format!("our table binds the customer to {other}"),
+        )),
+        Ok(_) => None,
+        Err(e) => Some(Outcome::Failed(format!("table: {e}"))),
+    }
+}
+
+/// Whether a verified e-mail or phone of the Stytch user is the customer's.
+fn same_contact(user: &shared::stytch::User, customer: &Customer) -> bool {
+    let a = &customer.attributes;
+    let email = a.email.as_deref().is_some_and(|m| {
+        user.emails
+            .iter()
+            .any(|e| e.verified && e.email.eq_ignore_ascii_case(m))
+    });
+    let phone = a.phone.as_ref().is_some_and(|p| {
+        user.phone_numbers
+            .iter()
+            .any(|n| n.verified && same_phone(p, &n.phone_number))
+    });
+    email || phone
 }
 
 /// The checks and the link of one row.
 pub async fn link_row(app: &App, row: &Row, options: Options) -> Outcome {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let user = match app.stytch.get_user(&row.user_id, deadline).await {
-        Ok(u) => u,
-        Err(e) if e.error_type() == Some("user_not_found") => {
-            return skip(
-                "unknown_user",
-                format!("Stytch has no user {}", row.user_id),
-            );
-        }
-        Err(e) => return Outcome::Failed(format!("Stytch: {e}")),
-    };
-    let customer: Customer = match app.unit.get_customer(&row.customer_id, deadline).await {
-        Ok(c) => c,
-        Err(shared::unit::UnitError::Api { status: 404, .. }) => {
-            return skip(
-                "unknown_customer",
-                format!("Unit has no customer {}", row.customer_id),
-            );
-        }
-        Err(e) => return Outcome::Failed(format!("Unit: {e}")),
+    let (user, customer) = match user_and_customer(app, row, deadline).await {
+        Ok(found) => found,
+        Err(outcome) => return outcome,
     };
     if customer.kind != "individualCustomer" {
         return skip(
@@ -269,60 +350,23 @@ pub async fn link_row(app: &App, row: &Row, options: Options) -> Outcome {
         Ok(r) => r,
         Err(e) => return Outcome::Failed(format!("table: {e}")),
     };
-    let pending = record
-        .as_ref()
-        .and_then(|r| r.pending_customer_id.as_deref())
-        == Some(row.customer_id.as_str());
-    if let Some(other) = subject.as_deref().filter(|s| *s != row.user_id) {
-        if pending && !options.dry_run {
-            // An earlier run's PATCH never landed and someone else holds the customer now.
-            let key = shared::onboarding::customer_link_key(&customer);
-            shared::onboarding::undo_link(app, &row.user_id, &row.customer_id, Some(&key)).await;
-        }
-        return skip(
-            "customer_bound_elsewhere",
-            format!("Unit's customer has jwtSubject {other}"),
-        );
-    }
-    if let Some(other) = record
-        .as_ref()
-        .and_then(|r| r.customer_id.as_deref())
-        .filter(|c| *c != row.customer_id && !options.replace)
+    if let Some(refusal) = bound_elsewhere(
+        app,
+        row,
+        options,
+        &customer,
+        subject.as_deref(),
+        record.as_ref(),
+    )
+    .await
     {
+        return refusal;
+    }
+    if !options.accept_mismatch && !same_contact(&user, &customer) {
         return skip(
-            "user_linked_elsewhere",
-            format!("our record of the user holds customer {other} (--replace to replace it)"),
+            "identity_mismatch",
+            "no verified e-mail or phone of the Stytch user is the customer's",
         );
-    }
-    let key = shared::onboarding::customer_link_key(&customer);
-    match app.store.user_for_application(&key).await {
-        Ok(Some(other)) if other != row.user_id => {
-            return skip(
-                "customer_linked_elsewhere",
-                format!("our table binds the customer to {other}"),
-            );
-        }
-        Ok(_) => {}
-        Err(e) => return Outcome::Failed(format!("table: {e}")),
-    }
-    if !options.accept_mismatch {
-        let a = &customer.attributes;
-        let email = a.email.as_deref().is_some_and(|m| {
-            user.emails
-                .iter()
-                .any(|e| e.verified && e.email.eq_ignore_ascii_case(m))
-        });
-        let phone = a.phone.as_ref().is_some_and(|p| {
-            user.phone_numbers
-                .iter()
-                .any(|n| n.verified && same_phone(p, &n.phone_number))
-        });
-        if !email && !phone {
-            return skip(
-                "identity_mismatch",
-                "no verified e-mail or phone of the Stytch user is the customer's",
-            );
-        }
     }
     let recorded = record.as_ref().and_then(|r| r.customer_id.as_deref()) == Some(&row.customer_id);
     if subject.is_some() && recorded {
@@ -331,14 +375,15 @@ pub async fn link_row(app: &App, row: &Row, options: Options) -> Outcome {
     if options.dry_run {
         return Outcome::WouldLink;
     }
+    link(app, row, options.replace).await
+}
+
+/// Links the row's customer to its user ([`shared::onboarding::link_existing_customer`]) and
+/// says how that ended.
+async fn link(app: &App, row: &Row, replace: bool) -> Outcome {
     use shared::onboarding::LinkError;
-    match shared::onboarding::link_existing_customer(
-        app,
-        &row.user_id,
-        &row.customer_id,
-        options.replace,
-    )
-    .await
+    match shared::onboarding::link_existing_customer(app, &row.user_id, &row.customer_id, replace)
+        .await
     {
         Ok(_) => Outcome::Linked,
         Err(LinkError::Refused { code, detail }) => skip(code, detail),
@@ -424,27 +469,30 @@ fn write_report(path: &std::path::Path, rows: &[(Row, Outcome)]) -> Result<(), F
         .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))
 }
 
-/// `link-customers`: every row, `concurrency` at a time; Ctrl-C stops starting rows, lets the
-/// ones in flight finish and still reports. `Ok(true)` when every row ended linked, already
-/// linked or would-link.
-pub async fn run(app: Arc<App>, args: Args) -> Result<bool, Failure> {
-    let (rows, mut done) = read(&args.csv)?;
-    let total = (rows.len() + done.len()) as u64;
-    let progress = Arc::new(Progress::new(total));
-    for (row, outcome) in &done {
-        progress.row(row, outcome);
-    }
+/// Ctrl-C sets the returned flag (once), so no more rows start.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("link-customers: interrupted; finishing the rows in flight");
-                stop.store(true, Ordering::SeqCst);
-            }
-        });
-    }
-    let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.into()));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("link-customers: interrupted; finishing the rows in flight");
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    stop
+}
+
+/// Links `rows`, `concurrency` at a time, until `stop` is set: the outcome of every row, those
+/// not started `failed` as interrupted.
+async fn link_rows(
+    app: Arc<App>,
+    rows: Vec<Row>,
+    options: Options,
+    concurrency: u16,
+    progress: Arc<Progress>,
+    stop: &AtomicBool,
+) -> Result<Outcomes, Failure> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.into()));
     let mut tasks = tokio::task::JoinSet::new();
     let mut not_started = Vec::new();
     for row in rows {
@@ -462,11 +510,6 @@ pub async fn run(app: Arc<App>, args: Args) -> Result<bool, Failure> {
             continue;
         }
         let (app, progress) = (app.clone(), progress.clone());
-        let options = Options {
-            dry_run: args.dry_run,
-            accept_mismatch: args.accept_mismatch,
-            replace: args.replace,
-        };
         tasks.spawn(async move {
             let outcome = link_row(&app, &row, options).await;
             progress.row(&row, &outcome);
@@ -474,6 +517,7 @@ pub async fn run(app: Arc<App>, args: Args) -> Result<bool, Failure> {
             (row, outcome)
         });
     }
+    let mut done = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         done.push(joined.map_err(|e| Failure(format!("a row's task failed: {e}")))?);
     }
@@ -482,13 +526,13 @@ pub async fn run(app: Arc<App>, args: Args) -> Result<bool, Failure> {
         progress.row(&row, &outcome);
         done.push((row, outcome));
     }
-    progress.finish();
-    done.sort_by_key(|(row, _)| row.line);
-    if let Some(path) = &args.report {
-        write_report(path, &done)?;
-    }
+    Ok(done)
+}
+
+/// Prints how many rows ended with each outcome, the total, and where the report is.
+fn print_summary(done: &[(Row, Outcome)], args: &Args) {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, outcome) in &done {
+    for (_, outcome) in done {
         *counts.entry(outcome.code()).or_default() += 1;
     }
     println!(
@@ -503,6 +547,40 @@ pub async fn run(app: Arc<App>, args: Args) -> Result<bool, Failure> {
     if let Some(path) = &args.report {
         println!("per-row outcomes: {}", path.display());
     }
+}
+
+/// `link-customers`: every row, `concurrency` at a time; Ctrl-C stops starting rows, lets the
+/// ones in flight finish and still reports. `Ok(true)` when every row ended linked, already
+/// linked or would-link.
+pub async fn run(app: Arc<App>, args: Args) -> Result<bool, Failure> {
+    let (rows, mut done) = read(&args.csv)?;
+    let total = (rows.len() + done.len()) as u64;
+    let progress = Arc::new(Progress::new(total));
+    for (row, outcome) in &done {
+        progress.row(row, outcome);
+    }
+    let stop = stop_on_ctrl_c();
+    let options = Options {
+        dry_run: args.dry_run,
+        accept_mismatch: args.accept_mismatch,
+        replace: args.replace,
+    };
+    let linked = link_rows(
+        app,
+        rows,
+        options,
+        args.concurrency,
+        progress.clone(),
+        &stop,
+    )
+    .await?;
+    done.extend(linked);
+    progress.finish();
+    done.sort_by_key(|(row, _)| row.line);
+    if let Some(path) = &args.report {
+        write_report(path, &done)?;
+    }
+    print_summary(&done, &args);
     Ok(done.iter().all(|(_, o)| {
         matches!(
             o,

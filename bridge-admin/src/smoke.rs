@@ -467,94 +467,113 @@ async fn cleanup(
 async fn live_checks(target: &Target, args: &Args) -> Result<(), Failure> {
     let mut report = Report::new();
     report
-        .step("Stytch credentials and JWKS", async {
-            // An unknown user: 404 proves the secret, 401 refutes it, and nothing is created.
-            let kind = if target.project_id.starts_with("project-live-") {
-                "user-live"
-            } else {
-                "user-test"
-            };
-            let probe = format!("/v1/users/{kind}-00000000-0000-0000-0000-000000000000");
-            let (status, body) = target
-                .stytch(Method::GET, &probe)
-                .send_json("Stytch")
-                .await?;
-            if status != StatusCode::NOT_FOUND {
-                return Err(stytch_refusal(target, status, &body));
-            }
-            let (status, body) = target
-                .stytch(
-                    Method::GET,
-                    &format!("/v1/sessions/jwks/{}", target.project_id),
-                )
-                .send_json("Stytch")
-                .await?;
-            if status != StatusCode::OK {
-                return Err(stytch_refusal(target, status, &body));
-            }
-            let keys = body["keys"].as_array().map_or(0, Vec::len);
-            Ok((
-                (),
-                format!("the secret is accepted; the JWKS has {keys} signing key(s)"),
-            ))
-        })
+        .step("Stytch credentials and JWKS", stytch_credentials(target))
         .await?;
     report
-        .step("Unit credentials", async {
-            let (status, body) = target
-                .unit(Method::GET, "/applications?page[limit]=1")
-                .send_json("Unit")
-                .await?;
-            if status != StatusCode::OK {
-                return Err(unit_refusal(target, status, &body));
-            }
-            Ok(((), "the org token is accepted".to_owned()))
-        })
+        .step("Unit credentials", unit_credentials(target))
         .await?;
     report
-        .step("webhook endpoints refuse unsigned calls", async {
-            let mut seen = Vec::new();
-            for path in ["/webhooks/stytch", "/webhooks/unit"] {
-                let (status, body) = target
-                    .api_unauthenticated(Method::POST, path)
-                    .json(&json!({}))
-                    .send_json("the API")
-                    .await?;
-                if status != StatusCode::UNAUTHORIZED {
-                    return Err(target.api_refusal(
-                        &format!("POST {path} (unsigned)"),
-                        status,
-                        &body,
-                    ));
-                }
-                seen.push(format!("{path} 401"));
-            }
-            Ok(((), seen.join(", ")))
-        })
+        .step(
+            "webhook endpoints refuse unsigned calls",
+            webhooks_refuse_unsigned(target),
+        )
         .await?;
     if let (Some(customer), Some(jwt)) = (&args.customer_id, &args.session_jwt) {
         report
-            .step("token exchange for the named customer", async {
-                let (status, body) = target
-                    .api(Method::POST, "/unit/customer-token", jwt)
-                    .json(&json!({"scope": "customers"}))
-                    .send_json("the API")
-                    .await?;
-                if status != StatusCode::OK {
-                    return Err(target.api_refusal("POST /unit/customer-token", status, &body));
-                }
-                if body["customer_id"] != customer.as_str() {
-                    return Err(Failure(format!(
-                        "the session JWT belongs to customer {}, not {customer}",
-                        body["customer_id"]
-                    )));
-                }
-                Ok(((), format!("a read-only token for customer {customer}")))
-            })
+            .step(
+                "token exchange for the named customer",
+                named_token_exchange(target, customer, jwt),
+            )
             .await?;
     } else {
         println!("     (no --customer-id/--session-jwt: the token exchange is not checked)");
     }
     report.done();
     Ok(())
+}
+
+/// Live check: Stytch accepts the secret (asking for an unknown user) and serves the JWKS.
+async fn stytch_credentials(target: &Target) -> Result<((), String), Failure> {
+    // An unknown user: 404 proves the secret, 401 refutes it, and nothing is created.
+    let kind = if target.project_id.starts_with("project-live-") {
+        "user-live"
+    } else {
+        "user-test"
+    };
+    let probe = format!("/v1/users/{kind}-00000000-0000-0000-0000-000000000000");
+    let (status, body) = target
+        .stytch(Method::GET, &probe)
+        .send_json("Stytch")
+        .await?;
+    if status != StatusCode::NOT_FOUND {
+        return Err(stytch_refusal(target, status, &body));
+    }
+    let (status, body) = target
+        .stytch(
+            Method::GET,
+            &format!("/v1/sessions/jwks/{}", target.project_id),
+        )
+        .send_json("Stytch")
+        .await?;
+    if status != StatusCode::OK {
+        return Err(stytch_refusal(target, status, &body));
+    }
+    let keys = body["keys"].as_array().map_or(0, Vec::len);
+    Ok((
+        (),
+        format!("the secret is accepted; the JWKS has {keys} signing key(s)"),
+    ))
+}
+
+/// Live check: Unit accepts the org token (listing one application).
+async fn unit_credentials(target: &Target) -> Result<((), String), Failure> {
+    let (status, body) = target
+        .unit(Method::GET, "/applications?page[limit]=1")
+        .send_json("Unit")
+        .await?;
+    if status != StatusCode::OK {
+        return Err(unit_refusal(target, status, &body));
+    }
+    Ok(((), "the org token is accepted".to_owned()))
+}
+
+/// Live check: both webhook endpoints of the API answer an unsigned call with 401.
+async fn webhooks_refuse_unsigned(target: &Target) -> Result<((), String), Failure> {
+    let mut seen = Vec::new();
+    for path in ["/webhooks/stytch", "/webhooks/unit"] {
+        let (status, body) = target
+            .api_unauthenticated(Method::POST, path)
+            .json(&json!({}))
+            .send_json("the API")
+            .await?;
+        if status != StatusCode::UNAUTHORIZED {
+            return Err(target.api_refusal(&format!("POST {path} (unsigned)"), status, &body));
+        }
+        seen.push(format!("{path} 401"));
+    }
+    Ok(((), seen.join(", ")))
+}
+
+/// Live check: the session `jwt` (`--session-jwt`) is exchanged for a read-only token of the
+/// `customer` named by `--customer-id`.
+async fn named_token_exchange(
+    target: &Target,
+    customer: &str,
+    jwt: &str,
+) -> Result<((), String), Failure> {
+    let (status, body) = target
+        .api(Method::POST, "/unit/customer-token", jwt)
+        .json(&json!({"scope": "customers"}))
+        .send_json("the API")
+        .await?;
+    if status != StatusCode::OK {
+        return Err(target.api_refusal("POST /unit/customer-token", status, &body));
+    }
+    if body["customer_id"] != customer {
+        return Err(Failure(format!(
+            "the session JWT belongs to customer {}, not {customer}",
+            body["customer_id"]
+        )));
+    }
+    Ok(((), format!("a read-only token for customer {customer}")))
 }

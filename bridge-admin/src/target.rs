@@ -43,33 +43,81 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// `STYTCH_PROJECT_ID`, which must be a test or a live project's id.
+fn project_id() -> Result<String, Failure> {
+    let project_id = var("STYTCH_PROJECT_ID").ok_or_else(|| {
+        Failure("STYTCH_PROJECT_ID is not set (your Stytch project's id, project-test-...)".into())
+    })?;
+    if !project_id.starts_with("project-test-") && !project_id.starts_with("project-live-") {
+        return Err(Failure(format!(
+            "STYTCH_PROJECT_ID {project_id:?} is not a Stytch project id (project-test-... or project-live-...)"
+        )));
+    }
+    Ok(project_id)
+}
+
+/// `STYTCH_API_URL` (default: Stytch's test or live host, as the project is) and `UNIT_API_URL`
+/// (default: Unit's sandbox), each checked to be a URL.
+fn upstream_urls(project_id: &str) -> Result<(String, String), Failure> {
+    let stytch_url = var("STYTCH_API_URL").unwrap_or_else(|| {
+        if project_id.starts_with("project-live-") {
+            "https://api.stytch.com".into()
+        } else {
+            "https://test.stytch.com".into()
+        }
+    });
+    let unit_url = var("UNIT_API_URL").unwrap_or_else(|| "https://api.s.unit.sh".into());
+    for (name, url) in [("STYTCH_API_URL", &stytch_url), ("UNIT_API_URL", &unit_url)] {
+        reqwest::Url::parse(url)
+            .map_err(|e| Failure(format!("{name} {url:?} is not a URL: {e}")))?;
+    }
+    Ok((stytch_url, unit_url))
+}
+
+/// The Stytch secret, the Unit org token and where they came from: `STYTCH_SECRET` and
+/// `UNIT_API_TOKEN`, else the secret `secret_id` read with the operator's AWS credentials.
+async fn credentials(
+    project_id: &str,
+    secret_id: Option<&str>,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<(SecretString, SecretString, String), Failure> {
+    match (var("STYTCH_SECRET"), var("UNIT_API_TOKEN"), secret_id, aws) {
+        (Some(s), Some(u), _, _) => Ok((
+            SecretString::new(s),
+            SecretString::new(u),
+            "STYTCH_SECRET and UNIT_API_TOKEN".to_owned(),
+        )),
+        (_, _, Some(id), Some(aws)) => {
+            let fetcher =
+                SecretsManagerFetcher::new(aws_sdk_secretsmanager::Client::new(aws), id.to_owned());
+            let json = fetcher.fetch().await.map_err(|e| {
+                Failure(format!(
+                    "cannot read the secret {id} (with your AWS credentials and region): {e}"
+                ))
+            })?;
+            let secrets = Secrets::parse(&json, &fetcher.origin(), project_id)
+                .map_err(|e| Failure(format!("the secret {id}: {e}")))?;
+            Ok((
+                secrets.stytch_secret,
+                secrets.unit_api_token,
+                format!("the secret {id}"),
+            ))
+        }
+        _ => Err(Failure(
+            "no credentials: set STYTCH_SECRET and UNIT_API_TOKEN, or SECRET_ID (the \
+                 deployment's secret, read with your AWS credentials)"
+                .into(),
+        )),
+    }
+}
+
 impl Target {
     /// Reads `STYTCH_PROJECT_ID`, `STYTCH_API_URL`, `UNIT_API_URL`, the credentials
     /// (`STYTCH_SECRET` and `UNIT_API_TOKEN`, else the secret `SECRET_ID` with the operator's
     /// AWS credentials) and `TABLE_NAME`.
     pub async fn from_env(api_url: Option<&str>) -> Result<Self, Failure> {
-        let project_id = var("STYTCH_PROJECT_ID").ok_or_else(|| {
-            Failure(
-                "STYTCH_PROJECT_ID is not set (your Stytch project's id, project-test-...)".into(),
-            )
-        })?;
-        if !project_id.starts_with("project-test-") && !project_id.starts_with("project-live-") {
-            return Err(Failure(format!(
-                "STYTCH_PROJECT_ID {project_id:?} is not a Stytch project id (project-test-... or project-live-...)"
-            )));
-        }
-        let stytch_url = var("STYTCH_API_URL").unwrap_or_else(|| {
-            if project_id.starts_with("project-live-") {
-                "https://api.stytch.com".into()
-            } else {
-                "https://test.stytch.com".into()
-            }
-        });
-        let unit_url = var("UNIT_API_URL").unwrap_or_else(|| "https://api.s.unit.sh".into());
-        for (name, url) in [("STYTCH_API_URL", &stytch_url), ("UNIT_API_URL", &unit_url)] {
-            reqwest::Url::parse(url)
-                .map_err(|e| Failure(format!("{name} {url:?} is not a URL: {e}")))?;
-        }
+        let project_id = project_id()?;
+        let (stytch_url, unit_url) = upstream_urls(&project_id)?;
         let api_url = match api_url {
             Some(u) => {
                 reqwest::Url::parse(u)
@@ -85,43 +133,8 @@ impl Target {
         } else {
             None
         };
-        let (stytch_secret, unit_token, credentials) = match (
-            var("STYTCH_SECRET"),
-            var("UNIT_API_TOKEN"),
-            &secret_id,
-            &aws,
-        ) {
-            (Some(s), Some(u), _, _) => (
-                SecretString::new(s),
-                SecretString::new(u),
-                "STYTCH_SECRET and UNIT_API_TOKEN".to_owned(),
-            ),
-            (_, _, Some(id), Some(aws)) => {
-                let fetcher = SecretsManagerFetcher::new(
-                    aws_sdk_secretsmanager::Client::new(aws),
-                    id.clone(),
-                );
-                let json = fetcher.fetch().await.map_err(|e| {
-                    Failure(format!(
-                        "cannot read the secret {id} (with your AWS credentials and region): {e}"
-                    ))
-                })?;
-                let secrets = Secrets::parse(&json, &fetcher.origin(), &project_id)
-                    .map_err(|e| Failure(format!("the secret {id}: {e}")))?;
-                (
-                    secrets.stytch_secret,
-                    secrets.unit_api_token,
-                    format!("the secret {id}"),
-                )
-            }
-            _ => {
-                return Err(Failure(
-                    "no credentials: set STYTCH_SECRET and UNIT_API_TOKEN, or SECRET_ID (the \
-                         deployment's secret, read with your AWS credentials)"
-                        .into(),
-                ));
-            }
-        };
+        let (stytch_secret, unit_token, credentials) =
+            credentials(&project_id, secret_id.as_deref(), aws.as_ref()).await?;
         let store = match (&table, &aws) {
             (Some(t), Some(aws)) => Some(std::sync::Arc::new(DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(aws),

@@ -66,6 +66,196 @@ impl Demo<'_> {
             _ => Err(Step::Failed(format!("{path} answered {status}: {body}"))),
         }
     }
+
+    /// Step 2: waits up to 5 s for the Stytch sandbox to deliver the signup webhook of
+    /// `user_id`; whether it was delivered.
+    async fn signup_webhook(&mut self, stytch: &sandboxes::stytch::Stytch, user_id: &str) -> bool {
+        let mut delivery = None;
+        for _ in 0..100 {
+            delivery = stytch
+                .webhooks
+                .deliveries()
+                .into_iter()
+                .find(|d| d.body["id"] == user_id && !d.attempts.is_empty());
+            if delivery.as_ref().is_some_and(|d| d.delivered) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let webhook = match delivery {
+            Some(d) if d.delivered => {
+                Step::Done(format!("{} delivered to /webhooks/stytch", d.event_type))
+            }
+            Some(d) => Step::Failed(format!("attempts: {:?}", d.attempts)),
+            None => Step::Failed("no delivery within 5 s".into()),
+        };
+        self.report("Stytch webhook creates the onboarding record", webhook)
+    }
+
+    /// Steps 3-5: reads the form link from `GET /onboarding`, completes the form in the Unit
+    /// sandbox as the applicant, and waits for the approval to record the customer; the
+    /// customer id, if recorded. `Err` if the sandbox's form cannot be completed.
+    async fn onboarding(
+        &mut self,
+        unit: &sandboxes::unit::Unit,
+        jwt: &str,
+        email: &str,
+    ) -> Result<Option<String>, String> {
+        let state = match self
+            .api(reqwest::Method::GET, "/onboarding", jwt, Value::Null)
+            .await
+        {
+            Err(step) => {
+                self.report("GET /onboarding shows the form link", step);
+                self.skip("complete the Unit application form", "the onboarding form");
+                self.skip(
+                    "Unit approval reaches /webhooks/unit",
+                    "the onboarding form",
+                );
+                return Ok(None);
+            }
+            Ok(state) => state,
+        };
+        let form_id = state["form_id"].as_str().unwrap_or_default().to_owned();
+        self.report(
+            "GET /onboarding shows the form link",
+            Step::Done(format!("{}", state["form_url"])),
+        );
+        let completed: Value = self
+            .http
+            .post(format!(
+                "{}/_sandbox/application-forms/{form_id}/complete",
+                self.stack.unit_url()
+            ))
+            // The applicant types their e-mail: a password's is unverified at Stytch,
+            // so the form carries no prefill of it.
+            .json(&json!({"email": email}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = completed["data"]["attributes"]["status"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned();
+        self.report(
+            "complete the Unit application form",
+            Step::Done(format!("application {status}")),
+        );
+        Ok(self.approval(unit, jwt).await)
+    }
+
+    /// Step 5: waits up to 5 s for Unit's approval webhook to record the customer on the
+    /// onboarding record; the customer id, if recorded.
+    async fn approval(&mut self, unit: &sandboxes::unit::Unit, jwt: &str) -> Option<String> {
+        let mut customer_id = None;
+        for _ in 0..100 {
+            if let Ok(state) = self
+                .api(reqwest::Method::GET, "/onboarding", jwt, Value::Null)
+                .await
+                && let Some(c) = state["customer_id"].as_str()
+            {
+                customer_id = Some(c.to_owned());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let step = match &customer_id {
+            Some(c) => Step::Done(format!("customer {c} recorded")),
+            None => Step::Failed(format!(
+                "no customer id after approval; Unit deliveries: {:?}",
+                unit.webhooks.deliveries().len()
+            )),
+        };
+        self.report("Unit approval reaches /webhooks/unit", step);
+        customer_id
+    }
+
+    /// Steps 7-8: enrols a TOTP authenticator and steps up with its current code, replacing
+    /// `jwt` with the stepped-up session's; whether the step-up succeeded.
+    async fn totp(&mut self, jwt: &mut String) -> bool {
+        let enrolled = match self
+            .api(reqwest::Method::POST, "/mfa/totp", jwt, json!({}))
+            .await
+        {
+            Err(step) => {
+                self.report("enrol TOTP (POST /mfa/totp)", step);
+                self.skip("step up with a TOTP code", "TOTP enrolment");
+                return false;
+            }
+            Ok(enrolled) => enrolled,
+        };
+        let secret = enrolled["secret"].as_str().unwrap_or_default().to_owned();
+        self.report(
+            "enrol TOTP (POST /mfa/totp)",
+            Step::Done(format!("totp {}", enrolled["totp_id"])),
+        );
+        let key = sandboxes::totp::base32_decode(&secret).unwrap_or_default();
+        let code = sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp());
+        match self
+            .api(
+                reqwest::Method::POST,
+                "/mfa/totp/authenticate",
+                jwt,
+                json!({"totp_code": code}),
+            )
+            .await
+        {
+            Ok(reply) => {
+                *jwt = reply["session_jwt"].as_str().unwrap_or_default().to_owned();
+                self.report(
+                    "step up with a TOTP code",
+                    Step::Done("a fresh JWT with a totp factor".into()),
+                );
+                true
+            }
+            Err(step) => {
+                self.report("step up with a TOTP code", step);
+                false
+            }
+        }
+    }
+
+    /// Steps 9-10: exchanges `jwt` for a Unit customer token, then reads customer `id` from the
+    /// Unit sandbox with it. `Err` if the sandbox cannot be reached.
+    async fn customer_token(&mut self, jwt: &str, id: &str) -> Result<(), String> {
+        let body = json!({"scope": "customers accounts cards-write", "expires_in": 600});
+        let reply = match self
+            .api(reqwest::Method::POST, "/unit/customer-token", jwt, body)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(step) => {
+                self.report("exchange the JWT for a Unit customer token", step);
+                self.skip("call Unit with the customer token", "the customer token");
+                return Ok(());
+            }
+        };
+        let token = reply["token"].as_str().unwrap_or_default().to_owned();
+        self.report(
+            "exchange the JWT for a Unit customer token",
+            Step::Done(format!("scope {}", reply["scope"])),
+        );
+        let response = self
+            .http
+            .get(format!("{}/customers/{id}", self.stack.unit_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let step = if response.status().is_success() {
+            Step::Done(format!(
+                "GET /customers/{id} with the customer token: {}",
+                response.status()
+            ))
+        } else {
+            Step::Failed(format!("GET /customers/{id}: {}", response.status()))
+        };
+        self.report("call Unit with the customer token", step);
+        Ok(())
+    }
 }
 
 /// Runs the walkthrough; `Err` if a step that is built failed.
@@ -90,97 +280,17 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
     demo.report("sign up at Stytch", Step::Done(format!("user {user_id}")));
 
     // 2. Stytch tells us through its Svix-signed webhook.
-    let mut delivery = None;
-    for _ in 0..100 {
-        delivery = stytch
-            .webhooks
-            .deliveries()
-            .into_iter()
-            .find(|d| d.body["id"] == user_id.as_str() && !d.attempts.is_empty());
-        if delivery.as_ref().is_some_and(|d| d.delivered) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let webhook = match delivery {
-        Some(d) if d.delivered => {
-            Step::Done(format!("{} delivered to /webhooks/stytch", d.event_type))
-        }
-        Some(d) => Step::Failed(format!("attempts: {:?}", d.attempts)),
-        None => Step::Failed("no delivery within 5 s".into()),
-    };
-    let webhook_ok = demo.report("Stytch webhook creates the onboarding record", webhook);
+    let webhook_ok = demo.signup_webhook(stytch, &user_id).await;
 
     // 3-5. Onboarding: our state and form link, the applicant completes the form, Unit approves.
-    let mut customer_id = None;
-    if webhook_ok {
-        match demo
-            .api(reqwest::Method::GET, "/onboarding", &jwt, Value::Null)
-            .await
-        {
-            Err(step) => {
-                demo.report("GET /onboarding shows the form link", step);
-                demo.skip("complete the Unit application form", "the onboarding form");
-                demo.skip(
-                    "Unit approval reaches /webhooks/unit",
-                    "the onboarding form",
-                );
-            }
-            Ok(state) => {
-                let form_id = state["form_id"].as_str().unwrap_or_default().to_owned();
-                demo.report(
-                    "GET /onboarding shows the form link",
-                    Step::Done(format!("{}", state["form_url"])),
-                );
-                let completed: Value = demo
-                    .http
-                    .post(format!(
-                        "{}/_sandbox/application-forms/{form_id}/complete",
-                        stack.unit_url()
-                    ))
-                    // The applicant types their e-mail: a password's is unverified at Stytch,
-                    // so the form carries no prefill of it.
-                    .json(&json!({"email": email}))
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .json()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let status = completed["data"]["attributes"]["status"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_owned();
-                demo.report(
-                    "complete the Unit application form",
-                    Step::Done(format!("application {status}")),
-                );
-                for _ in 0..100 {
-                    if let Ok(state) = demo
-                        .api(reqwest::Method::GET, "/onboarding", &jwt, Value::Null)
-                        .await
-                        && let Some(c) = state["customer_id"].as_str()
-                    {
-                        customer_id = Some(c.to_owned());
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                let step = match &customer_id {
-                    Some(c) => Step::Done(format!("customer {c} recorded")),
-                    None => Step::Failed(format!(
-                        "no customer id after approval; Unit deliveries: {:?}",
-                        unit.webhooks.deliveries().len()
-                    )),
-                };
-                demo.report("Unit approval reaches /webhooks/unit", step);
-            }
-        }
+    let customer_id = if webhook_ok {
+        demo.onboarding(unit, &jwt, &email).await?
     } else {
         demo.skip("GET /onboarding shows the form link", "the signup webhook");
         demo.skip("complete the Unit application form", "the signup webhook");
         demo.skip("Unit approval reaches /webhooks/unit", "the signup webhook");
-    }
+        None
+    };
 
     // 6. The e-mail on the bank account proven in the session (a Stytch e-mail passcode): it
     // confirms the authenticator enrolled next as the customer's own.
@@ -201,83 +311,11 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
     }
 
     // 7-8. TOTP enrolment and step-up through our API.
-    let mut stepped_up = false;
-    match demo
-        .api(reqwest::Method::POST, "/mfa/totp", &jwt, json!({}))
-        .await
-    {
-        Err(step) => {
-            demo.report("enrol TOTP (POST /mfa/totp)", step);
-            demo.skip("step up with a TOTP code", "TOTP enrolment");
-        }
-        Ok(enrolled) => {
-            let secret = enrolled["secret"].as_str().unwrap_or_default().to_owned();
-            demo.report(
-                "enrol TOTP (POST /mfa/totp)",
-                Step::Done(format!("totp {}", enrolled["totp_id"])),
-            );
-            let key = sandboxes::totp::base32_decode(&secret).unwrap_or_default();
-            let code = sandboxes::totp::code_at(&key, sandboxes::now().unix_timestamp());
-            match demo
-                .api(
-                    reqwest::Method::POST,
-                    "/mfa/totp/authenticate",
-                    &jwt,
-                    json!({"totp_code": code}),
-                )
-                .await
-            {
-                Ok(reply) => {
-                    jwt = reply["session_jwt"].as_str().unwrap_or_default().to_owned();
-                    stepped_up = true;
-                    demo.report(
-                        "step up with a TOTP code",
-                        Step::Done("a fresh JWT with a totp factor".into()),
-                    );
-                }
-                Err(step) => {
-                    demo.report("step up with a TOTP code", step);
-                }
-            }
-        }
-    }
+    let stepped_up = demo.totp(&mut jwt).await;
 
-    // 8-9. The customer token, then a Unit call with it.
-    if customer_id.is_some() && stepped_up {
-        let body = json!({"scope": "customers accounts cards-write", "expires_in": 600});
-        match demo
-            .api(reqwest::Method::POST, "/unit/customer-token", &jwt, body)
-            .await
-        {
-            Ok(reply) => {
-                let token = reply["token"].as_str().unwrap_or_default().to_owned();
-                demo.report(
-                    "exchange the JWT for a Unit customer token",
-                    Step::Done(format!("scope {}", reply["scope"])),
-                );
-                let id = customer_id.unwrap_or_default();
-                let response = demo
-                    .http
-                    .get(format!("{}/customers/{id}", stack.unit_url()))
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let step = if response.status().is_success() {
-                    Step::Done(format!(
-                        "GET /customers/{id} with the customer token: {}",
-                        response.status()
-                    ))
-                } else {
-                    Step::Failed(format!("GET /customers/{id}: {}", response.status()))
-                };
-                demo.report("call Unit with the customer token", step);
-            }
-            Err(step) => {
-                demo.report("exchange the JWT for a Unit customer token", step);
-                demo.skip("call Unit with the customer token", "the customer token");
-            }
-        }
+    // 9-10. The customer token, then a Unit call with it.
+    if let Some(id) = customer_id.filter(|_| stepped_up) {
+        demo.customer_token(&jwt, &id).await?;
     } else {
         demo.skip(
             "exchange the JWT for a Unit customer token",

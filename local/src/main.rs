@@ -78,6 +78,21 @@ async fn print_banner(stack: &LocalStack, plan: &Plan) {
             );
         }
     }
+    print_upstreams(stack).await;
+    println!(
+        "Store:   {}",
+        match &c.store {
+            StoreLocation::Memory => "in memory (lost on exit)".to_owned(),
+            StoreLocation::DynamoDb { table_name } => format!("DynamoDB table {table_name}"),
+        }
+    );
+    print_secrets(stack, plan);
+    println!("Ready.");
+}
+
+/// The banner's Stytch and Unit lines: where each is, and a sandbox's credentials and controls.
+async fn print_upstreams(stack: &LocalStack) {
+    let c = &stack.app.config;
     let secrets = stack.app.secrets.current().await.ok();
     let sandbox = |on: bool| if on { " (sandbox)" } else { "" };
     println!(
@@ -114,14 +129,11 @@ async fn print_banner(stack: &LocalStack, plan: &Plan) {
             "         sandbox controls: POST /_sandbox/faults, GET /_sandbox/requests, GET /_sandbox/webhooks"
         );
     }
-    println!(
-        "Store:   {}",
-        match &c.store {
-            StoreLocation::Memory => "in memory (lost on exit)".to_owned(),
-            StoreLocation::DynamoDb { table_name } => format!("DynamoDB table {table_name}"),
-        }
-    );
-    match (&plan.generated_secrets, &c.secrets) {
+}
+
+/// The banner's Secrets line: where the secrets are, and a generated file's webhook secrets.
+fn print_secrets(stack: &LocalStack, plan: &Plan) {
+    match (&plan.generated_secrets, &stack.app.config.secrets) {
         (Some(path), _) => {
             println!("Secrets: generated in {} (local only)", path.display());
             let generated: serde_json::Value = std::fs::read_to_string(path)
@@ -141,5 +153,4 @@ async fn print_banner(stack: &LocalStack, plan: &Plan) {
         (None, SecretsLocation::File(path)) => println!("Secrets: file {}", path.display()),
         (None, SecretsLocation::Inline(_)) => println!("Secrets: SECRETS_JSON"),
     }
-    println!("Ready.");
 }

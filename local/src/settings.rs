@@ -61,6 +61,93 @@ fn port(
     }
 }
 
+/// The address everything listens on (`BIND_ADDRESS`, default 127.0.0.1).
+fn bind_ip(get: &dyn Fn(&str) -> Option<String>) -> Result<IpAddr, ConfigError> {
+    match get("BIND_ADDRESS") {
+        None => Ok(IpAddr::from([127, 0, 0, 1])),
+        Some(a) => a.parse().map_err(|_| ConfigError {
+            var: "BIND_ADDRESS",
+            problem: format!("must be an IP address, got {a:?}"),
+        }),
+    }
+}
+
+/// Where the Stytch and Unit sandboxes listen, each `None` when its upstream is configured.
+/// Without a `STYTCH_PROJECT_ID`, the sandbox's project id goes into `overlay`.
+fn sandbox_addresses(
+    get: &dyn Fn(&str) -> Option<String>,
+    ip: IpAddr,
+    overlay: &mut HashMap<&'static str, String>,
+) -> Result<(Option<SocketAddr>, Option<SocketAddr>), ConfigError> {
+    let stytch_sandbox = if get("STYTCH_API_URL").is_none() && get("STYTCH_PROJECT_ID").is_none() {
+        overlay.insert("STYTCH_PROJECT_ID", LOCAL_PROJECT_ID.into());
+        Some(SocketAddr::new(ip, port(get, "STYTCH_SANDBOX_PORT", 3001)?))
+    } else {
+        if get("STYTCH_PROJECT_ID").is_none() {
+            overlay.insert("STYTCH_PROJECT_ID", LOCAL_PROJECT_ID.into());
+        }
+        None
+    };
+    let unit_sandbox = match get("UNIT_API_URL") {
+        None => Some(SocketAddr::new(ip, port(get, "UNIT_SANDBOX_PORT", 3002)?)),
+        Some(_) => None,
+    };
+    Ok((stytch_sandbox, unit_sandbox))
+}
+
+/// Puts the default store into `overlay` unless `STORE` or `TABLE_NAME` is set: the local
+/// table when an AWS endpoint is local, else memory. Returns whether an AWS endpoint is local.
+fn default_store(
+    get: &dyn Fn(&str) -> Option<String>,
+    overlay: &mut HashMap<&'static str, String>,
+) -> bool {
+    let local_aws = get("AWS_ENDPOINT_URL").is_some() || get("AWS_ENDPOINT_URL_DYNAMODB").is_some();
+    if get("STORE").is_none() && get("TABLE_NAME").is_none() {
+        if local_aws {
+            overlay.insert("TABLE_NAME", LOCAL_TABLE.into());
+        } else {
+            overlay.insert("STORE", "memory".into());
+        }
+    }
+    local_aws
+}
+
+/// Without `SECRET_ID`, `SECRETS_FILE` or `SECRETS_JSON`, generates (or reuses) the secrets
+/// file under `state_dir`, points `overlay` at it and returns its path.
+fn default_secrets(
+    get: &dyn Fn(&str) -> Option<String>,
+    state_dir: &Path,
+    overlay: &mut HashMap<&'static str, String>,
+) -> Result<Option<PathBuf>, SettingsError> {
+    if ["SECRET_ID", "SECRETS_FILE", "SECRETS_JSON"]
+        .iter()
+        .all(|k| get(k).is_none())
+    {
+        let path = state_dir.join("secrets.json");
+        ensure_generated_secrets(&path)?;
+        overlay.insert("SECRETS_FILE", path.display().to_string());
+        return Ok(Some(path));
+    }
+    Ok(None)
+}
+
+/// The sandboxes' webhook retry delays (`SANDBOX_WEBHOOK_RETRY_MS`).
+fn webhook_schedule(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<std::time::Duration>, ConfigError> {
+    match get("SANDBOX_WEBHOOK_RETRY_MS") {
+        None => Ok(sandboxes::webhooks::Sender::default_schedule()),
+        Some(list) => list
+            .split(',')
+            .map(|ms| ms.trim().parse().map(std::time::Duration::from_millis))
+            .collect::<Result<_, _>>()
+            .map_err(|_| ConfigError {
+                var: "SANDBOX_WEBHOOK_RETRY_MS",
+                problem: format!("must be comma-separated milliseconds, got {list:?}"),
+            }),
+    }
+}
+
 impl Plan {
     /// Resolves the plan from `lookup` (the environment), writing generated secrets under
     /// `state_dir`. A sandbox runs for each upstream that is not configured: Stytch unless
@@ -71,62 +158,11 @@ impl Plan {
     ) -> Result<Self, SettingsError> {
         let get = move |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
         let mut overlay: HashMap<&'static str, String> = HashMap::new();
-        let ip: IpAddr = match get("BIND_ADDRESS") {
-            None => IpAddr::from([127, 0, 0, 1]),
-            Some(a) => a.parse().map_err(|_| ConfigError {
-                var: "BIND_ADDRESS",
-                problem: format!("must be an IP address, got {a:?}"),
-            })?,
-        };
-        let stytch_sandbox =
-            if get("STYTCH_API_URL").is_none() && get("STYTCH_PROJECT_ID").is_none() {
-                overlay.insert("STYTCH_PROJECT_ID", LOCAL_PROJECT_ID.into());
-                Some(SocketAddr::new(
-                    ip,
-                    port(&get, "STYTCH_SANDBOX_PORT", 3001)?,
-                ))
-            } else {
-                if get("STYTCH_PROJECT_ID").is_none() {
-                    overlay.insert("STYTCH_PROJECT_ID", LOCAL_PROJECT_ID.into());
-                }
-                None
-            };
-        let unit_sandbox = match get("UNIT_API_URL") {
-            None => Some(SocketAddr::new(ip, port(&get, "UNIT_SANDBOX_PORT", 3002)?)),
-            Some(_) => None,
-        };
-
-        let local_aws =
-            get("AWS_ENDPOINT_URL").is_some() || get("AWS_ENDPOINT_URL_DYNAMODB").is_some();
-        if get("STORE").is_none() && get("TABLE_NAME").is_none() {
-            if local_aws {
-                overlay.insert("TABLE_NAME", LOCAL_TABLE.into());
-            } else {
-                overlay.insert("STORE", "memory".into());
-            }
-        }
-
-        let mut generated_secrets = None;
-        if ["SECRET_ID", "SECRETS_FILE", "SECRETS_JSON"]
-            .iter()
-            .all(|k| get(k).is_none())
-        {
-            let path = state_dir.join("secrets.json");
-            ensure_generated_secrets(&path)?;
-            overlay.insert("SECRETS_FILE", path.display().to_string());
-            generated_secrets = Some(path);
-        }
-        let webhook_schedule = match get("SANDBOX_WEBHOOK_RETRY_MS") {
-            None => sandboxes::webhooks::Sender::default_schedule(),
-            Some(list) => list
-                .split(',')
-                .map(|ms| ms.trim().parse().map(std::time::Duration::from_millis))
-                .collect::<Result<_, _>>()
-                .map_err(|_| ConfigError {
-                    var: "SANDBOX_WEBHOOK_RETRY_MS",
-                    problem: format!("must be comma-separated milliseconds, got {list:?}"),
-                })?,
-        };
+        let ip = bind_ip(&get)?;
+        let (stytch_sandbox, unit_sandbox) = sandbox_addresses(&get, ip, &mut overlay)?;
+        let local_aws = default_store(&get, &mut overlay);
+        let generated_secrets = default_secrets(&get, state_dir, &mut overlay)?;
+        let webhook_schedule = webhook_schedule(&get)?;
         let bind = SocketAddr::new(ip, port(&get, "PORT", 3000)?);
         let create_table = local_aws
             && (get("STORE").is_none_or(|s| s == "dynamodb"))

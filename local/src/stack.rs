@@ -38,6 +38,97 @@ async fn bind(
         .map_err(|e| format!("cannot listen on {addr}: {e} (set {var} to another port)").into())
 }
 
+/// The stack's listeners: the API's, and each sandbox's if it runs.
+type Listeners = (
+    tokio::net::TcpListener,
+    Option<tokio::net::TcpListener>,
+    Option<tokio::net::TcpListener>,
+);
+
+/// Binds the API's port, then the Stytch and Unit sandboxes' ports where they run.
+async fn bind_all(plan: &Plan) -> Result<Listeners, StartError> {
+    let api_listener = bind(plan.bind, "PORT").await?;
+    let stytch_listener = match plan.stytch_sandbox {
+        Some(addr) => Some(bind(addr, "STYTCH_SANDBOX_PORT").await?),
+        None => None,
+    };
+    let unit_listener = match plan.unit_sandbox {
+        Some(addr) => Some(bind(addr, "UNIT_SANDBOX_PORT").await?),
+        None => None,
+    };
+    Ok((api_listener, stytch_listener, unit_listener))
+}
+
+/// Builds the functions' state from `config`, first creating the DynamoDB table if the plan
+/// asks (with the SDK's default chain when `aws` is not given).
+async fn build_app(
+    plan: &Plan,
+    config: shared::config::Config,
+    aws: Option<aws_config::SdkConfig>,
+) -> Result<Arc<App>, StartError> {
+    let aws = match aws {
+        Some(aws) => Some(aws),
+        None if plan.create_table => Some(shared::app::aws_from_env().await),
+        None => None,
+    };
+    if plan.create_table
+        && let (StoreLocation::DynamoDb { table_name }, Some(aws)) = (&config.store, &aws)
+    {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table_name)
+            .create_table_if_missing()
+            .await?;
+    }
+    Ok(Arc::new(App::build(config, aws).await?))
+}
+
+/// The sandboxes running on their listeners.
+type Sandboxes = (Option<(Arc<Stytch>, Running)>, Option<(Arc<Unit>, Running)>);
+
+/// Starts the Stytch and Unit sandboxes on their listeners (where they run) with the app's
+/// secrets, their webhooks pointing at the API on `api_url`, and Unit's JWT settings at the
+/// Stytch JWKS.
+async fn start_sandboxes(
+    plan: &Plan,
+    app: &App,
+    api_url: &str,
+    stytch_listener: Option<tokio::net::TcpListener>,
+    unit_listener: Option<tokio::net::TcpListener>,
+) -> Result<Sandboxes, StartError> {
+    let secrets = app.secrets.current().await?;
+    let project_id = app.config.stytch_project_id.clone();
+
+    let stytch = stytch_listener
+        .map(|listener| {
+            let settings = StytchSettings {
+                project_id: project_id.clone(),
+                secret: secrets.stytch_secret.expose().to_owned(),
+                webhook: Some((
+                    format!("{api_url}/webhooks/stytch"),
+                    secrets.stytch_webhook_secret.clone(),
+                )),
+                webhook_schedule: plan.webhook_schedule.clone(),
+            };
+            sandboxes::stytch::start(settings, listener)
+        })
+        .transpose()?;
+    let unit = unit_listener
+        .map(|listener| {
+            let settings = UnitSettings {
+                org_token: secrets.unit_api_token.expose().to_owned(),
+                webhook: Some((
+                    format!("{api_url}/webhooks/unit"),
+                    secrets.unit_webhook_token.expose().to_owned(),
+                )),
+                webhook_schedule: plan.webhook_schedule.clone(),
+                jwt: Some((app.stytch.jwks_url(), format!("stytch.com/{project_id}"))),
+                public_url: String::new(),
+            };
+            sandboxes::unit::start(settings, listener)
+        })
+        .transpose()?;
+    Ok((stytch, unit))
+}
+
 impl LocalStack {
     /// Binds every port, builds the functions' state and starts serving. AWS clients come from
     /// `aws` if given, else the SDK's default chain when DynamoDB or Secrets Manager is used.
@@ -45,66 +136,16 @@ impl LocalStack {
         plan: &Plan,
         aws: Option<aws_config::SdkConfig>,
     ) -> Result<Self, StartError> {
-        let api_listener = bind(plan.bind, "PORT").await?;
-        let stytch_listener = match plan.stytch_sandbox {
-            Some(addr) => Some(bind(addr, "STYTCH_SANDBOX_PORT").await?),
-            None => None,
-        };
-        let unit_listener = match plan.unit_sandbox {
-            Some(addr) => Some(bind(addr, "UNIT_SANDBOX_PORT").await?),
-            None => None,
-        };
+        let (api_listener, stytch_listener, unit_listener) = bind_all(plan).await?;
         let url_of = |l: &tokio::net::TcpListener| l.local_addr().map(|a| format!("http://{a}"));
         let stytch_url = stytch_listener.as_ref().map(url_of).transpose()?;
         let unit_url = unit_listener.as_ref().map(url_of).transpose()?;
         let api_url = url_of(&api_listener)?;
         let config = plan.config(stytch_url.as_deref(), unit_url.as_deref())?;
 
-        let aws = match aws {
-            Some(aws) => Some(aws),
-            None if plan.create_table => Some(shared::app::aws_from_env().await),
-            None => None,
-        };
-        if plan.create_table
-            && let (StoreLocation::DynamoDb { table_name }, Some(aws)) = (&config.store, &aws)
-        {
-            DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table_name)
-                .create_table_if_missing()
-                .await?;
-        }
-        let app = Arc::new(App::build(config, aws).await?);
-        let secrets = app.secrets.current().await?;
-        let project_id = app.config.stytch_project_id.clone();
-
-        let stytch = stytch_listener
-            .map(|listener| {
-                let settings = StytchSettings {
-                    project_id: project_id.clone(),
-                    secret: secrets.stytch_secret.expose().to_owned(),
-                    webhook: Some((
-                        format!("{api_url}/webhooks/stytch"),
-                        secrets.stytch_webhook_secret.clone(),
-                    )),
-                    webhook_schedule: plan.webhook_schedule.clone(),
-                };
-                sandboxes::stytch::start(settings, listener)
-            })
-            .transpose()?;
-        let unit = unit_listener
-            .map(|listener| {
-                let settings = UnitSettings {
-                    org_token: secrets.unit_api_token.expose().to_owned(),
-                    webhook: Some((
-                        format!("{api_url}/webhooks/unit"),
-                        secrets.unit_webhook_token.expose().to_owned(),
-                    )),
-                    webhook_schedule: plan.webhook_schedule.clone(),
-                    jwt: Some((app.stytch.jwks_url(), format!("stytch.com/{project_id}"))),
-                    public_url: String::new(),
-                };
-                sandboxes::unit::start(settings, listener)
-            })
-            .transpose()?;
+        let app = build_app(plan, config, aws).await?;
+        let (stytch, unit) =
+            start_sandboxes(plan, &app, &api_url, stytch_listener, unit_listener).await?;
         let api = tokio::spawn(crate::serve(app.clone(), api_listener));
         Ok(Self {
             api_url,
