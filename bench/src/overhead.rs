@@ -12,6 +12,7 @@ use local_stack::Function;
 use local_stack::stack::LocalStack;
 use serde_json::{Value, json};
 use shared::App;
+use shared::domain::UserId;
 use shared::store::{
     ApplicationLinks, Attempt, AuditEntry, AuditLog, EventMarkers, RateLimits, StoreError,
     TokenSlot, UserRecord, UserRecords, UserStore,
@@ -64,7 +65,7 @@ impl ApplicationLinks for Counting {
     async fn link_application(
         &self,
         application_id: &str,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<(), StoreError> {
         self.write();
         self.inner.link_application(application_id, user_id).await
@@ -73,7 +74,7 @@ impl ApplicationLinks for Counting {
     async fn unlink_application(
         &self,
         application_id: &str,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<(), StoreError> {
         self.write();
         self.inner.unlink_application(application_id, user_id).await
@@ -82,7 +83,7 @@ impl ApplicationLinks for Counting {
     async fn user_for_application(
         &self,
         application_id: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<UserId>, StoreError> {
         self.read();
         self.inner.user_for_application(application_id).await
     }
@@ -430,7 +431,7 @@ async fn onboarding_trips(
     apply(app, jwt, &kyc()).await?;
     trips.trip("POST /onboarding/application (approved at once)", before)?;
     let approved = json!({"data": [{"id": format!("{}", 800_000 + fastrand::u32(..0x100_0000)), "type": "customer.created", "attributes": {"createdAt": sandboxes::rfc3339(sandboxes::now())},
-        "relationships": {"application": {"data": {"type": "individualApplication", "id": app.store.get_user(user_id).await?.and_then(|r| r.application_id).unwrap_or_default()}}}}]})
+        "relationships": {"application": {"data": {"type": "individualApplication", "id": app.store.get_user(user_id).await?.and_then(|r| r.application_id).map(String::from).unwrap_or_default()}}}}]})
     .to_string();
     let unit_sig = [(
         "x-unit-signature",

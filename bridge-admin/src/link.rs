@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use shared::App;
+use shared::domain::{CustomerId, UserId};
 use shared::unit::Customer;
 use tokio::time::Instant;
 
@@ -103,6 +104,17 @@ pub struct Row {
     pub line: u64,
     pub user_id: String,
     pub customer_id: String,
+}
+
+impl Row {
+    /// The row's ids as the domain's types (a row reaching Unit was checked by [`refusal`]).
+    fn ids(&self) -> Result<(UserId, CustomerId), Outcome> {
+        let user_id = UserId::parse(self.user_id.as_str())
+            .map_err(|e| skip("malformed_row", format!("stytch_user_id is {e}")))?;
+        let customer_id = CustomerId::parse(self.customer_id.as_str())
+            .map_err(|e| skip("malformed_row", format!("unit_customer_id is {e}")))?;
+        Ok((user_id, customer_id))
+    }
 }
 
 fn skip(reason: &'static str, detail: impl Into<String>) -> Outcome {
@@ -252,7 +264,8 @@ async fn user_and_customer(
         }
         Err(e) => return Err(Outcome::Failed(format!("Stytch: {e}"))),
     };
-    let customer: Customer = match app.unit.get_customer(&row.customer_id, deadline).await {
+    let (_, customer_id) = row.ids()?;
+    let customer: Customer = match app.unit.get_customer(&customer_id, deadline).await {
         Ok(c) => c,
         Err(shared::unit::UnitError::Api { status: 404, .. }) => {
             return Err(skip(
@@ -279,10 +292,13 @@ async fn bound_elsewhere(
     let pending =
         record.and_then(|r| r.pending_customer_id.as_deref()) == Some(row.customer_id.as_str());
     if let Some(other) = subject.filter(|s| *s != row.user_id) {
-        if pending && !options.dry_run {
+        if pending
+            && !options.dry_run
+            && let Ok((user_id, customer_id)) = row.ids()
+        {
             // An earlier run's PATCH never landed and someone else holds the customer now.
             let key = shared::onboarding::customer_link_key(customer);
-            shared::onboarding::undo_link(app, &row.user_id, &row.customer_id, Some(&key)).await;
+            shared::onboarding::undo_link(app, &user_id, &customer_id, Some(&key)).await;
         }
         return Some(skip(
             "customer_bound_elsewhere",
@@ -382,9 +398,11 @@ pub async fn link_row(app: &App, row: &Row, options: Options) -> Outcome {
 /// says how that ended.
 async fn link(app: &App, row: &Row, replace: bool) -> Outcome {
     use shared::onboarding::LinkError;
-    match shared::onboarding::link_existing_customer(app, &row.user_id, &row.customer_id, replace)
-        .await
-    {
+    let (user_id, customer_id) = match row.ids() {
+        Ok(ids) => ids,
+        Err(outcome) => return outcome,
+    };
+    match shared::onboarding::link_existing_customer(app, &user_id, &customer_id, replace).await {
         Ok(_) => Outcome::Linked,
         Err(LinkError::Refused { code, detail }) => skip(code, detail),
         Err(LinkError::Unknown(detail)) => Outcome::Failed(detail),

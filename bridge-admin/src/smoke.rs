@@ -420,7 +420,7 @@ async fn audit(target: &Target, user: &User, customer_id: &str) -> Result<((), S
         .map_err(|e| Failure(format!("cannot read the audit items: {e}")))?;
     let Some(entry) = entries
         .iter()
-        .find(|e| e.event.is_none() && e.customer_id == customer_id)
+        .find(|e| e.event.is_none() && e.customer_id.as_deref() == Some(customer_id))
     else {
         return Err(Failure(format!(
             "no audit item for the token of customer {customer_id} in the table"

@@ -997,7 +997,7 @@ async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
     };
     let issued = stack
         .unit_client()
-        .create_customer_token(&customer, &request, support::soon())
+        .create_customer_token(&customer.parse().unwrap(), &request, support::soon())
         .await
         .unwrap();
     assert_eq!(issued.expires_in, Some(600));
@@ -1017,7 +1017,11 @@ async fn customers_patch_only_patchable_fields() {
     assert_unit_errors(&body, "400");
     let updated = stack
         .unit_client()
-        .set_customer_jwt_subject(&customer, "user-test-after", support::soon())
+        .set_customer_jwt_subject(
+            &customer.parse().unwrap(),
+            &"user-test-after".parse().unwrap(),
+            support::soon(),
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -10,6 +10,7 @@
 
 use tokio::time::Instant;
 
+use crate::domain::CustomerId;
 use crate::jwt::{Freshness, VerifiedSession};
 use crate::store::{self, UserRecord};
 use crate::{ApiError, App};
@@ -17,7 +18,7 @@ use crate::{ApiError, App};
 /// The contact on the Unit customer: its e-mail and its phone as E.164.
 pub async fn customer_contact(
     app: &App,
-    customer_id: &str,
+    customer_id: &CustomerId,
     deadline: Instant,
 ) -> Result<(Option<String>, Option<String>), ApiError> {
     let customer = app.unit.get_customer(customer_id, deadline).await?;
@@ -39,7 +40,7 @@ pub fn step_up_window(app: &App, now: i64) -> Freshness {
 pub async fn proves_customer_contact(
     app: &App,
     session: &VerifiedSession,
-    customer_id: &str,
+    customer_id: &CustomerId,
     deadline: Instant,
 ) -> Result<bool, ApiError> {
     let fresh = step_up_window(app, crate::http::now_epoch());
@@ -61,7 +62,7 @@ pub async fn check_bound(
     app: &App,
     session: &VerifiedSession,
     record: &UserRecord,
-    customer_id: &str,
+    customer_id: &CustomerId,
     deadline: Instant,
 ) -> Result<(), ApiError> {
     let now = crate::http::now_epoch();

@@ -43,6 +43,13 @@ macro_rules! identity {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = Invalid;
+            fn from_str(text: &str) -> Result<Self, Invalid> {
+                Self::parse(text)
+            }
+        }
+
         impl TryFrom<String> for $name {
             type Error = Invalid;
             fn try_from(text: String) -> Result<Self, Invalid> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::ApplicationStatus;
+use crate::domain::{ApplicationId, ApplicationStatus, CustomerId, UserId};
 use crate::store::{self, UserRecord};
 use crate::stytch::User;
 use crate::unit::{
@@ -127,14 +127,14 @@ pub async fn ensure_form(
     };
     let form = CreateApplicationForm {
         idempotency_key: form_key(&record.user_id),
-        jwt_subject: record.user_id.clone(),
+        jwt_subject: record.user_id.to_string(),
         applicant_details: ApplicantDetails {
-            jwt_subject: Some(record.user_id.clone()),
+            jwt_subject: Some(record.user_id.to_string()),
             full_name,
             email: record.email.clone(),
             phone: record.phone.as_deref().and_then(unit_phone),
         },
-        tags: BTreeMap::from([(USER_TAG.to_owned(), record.user_id.clone())]),
+        tags: BTreeMap::from([(USER_TAG.to_owned(), record.user_id.to_string())]),
         allowed_application_types: vec!["Individual".into()],
     };
     let now = crate::http::now_epoch();
@@ -159,7 +159,7 @@ pub async fn ensure_form(
     let stored = store::modify(&*app.store, &record.user_id, true, |r| {
         // The same form (Unit's idempotency key): any link already stored for it will do, so
         // racing creators do not overwrite each other's (GET /onboarding refreshes stale ones).
-        if r.form_id.as_deref() == Some(&created.id) && (r.form_url.is_some() || link.is_none()) {
+        if r.form_id.as_ref() == Some(&created.id) && (r.form_url.is_some() || link.is_none()) {
             return false;
         }
         r.form_id = Some(created.id.clone());
@@ -187,7 +187,7 @@ pub async fn stytch_user(app: &App, user_id: &str, deadline: Instant) -> Option<
 /// recorded).
 pub async fn record_application(
     app: &App,
-    user_id: &str,
+    user_id: &UserId,
     application: &Application,
     deadline: Instant,
 ) -> Result<Option<UserRecord>, ApiError> {
@@ -207,13 +207,13 @@ pub async fn record_application(
         // An outage is an outage (503, the sender retries), not a binding problem.
         Err(e) => return Err(e.into()),
     }
-    let customer = application.related_id("customer");
+    let customer = application.related::<CustomerId>("customer");
     record_status(
         app,
         user_id,
         &application.id,
         &application.attributes.status,
-        customer,
+        customer.as_ref(),
         deadline,
     )
     .await
@@ -228,10 +228,10 @@ pub async fn record_application(
 /// records nothing (`Ok(None)`, an alert): a customer token must never reach the wrong person.
 pub async fn record_status(
     app: &App,
-    user_id: &str,
-    application_id: &str,
+    user_id: &UserId,
+    application_id: &ApplicationId,
     status: &ApplicationStatus,
-    customer_id: Option<&str>,
+    customer_id: Option<&CustomerId>,
     deadline: Instant,
 ) -> Result<Option<UserRecord>, ApiError> {
     let new_customer = match customer_id {
@@ -261,13 +261,13 @@ pub async fn record_status(
 /// `false`, with an alert, otherwise.
 async fn confirm_customer(
     app: &App,
-    user_id: &str,
-    application_id: &str,
-    customer_id: &str,
+    user_id: &UserId,
+    application_id: &ApplicationId,
+    customer_id: &CustomerId,
     deadline: Instant,
 ) -> Result<bool, ApiError> {
     let customer = app.unit.get_customer(customer_id, deadline).await?;
-    if customer.related_id("application") != Some(application_id) {
+    if customer.related_id("application") != Some(application_id.as_str()) {
         crate::metrics::alert(
             "customer_application_mismatch",
             &format!(
@@ -282,7 +282,7 @@ async fn confirm_customer(
         .as_deref()
         .filter(|s| !s.is_empty())
     {
-        Some(subject) if subject == user_id => Ok(true),
+        Some(subject) if subject == user_id.as_str() => Ok(true),
         Some(_) => {
             crate::metrics::alert(
                 "customer_bound_elsewhere",
@@ -297,7 +297,7 @@ async fn confirm_customer(
                 .set_customer_jwt_subject(customer_id, user_id, deadline)
                 .await?;
             tracing::info!(
-                customer_id,
+                %customer_id,
                 "set the Unit customer's empty jwtSubject to the user"
             );
             Ok(true)
@@ -337,18 +337,23 @@ pub async fn owner_by_form(
     app: &App,
     application: &Application,
     deadline: Instant,
-) -> Result<Option<String>, ApiError> {
-    let Some(user_id) = application.attributes.tags.get(USER_TAG) else {
+) -> Result<Option<UserId>, ApiError> {
+    let Some(user_id) = application
+        .attributes
+        .tags
+        .get(USER_TAG)
+        .and_then(|tag| UserId::parse(tag.as_str()).ok())
+    else {
         return Ok(None);
     };
-    let Some(form_id) = app.store.get_user(user_id).await?.and_then(|r| r.form_id) else {
+    let Some(form_id) = app.store.get_user(&user_id).await?.and_then(|r| r.form_id) else {
         return Ok(None);
     };
     if application.related_id("applicationForm") == Some(form_id.as_str()) {
-        return Ok(Some(user_id.clone()));
+        return Ok(Some(user_id));
     }
     let form = app.unit.get_application_form(&form_id, deadline).await?;
-    Ok((form.related_id("application") == Some(application.id.as_str())).then(|| user_id.clone()))
+    Ok((form.related_id("application") == Some(application.id.as_str())).then_some(user_id))
 }
 
 /// The tag on our forms (and the applications Unit creates from them) naming the Stytch user.
@@ -360,12 +365,12 @@ pub struct OnboardingState {
     /// `form_pending`, `application_pending`, `pending_review`, `awaiting_documents`, `approved`,
     /// `archived` (Unit archived the customer), `denied` or `canceled`.
     pub state: &'static str,
-    pub user_id: String,
-    pub form_id: Option<String>,
+    pub user_id: UserId,
+    pub form_id: Option<crate::domain::FormId>,
     pub form_url: Option<String>,
-    pub application_id: Option<String>,
+    pub application_id: Option<ApplicationId>,
     pub application_status: Option<ApplicationStatus>,
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     /// At today's cap: when to ask again (the `Retry-After` header, not the body).
     #[serde(skip)]
     pub retry_after: Option<u64>,
@@ -437,7 +442,7 @@ async fn claim_refresh(app: &App, record: &UserRecord) -> Result<Option<UserReco
 /// has not reported, an approval since. Unit being down degrades to the stored state.
 pub async fn state(
     app: &App,
-    user_id: &str,
+    user_id: &UserId,
     deadline: Instant,
 ) -> Result<OnboardingState, ApiError> {
     let mut record = match app.store.get_user(user_id).await? {
@@ -521,16 +526,16 @@ async fn find_submitted(
     record: &UserRecord,
     deadline: Instant,
 ) -> Result<Option<UserRecord>, ApiError> {
-    let user_id = record.user_id.as_str();
+    let user_id = &record.user_id;
     let tagged = app
         .unit
-        .applications_tagged(&[(USER_TAG, user_id)], deadline)
+        .applications_tagged(&[(USER_TAG, user_id.as_str())], deadline)
         .await?;
     let newest = tagged
         .into_iter()
-        .find(|a| a.attributes.jwt_subject.as_deref() == Some(user_id));
+        .find(|a| a.attributes.jwt_subject.as_deref() == Some(user_id.as_str()));
     if let Some(application) = newest
-        && record.application_id.as_deref() != Some(application.id.as_str())
+        && record.application_id.as_ref() != Some(&application.id)
     {
         tracing::info!(application_id = %application.id, "found the submitted application at Unit by its tag");
         return record_application(app, user_id, &application, deadline).await;
@@ -549,7 +554,7 @@ async fn find_submitted(
 /// own), so that the user may apply again; the record as stored.
 pub async fn forget_submission(
     app: &App,
-    user_id: &str,
+    user_id: &UserId,
     submitted: &str,
 ) -> Result<Option<UserRecord>, store::StoreError> {
     store::modify(&*app.store, user_id, false, |r| {
@@ -587,7 +592,7 @@ async fn refresh(
                     Err(e) => tracing::warn!(error = %e, "could not store the fresh form link"),
                 }
             }
-            form.related_id("application").map(str::to_owned)
+            form.related::<ApplicationId>("application")
         }
         (None, None) => None,
     };
@@ -612,7 +617,7 @@ pub async fn customer_from_unit(
     app: &App,
     record: &UserRecord,
     deadline: Instant,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<CustomerId>, ApiError> {
     let Some(application_id) = &record.application_id else {
         return Ok(None);
     };
@@ -684,8 +689,8 @@ fn refused(code: &'static str, detail: impl Into<String>) -> LinkError {
 /// pending one (or undoes it when Unit shows another subject).
 pub async fn link_existing_customer(
     app: &App,
-    user_id: &str,
-    customer_id: &str,
+    user_id: &UserId,
+    customer_id: &CustomerId,
     replace: bool,
 ) -> Result<UserRecord, LinkError> {
     let deadline = Instant::now() + std::time::Duration::from_secs(30);
@@ -705,17 +710,9 @@ pub async fn link_existing_customer(
         return Err(e);
     }
     // 3. Confirmed at Unit: the record holds the customer.
+    let application = customer.related::<ApplicationId>("application");
     let stored = store::modify(&*app.store, user_id, true, |r| {
-        let mut changed =
-            r.apply_application(&key, &ApplicationStatus::Approved, Some(customer_id));
-        if r.customer_id.as_deref() != Some(customer_id) {
-            r.customer_id = Some(customer_id.to_owned());
-            changed = true;
-        }
-        if r.pending_customer_id.take().is_some() {
-            changed = true;
-        }
-        changed
+        r.link_customer(customer_id, application.as_ref())
     })
     .await?;
     Ok(stored.ok_or_else(ApiError::internal)?)
@@ -725,8 +722,8 @@ pub async fn link_existing_customer(
 /// customer (and not `replace`) or another link is pending.
 async fn mark_link_pending(
     app: &App,
-    user_id: &str,
-    customer_id: &str,
+    user_id: &UserId,
+    customer_id: &CustomerId,
     replace: bool,
 ) -> Result<(), LinkError> {
     let mut conflict = None;
@@ -742,10 +739,10 @@ async fn mark_link_pending(
             )),
             _ => None,
         };
-        if conflict.is_some() || r.pending_customer_id.as_deref() == Some(customer_id) {
+        if conflict.is_some() || r.pending_customer_id.as_ref() == Some(customer_id) {
             return false;
         }
-        r.pending_customer_id = Some(customer_id.to_owned());
+        r.pending_customer_id = Some(customer_id.clone());
         true
     })
     .await?;
@@ -756,8 +753,8 @@ async fn mark_link_pending(
 /// (another subject, a 4xx) is [`LinkError::Refused`]; a lost answer is [`LinkError::Unknown`].
 async fn bind_at_unit(
     app: &App,
-    user_id: &str,
-    customer_id: &str,
+    user_id: &UserId,
+    customer_id: &CustomerId,
     deadline: Instant,
 ) -> Result<(), LinkError> {
     let current = app.unit.get_customer(customer_id, deadline).await?;
@@ -767,7 +764,7 @@ async fn bind_at_unit(
         .as_deref()
         .filter(|s| !s.is_empty())
     {
-        Some(subject) if subject == user_id => Ok(()),
+        Some(subject) if subject == user_id.as_str() => Ok(()),
         Some(other) => Err(refused(
             "customer_bound_elsewhere",
             format!("Unit's customer has jwtSubject {other}"),
@@ -793,7 +790,7 @@ async fn bind_at_unit(
 
 /// Undoes a pending operator link: the table's link of the customer (when written) and the
 /// record's pending customer. Failures are logged: the next run sees the pending link again.
-pub async fn undo_link(app: &App, user_id: &str, customer_id: &str, key: Option<&str>) {
+pub async fn undo_link(app: &App, user_id: &UserId, customer_id: &CustomerId, key: Option<&str>) {
     if let Some(key) = key
         && let Err(e) = app.store.unlink_application(key, user_id).await
     {
@@ -818,11 +815,19 @@ mod tests {
 
     #[test]
     fn final_statuses_are_never_moved_backwards() {
-        let mut r = UserRecord::new("user-test-1");
-        assert!(r.apply_application("53", &ApplicationStatus::Pending, None));
-        assert!(r.apply_application("53", &ApplicationStatus::Approved, Some("10000")));
+        let mut r = UserRecord::new("user-test-1".parse().unwrap());
+        assert!(r.apply_application(&"53".parse().unwrap(), &ApplicationStatus::Pending, None));
+        assert!(r.apply_application(
+            &"53".parse().unwrap(),
+            &ApplicationStatus::Approved,
+            Some(&"10000".parse().unwrap())
+        ));
         assert!(
-            !r.apply_application("53", &ApplicationStatus::PendingReview, None),
+            !r.apply_application(
+                &"53".parse().unwrap(),
+                &ApplicationStatus::PendingReview,
+                None
+            ),
             "a late pendingReview changes nothing"
         );
         assert_eq!(
@@ -830,13 +835,13 @@ mod tests {
             (Some(&ApplicationStatus::Approved), Some("10000"))
         );
         assert!(
-            !r.apply_application("54", &ApplicationStatus::Pending, None),
+            !r.apply_application(&"54".parse().unwrap(), &ApplicationStatus::Pending, None),
             "another live application does not replace an approved one"
         );
-        let mut denied = UserRecord::new("user-test-2");
-        denied.apply_application("60", &ApplicationStatus::Denied, None);
+        let mut denied = UserRecord::new("user-test-2".parse().unwrap());
+        denied.apply_application(&"60".parse().unwrap(), &ApplicationStatus::Denied, None);
         assert!(
-            denied.apply_application("61", &ApplicationStatus::Pending, None),
+            denied.apply_application(&"61".parse().unwrap(), &ApplicationStatus::Pending, None),
             "a new application replaces a denied one"
         );
         assert_eq!(OnboardingState::of(&denied).state, "application_pending");
@@ -844,11 +849,11 @@ mod tests {
 
     #[test]
     fn states_follow_the_record() {
-        let mut r = UserRecord::new("user-test-1");
+        let mut r = UserRecord::new("user-test-1".parse().unwrap());
         assert_eq!(OnboardingState::of(&r).state, "form_pending");
         r.application_status = Some(ApplicationStatus::PendingReview);
         assert_eq!(OnboardingState::of(&r).state, "pending_review");
-        r.customer_id = Some("10000".into());
+        r.customer_id = Some("10000".parse().unwrap());
         assert_eq!(OnboardingState::of(&r).state, "approved");
     }
 

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::domain::ApplicationStatus;
+use crate::domain::{ApplicationId, ApplicationStatus, CustomerId, FormId, UserId};
 use crate::secrets::{SecretError, SecretSource, SecretString};
 use crate::stytch::path_segment;
 use crate::upstream::{Call, Retry, TransportError, Upstream};
@@ -94,12 +94,12 @@ pub struct ResourceId {
     pub id: String,
 }
 
-/// A JSON:API resource object.
+/// A JSON:API resource object whose id is an `Id` (parsed as it is decoded).
 #[derive(Debug, Clone, Deserialize)]
-pub struct Resource<A> {
+pub struct Resource<Id, A> {
     #[serde(rename = "type")]
     pub kind: String,
-    pub id: String,
+    pub id: Id,
     pub attributes: A,
     #[serde(default)]
     pub relationships: BTreeMap<String, serde_json::Value>,
@@ -107,7 +107,7 @@ pub struct Resource<A> {
     pub links: BTreeMap<String, serde_json::Value>,
 }
 
-impl<A> Resource<A> {
+impl<Id, A> Resource<Id, A> {
     /// The id of a to-one relationship (`relationships.<name>.data.id`).
     pub fn related_id(&self, name: &str) -> Option<&str> {
         self.relationships
@@ -115,6 +115,13 @@ impl<A> Resource<A> {
             .get("data")?
             .get("id")?
             .as_str()
+    }
+
+    /// The id of a to-one relationship as the domain's identity `T`; `None` when there is none
+    /// or it is not one.
+    pub fn related<T: TryFrom<String>>(&self, name: &str) -> Option<T> {
+        self.related_id(name)
+            .and_then(|id| T::try_from(id.to_owned()).ok())
     }
 }
 
@@ -162,7 +169,7 @@ pub struct ApplicationAttributes {
 }
 
 /// An application resource; `related_id("customer")` is set once approved.
-pub type Application = Resource<ApplicationAttributes>;
+pub type Application = Resource<ApplicationId, ApplicationAttributes>;
 
 /// Prefill of an application form (V1 `applicantDetails`, the shape of Unit's OpenAPI spec).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -206,7 +213,7 @@ pub struct ApplicationFormAttributes {
 }
 
 /// An application form; `related_id("application")` once the applicant submitted it.
-pub type ApplicationForm = Resource<ApplicationFormAttributes>;
+pub type ApplicationForm = Resource<FormId, ApplicationFormAttributes>;
 
 impl ApplicationForm {
     /// The link to send the applicant to: `links.related.href`.
@@ -266,7 +273,7 @@ pub struct CustomerAttributes {
 }
 
 /// A customer resource.
-pub type Customer = Resource<CustomerAttributes>;
+pub type Customer = Resource<CustomerId, CustomerAttributes>;
 
 /// `resources` of a customer token: narrows it to some cards or accounts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,7 +426,7 @@ impl UnitClient {
     /// `GET /application-forms/{id}` (answers a fresh link).
     pub async fn get_application_form(
         &self,
-        id: &str,
+        id: &FormId,
         deadline: Instant,
     ) -> Result<ApplicationForm, UnitError> {
         let path = format!("/application-forms/{}", path_segment(id));
@@ -473,7 +480,7 @@ impl UnitClient {
     /// `GET /applications/{id}`.
     pub async fn get_application(
         &self,
-        id: &str,
+        id: &ApplicationId,
         deadline: Instant,
     ) -> Result<Application, UnitError> {
         let path = format!("/applications/{}", path_segment(id));
@@ -482,7 +489,11 @@ impl UnitClient {
     }
 
     /// `GET /customers/{id}`.
-    pub async fn get_customer(&self, id: &str, deadline: Instant) -> Result<Customer, UnitError> {
+    pub async fn get_customer(
+        &self,
+        id: &CustomerId,
+        deadline: Instant,
+    ) -> Result<Customer, UnitError> {
         let path = format!("/customers/{}", path_segment(id));
         self.call(Method::GET, &path, None, Retry::Safe, deadline)
             .await
@@ -491,8 +502,8 @@ impl UnitClient {
     /// `PATCH /customers/{id}` setting `jwtSubject` (binds an existing customer; idempotent).
     pub async fn set_customer_jwt_subject(
         &self,
-        id: &str,
-        jwt_subject: &str,
+        id: &CustomerId,
+        jwt_subject: &UserId,
         deadline: Instant,
     ) -> Result<Customer, UnitError> {
         let path = format!("/customers/{}", path_segment(id));
@@ -508,7 +519,7 @@ impl UnitClient {
     /// harmless (both expire), so 429/5xx/timeouts are retried.
     pub async fn create_customer_token(
         &self,
-        customer_id: &str,
+        customer_id: &CustomerId,
         request: &CreateCustomerToken,
         deadline: Instant,
     ) -> Result<CustomerTokenAttributes, UnitError> {
@@ -571,7 +582,7 @@ mod tests {
             resources: None,
         };
         let t = client(&server)
-            .create_customer_token("10000", &request, soon())
+            .create_customer_token(&"10000".parse().unwrap(), &request, soon())
             .await
             .unwrap();
         assert_eq!(
@@ -592,7 +603,7 @@ mod tests {
             .mount(&server)
             .await;
         match client(&server)
-            .get_application("53", soon())
+            .get_application(&"53".parse().unwrap(), soon())
             .await
             .unwrap_err()
         {

@@ -89,8 +89,8 @@ async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
     assert_eq!(audit.len(), 2);
     assert_eq!(audit[1].scopes.to_string(), "cards-write customers");
     assert_eq!(
-        (audit[1].customer_id.as_str(), audit[1].expires_in),
-        (customer.as_str(), 600)
+        (audit[1].customer_id.as_deref(), audit[1].expires_in),
+        (Some(customer.as_str()), 600)
     );
     assert!(!format!("{audit:?}").contains(bearer));
 }
@@ -252,8 +252,8 @@ async fn another_users_jwt_never_gets_this_customers_token() {
         .app
         .unit
         .set_customer_jwt_subject(
-            &customer_c,
-            "user-test-someone-else",
+            &customer_c.parse().unwrap(),
+            &"user-test-someone-else".parse().unwrap(),
             tokio::time::Instant::now() + std::time::Duration::from_secs(10),
         )
         .await
@@ -290,8 +290,9 @@ async fn an_approval_whose_webhook_was_missed_is_found_at_unit() {
         .as_str()
         .unwrap()
         .to_owned();
-    shared::store::modify(&*stack.local.app.store, &login.user_id, true, |r| {
-        r.application_id = Some(application_id.clone());
+    let user_id = login.user_id.parse().unwrap();
+    shared::store::modify(&*stack.local.app.store, &user_id, true, |r| {
+        r.application_id = Some(application_id.parse().unwrap());
         r.application_status = Some(shared::domain::ApplicationStatus::Pending);
         true
     })
@@ -786,11 +787,16 @@ async fn by_default_only_the_bound_authenticators_totp_steps_up() {
     let stack = Stack::start(&[("SESSION_CHECK", "local")]).await;
     let (login, _) = stack.onboarded("totp-only@example.com").await;
     let user = login.user_id.as_str();
-    shared::store::modify(&*stack.local.app.store, user, false, |r| {
-        r.totp_id = Some("totp-test-bound".into());
-        r.totp_confirmed_at = Some(shared::store::timestamp());
-        true
-    })
+    shared::store::modify(
+        &*stack.local.app.store,
+        &user.parse().unwrap(),
+        false,
+        |r| {
+            r.totp_id = Some("totp-test-bound".into());
+            r.totp_confirmed_at = Some(shared::store::timestamp());
+            true
+        },
+    )
     .await
     .unwrap();
     let unconfirmed = Some("authenticator_unconfirmed");

@@ -247,7 +247,8 @@ async fn bad_rows(
         let email = format!("holder{i}@example.com");
         let u = stack.sign_up(&email).await;
         let held = customer(stack, &email, None).await;
-        shared::onboarding::link_existing_customer(&stack.local.app, &u.user_id, &held, false)
+        let (user_id, held) = (u.user_id.parse().unwrap(), held.parse().unwrap());
+        shared::onboarding::link_existing_customer(&stack.local.app, &user_id, &held, false)
             .await
             .unwrap();
         let c = customer(stack, &email, None).await;
@@ -264,7 +265,7 @@ async fn bad_rows(
             .local
             .app
             .store
-            .link_application(&application, &valid_unknown())
+            .link_application(&application, &valid_unknown().parse().unwrap())
             .await
             .unwrap();
         bad(
@@ -701,7 +702,10 @@ async fn link_customer(
 /// The user's `(customer_id, pending_customer_id)`.
 async fn binding(stack: &Stack, user: &str) -> (Option<String>, Option<String>) {
     let record = stack.record(user).await.unwrap();
-    (record.customer_id, record.pending_customer_id)
+    (
+        record.customer_id.map(String::from),
+        record.pending_customer_id.map(String::from),
+    )
 }
 
 /// Loses the answers of Unit's PATCHes of `customer` (the PATCH itself is applied or not).

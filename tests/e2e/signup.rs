@@ -551,10 +551,11 @@ async fn an_operator_links_an_existing_customer_to_a_stytch_user() {
         .unwrap()
         .to_owned();
     let login = stack.sign_up("old@example.com").await;
+    let user_id = login.user_id.parse().unwrap();
     let record = shared::onboarding::link_existing_customer(
         &stack.local.app,
-        &login.user_id,
-        &customer,
+        &user_id,
+        &customer.parse().unwrap(),
         false,
     )
     .await
@@ -569,8 +570,8 @@ async fn an_operator_links_an_existing_customer_to_a_stytch_user() {
     );
     let err = shared::onboarding::link_existing_customer(
         &stack.local.app,
-        &login.user_id,
-        "999999",
+        &user_id,
+        &"999999".parse().unwrap(),
         false,
     )
     .await
@@ -592,7 +593,7 @@ async fn form_without_subject_copying(stack: &Stack, email: &str) -> (e2e::Login
             r.form_id.is_some()
         })
         .await;
-    (login, record.form_id.unwrap())
+    (login, record.form_id.unwrap().to_string())
 }
 
 async fn complete_form(stack: &Stack, form_id: &str) -> Value {

@@ -15,7 +15,7 @@ use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::config::{StepUpFactor, TokenSettings};
-use shared::domain::Scopes;
+use shared::domain::{CustomerId, Scopes};
 use shared::error::FieldProblem;
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
@@ -68,7 +68,7 @@ struct Issued {
     token: SecretString,
     expires_in: u32,
     scope: String,
-    customer_id: String,
+    customer_id: CustomerId,
 }
 
 /// The checked request: scopes, lifetime, resources.
@@ -226,7 +226,7 @@ async fn customer_of(
     app: &App,
     record: &UserRecord,
     deadline: Instant,
-) -> Result<String, ApiError> {
+) -> Result<CustomerId, ApiError> {
     if let Some(customer) = &record.customer_id {
         return Ok(customer.clone());
     }
@@ -287,14 +287,14 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         .put_audit(&AuditEntry {
             event: None,
             user_id: session.user_id.clone(),
-            customer_id: customer_id.clone(),
+            customer_id: Some(customer_id.clone()),
             scopes,
             issued_at: shared::store::timestamp_millis(),
             request_id: shared::http::request_id(req),
             expires_in,
         })
         .await?;
-    tracing::info!(customer_id, scope, expires_in, "issued a customer token");
+    tracing::info!(%customer_id, scope, expires_in, "issued a customer token");
     shared::metrics::emit(shared::metrics::Metric::TokenIssued { sensitive });
     let answer = Issued {
         token: issued.token,
@@ -390,7 +390,7 @@ async fn mint(
     asked: &Asked,
     now: i64,
     deadline: Instant,
-) -> Result<(String, CustomerTokenAttributes), ApiError> {
+) -> Result<(CustomerId, CustomerTokenAttributes), ApiError> {
     // Unit archived the customer: nothing that writes or reaches sensitive data is minted, and
     // Unit is not asked. Read scopes go on to Unit, which decides (docs/unit-api.md §4).
     if asked.sensitive && record.customer_archived_at.is_some() {

@@ -5,6 +5,7 @@
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
+use shared::domain::UserId;
 use shared::error::FieldProblem;
 use shared::secrets::SecretString;
 use shared::unit::{Address, CreateIndividualApplication, FullName, Phone, UnitError};
@@ -396,7 +397,7 @@ async fn take_slots(app: &App, user_id: &str, now: i64) -> Result<store::Slots, 
 
 /// One claimed submission: whose, its slots, and its mark on the record.
 struct Submission<'a> {
-    user_id: &'a str,
+    user_id: &'a UserId,
     slots: store::Slots,
     submitted: &'a str,
 }

@@ -7,7 +7,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::domain::ApplicationStatus;
+use shared::domain::{ApplicationId, ApplicationStatus, CustomerId, UserId};
 use shared::metrics::{self, Metric};
 use shared::store;
 use shared::stytch::{StytchError, User};
@@ -98,12 +98,16 @@ pub async fn stytch(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     );
     tracing::info!(svix_id = %delivery.id, event_id = %event.event_id, kind, "Stytch event");
     let deadline = shared::http::deadline(req);
-    if event.object_type == "user" && event.id.starts_with("user-") {
+    // The user's id is parsed where it enters: an event naming no Stytch user is not ours.
+    let user_id = (event.object_type == "user")
+        .then(|| UserId::parse(event.id.as_str()).ok())
+        .flatten();
+    if let Some(user_id) = user_id {
         match event.action.as_str() {
-            "CREATE" => user_created(app, &event, deadline).await?,
-            "UPDATE" => user_updated(app, &event.id, deadline).await?,
+            "CREATE" => user_created(app, &user_id, &event, deadline).await?,
+            "UPDATE" => user_updated(app, &user_id, deadline).await?,
             "DELETE" => {
-                store::modify(&*app.store, &event.id, true, |r| {
+                store::modify(&*app.store, &user_id, true, |r| {
                     !std::mem::replace(&mut r.deleted, true)
                 })
                 .await?;
@@ -118,12 +122,17 @@ pub async fn stytch(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     Ok(ok("processed"))
 }
 
-async fn user_created(app: &App, event: &StytchEvent, deadline: Instant) -> Result<(), ApiError> {
+async fn user_created(
+    app: &App,
+    user_id: &UserId,
+    event: &StytchEvent,
+    deadline: Instant,
+) -> Result<(), ApiError> {
     let user = match &event.user {
         Some(user) => Some(user.clone()),
-        None => shared::onboarding::stytch_user(app, &event.id, deadline).await,
+        None => shared::onboarding::stytch_user(app, user_id, deadline).await,
     };
-    let record = store::modify(&*app.store, &event.id, true, |r| {
+    let record = store::modify(&*app.store, user_id, true, |r| {
         !r.deleted && user.as_ref().is_some_and(|u| apply_contact(r, u))
     })
     .await?
@@ -140,7 +149,7 @@ async fn user_created(app: &App, event: &StytchEvent, deadline: Instant) -> Resu
 }
 
 /// Svix promises no order, so an update applies Stytch's current state, read afresh.
-async fn user_updated(app: &App, user_id: &str, deadline: Instant) -> Result<(), ApiError> {
+async fn user_updated(app: &App, user_id: &UserId, deadline: Instant) -> Result<(), ApiError> {
     let user = match app.stytch.get_user(user_id, deadline).await {
         Ok(user) => user,
         Err(StytchError::Api { status: 404, .. }) => {
@@ -170,14 +179,16 @@ struct UnitEvents {
     data: Vec<UnitEvent>,
 }
 
-fn related(event: &UnitEvent, name: &str) -> Option<String> {
-    event
+/// The id of the event's `name` relationship as the domain's identity `T`: an id that is not
+/// one (not a Unit id) is as good as none.
+fn related<T: TryFrom<String>>(event: &UnitEvent, name: &str) -> Option<T> {
+    let id = event
         .relationships
         .get(name)?
         .get("data")?
         .get("id")?
-        .as_str()
-        .map(str::to_owned)
+        .as_str()?;
+    T::try_from(id.to_owned()).ok()
 }
 
 /// The event's `createdAt` (RFC 3339), epoch seconds.
@@ -242,7 +253,7 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
 /// the customer must be `Archived` at Unit and bound to the user its `jwtSubject` names in our
 /// record. The reason is logged for the operator, never shown to the user.
 async fn apply_archive(app: &App, event: &UnitEvent, deadline: Instant) -> Result<(), ApiError> {
-    let Some(customer_id) = related(event, "customer") else {
+    let Some(customer_id) = related::<CustomerId>(event, "customer") else {
         tracing::info!(event_id = %event.id, "customer.archived without a customer; ignored");
         return Ok(());
     };
@@ -255,9 +266,11 @@ async fn apply_archive(app: &App, event: &UnitEvent, deadline: Instant) -> Resul
         Err(e) => return Err(e.into()),
     };
     let attributes = customer.attributes;
-    let user_id = attributes.jwt_subject.filter(|s| !s.is_empty());
+    let user_id = attributes
+        .jwt_subject
+        .and_then(|subject| UserId::parse(subject).ok());
     let (true, Some(user_id)) = (attributes.status == "Archived", user_id) else {
-        tracing::info!(event_id = %event.id, customer_id, "customer not archived at Unit, or not bound to a user; nothing changed");
+        tracing::info!(event_id = %event.id, %customer_id, "customer not archived at Unit, or not bound to a user; nothing changed");
         return Ok(());
     };
     let mut newly = false;
@@ -272,8 +285,8 @@ async fn apply_archive(app: &App, event: &UnitEvent, deadline: Instant) -> Resul
     .await?;
     if newly {
         tracing::warn!(
-            user_id,
-            customer_id,
+            %user_id,
+            %customer_id,
             reason = attributes.archive_reason.as_deref().unwrap_or("none given"),
             "Unit archived the customer: its write and sensitive tokens are refused from now on"
         );
@@ -286,14 +299,14 @@ async fn apply_archive(app: &App, event: &UnitEvent, deadline: Instant) -> Resul
 /// the event, and a customer it names that is not the application's customer at Unit changes
 /// nothing (an alert).
 async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Result<(), ApiError> {
-    let claimed_customer = related(event, "customer");
+    let claimed_customer = related::<CustomerId>(event, "customer");
     let Some(application_id) = event_application(app, event, deadline).await? else {
         return Ok(());
     };
     let application = match app.unit.get_application(&application_id, deadline).await {
         Ok(a) => a,
         Err(UnitError::Api { status: 404, .. }) => {
-            tracing::info!(application_id, "Unit knows no such application; not ours");
+            tracing::info!(%application_id, "Unit knows no such application; not ours");
             return Ok(());
         }
         Err(e) => return Err(e.into()),
@@ -312,7 +325,7 @@ async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Re
     }
     let Some(user_id) = application_owner(app, &application, deadline).await? else {
         tracing::info!(
-            application_id,
+            %application_id,
             "application without jwtSubject from none of our forms; not ours"
         );
         return Ok(());
@@ -330,17 +343,17 @@ async fn event_application(
     app: &App,
     event: &UnitEvent,
     deadline: Instant,
-) -> Result<Option<String>, ApiError> {
-    if let Some(id) = related(event, "application") {
+) -> Result<Option<ApplicationId>, ApiError> {
+    if let Some(id) = related::<ApplicationId>(event, "application") {
         return Ok(Some(id));
     }
-    let Some(customer_id) = related(event, "customer") else {
+    let Some(customer_id) = related::<CustomerId>(event, "customer") else {
         tracing::info!(event_id = %event.id, "event without an application; ignored");
         return Ok(None);
     };
     match app.unit.get_customer(&customer_id, deadline).await {
         Ok(customer) => {
-            let application = customer.related_id("application").map(str::to_owned);
+            let application = customer.related::<ApplicationId>("application");
             if application.is_none() {
                 tracing::info!(event_id = %event.id, "customer without an application; not ours");
             }
@@ -360,17 +373,18 @@ async fn application_owner(
     app: &App,
     application: &Application,
     deadline: Instant,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<UserId>, ApiError> {
     if let Some(user) = app.store.user_for_application(&application.id).await? {
         return Ok(Some(user));
     }
-    if let Some(user) = application
+    // A subject that is no Stytch user id names nobody of ours.
+    if let Some(subject) = application
         .attributes
         .jwt_subject
-        .clone()
+        .as_deref()
         .filter(|s| !s.is_empty())
     {
-        return Ok(Some(user));
+        return Ok(UserId::parse(subject).ok());
     }
     owner_by_form(app, application, deadline).await
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
+use shared::domain::UserId;
 use shared::error::{StytchRefusal, code_check_failure, never_checked};
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
@@ -258,7 +259,7 @@ async fn start_enrolment(
 /// Records the TOTP enrolled through this route as the user's authenticator (SECURITY.md, "A
 /// password alone does not bind a bank customer's authenticator"), confirmed when the enrolling
 /// session proved the contact on the user's Unit customer.
-async fn bind(app: &App, user_id: &str, totp_id: &str, confirmed: bool) -> Result<(), ApiError> {
+async fn bind(app: &App, user_id: &UserId, totp_id: &str, confirmed: bool) -> Result<(), ApiError> {
     store::modify(&*app.store, user_id, true, |r| {
         r.totp_id = Some(totp_id.to_owned());
         r.totp_confirmed_at = confirmed.then(store::timestamp);
@@ -308,17 +309,12 @@ async fn revoke_other_sessions(
 }
 
 /// An audit entry of a security event of the user's.
-async fn audit(
-    app: &App,
-    req: &Request,
-    user_id: &shared::domain::UserId,
-    event: &str,
-) -> Result<(), ApiError> {
+async fn audit(app: &App, req: &Request, user_id: &UserId, event: &str) -> Result<(), ApiError> {
     app.store
         .put_audit(&AuditEntry {
             event: Some(event.to_owned()),
             user_id: user_id.clone(),
-            customer_id: String::new(),
+            customer_id: None,
             scopes: shared::domain::Scopes::default(),
             issued_at: shared::store::timestamp_millis(),
             request_id: shared::http::request_id(req),

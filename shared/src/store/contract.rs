@@ -6,15 +6,13 @@ use super::{AuditEntry, StoreError, UserRecord, UserStore};
 
 fn record(user_id: &str) -> UserRecord {
     UserRecord {
-        user_id: user_id.into(),
         email: Some("ada@example.com".into()),
         phone: None,
         first_name: Some("Ada".into()),
         last_name: Some("Lovelace".into()),
         created_at: "2026-11-25T09:00:00Z".into(),
         updated_at: "2026-11-25T09:00:00Z".into(),
-        version: 1,
-        ..Default::default()
+        ..UserRecord::new(user_id.parse().expect("a user id"))
     }
 }
 
@@ -86,7 +84,7 @@ async fn token_slots_are_limited_per_window(store: Arc<dyn UserStore>, run: &str
     );
     // An update of the record keeps the count.
     let mut changed = stored.clone();
-    changed.customer_id = Some("10000".into());
+    changed.customer_id = Some("10000".parse().unwrap());
     changed.phone = Some("+15555550100".into());
     let changed = store.update_user(&changed).await.unwrap();
     assert_eq!(
@@ -226,9 +224,9 @@ async fn updates_are_versioned(store: &dyn UserStore, run: &str) {
     let id = format!("user-test-{run}-update");
     store.create_user(&record(&id)).await.unwrap();
     let mut r = store.get_user(&id).await.unwrap().unwrap();
-    r.form_id = Some("17".into());
+    r.form_id = Some("17".parse().unwrap());
     r.form_url = Some("https://app.s.unit.sh/forms/17".into());
-    r.application_id = Some("53".into());
+    r.application_id = Some("53".parse().unwrap());
     r.application_status = Some(crate::domain::ApplicationStatus::Pending);
     r.phone = Some("+15555550100".into());
     r.email = None;
@@ -242,7 +240,7 @@ async fn updates_are_versioned(store: &dyn UserStore, run: &str) {
     );
     // A writer still holding version 1 loses, and changes nothing.
     let mut stale = r.clone();
-    stale.customer_id = Some("10000".into());
+    stale.customer_id = Some("10000".parse().unwrap());
     assert_eq!(
         store.update_user(&stale).await,
         Err(StoreError::VersionConflict)
@@ -252,7 +250,7 @@ async fn updates_are_versioned(store: &dyn UserStore, run: &str) {
         None
     );
     let mut next = updated;
-    next.customer_id = Some("10000".into());
+    next.customer_id = Some("10000".parse().unwrap());
     next.application_status = Some(crate::domain::ApplicationStatus::Approved);
     next.deleted = true;
     assert_eq!(store.update_user(&next).await.unwrap().version, 3);
@@ -272,7 +270,7 @@ async fn concurrent_writers_do_not_clash(store: Arc<dyn UserStore>, run: &str) {
     let mut creates = tokio::task::JoinSet::new();
     for n in 0..WRITERS {
         let (store, mut r) = (store.clone(), record(&id));
-        r.form_id = Some(n.to_string());
+        r.form_id = Some((n + 1).to_string().parse().unwrap());
         creates.spawn(async move { store.create_user(&r).await });
     }
     let created = creates.join_all().await;
@@ -291,7 +289,7 @@ async fn concurrent_writers_do_not_clash(store: Arc<dyn UserStore>, run: &str) {
     let mut updates = tokio::task::JoinSet::new();
     for n in 0..WRITERS {
         let (store, mut r) = (store.clone(), base.clone());
-        r.customer_id = Some(format!("customer-{n}"));
+        r.customer_id = Some((10_000 + n).to_string().parse().unwrap());
         updates.spawn(async move { store.update_user(&r).await });
     }
     let updated = updates.join_all().await;
@@ -305,10 +303,18 @@ async fn concurrent_writers_do_not_clash(store: Arc<dyn UserStore>, run: &str) {
 async fn applications_link_once(store: &dyn UserStore, run: &str) {
     let app = format!("{run}-app");
     assert_eq!(store.user_for_application(&app).await.unwrap(), None);
-    store.link_application(&app, "user-test-a").await.unwrap();
-    store.link_application(&app, "user-test-a").await.unwrap();
+    store
+        .link_application(&app, &"user-test-a".parse().unwrap())
+        .await
+        .unwrap();
+    store
+        .link_application(&app, &"user-test-a".parse().unwrap())
+        .await
+        .unwrap();
     assert!(matches!(
-        store.link_application(&app, "user-test-b").await,
+        store
+            .link_application(&app, &"user-test-b".parse().unwrap())
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -317,13 +323,24 @@ async fn applications_link_once(store: &dyn UserStore, run: &str) {
     );
     // Only its own user undoes a link.
     assert!(matches!(
-        store.unlink_application(&app, "user-test-b").await,
+        store
+            .unlink_application(&app, &"user-test-b".parse().unwrap())
+            .await,
         Err(StoreError::Conflict(_))
     ));
-    store.unlink_application(&app, "user-test-a").await.unwrap();
+    store
+        .unlink_application(&app, &"user-test-a".parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(store.user_for_application(&app).await.unwrap(), None);
-    store.unlink_application(&app, "user-test-a").await.unwrap();
-    store.link_application(&app, "user-test-b").await.unwrap();
+    store
+        .unlink_application(&app, &"user-test-a".parse().unwrap())
+        .await
+        .unwrap();
+    store
+        .link_application(&app, &"user-test-b".parse().unwrap())
+        .await
+        .unwrap();
 }
 
 async fn events_are_recorded_once(store: &dyn UserStore, run: &str) {
@@ -340,7 +357,7 @@ async fn audit_entries_are_kept_in_order(store: &dyn UserStore, run: &str) {
     let entry = |t: &str, req: &str| AuditEntry {
         event: None,
         user_id: crate::domain::UserId::parse(user.clone()).expect("a user id"),
-        customer_id: "10000".into(),
+        customer_id: Some("10000".parse().unwrap()),
         scopes: crate::domain::Scopes::parse("customers cards-write").expect("scopes"),
         issued_at: t.into(),
         request_id: req.into(),

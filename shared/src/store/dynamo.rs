@@ -74,6 +74,17 @@ fn optional(item: &Item, name: &str) -> Result<Option<String>, StoreError> {
     }
 }
 
+/// An optional attribute that must parse as one of the domain's identities.
+fn identity<T>(
+    item: &Item,
+    name: &str,
+    parse: fn(String) -> Result<T, crate::domain::Invalid>,
+) -> Result<Option<T>, StoreError> {
+    optional(item, name)?
+        .map(|text| parse(text).map_err(|e| StoreError::Corrupt(format!("{name}: {e}"))))
+        .transpose()
+}
+
 fn number(item: &Item, name: &str) -> Result<u64, StoreError> {
     match item.get(name) {
         Some(AttributeValue::N(n)) => n
@@ -125,23 +136,29 @@ const TOKEN_WINDOW_START: &str = "token_window_start";
 
 fn user_item(r: &UserRecord) -> Item {
     let mut item = user_key(&r.user_id);
-    item.insert("user_id".into(), s(&r.user_id));
+    item.insert("user_id".into(), s(r.user_id.as_str()));
     for (name, value) in [
-        ("email", &r.email),
-        ("phone", &r.phone),
-        ("first_name", &r.first_name),
-        ("last_name", &r.last_name),
-        ("form_id", &r.form_id),
-        ("form_url", &r.form_url),
-        ("application_id", &r.application_id),
-        ("customer_id", &r.customer_id),
-        ("second_factor_verified_at", &r.second_factor_verified_at),
-        ("pending_customer_id", &r.pending_customer_id),
-        ("onboarding_checked_at", &r.onboarding_checked_at),
-        ("totp_id", &r.totp_id),
-        ("totp_confirmed_at", &r.totp_confirmed_at),
-        ("customer_archived_at", &r.customer_archived_at),
-        ("application_submitted_at", &r.application_submitted_at),
+        ("email", r.email.as_deref()),
+        ("phone", r.phone.as_deref()),
+        ("first_name", r.first_name.as_deref()),
+        ("last_name", r.last_name.as_deref()),
+        ("form_id", r.form_id.as_deref()),
+        ("form_url", r.form_url.as_deref()),
+        ("application_id", r.application_id.as_deref()),
+        ("customer_id", r.customer_id.as_deref()),
+        (
+            "second_factor_verified_at",
+            r.second_factor_verified_at.as_deref(),
+        ),
+        ("pending_customer_id", r.pending_customer_id.as_deref()),
+        ("onboarding_checked_at", r.onboarding_checked_at.as_deref()),
+        ("totp_id", r.totp_id.as_deref()),
+        ("totp_confirmed_at", r.totp_confirmed_at.as_deref()),
+        ("customer_archived_at", r.customer_archived_at.as_deref()),
+        (
+            "application_submitted_at",
+            r.application_submitted_at.as_deref(),
+        ),
     ] {
         if let Some(v) = value {
             item.insert(name.into(), s(v));
@@ -158,20 +175,25 @@ fn user_item(r: &UserRecord) -> Item {
 }
 
 fn user_from(item: &Item) -> Result<UserRecord, StoreError> {
+    use crate::domain::{ApplicationId, CustomerId, FormId, UserId};
     Ok(UserRecord {
-        user_id: string(item, "user_id")?,
+        user_id: identity(item, "user_id", UserId::parse)?
+            .ok_or_else(|| StoreError::Corrupt("missing user_id".into()))?,
         email: optional(item, "email")?,
         phone: optional(item, "phone")?,
         first_name: optional(item, "first_name")?,
         last_name: optional(item, "last_name")?,
-        form_id: optional(item, "form_id")?,
+        form_id: identity(item, "form_id", FormId::parse)?,
         form_url: optional(item, "form_url")?,
-        application_id: optional(item, "application_id")?,
+        application_id: legacy_link_key_is_none(optional(item, "application_id")?)
+            .map(ApplicationId::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("application_id: {e}")))?,
         application_status: optional(item, "application_status")?
             .map(|text: String| crate::domain::ApplicationStatus::parse(&text)),
-        customer_id: optional(item, "customer_id")?,
+        customer_id: identity(item, "customer_id", CustomerId::parse)?,
         second_factor_verified_at: optional(item, "second_factor_verified_at")?,
-        pending_customer_id: optional(item, "pending_customer_id")?,
+        pending_customer_id: identity(item, "pending_customer_id", CustomerId::parse)?,
         onboarding_checked_at: optional(item, "onboarding_checked_at")?,
         totp_id: optional(item, "totp_id")?,
         totp_confirmed_at: optional(item, "totp_confirmed_at")?,
@@ -182,6 +204,12 @@ fn user_from(item: &Item) -> Result<UserRecord, StoreError> {
         updated_at: string(item, "updated_at")?,
         version: number(item, "version")?,
     })
+}
+
+/// Records written before 2026-12-05 hold an operator-linked customer's link key
+/// (`customer-<id>`) as their `application_id`: such a customer has no application.
+fn legacy_link_key_is_none(application_id: Option<String>) -> Option<String> {
+    application_id.filter(|id| !id.starts_with("customer-"))
 }
 
 fn audit_from(item: &Item) -> Result<AuditEntry, StoreError> {
@@ -201,7 +229,14 @@ fn audit_from(item: &Item) -> Result<AuditEntry, StoreError> {
         user_id: crate::domain::UserId::parse(string(item, "user_id")?)
             .map_err(|e| StoreError::Corrupt(format!("user_id: {e}")))?,
         event: optional(item, "event")?,
-        customer_id: string(item, "customer_id")?,
+        // An entry about the user only holds an empty customer id.
+        customer_id: match optional(item, "customer_id")?.filter(|c| !c.is_empty()) {
+            Some(c) => Some(
+                crate::domain::CustomerId::parse(c)
+                    .map_err(|e| StoreError::Corrupt(format!("customer_id: {e}")))?,
+            ),
+            None => None,
+        },
         scopes,
         issued_at: string(item, "issued_at")?,
         request_id: string(item, "request_id")?,
@@ -464,17 +499,17 @@ impl ApplicationLinks for DynamoStore {
     async fn link_application(
         &self,
         application_id: &str,
-        user_id: &str,
+        user_id: &crate::domain::UserId,
     ) -> Result<(), StoreError> {
         let mut item = key(format!("APP#{application_id}"), "LINK");
-        item.insert("user_id".into(), s(user_id));
+        item.insert("user_id".into(), s(user_id.as_str()));
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR user_id = :user")
-            .expression_attribute_values(":user", s(user_id))
+            .expression_attribute_values(":user", s(user_id.as_str()))
             .send()
             .await;
         match put {
@@ -489,7 +524,7 @@ impl ApplicationLinks for DynamoStore {
     async fn unlink_application(
         &self,
         application_id: &str,
-        user_id: &str,
+        user_id: &crate::domain::UserId,
     ) -> Result<(), StoreError> {
         let delete = self
             .client
@@ -497,7 +532,7 @@ impl ApplicationLinks for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(format!("APP#{application_id}"), "LINK")))
             .condition_expression("attribute_not_exists(pk) OR user_id = :user")
-            .expression_attribute_values(":user", s(user_id))
+            .expression_attribute_values(":user", s(user_id.as_str()))
             .send()
             .await;
         match delete {
@@ -512,12 +547,12 @@ impl ApplicationLinks for DynamoStore {
     async fn user_for_application(
         &self,
         application_id: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<crate::domain::UserId>, StoreError> {
         match self
             .get(key(format!("APP#{application_id}"), "LINK"))
             .await?
         {
-            Some(item) => string(&item, "user_id").map(Some),
+            Some(item) => identity(&item, "user_id", crate::domain::UserId::parse),
             None => Ok(None),
         }
     }
@@ -565,7 +600,10 @@ impl AuditLog for DynamoStore {
         if let Some(event) = &entry.event {
             item.insert("event".into(), s(event));
         }
-        item.insert("customer_id".into(), s(&entry.customer_id));
+        item.insert(
+            "customer_id".into(),
+            s(entry.customer_id.as_deref().unwrap_or_default()),
+        );
         item.insert(
             "scopes".into(),
             AttributeValue::L(entry.scopes.iter().map(|x| s(x.as_str())).collect()),
@@ -785,11 +823,9 @@ mod tests {
         // A record written without `deleted` (by hand, say) is not deleted, as `user_from`
         // reads it: it takes a slot.
         let mut item = user_item(&UserRecord {
-            user_id: "user-test-written-by-hand".into(),
             created_at: "t0".into(),
             updated_at: "t0".into(),
-            version: 1,
-            ..Default::default()
+            ..UserRecord::new("user-test-written-by-hand".parse().unwrap())
         });
         item.remove("deleted");
         store
@@ -813,18 +849,18 @@ mod tests {
     fn an_update_owns_every_attribute_of_a_record_and_not_the_counter() {
         let some = || Some("x".to_owned());
         let full = UserRecord {
-            user_id: "user-test-1".into(),
+            user_id: "user-test-1".parse().unwrap(),
             email: some(),
             phone: some(),
             first_name: some(),
             last_name: some(),
-            form_id: some(),
+            form_id: Some("17".parse().unwrap()),
             form_url: some(),
-            application_id: some(),
+            application_id: Some("53".parse().unwrap()),
             application_status: Some(crate::domain::ApplicationStatus::Pending),
-            customer_id: some(),
+            customer_id: Some("10000".parse().unwrap()),
             second_factor_verified_at: some(),
-            pending_customer_id: some(),
+            pending_customer_id: Some("10001".parse().unwrap()),
             onboarding_checked_at: some(),
             totp_id: some(),
             totp_confirmed_at: some(),
@@ -851,13 +887,12 @@ mod tests {
     #[test]
     fn a_record_maps_to_an_item_and_back() {
         let r = UserRecord {
-            user_id: "user-test-1".into(),
             email: Some("a@b.c".into()),
-            customer_id: Some("10000".into()),
+            customer_id: Some("10000".parse().unwrap()),
             created_at: "t0".into(),
             updated_at: "t1".into(),
             version: 7,
-            ..Default::default()
+            ..UserRecord::new("user-test-1".parse().unwrap())
         };
         let item = user_item(&r);
         assert_eq!(item["pk"], s("USER#user-test-1"));
@@ -866,5 +901,38 @@ mod tests {
         let mut broken = item.clone();
         broken.insert("version".into(), s("seven"));
         assert!(matches!(user_from(&broken), Err(StoreError::Corrupt(_))));
+        // Ids are parsed as they are read: one not of its kind is a corrupt item, not a value.
+        for (name, value) in [
+            ("user_id", "10000"),
+            ("customer_id", "customer-10000"),
+            ("form_id", "user-test-1"),
+            ("pending_customer_id", ""),
+        ] {
+            let mut wrong = item.clone();
+            wrong.insert(name.into(), s(value));
+            assert!(
+                matches!(user_from(&wrong), Err(StoreError::Corrupt(ref e)) if e.starts_with(name)),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_old_records_customer_link_key_reads_as_no_application() {
+        // Before 2026-12-05 an operator-linked customer without an application had its link
+        // key in `application_id`.
+        let mut item = user_item(&UserRecord {
+            customer_id: Some("10000".parse().unwrap()),
+            application_status: Some(crate::domain::ApplicationStatus::Approved),
+            ..UserRecord::new("user-test-1".parse().unwrap())
+        });
+        item.insert("application_id".into(), s("customer-10000"));
+        let r = user_from(&item).unwrap();
+        assert_eq!(r.application_id, None);
+        assert_eq!(r.customer_id.as_deref(), Some("10000"));
+        assert!(
+            !user_item(&r).contains_key("application_id"),
+            "written back without it"
+        );
     }
 }

@@ -14,7 +14,7 @@ use super::{
 #[derive(Default)]
 struct State {
     users: HashMap<String, UserRecord>,
-    applications: HashMap<String, String>,
+    applications: HashMap<String, crate::domain::UserId>,
     events: HashMap<String, i64>,
     audit: BTreeMap<(String, String, String), AuditEntry>,
     /// key -> (count, window start)
@@ -65,10 +65,12 @@ impl UserRecords for MemoryStore {
     async fn create_user(&self, record: &UserRecord) -> Result<(), StoreError> {
         check_new(record)?;
         let mut state = self.state();
-        if state.users.contains_key(&record.user_id) {
+        if state.users.contains_key(record.user_id.as_str()) {
             return Err(StoreError::AlreadyExists);
         }
-        state.users.insert(record.user_id.clone(), record.clone());
+        state
+            .users
+            .insert(record.user_id.to_string(), record.clone());
         Ok(())
     }
 
@@ -76,7 +78,7 @@ impl UserRecords for MemoryStore {
         let mut state = self.state();
         let stored = state
             .users
-            .get_mut(&record.user_id)
+            .get_mut(record.user_id.as_str())
             .ok_or(StoreError::NotFound)?;
         if stored.version != record.version {
             return Err(StoreError::VersionConflict);
@@ -95,7 +97,7 @@ impl ApplicationLinks for MemoryStore {
     async fn link_application(
         &self,
         application_id: &str,
-        user_id: &str,
+        user_id: &crate::domain::UserId,
     ) -> Result<(), StoreError> {
         let mut state = self.state();
         match state.applications.get(application_id) {
@@ -106,7 +108,7 @@ impl ApplicationLinks for MemoryStore {
             None => {
                 state
                     .applications
-                    .insert(application_id.to_owned(), user_id.to_owned());
+                    .insert(application_id.to_owned(), user_id.clone());
                 Ok(())
             }
         }
@@ -115,7 +117,7 @@ impl ApplicationLinks for MemoryStore {
     async fn unlink_application(
         &self,
         application_id: &str,
-        user_id: &str,
+        user_id: &crate::domain::UserId,
     ) -> Result<(), StoreError> {
         let mut state = self.state();
         match state.applications.get(application_id) {
@@ -133,7 +135,7 @@ impl ApplicationLinks for MemoryStore {
     async fn user_for_application(
         &self,
         application_id: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<crate::domain::UserId>, StoreError> {
         Ok(self.state().applications.get(application_id).cloned())
     }
 }

@@ -4,7 +4,7 @@
 //! (`contract.rs`), so they behave the same: conditional creates, optimistic versioning, and
 //! idempotency markers.
 
-use crate::domain::ApplicationStatus;
+use crate::domain::{ApplicationId, ApplicationStatus, CustomerId, FormId, UserId};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -22,20 +22,22 @@ pub use memory::MemoryStore;
 pub use slots::Slots;
 
 /// A user's onboarding record, keyed by the Stytch `user_id`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Stytch `user_id` (= Unit `jwtSubject`).
-    pub user_id: String,
+    pub user_id: UserId,
     /// Contact details as Stytch last told us.
     pub email: Option<String>,
     pub phone: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     /// Unit application form.
-    pub form_id: Option<String>,
+    pub form_id: Option<FormId>,
     pub form_url: Option<String>,
-    /// Unit application and its status.
-    pub application_id: Option<String>,
+    /// Unit application and its status. A customer an operator linked without an application
+    /// has none (its status is `Approved`; the table links it under
+    /// [`customer_link_key`](crate::onboarding::customer_link_key)).
+    pub application_id: Option<ApplicationId>,
     pub application_status: Option<ApplicationStatus>,
     /// When a direct application was sent to Unit and its outcome is not known yet (RFC 3339):
     /// set before the create, cleared when the application is recorded or surely not made.
@@ -43,13 +45,13 @@ pub struct UserRecord {
     /// not sent (a retry would race the first at Unit).
     pub application_submitted_at: Option<String>,
     /// Unit customer, once approved.
-    pub customer_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
     /// When the user first stepped up with a verified TOTP (RFC 3339): from then on, a new
     /// enrolment needs a recent second factor too.
     pub second_factor_verified_at: Option<String>,
     /// A customer an operator is binding (`bridge-admin`), written before Unit is patched: no
     /// token for it until Unit's `jwtSubject` is confirmed and `customer_id` holds it.
-    pub pending_customer_id: Option<String>,
+    pub pending_customer_id: Option<CustomerId>,
     /// When Unit was last asked for this user's onboarding state (RFC 3339), so that
     /// `GET /onboarding` asks at most once per `ONBOARDING_REFRESH_SECONDS`.
     pub onboarding_checked_at: Option<String>,
@@ -72,11 +74,12 @@ pub struct UserRecord {
 /// An audit entry per customer token issued (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    pub user_id: crate::domain::UserId,
+    pub user_id: UserId,
     /// What happened, for entries other than a customer token (e.g. `totp_replaced`); `None`
     /// for a token, whose customer, scopes and lifetime the other fields hold.
     pub event: Option<String>,
-    pub customer_id: String,
+    /// The token's customer; `None` for an entry about the user only.
+    pub customer_id: Option<CustomerId>,
     pub scopes: crate::domain::Scopes,
     /// RFC 3339.
     pub issued_at: String,
@@ -126,22 +129,25 @@ pub trait UserRecords: Send + Sync {
 #[async_trait]
 pub trait ApplicationLinks: Send + Sync {
     /// Binds a Unit application id to a user (idempotent for the same user; `Conflict` for another).
-    async fn link_application(&self, application_id: &str, user_id: &str)
-    -> Result<(), StoreError>;
+    async fn link_application(
+        &self,
+        application_id: &str,
+        user_id: &UserId,
+    ) -> Result<(), StoreError>;
 
     /// Undoes [`ApplicationLinks::link_application`] for this user (a link to another user is a
     /// `Conflict` and stays; no link is fine).
     async fn unlink_application(
         &self,
         application_id: &str,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<(), StoreError>;
 
-    /// The user an application id is bound to.
+    /// The user an application id (or a customer's link key) is bound to.
     async fn user_for_application(
         &self,
         application_id: &str,
-    ) -> Result<Option<String>, StoreError>;
+    ) -> Result<Option<UserId>, StoreError>;
 }
 
 /// Markers of the webhook events already applied.
@@ -311,12 +317,12 @@ impl UserRecord {
     /// canceled one.
     pub fn apply_application(
         &mut self,
-        application_id: &str,
+        application_id: &ApplicationId,
         status: &ApplicationStatus,
-        customer_id: Option<&str>,
+        customer_id: Option<&CustomerId>,
     ) -> bool {
         let record = self;
-        let same = record.application_id.as_deref() == Some(application_id);
+        let same = record.application_id.as_ref() == Some(application_id);
         let replaceable = record.application_id.is_none()
             || record
                 .application_status
@@ -324,7 +330,7 @@ impl UserRecord {
                 .is_some_and(ApplicationStatus::is_closed);
         if !same && !replaceable {
             tracing::warn!(
-                application_id,
+                %application_id,
                 "event for another application than the user's current one; ignored"
             );
             return false;
@@ -332,7 +338,7 @@ impl UserRecord {
         // The submission waiting for its outcome is this application (or was overtaken by it).
         let mut changed = record.application_submitted_at.take().is_some();
         if !same {
-            record.application_id = Some(application_id.to_owned());
+            record.application_id = Some(application_id.clone());
             record.application_status = None;
             changed = true;
         }
@@ -347,21 +353,74 @@ impl UserRecord {
         if let Some(c) = customer_id
             && record.customer_id.is_none()
         {
-            record.customer_id = Some(c.to_owned());
+            record.customer_id = Some(c.clone());
+            changed = true;
+        }
+        changed
+    }
+
+    /// Records a customer an operator linked: approved, with `customer_id`, and its application
+    /// when it came from one. One from no application replaces the user's application as
+    /// [`apply_application`](Self::apply_application) would (none, or a closed one), leaving
+    /// none. `true` if it changed.
+    pub fn link_customer(
+        &mut self,
+        customer_id: &CustomerId,
+        application_id: Option<&ApplicationId>,
+    ) -> bool {
+        let approved = Some(ApplicationStatus::Approved);
+        let mut changed = match application_id {
+            Some(a) => self.apply_application(a, &ApplicationStatus::Approved, Some(customer_id)),
+            None => {
+                let replaceable = self.application_id.is_none()
+                    || self
+                        .application_status
+                        .as_ref()
+                        .is_some_and(ApplicationStatus::is_closed);
+                let differs = self.application_id.is_some() || self.application_status != approved;
+                if replaceable && differs {
+                    self.application_id = None;
+                    self.application_status = approved;
+                    self.application_submitted_at = None;
+                }
+                replaceable && differs
+            }
+        };
+        if self.customer_id.as_ref() != Some(customer_id) {
+            self.customer_id = Some(customer_id.clone());
+            changed = true;
+        }
+        if self.pending_customer_id.take().is_some() {
             changed = true;
         }
         changed
     }
 
     /// A new record (version 1) for `user_id`.
-    pub fn new(user_id: &str) -> Self {
+    pub fn new(user_id: UserId) -> Self {
         let now = timestamp();
         Self {
-            user_id: user_id.to_owned(),
+            user_id,
+            email: None,
+            phone: None,
+            first_name: None,
+            last_name: None,
+            form_id: None,
+            form_url: None,
+            application_id: None,
+            application_status: None,
+            application_submitted_at: None,
+            customer_id: None,
+            second_factor_verified_at: None,
+            pending_customer_id: None,
+            onboarding_checked_at: None,
+            totp_id: None,
+            totp_confirmed_at: None,
+            customer_archived_at: None,
+            deleted: false,
             created_at: now.clone(),
             updated_at: now,
             version: 1,
-            ..Self::default()
         }
     }
 }
@@ -372,7 +431,7 @@ impl UserRecord {
 /// converge on one). Returns the record as stored, or `None` if it is missing and not created.
 pub async fn modify(
     store: &dyn UserRecords,
-    user_id: &str,
+    user_id: &UserId,
     create: bool,
     mut change: impl FnMut(&mut UserRecord) -> bool,
 ) -> Result<Option<UserRecord>, StoreError> {
@@ -386,7 +445,7 @@ pub async fn modify(
         let current = match store.get_user(user_id).await? {
             Some(record) => record,
             None if create => {
-                let mut fresh = UserRecord::new(user_id);
+                let mut fresh = UserRecord::new(user_id.clone());
                 change(&mut fresh);
                 match store.create_user(&fresh).await {
                     Ok(()) => return Ok(Some(fresh)),
@@ -420,6 +479,59 @@ mod modify_tests {
     use super::*;
     use std::sync::Arc;
 
+    fn id<T: std::str::FromStr>(text: &str) -> T
+    where
+        T::Err: std::fmt::Debug,
+    {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_operator_linked_customer_is_approved_with_or_without_its_application() {
+        // From an application: that application, approved, with its customer.
+        let mut r = UserRecord::new(id("user-test-1"));
+        assert!(r.link_customer(&id("10000"), Some(&id("53"))));
+        assert_eq!(
+            (r.application_id.as_deref(), r.application_status.as_ref()),
+            (Some("53"), Some(&ApplicationStatus::Approved))
+        );
+        assert!(
+            !r.link_customer(&id("10000"), Some(&id("53"))),
+            "a rerun changes nothing"
+        );
+        // From no application: no application id (never a made-up one), approved.
+        let mut r = UserRecord::new(id("user-test-2"));
+        r.pending_customer_id = Some(id("10001"));
+        assert!(r.link_customer(&id("10001"), None));
+        assert_eq!(r.application_id, None);
+        assert_eq!(r.application_status, Some(ApplicationStatus::Approved));
+        assert_eq!(
+            (r.customer_id.as_deref(), r.pending_customer_id.as_deref()),
+            (Some("10001"), None)
+        );
+        assert!(
+            !r.link_customer(&id("10001"), None),
+            "a rerun changes nothing"
+        );
+        // It replaces a closed application, and leaves an open one alone (the customer is
+        // recorded either way).
+        let mut denied = UserRecord::new(id("user-test-3"));
+        denied.apply_application(&id("60"), &ApplicationStatus::Denied, None);
+        assert!(denied.link_customer(&id("10002"), None));
+        assert_eq!(
+            (denied.application_id.as_deref(), denied.application_status),
+            (None, Some(ApplicationStatus::Approved))
+        );
+        let mut open = UserRecord::new(id("user-test-4"));
+        open.apply_application(&id("61"), &ApplicationStatus::PendingReview, None);
+        assert!(open.link_customer(&id("10003"), None));
+        assert_eq!(
+            (open.application_id.as_deref(), open.application_status),
+            (Some("61"), Some(ApplicationStatus::PendingReview))
+        );
+        assert_eq!(open.customer_id.as_deref(), Some("10003"));
+    }
+
     #[tokio::test]
     async fn concurrent_modifications_all_land() {
         let store: Arc<dyn UserStore> = Arc::new(MemoryStore::new());
@@ -427,7 +539,7 @@ mod modify_tests {
         for n in 0..4 {
             let store = store.clone();
             tasks.spawn(async move {
-                modify(&*store, "user-test-1", true, |r| {
+                modify(&*store, &"user-test-1".parse().unwrap(), true, |r| {
                     let tags = r.email.get_or_insert_with(String::new);
                     tags.push_str(&n.to_string());
                     true
@@ -443,12 +555,12 @@ mod modify_tests {
         digits.sort();
         assert_eq!(digits, vec!['0', '1', '2', '3'], "no update was lost");
         assert_eq!(
-            modify(&*store, "user-test-none", false, |_| true)
+            modify(&*store, &"user-test-none".parse().unwrap(), false, |_| true)
                 .await
                 .unwrap(),
             None
         );
-        let unchanged = modify(&*store, "user-test-1", false, |_| false)
+        let unchanged = modify(&*store, &"user-test-1".parse().unwrap(), false, |_| false)
             .await
             .unwrap()
             .unwrap();
