@@ -17,21 +17,21 @@ use crate::{ApiError, App};
 
 /// The contact on the Unit customer: its e-mail and its phone as E.164.
 pub async fn customer_contact(
-    app: &App,
+    unit: &crate::unit::UnitClient,
     customer_id: &CustomerId,
     deadline: Instant,
 ) -> Result<(Option<String>, Option<String>), ApiError> {
-    let customer = app.unit.get_customer(customer_id, deadline).await?;
+    let customer = unit.get_customer(customer_id, deadline).await?;
     let a = customer.attributes;
     let phone = a.phone.map(|p| format!("+{}{}", p.country_code, p.number));
     Ok((a.email, phone))
 }
 
 /// The freshness window of a step-up (`STEP_UP_MAX_AGE`, `JWT_LEEWAY_SECONDS`) at `now`.
-pub fn step_up_window(app: &App, now: i64) -> Freshness {
+pub fn step_up_window(config: &crate::config::Config, now: i64) -> Freshness {
     Freshness {
-        max_age: app.config.step_up.max_age,
-        leeway: app.config.session.leeway,
+        max_age: config.step_up.max_age,
+        leeway: config.session.leeway,
         now,
     }
 }
@@ -43,12 +43,12 @@ pub async fn proves_customer_contact(
     customer_id: &CustomerId,
     deadline: Instant,
 ) -> Result<bool, ApiError> {
-    let fresh = step_up_window(app, crate::http::now_epoch());
+    let fresh = step_up_window(&app.config, crate::http::now_epoch());
     // A session that proved no address at all (a password thief's) costs no Unit call.
     if !session.has_contact_proof(fresh) {
         return Ok(false);
     }
-    let (email, phone) = customer_contact(app, customer_id, deadline).await?;
+    let (email, phone) = customer_contact(&app.unit, customer_id, deadline).await?;
     Ok(session.proves_contact(email.as_deref(), phone.as_deref(), fresh))
 }
 
@@ -66,7 +66,7 @@ pub async fn check_bound(
     deadline: Instant,
 ) -> Result<(), ApiError> {
     let now = crate::http::now_epoch();
-    let fresh = step_up_window(app, now);
+    let fresh = step_up_window(&app.config, now);
     let used = session.fresh_totp_ids(fresh);
     let recorded = record.totp_id.as_deref();
     if record.totp_confirmed_at.is_some() && recorded.is_some_and(|id| used.contains(&id)) {

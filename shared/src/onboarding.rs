@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::domain::{ApplicationId, ApplicationStatus, CustomerId, UserId};
 use crate::store::{self, UserRecord};
-use crate::stytch::User;
+use crate::stytch::{StytchClient, User};
 use crate::unit::{
-    ApplicantDetails, Application, CreateApplicationForm, FullName, Phone, UnitError,
+    ApplicantDetails, Application, CreateApplicationForm, FullName, Phone, UnitClient, UnitError,
 };
 use crate::{ApiError, App};
 use http::StatusCode;
@@ -172,8 +172,8 @@ pub async fn ensure_form(
 
 /// The Stytch user's current details, when Stytch can tell (a failure leaves them out: the form
 /// asks the applicant anyway).
-pub async fn stytch_user(app: &App, user_id: &str, deadline: Instant) -> Option<User> {
-    match app.stytch.get_user(user_id, deadline).await {
+pub async fn stytch_user(stytch: &StytchClient, user_id: &str, deadline: Instant) -> Option<User> {
+    match stytch.get_user(user_id, deadline).await {
         Ok(user) => Some(user),
         Err(e) => {
             tracing::warn!(error = %e, "could not read the Stytch user for the prefill");
@@ -245,7 +245,7 @@ pub async fn record_status(
         _ => None,
     };
     if let Some(customer_id) = new_customer
-        && !confirm_customer(app, user_id, application_id, customer_id, deadline).await?
+        && !confirm_customer(&app.unit, user_id, application_id, customer_id, deadline).await?
     {
         return Ok(None);
     }
@@ -260,13 +260,13 @@ pub async fn record_status(
 /// application is that one and its `jwtSubject` is the user's (or now is, set from empty);
 /// `false`, with an alert, otherwise.
 async fn confirm_customer(
-    app: &App,
+    unit: &UnitClient,
     user_id: &UserId,
     application_id: &ApplicationId,
     customer_id: &CustomerId,
     deadline: Instant,
 ) -> Result<bool, ApiError> {
-    let customer = app.unit.get_customer(customer_id, deadline).await?;
+    let customer = unit.get_customer(customer_id, deadline).await?;
     if customer.related_id("application") != Some(application_id.as_str()) {
         crate::metrics::alert(
             "customer_application_mismatch",
@@ -293,8 +293,7 @@ async fn confirm_customer(
             Ok(false)
         }
         None => {
-            app.unit
-                .set_customer_jwt_subject(customer_id, user_id, deadline)
+            unit.set_customer_jwt_subject(customer_id, user_id, deadline)
                 .await?;
             tracing::info!(
                 %customer_id,
@@ -406,8 +405,8 @@ impl OnboardingState {
 
 /// Whether Unit may be asked about the user now: not within `ONBOARDING_REFRESH_SECONDS` of
 /// the last time.
-fn refresh_due(app: &App, record: &UserRecord, now: i64) -> bool {
-    let window = i64::try_from(app.config.onboarding.refresh.as_secs()).unwrap_or(i64::MAX);
+fn refresh_due(refresh: std::time::Duration, record: &UserRecord, now: i64) -> bool {
+    let window = i64::try_from(refresh.as_secs()).unwrap_or(i64::MAX);
     record
         .onboarding_checked_at
         .as_deref()
@@ -422,12 +421,12 @@ fn refresh_due(app: &App, record: &UserRecord, now: i64) -> bool {
 /// every request until the window has passed, answer from the record (`None`).
 async fn claim_refresh(app: &App, record: &UserRecord) -> Result<Option<UserRecord>, ApiError> {
     let now = crate::http::now_epoch();
-    if !refresh_due(app, record, now) {
+    if !refresh_due(app.config.onboarding.refresh, record, now) {
         return Ok(None);
     }
     let mut claimed = false;
     let stored = store::modify(&*app.store, &record.user_id, false, |r| {
-        claimed = refresh_due(app, r, now);
+        claimed = refresh_due(app.config.onboarding.refresh, r, now);
         if claimed {
             r.onboarding_checked_at = Some(store::timestamp());
         }
@@ -448,7 +447,7 @@ pub async fn state(
     let mut record = match app.store.get_user(user_id).await? {
         Some(r) => r,
         None => {
-            let user = stytch_user(app, user_id, deadline).await;
+            let user = stytch_user(&app.stytch, user_id, deadline).await;
             let created = store::modify(&*app.store, user_id, true, |r| {
                 user.as_ref().is_some_and(|u| apply_contact(r, u))
             })
@@ -547,17 +546,17 @@ async fn find_submitted(
     let Some(submitted) = &record.application_submitted_at else {
         return Ok(None);
     };
-    Ok(forget_submission(app, user_id, submitted).await?)
+    Ok(forget_submission(&*app.store, user_id, submitted).await?)
 }
 
 /// Clears the user's submission mark if it is still `submitted` (a newer submission keeps its
 /// own), so that the user may apply again; the record as stored.
 pub async fn forget_submission(
-    app: &App,
+    records: &dyn store::UserRecords,
     user_id: &UserId,
     submitted: &str,
 ) -> Result<Option<UserRecord>, store::StoreError> {
-    store::modify(&*app.store, user_id, false, |r| {
+    store::modify(records, user_id, false, |r| {
         r.application_submitted_at.as_deref() == Some(submitted)
             && r.application_submitted_at.take().is_some()
     })
@@ -697,13 +696,13 @@ pub async fn link_existing_customer(
     let customer = app.unit.get_customer(customer_id, deadline).await?;
     let key = customer_link_key(&customer);
     // 1. Our binding, pending: the record, then the table's link of the customer.
-    mark_link_pending(app, user_id, customer_id, replace).await?;
+    mark_link_pending(&*app.store, user_id, customer_id, replace).await?;
     if let Err(e) = app.store.link_application(&key, user_id).await {
         undo_link(app, user_id, customer_id, None).await;
         return Err(refused("customer_linked_elsewhere", e.to_string()));
     }
     // 2. Unit, read again just before it is written.
-    if let Err(e) = bind_at_unit(app, user_id, customer_id, deadline).await {
+    if let Err(e) = bind_at_unit(&app.unit, user_id, customer_id, deadline).await {
         if matches!(e, LinkError::Refused { .. }) {
             undo_link(app, user_id, customer_id, Some(&key)).await;
         }
@@ -721,13 +720,13 @@ pub async fn link_existing_customer(
 /// Marks `customer_id` as the record's pending customer, unless the record holds another
 /// customer (and not `replace`) or another link is pending.
 async fn mark_link_pending(
-    app: &App,
+    records: &dyn store::UserRecords,
     user_id: &UserId,
     customer_id: &CustomerId,
     replace: bool,
 ) -> Result<(), LinkError> {
     let mut conflict = None;
-    store::modify(&*app.store, user_id, true, |r| {
+    store::modify(records, user_id, true, |r| {
         conflict = match (&r.customer_id, &r.pending_customer_id) {
             (Some(c), _) if c != customer_id && !replace => Some(refused(
                 "user_linked_elsewhere",
@@ -752,12 +751,12 @@ async fn mark_link_pending(
 /// Sets the customer's `jwtSubject` at Unit unless it already names `user_id`. A refusal
 /// (another subject, a 4xx) is [`LinkError::Refused`]; a lost answer is [`LinkError::Unknown`].
 async fn bind_at_unit(
-    app: &App,
+    unit: &UnitClient,
     user_id: &UserId,
     customer_id: &CustomerId,
     deadline: Instant,
 ) -> Result<(), LinkError> {
-    let current = app.unit.get_customer(customer_id, deadline).await?;
+    let current = unit.get_customer(customer_id, deadline).await?;
     match current
         .attributes
         .jwt_subject
@@ -769,8 +768,7 @@ async fn bind_at_unit(
             "customer_bound_elsewhere",
             format!("Unit's customer has jwtSubject {other}"),
         )),
-        None => match app
-            .unit
+        None => match unit
             .set_customer_jwt_subject(customer_id, user_id, deadline)
             .await
         {

@@ -14,12 +14,13 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use shared::config::{StepUpFactor, TokenSettings};
+use shared::config::{Config, StepUpFactor, TokenSettings};
 use shared::domain::{CustomerId, Scopes};
 use shared::error::FieldProblem;
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
 use shared::store::{AuditEntry, Slots, TokenSlot, UserRecord};
+use shared::stytch::StytchClient;
 use shared::unit::{CreateCustomerToken, CustomerTokenAttributes, TokenResource};
 use shared::{ApiError, App};
 use tokio::time::Instant;
@@ -156,10 +157,10 @@ fn resource_problems(resources: &[TokenResource]) -> Vec<FieldProblem> {
 }
 
 /// The sensitive scopes among `scopes`.
-fn sensitive<'a>(app: &App, scopes: &'a Scopes) -> Vec<&'a str> {
+fn sensitive<'a>(settings: &TokenSettings, scopes: &'a Scopes) -> Vec<&'a str> {
     scopes
         .iter()
-        .filter(|s| app.config.tokens.is_sensitive(s))
+        .filter(|s| settings.is_sensitive(s))
         .map(|s| s.as_str())
         .collect()
 }
@@ -167,7 +168,7 @@ fn sensitive<'a>(app: &App, scopes: &'a Scopes) -> Vec<&'a str> {
 /// The step-up rule: a sensitive scope needs a fresh `STEP_UP_FACTORS` factor beside another
 /// one. A recovery-code login does not count: the user should step up with the factor again.
 fn check_step_up(
-    app: &App,
+    config: &Config,
     session: &VerifiedSession,
     sensitive: &[&str],
     now: i64,
@@ -175,7 +176,6 @@ fn check_step_up(
     if sensitive.is_empty() {
         return Ok(());
     }
-    let config = &app.config;
     let fresh = Freshness {
         max_age: config.step_up.max_age,
         leeway: config.session.leeway,
@@ -203,17 +203,20 @@ fn stepped_up_without_totp(app: &App, session: &VerifiedSession, now: i64) -> bo
         .filter(|f| *f != StepUpFactor::Totp)
         .collect();
     !others.is_empty()
-        && session.has_step_up(&others, shared::authenticator::step_up_window(app, now))
+        && session.has_step_up(
+            &others,
+            shared::authenticator::step_up_window(&app.config, now),
+        )
 }
 
 /// A sensitive scope's session confirmed at Stytch: both we and Unit check the JWT locally, so
 /// a session that was revoked (or ended) keeps a valid JWT for up to 5 minutes. Fails closed.
 async fn confirm_session(
-    app: &App,
+    stytch: &StytchClient,
     session: &VerifiedSession,
     deadline: Instant,
 ) -> Result<(), ApiError> {
-    app.stytch
+    stytch
         .authenticate_session(session.token.expose(), deadline)
         .await
         .map(drop)
@@ -260,7 +263,7 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let asked = check(app, &session, body, now)?;
     let deadline = shared::http::deadline(req);
     if app.config.session.check.confirms(asked.sensitive) {
-        confirm_session(app, &session, deadline).await?;
+        confirm_session(&app.stytch, &session, deadline).await?;
     }
     // The slot counts only when a token was minted: any failure before gives it back.
     let (record, slot) = take_slot(app, &session.user_id, now).await?;
@@ -328,8 +331,8 @@ fn check(
 ) -> Result<Asked, ApiError> {
     let config = &app.config;
     let checked = check_request(&app.config.tokens, body)?;
-    let sensitive = sensitive(app, &checked.scopes);
-    check_step_up(app, session, &sensitive, now)?;
+    let sensitive = sensitive(&app.config.tokens, &checked.scopes);
+    check_step_up(&app.config, session, &sensitive, now)?;
     let sensitive = !sensitive.is_empty();
     let min_left = i64::try_from(config.session.min_remaining.as_secs()).unwrap_or(0);
     if session.seconds_left(now) < min_left {

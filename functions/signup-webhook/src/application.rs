@@ -308,7 +308,7 @@ pub async fn create(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     let email = match (&body.email, record.and_then(|r| r.email)) {
         (Some(_), _) => None,
         (None, Some(stored)) => Some(stored),
-        (None, None) => shared::onboarding::stytch_user(app, &user_id, deadline)
+        (None, None) => shared::onboarding::stytch_user(&app.stytch, &user_id, deadline)
             .await
             .as_ref()
             .and_then(shared::onboarding::verified_email),
@@ -446,7 +446,9 @@ async fn submit(
             }
             // The user may correct and apply again; a failure here only delays that by the
             // submission window.
-            if let Err(e) = shared::onboarding::forget_submission(app, user_id, submitted).await {
+            if let Err(e) =
+                shared::onboarding::forget_submission(&*app.store, user_id, submitted).await
+            {
                 tracing::warn!(error = %e, "could not clear the submission mark; it lapses by itself");
             }
             return Err(shared::error::application_failure(e, our_field));

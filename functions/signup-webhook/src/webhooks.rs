@@ -7,11 +7,12 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::config::OnboardingSettings;
 use shared::domain::{ApplicationId, ApplicationStatus, CustomerId, UserId};
 use shared::metrics::{self, Metric};
 use shared::store;
 use shared::stytch::{StytchError, User};
-use shared::unit::{Application, UnitError};
+use shared::unit::{Application, UnitClient, UnitError};
 use shared::{ApiError, App};
 use tokio::time::Instant;
 
@@ -42,8 +43,8 @@ fn ok(status: &str) -> Response<Body> {
 
 /// When a processed event's marker may go: Svix's ~27 h of retries and Unit's redeliveries are
 /// both inside `UNIT_EVENT_MAX_AGE_SECONDS` (at least 7 days), and older Unit events are ignored.
-fn remember_until(app: &App) -> i64 {
-    let memory = app.config.onboarding.unit_event_max_age + EVENT_MEMORY_MARGIN;
+fn remember_until(settings: &OnboardingSettings) -> i64 {
+    let memory = settings.unit_event_max_age + EVENT_MEMORY_MARGIN;
     shared::http::now_epoch() + i64::try_from(memory.as_secs()).unwrap_or(i64::MAX / 2)
 }
 
@@ -117,7 +118,9 @@ pub async fn stytch(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     } else {
         tracing::debug!(kind, "ignored Stytch event");
     }
-    app.store.record_event(&key, remember_until(app)).await?;
+    app.store
+        .record_event(&key, remember_until(&app.config.onboarding))
+        .await?;
     metrics::emit(Metric::WebhookApplied { source: "stytch" });
     Ok(ok("processed"))
 }
@@ -130,7 +133,7 @@ async fn user_created(
 ) -> Result<(), ApiError> {
     let user = match &event.user {
         Some(user) => Some(user.clone()),
-        None => shared::onboarding::stytch_user(app, user_id, deadline).await,
+        None => shared::onboarding::stytch_user(&app.stytch, user_id, deadline).await,
     };
     let record = store::modify(&*app.store, user_id, true, |r| {
         !r.deleted && user.as_ref().is_some_and(|u| apply_contact(r, u))
@@ -243,7 +246,9 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
         } else {
             apply_unit_event(app, event, deadline).await?;
         }
-        app.store.record_event(&key, remember_until(app)).await?;
+        app.store
+            .record_event(&key, remember_until(&app.config.onboarding))
+            .await?;
     }
     metrics::emit(Metric::WebhookApplied { source: "unit" });
     Ok(ok("processed"))
@@ -300,7 +305,7 @@ async fn apply_archive(app: &App, event: &UnitEvent, deadline: Instant) -> Resul
 /// nothing (an alert).
 async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Result<(), ApiError> {
     let claimed_customer = related::<CustomerId>(event, "customer");
-    let Some(application_id) = event_application(app, event, deadline).await? else {
+    let Some(application_id) = event_application(&app.unit, event, deadline).await? else {
         return Ok(());
     };
     let application = match app.unit.get_application(&application_id, deadline).await {
@@ -340,7 +345,7 @@ async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Re
 /// The application an event is about: the one it names, or the application of the customer it
 /// names (as Unit relates them). `None` when there is none, or Unit knows no such customer.
 async fn event_application(
-    app: &App,
+    unit: &UnitClient,
     event: &UnitEvent,
     deadline: Instant,
 ) -> Result<Option<ApplicationId>, ApiError> {
@@ -351,7 +356,7 @@ async fn event_application(
         tracing::info!(event_id = %event.id, "event without an application; ignored");
         return Ok(None);
     };
-    match app.unit.get_customer(&customer_id, deadline).await {
+    match unit.get_customer(&customer_id, deadline).await {
         Ok(customer) => {
             let application = customer.related::<ApplicationId>("application");
             if application.is_none() {

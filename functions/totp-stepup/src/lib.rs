@@ -19,8 +19,8 @@ use shared::domain::UserId;
 use shared::error::{StytchRefusal, code_check_failure, never_checked};
 use shared::jwt::{Freshness, VerifiedSession};
 use shared::secrets::SecretString;
-use shared::store::{self, Attempt, AuditEntry};
-use shared::stytch::{Authenticated, StytchError};
+use shared::store::{self, Attempt, AuditEntry, AuditLog, UserRecords};
+use shared::stytch::{Authenticated, StytchClient, StytchError};
 use shared::{ApiError, App};
 use tokio::time::Instant;
 
@@ -208,10 +208,10 @@ async fn replace_totp(
     }
     let created = app.stytch.create_totp(user_id, deadline).await?;
     tracing::info!(totp_id = %created.totp_id, had_active, "TOTP replaced");
-    bind(app, user_id, &created.totp_id, proof.contact).await?;
+    bind(&*app.store, user_id, &created.totp_id, proof.contact).await?;
     if had_active {
-        let revoked = revoke_other_sessions(app, session, None, deadline).await;
-        audit(app, req, user_id, "totp_replaced").await?;
+        let revoked = revoke_other_sessions(&app.stytch, session, None, deadline).await;
+        audit(&*app.store, req, user_id, "totp_replaced").await?;
         tracing::info!(revoked, "the user's other sessions were revoked");
     }
     Ok(enrolled(created))
@@ -231,7 +231,7 @@ async fn start_enrolment(
         match app.stytch.create_totp(user_id, deadline).await {
             Ok(created) => {
                 tracing::info!(totp_id = %created.totp_id, "TOTP enrolment started");
-                bind(app, user_id, &created.totp_id, proof.contact).await?;
+                bind(&*app.store, user_id, &created.totp_id, proof.contact).await?;
                 return Ok(enrolled(created));
             }
             Err(e)
@@ -259,8 +259,13 @@ async fn start_enrolment(
 /// Records the TOTP enrolled through this route as the user's authenticator (SECURITY.md, "A
 /// password alone does not bind a bank customer's authenticator"), confirmed when the enrolling
 /// session proved the contact on the user's Unit customer.
-async fn bind(app: &App, user_id: &UserId, totp_id: &str, confirmed: bool) -> Result<(), ApiError> {
-    store::modify(&*app.store, user_id, true, |r| {
+async fn bind(
+    records: &dyn UserRecords,
+    user_id: &UserId,
+    totp_id: &str,
+    confirmed: bool,
+) -> Result<(), ApiError> {
+    store::modify(records, user_id, true, |r| {
         r.totp_id = Some(totp_id.to_owned());
         r.totp_confirmed_at = confirmed.then(store::timestamp);
         true
@@ -283,12 +288,12 @@ fn enrolled(created: shared::stytch::TotpCreated) -> Response<Body> {
 /// produced): a thief's session on a lost phone must not outlive the recovery. Best effort
 /// after the fact (the step-up or replacement is done): a failure is logged. Returns how many.
 async fn revoke_other_sessions(
-    app: &App,
+    stytch: &StytchClient,
     session: &VerifiedSession,
     keep: Option<&str>,
     deadline: Instant,
 ) -> usize {
-    let sessions = match app.stytch.get_sessions(&session.user_id, deadline).await {
+    let sessions = match stytch.get_sessions(&session.user_id, deadline).await {
         Ok(sessions) => sessions,
         Err(e) => {
             tracing::error!(error = %e, "could not list the user's sessions to revoke them");
@@ -300,7 +305,7 @@ async fn revoke_other_sessions(
         .iter()
         .filter(|s| s.session_id != session.session_id && Some(s.session_id.as_str()) != keep)
     {
-        match app.stytch.revoke_session(&other.session_id, deadline).await {
+        match stytch.revoke_session(&other.session_id, deadline).await {
             Ok(()) => revoked += 1,
             Err(e) => tracing::error!(error = %e, "could not revoke one of the user's sessions"),
         }
@@ -309,19 +314,23 @@ async fn revoke_other_sessions(
 }
 
 /// An audit entry of a security event of the user's.
-async fn audit(app: &App, req: &Request, user_id: &UserId, event: &str) -> Result<(), ApiError> {
-    app.store
-        .put_audit(&AuditEntry {
-            event: Some(event.to_owned()),
-            user_id: user_id.clone(),
-            customer_id: None,
-            scopes: shared::domain::Scopes::default(),
-            issued_at: shared::store::timestamp_millis(),
-            request_id: shared::http::request_id(req),
-            expires_in: 0,
-        })
-        .await
-        .map_err(Into::into)
+async fn audit(
+    log: &dyn AuditLog,
+    req: &Request,
+    user_id: &UserId,
+    event: &str,
+) -> Result<(), ApiError> {
+    log.put_audit(&AuditEntry {
+        event: Some(event.to_owned()),
+        user_id: user_id.clone(),
+        customer_id: None,
+        scopes: shared::domain::Scopes::default(),
+        issued_at: shared::store::timestamp_millis(),
+        request_id: shared::http::request_id(req),
+        expires_in: 0,
+    })
+    .await
+    .map_err(Into::into)
 }
 
 enum Check<'a> {
@@ -389,7 +398,7 @@ async fn reserve(
         Attempt::Refused { retry_after } => {
             tracing::warn!("TOTP checks locked for this session");
             shared::metrics::emit(shared::metrics::Metric::TotpLockout);
-            revoke(app, &session.session_id, deadline).await;
+            revoke(&app.stytch, &session.session_id, deadline).await;
             return Err(ApiError::too_many_attempts(retry_after));
         }
     };
@@ -410,8 +419,8 @@ async fn reserve(
 }
 
 /// Revokes one Stytch session (best effort: a failure is logged; the counter refuses it anyway).
-async fn revoke(app: &App, session_id: &str, deadline: Instant) {
-    if let Err(e) = app.stytch.revoke_session(session_id, deadline).await {
+async fn revoke(stytch: &StytchClient, session_id: &str, deadline: Instant) {
+    if let Err(e) = stytch.revoke_session(session_id, deadline).await {
         tracing::warn!(error = %e, "could not revoke the locked session at Stytch");
     }
 }
@@ -456,7 +465,7 @@ async fn check(
             if at_limit {
                 tracing::warn!("the session reached TOTP_MAX_FAILURES; revoked");
                 shared::metrics::emit(shared::metrics::Metric::TotpLockout);
-                revoke(app, &session.session_id, deadline).await;
+                revoke(&app.stytch, &session.session_id, deadline).await;
             }
             Err(answer)
         }
@@ -503,7 +512,7 @@ async fn after_step_up(
                 .session
                 .as_ref()
                 .map(|s| s.session_id.as_str());
-            let revoked = revoke_other_sessions(app, session, keep, deadline).await;
+            let revoked = revoke_other_sessions(&app.stytch, session, keep, deadline).await;
             tracing::info!(
                 revoked,
                 "recovery login: the user's other sessions were revoked"
