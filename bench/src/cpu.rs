@@ -139,13 +139,13 @@ pub async fn stepped_up_user(
     http: &reqwest::Client,
 ) -> Result<(String, String, Vec<u8>), Error> {
     let (user_id, jwt, email) = stack.sign_up(http).await?;
-    // The bank account's e-mail proven in the session binds the authenticator enrolled next;
-    // proven first, it is also the verified address the application defaults to.
+    // The bank account's e-mail (the application's) proven in the session binds the
+    // authenticator enrolled next.
     let jwt = stack.prove_email(http, &jwt, &email).await?;
     let applied = http
         .post(format!("{api_url}/onboarding/application"))
         .bearer_auth(&jwt)
-        .json(&crate::measure::kyc())
+        .json(&crate::measure::kyc(&email))
         .send()
         .await?;
     if !applied.status().is_success() {

@@ -58,12 +58,14 @@ pub(crate) async fn secrets_json(stack: &LocalStack) -> Result<String, Error> {
     .to_string())
 }
 
-/// The KYC of a bench applicant, with an SSN of its own. The e-mail is given: a password
-/// sign-up's address is unverified, and the route prefills only a verified one.
-pub(crate) fn kyc() -> Value {
+/// The KYC of a bench applicant with the e-mail they signed up with, and an SSN of its own. The
+/// e-mail is typed, as an applicant does: a password sign-up's address is unverified until
+/// proven, and the route defaults only to a verified one. It is the sign-up address, so that a
+/// later proof of it in the session confirms the authenticator.
+pub(crate) fn kyc(email: &str) -> Value {
     json!({"full_name": {"first": "Bench", "last": "Mark"}, "date_of_birth": "1990-01-01",
         "address": {"street": "1 Main St", "city": "Springfield", "state": "IL", "postal_code": "62701", "country": "US"},
-        "phone": {"country_code": "1", "number": "5555550198"}, "email": "bench@example.com",
+        "phone": {"country_code": "1", "number": "5555550198"}, "email": email,
         "ssn": format!("{:09}", 100_000_000 + fastrand::u32(..800_000_000))})
 }
 

@@ -428,7 +428,7 @@ async fn onboarding_trips(
     .await;
     trips.trip("GET /onboarding (form pending)", before)?;
     let before = trips.mark();
-    apply(app, jwt, &kyc()).await?;
+    apply(app, jwt, &kyc(email)).await?;
     trips.trip("POST /onboarding/application (approved at once)", before)?;
     let approved = json!({"data": [{"id": format!("{}", 800_000 + fastrand::u32(..0x100_0000)), "type": "customer.created", "attributes": {"createdAt": sandboxes::rfc3339(sandboxes::now())},
         "relationships": {"application": {"data": {"type": "individualApplication", "id": app.store.get_user(user_id).await?.and_then(|r| r.application_id).map(String::from).unwrap_or_default()}}}}]})
@@ -669,8 +669,8 @@ async fn repeated_calls(
     http: &reqwest::Client,
     trips: &mut Trips<'_>,
 ) -> Result<(), Error> {
-    let (_, jwt, _) = stack.sign_up(http).await?;
-    let mut pending = kyc();
+    let (_, jwt, email) = stack.sign_up(http).await?;
+    let mut pending = kyc(&email);
     // One of Unit's test SSNs: the application waits on review.
     pending["ssn"] = json!("000000004");
     apply(app, &jwt, &pending).await?;
