@@ -62,6 +62,9 @@ export LOCAL_STACK_RECORD="$root/target/exchanges.jsonl" E2E_LOG_FILE="$root/tar
 rm -f "$LOCAL_STACK_RECORD" "$E2E_LOG_FILE"
 cargo test --workspace --locked -- --include-ignored
 
+step "the bench's flows still run (bench trips, debug build, few requests; figures not judged)"
+RUST_LOG=error target/debug/bench trips --overhead-requests 20 > "$root/target/bench-trips.md"
+
 step "the Stytch sandbox against Stytch's official Rust SDK"
 cargo test "${conformance[@]}"
 
