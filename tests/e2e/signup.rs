@@ -820,23 +820,36 @@ async fn forged_archives_and_foreign_subjects_change_nothing() {
     let stack = Stack::start(&[]).await;
     let (login, customer) = stack.onboarded("forged-archive@example.com").await;
     let jwt = stack.stepped_up(&login).await;
-    let forged = stack.unit_event("evt-archive-1", "customer.archived", now(), None, Some(&customer));
+    let forged = stack.unit_event(
+        "evt-archive-1",
+        "customer.archived",
+        now(),
+        None,
+        Some(&customer),
+    );
     assert_eq!(json_of(forged).await.0, 200);
     let record = stack.record(&login.user_id).await.unwrap();
     assert_eq!(record.customer_archived_at, None, "Unit says it is active");
-    let (status, body) =
-        json_of(stack.customer_token(&jwt, json!({"scope": "cards-write"}))).await;
+    let (status, body) = json_of(stack.customer_token(&jwt, json!({"scope": "cards-write"}))).await;
     assert_eq!(status, 200, "sensitive tokens still minted: {body}");
     // A customer bound at Unit to a subject that is no Stytch user id, then archived for real.
-    let stranger = stack.unit_customer("stranger@example.com", Some("admin")).await;
+    let stranger = stack
+        .unit_customer("stranger@example.com", Some("admin"))
+        .await;
     let (_, doc) = json_of(stack.unit_call(Method::GET, &format!("/customers/{stranger}"))).await;
     let application = doc["data"]["relationships"]["application"]["data"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let archive = json!({"data": {"type": "archiveCustomer", "attributes": {"reason": "ByCustomer"}}});
+    let archive =
+        json!({"data": {"type": "archiveCustomer", "attributes": {"reason": "Inactive"}}});
     let path = format!("/customers/{stranger}/archive");
-    assert_eq!(json_of(stack.unit_call(Method::POST, &path).json(&archive)).await.0, 200);
+    assert_eq!(
+        json_of(stack.unit_call(Method::POST, &path).json(&archive))
+            .await
+            .0,
+        200
+    );
     for (id, kind) in [
         ("evt-stranger-1", "application.approved"),
         ("evt-stranger-2", "customer.created"),
@@ -844,10 +857,23 @@ async fn forged_archives_and_foreign_subjects_change_nothing() {
     ] {
         let delivery = stack.unit_event(id, kind, now(), Some(&application), Some(&stranger));
         let (status, reply) = json_of(delivery).await;
-        assert_eq!((status, reply["status"].as_str()), (200, Some("processed")), "{kind}");
+        assert_eq!(
+            (status, reply["status"].as_str()),
+            (200, Some("processed")),
+            "{kind}"
+        );
     }
-    assert!(stack.record("admin").await.is_none(), "no record under a foreign subject");
-    let linked = stack.local.app.store.user_for_application(&application).await.unwrap();
+    assert!(
+        stack.record("admin").await.is_none(),
+        "no record under a foreign subject"
+    );
+    let linked = stack
+        .local
+        .app
+        .store
+        .user_for_application(&application)
+        .await
+        .unwrap();
     assert_eq!(linked, None, "the application is bound to nobody");
 }
 
