@@ -361,7 +361,11 @@ fn may_apply(r: &shared::store::UserRecord) -> Result<Option<Response<Body>>, Ap
     if r.customer_archived_at.is_some() {
         return Err(ApiError::customer_archived());
     }
-    if r.application_id.is_some() && !r.application_status.as_ref().is_some_and(|s| s.is_closed()) {
+    // A bank customer (an operator may have linked one that came from no application) has
+    // what an application would give; an open application is in progress.
+    let open =
+        r.application_id.is_some() && !r.application_status.as_ref().is_some_and(|s| s.is_closed());
+    if r.customer_id.is_some() || open {
         return Err(ApiError::application_exists());
     }
     // Our create of a moment ago may still run at Unit: this one would race it.
@@ -473,6 +477,28 @@ fn pending(record: &shared::store::UserRecord) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bank_customer_or_an_open_application_may_not_apply_again() {
+        let user = "user-test-1".parse().unwrap();
+        let mut linked = shared::store::UserRecord::new(user);
+        linked.link_customer(&"10000".parse().unwrap(), None);
+        let code = |r| may_apply(r).err().map(|e| e.code);
+        assert_eq!(
+            code(&linked),
+            Some(shared::error::ErrorCode::ApplicationExists)
+        );
+        let mut denied = shared::store::UserRecord::new("user-test-2".parse().unwrap());
+        denied.apply_application(
+            &"60".parse().unwrap(),
+            &shared::domain::ApplicationStatus::Denied,
+            None,
+        );
+        assert!(
+            may_apply(&denied).unwrap().is_none(),
+            "a denied user may apply again"
+        );
+    }
 
     fn valid() -> serde_json::Value {
         serde_json::json!({

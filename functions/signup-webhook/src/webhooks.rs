@@ -182,16 +182,22 @@ struct UnitEvents {
     data: Vec<UnitEvent>,
 }
 
-/// The id of the event's `name` relationship as the domain's identity `T`: an id that is not
-/// one (not a Unit id) is as good as none.
-fn related<T: TryFrom<String>>(event: &UnitEvent, name: &str) -> Option<T> {
-    let id = event
+/// The id of the event's `name` relationship, as the event writes it.
+fn related_id<'a>(event: &'a UnitEvent, name: &str) -> Option<&'a str> {
+    event
         .relationships
         .get(name)?
         .get("data")?
         .get("id")?
-        .as_str()?;
-    T::try_from(id.to_owned()).ok()
+        .as_str()
+}
+
+/// The id of the event's `name` relationship: `Ok(None)` when it names none, `Err(())` when
+/// what it names is not a `T` (not a Unit id): such an event is about nothing of ours.
+fn related<T: TryFrom<String>>(event: &UnitEvent, name: &str) -> Result<Option<T>, ()> {
+    related_id(event, name)
+        .map(|id| T::try_from(id.to_owned()).map_err(drop))
+        .transpose()
 }
 
 /// The event's `createdAt` (RFC 3339), epoch seconds.
@@ -258,8 +264,8 @@ pub async fn unit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> 
 /// the customer must be `Archived` at Unit and bound to the user its `jwtSubject` names in our
 /// record. The reason is logged for the operator, never shown to the user.
 async fn apply_archive(app: &App, event: &UnitEvent, deadline: Instant) -> Result<(), ApiError> {
-    let Some(customer_id) = related::<CustomerId>(event, "customer") else {
-        tracing::info!(event_id = %event.id, "customer.archived without a customer; ignored");
+    let Ok(Some(customer_id)) = related::<CustomerId>(event, "customer") else {
+        tracing::info!(event_id = %event.id, "customer.archived without a Unit customer id; ignored");
         return Ok(());
     };
     let customer = match app.unit.get_customer(&customer_id, deadline).await {
@@ -304,7 +310,8 @@ async fn apply_archive(app: &App, event: &UnitEvent, deadline: Instant) -> Resul
 /// the event, and a customer it names that is not the application's customer at Unit changes
 /// nothing (an alert).
 async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Result<(), ApiError> {
-    let claimed_customer = related::<CustomerId>(event, "customer");
+    // The claim is compared as the event writes it: one Unit does not make is a mismatch too.
+    let claimed_customer = related_id(event, "customer");
     let Some(application_id) = event_application(&app.unit, event, deadline).await? else {
         return Ok(());
     };
@@ -316,8 +323,8 @@ async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Re
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(claimed) = &claimed_customer
-        && application.related_id("customer") != Some(claimed.as_str())
+    if let Some(claimed) = claimed_customer
+        && application.related_id("customer") != Some(claimed)
     {
         metrics::alert(
             "event_customer_mismatch",
@@ -331,7 +338,7 @@ async fn apply_unit_event(app: &App, event: &UnitEvent, deadline: Instant) -> Re
     let Some(user_id) = application_owner(app, &application, deadline).await? else {
         tracing::info!(
             %application_id,
-            "application without jwtSubject from none of our forms; not ours"
+            "application whose jwtSubject is no Stytch user, or without one and from none of our forms; not ours"
         );
         return Ok(());
     };
@@ -349,10 +356,17 @@ async fn event_application(
     event: &UnitEvent,
     deadline: Instant,
 ) -> Result<Option<ApplicationId>, ApiError> {
-    if let Some(id) = related::<ApplicationId>(event, "application") {
+    let (Ok(application), Ok(customer)) = (
+        related::<ApplicationId>(event, "application"),
+        related::<CustomerId>(event, "customer"),
+    ) else {
+        tracing::info!(event_id = %event.id, "event naming something that is no Unit id; ignored");
+        return Ok(None);
+    };
+    if let Some(id) = application {
         return Ok(Some(id));
     }
-    let Some(customer_id) = related::<CustomerId>(event, "customer") else {
+    let Some(customer_id) = customer else {
         tracing::info!(event_id = %event.id, "event without an application; ignored");
         return Ok(None);
     };

@@ -552,7 +552,9 @@ impl ApplicationLinks for DynamoStore {
             .get(key(format!("APP#{application_id}"), "LINK"))
             .await?
         {
-            Some(item) => identity(&item, "user_id", crate::domain::UserId::parse),
+            Some(item) => identity(&item, "user_id", crate::domain::UserId::parse)?
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt("missing user_id".into())),
             None => Ok(None),
         }
     }

@@ -323,7 +323,9 @@ impl UserRecord {
     ) -> bool {
         let record = self;
         let same = record.application_id.as_ref() == Some(application_id);
-        let replaceable = record.application_id.is_none()
+        // A customer an operator linked from no application has no application id, and its
+        // approval is final all the same: no other application's event replaces it.
+        let replaceable = (record.application_id.is_none() && record.customer_id.is_none())
             || record
                 .application_status
                 .as_ref()
@@ -378,6 +380,11 @@ impl UserRecord {
                         .as_ref()
                         .is_some_and(ApplicationStatus::is_closed);
                 let differs = self.application_id.is_some() || self.application_status != approved;
+                if !replaceable {
+                    tracing::warn!(
+                        "the linked customer's user has an open application; it is kept"
+                    );
+                }
                 if replaceable && differs {
                     self.application_id = None;
                     self.application_status = approved;
@@ -530,6 +537,14 @@ mod modify_tests {
             (Some("61"), Some(ApplicationStatus::PendingReview))
         );
         assert_eq!(open.customer_id.as_deref(), Some("10003"));
+        // Its approval is final: no other application's event replaces it.
+        let mut linked = UserRecord::new(id("user-test-5"));
+        linked.link_customer(&id("10004"), None);
+        assert!(!linked.apply_application(&id("62"), &ApplicationStatus::Denied, None));
+        assert_eq!(
+            (linked.application_id, linked.application_status),
+            (None, Some(ApplicationStatus::Approved))
+        );
     }
 
     #[tokio::test]
