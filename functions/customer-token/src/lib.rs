@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use shared::config::{Config, StepUpFactor, TokenSettings};
 use shared::domain::{CustomerId, Scopes};
 use shared::error::FieldProblem;
-use shared::jwt::{Freshness, VerifiedSession};
+use shared::jwt::VerifiedSession;
 use shared::secrets::SecretString;
 use shared::store::{AuditEntry, Slots, TokenSlot, UserRecord};
 use shared::stytch::StytchClient;
@@ -176,11 +176,7 @@ fn check_step_up(
     if sensitive.is_empty() {
         return Ok(());
     }
-    let fresh = Freshness {
-        max_age: config.step_up.max_age,
-        leeway: config.session.leeway,
-        now,
-    };
+    let fresh = shared::authenticator::step_up_window(config, now);
     if session.has_step_up(&config.step_up.factors, fresh) {
         return Ok(());
     }

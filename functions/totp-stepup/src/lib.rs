@@ -17,7 +17,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::domain::UserId;
 use shared::error::{StytchRefusal, code_check_failure, never_checked};
-use shared::jwt::{Freshness, VerifiedSession};
+use shared::jwt::VerifiedSession;
 use shared::secrets::SecretString;
 use shared::store::{self, Attempt, AuditEntry, AuditLog, UserRecords};
 use shared::stytch::{Authenticated, StytchClient, StytchError};
@@ -146,11 +146,10 @@ async fn enrol(
         tracing::warn!("TOTP enrolments limited for this user");
         return Err(ApiError::too_many_enrolments(retry_after));
     }
-    let proven = session.has_recent_second_factor(Freshness {
-        max_age: config.step_up.max_age,
-        leeway: config.session.leeway,
-        now: shared::http::now_epoch(),
-    });
+    let proven = session.has_recent_second_factor(shared::authenticator::step_up_window(
+        config,
+        shared::http::now_epoch(),
+    ));
     let refuse = || ApiError::second_factor_required(config.step_up.max_age.as_secs());
     let user_id = &session.user_id;
     // A bank customer's authenticator is bound to the contact on their Unit customer: proving
