@@ -13,6 +13,9 @@
 //!   secrets masked); `DELETE /_sandbox/requests` clears the list.
 //! - `GET /_sandbox/webhooks` lists webhook deliveries and their attempts.
 //! - `GET /_sandbox/connections` counts accepted TCP connections (to check connection reuse).
+//! - Unit's only: `POST /_sandbox/customers/{id}/card` opens a deposit account and a virtual debit
+//!   card for a customer (`{"accountId", "cardId"}`, the same ids on a repeat), as a bank program
+//!   does after approval.
 
 // Sandbox handlers return ready error responses as `Err`; their size is irrelevant in an emulator.
 #![allow(clippy::result_large_err)]

@@ -104,6 +104,22 @@ fn apply_patch(doc: &mut Value, op: &Value) -> Result<(), String> {
     }
 }
 
+/// A converted schema that also takes `null` (OpenAPI's `nullable: true`): `type: [T, "null"]`
+/// (and `null` added to an `enum`), or an `anyOf` with `null` when there is no single type.
+fn or_null(mut out: Map<String, Value>) -> Value {
+    match out.get_mut("type") {
+        Some(Value::String(t)) => {
+            let t = t.clone();
+            out.insert("type".into(), json!([t, "null"]));
+            if let Some(Value::Array(values)) = out.get_mut("enum") {
+                values.push(Value::Null);
+            }
+            Value::Object(out)
+        }
+        _ => json!({ "anyOf": [Value::Object(out), { "type": "null" }] }),
+    }
+}
+
 /// Turns OpenAPI 3.0 schemas reachable from one root into one JSON Schema document.
 struct Bundler<'a> {
     files: &'a HashMap<String, Value>,
@@ -175,6 +191,7 @@ impl<'a> Bundler<'a> {
             };
         }
         let mut out = Map::new();
+        let mut closed_composition = false;
         for (key, value) in object {
             let converted = match key.as_str() {
                 "nullable" | "discriminator" | "example" | "xml" | "externalDocs"
@@ -188,7 +205,12 @@ impl<'a> Bundler<'a> {
                         .collect(),
                 ),
                 "items" | "additionalProperties" | "not" => self.convert(value, file),
-                "allOf" | "anyOf" | "oneOf" => Value::Array(
+                "allOf" => {
+                    let (members, closed) = self.composed(value, file);
+                    closed_composition |= closed;
+                    Value::Array(members)
+                }
+                "anyOf" | "oneOf" => Value::Array(
                     value
                         .as_array()
                         .into_iter()
@@ -205,19 +227,45 @@ impl<'a> Bundler<'a> {
             };
             out.insert(key.to_owned(), converted);
         }
+        if closed_composition {
+            out.insert("unevaluatedProperties".into(), Value::Bool(false));
+        }
         if nullable {
-            match out.get_mut("type") {
-                Some(Value::String(t)) => {
-                    let t = t.clone();
-                    out.insert("type".into(), json!([t, "null"]));
-                    if let Some(Value::Array(values)) = out.get_mut("enum") {
-                        values.push(Value::Null);
-                    }
+            or_null(out)
+        } else {
+            Value::Object(out)
+        }
+    }
+
+    /// An `allOf`'s members, converted. OpenAPI reads a member's `additionalProperties: false`
+    /// across the whole composition (Unit's resources are an `allOf` of the id-and-type schema
+    /// and a closed schema of the rest); JSON Schema reads it per member, which refuses every
+    /// property a sibling adds. So such a member, inline or the schema a `$ref` names, is taken
+    /// without it, and the composition is closed instead (`unevaluatedProperties: false`, which
+    /// the second value says).
+    fn composed(&mut self, members: &Value, file: &str) -> (Vec<Value>, bool) {
+        let mut closed = false;
+        let mut out = Vec::new();
+        for member in members.as_array().into_iter().flatten() {
+            let target = match member.get("$ref").and_then(Value::as_str) {
+                None => Some((member.clone(), file.to_owned())),
+                Some(r) => {
+                    let (f, p) = Self::locate(file, r);
+                    self.lookup(&f, &p).ok().map(|t| (t.clone(), f))
                 }
-                _ => return json!({ "anyOf": [Value::Object(out), { "type": "null" }] }),
+            };
+            match target {
+                Some((Value::Object(mut open), target_file))
+                    if open.get("additionalProperties") == Some(&Value::Bool(false)) =>
+                {
+                    open.remove("additionalProperties");
+                    closed = true;
+                    out.push(self.convert(&Value::Object(open), &target_file));
+                }
+                _ => out.push(self.convert(member, file)),
             }
         }
-        Value::Object(out)
+        (out, closed)
     }
 
     /// The whole document for the schema at `file#pointer`.
@@ -439,18 +487,52 @@ impl Gate {
 impl Operation {
     /// Checks a request body against this operation's schema.
     pub fn check(&self, body: &Value) -> Result<(), Vec<Problem>> {
-        let mut problems = Vec::new();
-        for error in self.validator.iter_errors(body) {
-            collect(&error, &mut problems);
+        problems(&self.validator, &self.source, body)
+    }
+}
+
+/// Every way `value` is off `validator`'s schema, each detail naming `source`.
+fn problems(
+    validator: &jsonschema::Validator,
+    source: &str,
+    value: &Value,
+) -> Result<(), Vec<Problem>> {
+    let mut problems = Vec::new();
+    for error in validator.iter_errors(value) {
+        collect(&error, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        for p in &mut problems {
+            p.detail = format!("{} (Unit's OpenAPI spec, {source})", p.detail);
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            for p in &mut problems {
-                p.detail = format!("{} (Unit's OpenAPI spec, {})", p.detail, self.source);
-            }
-            Err(problems)
-        }
+        Err(problems)
+    }
+}
+
+/// One schema of the spec (overlay applied), converted as the gate converts request schemas:
+/// the contract tests hold the sandbox's answers to the spec's resource schemas with it.
+pub struct Schema {
+    source: String,
+    validator: jsonschema::Validator,
+}
+
+impl Schema {
+    /// The schema at `reference`: a spec file and a pointer into it, e.g.
+    /// `schemas/card/card.json#/components/schemas/IndividualVirtualDebitCard`.
+    pub fn load(reference: &str) -> Result<Self, String> {
+        let (files, _) = parse_files()?;
+        let document = Bundler::new(&files).bundle("", reference)?;
+        Ok(Self {
+            source: reference.to_owned(),
+            validator: compile(&document).map_err(|e| format!("{reference}: {e}"))?,
+        })
+    }
+
+    /// Checks a value (an answer's resource) against the schema.
+    pub fn check(&self, value: &Value) -> Result<(), Vec<Problem>> {
+        problems(&self.validator, &self.source, value)
     }
 }
 
@@ -479,7 +561,7 @@ fn collect(error: &jsonschema::ValidationError<'_>, out: &mut Vec<Problem>) {
             pointer: format!("{at}/{}", property.as_str().unwrap_or_default()),
             detail: "is required".into(),
         }),
-        Kind::AdditionalProperties { unexpected } => {
+        Kind::AdditionalProperties { unexpected } | Kind::UnevaluatedProperties { unexpected } => {
             for name in unexpected {
                 out.push(Problem {
                     pointer: format!("{at}/{name}"),
@@ -601,6 +683,54 @@ mod tests {
             .check(&Method::POST, "/application-forms", &v2(), &keyless)
             .unwrap_err();
         assert_eq!(problems[0].pointer, "/data/attributes/idempotencyKey");
+    }
+
+    #[test]
+    fn an_all_of_is_closed_as_a_whole_not_member_by_member() {
+        let g = gate();
+        let h = HeaderMap::new();
+        // Each has an `allOf` whose member says `additionalProperties: false` (the card's
+        // relationships inline, the account's through a `$ref`): read member by member, no
+        // relationship at all would pass.
+        let card = json!({"data": {"type": "individualVirtualDebitCard", "attributes": {},
+            "relationships": {"account": {"data": {"type": "depositAccount", "id": "10002"}}}}});
+        g.check(&Method::POST, "/cards", &h, &card)
+            .expect("on spec");
+        let account = json!({"data": {"type": "depositAccount",
+            "attributes": {"depositProduct": "checking"},
+            "relationships": {"customer": {"data": {"type": "customer", "id": "10001"}}}}});
+        g.check(&Method::POST, "/accounts", &h, &account)
+            .expect("on spec");
+        let mut stray = card.clone();
+        stray["data"]["relationships"]["acount"] = json!({"data": {"type": "account", "id": "1"}});
+        let problems = g.check(&Method::POST, "/cards", &h, &stray).unwrap_err();
+        assert_eq!(
+            problems[0].pointer, "/data/relationships/acount",
+            "{problems:?}"
+        );
+
+        let schema =
+            Schema::load("schemas/card/card.json#/components/schemas/IndividualVirtualDebitCard")
+                .unwrap();
+        let mut answer = json!({"type": "individualVirtualDebitCard", "id": "10003",
+            "attributes": {"createdAt": "2026-01-02T03:04:05.678Z", "last4Digits": "0003",
+                "expirationDate": "2030-01", "status": "Active"},
+            "relationships": {"account": {"data": {"type": "depositAccount", "id": "10002"}}}});
+        schema
+            .check(&answer)
+            .expect("type and id come from the other member");
+        answer["attributes"]["status"] = json!("Paused");
+        answer["attributes"]["colour"] = json!("blue");
+        answer["extra"] = json!(1);
+        let pointers: Vec<String> = schema
+            .check(&answer)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.pointer)
+            .collect();
+        for p in ["/attributes/status", "/attributes/colour", "/extra"] {
+            assert!(pointers.contains(&p.to_owned()), "{p} in {pointers:?}");
+        }
     }
 
     #[test]

@@ -994,6 +994,7 @@ async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
         jwt_token: shared::secrets::SecretString::new(login.session_jwt.clone()),
         expires_in: 600,
         resources: None,
+        upgradable_scope: None,
     };
     let issued = stack
         .unit_client()
@@ -1048,6 +1049,10 @@ async fn every_kind_of_request_we_make_is_gated_by_units_openapi_spec() {
         "scope": "customers", "jwtToken": "eyJ", "expiresIn": "900"}}});
     let verification =
         json!({"data": {"type": "customerTokenVerification", "attributes": {"channel": "email"}}});
+    let account = json!({"data": {"type": "depositAccount", "attributes": {"tags": {"purpose": "checking"}},
+        "relationships": {"customer": {"data": {"type": "customer", "id": "424242"}}}}});
+    let card = json!({"data": {"type": "individualVirtualDebitCard", "attributes": {},
+        "relationships": {}}});
     let cases = [
         (
             Method::POST,
@@ -1079,6 +1084,13 @@ async fn every_kind_of_request_we_make_is_gated_by_units_openapi_spec() {
             verification,
             "/data/attributes/channel",
         ),
+        (
+            Method::POST,
+            "/accounts",
+            account,
+            "/data/attributes/depositProduct",
+        ),
+        (Method::POST, "/cards", card, "/data/relationships/account"),
     ];
     for (method, path, body, pointer) in cases {
         let (status, answer) = json_of(
@@ -1104,5 +1116,515 @@ async fn every_kind_of_request_we_make_is_gated_by_units_openapi_spec() {
             "{answer}"
         );
     }
-    assert_eq!(sandboxes::unit::spec().operations().len(), 6);
+    assert_eq!(sandboxes::unit::spec().operations().len(), 8);
+}
+
+// ---------------------------------------------------------------- Unit accounts and cards
+
+/// Holds `value` to the schema at `reference` of Unit's OpenAPI spec (converted as the gate
+/// converts request schemas).
+fn assert_on_spec(reference: &str, value: &Value) {
+    let schema = sandboxes::unit_spec::Schema::load(reference).unwrap();
+    if let Err(problems) = schema.check(value) {
+        panic!("{value} is off {reference}: {problems:?}");
+    }
+}
+
+const DEPOSIT_ACCOUNT: &str = "schemas/account/account.json#/components/schemas/DepositAccount";
+const VIRTUAL_CARD: &str = "schemas/card/card.json#/components/schemas/IndividualVirtualDebitCard";
+
+fn deposit_account(customer: &str, key: &str) -> Value {
+    json!({"data": {"type": "depositAccount",
+        "attributes": {"depositProduct": "checking", "tags": {"purpose": "contract"}, "idempotencyKey": key},
+        "relationships": {"customer": {"data": {"type": "customer", "id": customer}}}}})
+}
+
+fn virtual_card(account: &str, attributes: Value) -> Value {
+    json!({"data": {"type": "individualVirtualDebitCard", "attributes": attributes,
+        "relationships": {"account": {"data": {"type": "depositAccount", "id": account}}}}})
+}
+
+#[tokio::test]
+async fn the_org_opens_deposit_accounts_and_virtual_cards_as_the_spec_describes_them() {
+    let stack = Sandboxes::start().await;
+    let customer = approved_customer(&stack, "user-test-cards").await;
+    let (status, account) = json_of(
+        stack
+            .unit_call(Method::POST, "/accounts")
+            .json(&deposit_account(&customer, "acct-1")),
+    )
+    .await;
+    assert_eq!(status, 201, "{account}");
+    assert_on_spec(DEPOSIT_ACCOUNT, &account["data"]);
+    let attributes = &account["data"]["attributes"];
+    assert_eq!(
+        (
+            &attributes["status"],
+            &attributes["balance"],
+            &attributes["available"]
+        ),
+        (&json!("Open"), &json!(0), &json!(0))
+    );
+    assert_eq!(attributes["name"], "Peter Parker", "the holder's name");
+    assert_eq!(
+        account["data"]["relationships"]["customer"]["data"]["id"],
+        customer
+    );
+    let account_id = account["data"]["id"].as_str().unwrap().to_owned();
+    let (status, replay) = json_of(
+        stack
+            .unit_call(Method::POST, "/accounts")
+            .json(&deposit_account(&customer, "acct-1")),
+    )
+    .await;
+    assert_eq!(
+        (status, &replay["data"]["id"]),
+        (201, &account["data"]["id"])
+    );
+    let (status, got) =
+        json_of(stack.unit_call(Method::GET, &format!("/accounts/{account_id}"))).await;
+    assert_eq!((status, &got["data"]), (200, &account["data"]));
+    let (status, body) = json_of(
+        stack
+            .unit_call(Method::POST, "/accounts")
+            .json(&deposit_account("999999", "acct-2")),
+    )
+    .await;
+    assert_eq!(status, 404, "an unknown customer: {body}");
+    assert_unit_errors(&body, "404");
+
+    let (status, card) = json_of(stack.unit_call(Method::POST, "/cards").json(&virtual_card(
+        &account_id,
+        json!({"idempotencyKey": "card-1"}),
+    )))
+    .await;
+    assert_eq!(status, 201, "{card}");
+    assert_on_spec(VIRTUAL_CARD, &card["data"]);
+    let data = &card["data"];
+    assert_eq!(data["type"], "individualVirtualDebitCard");
+    assert_eq!(
+        data["attributes"]["status"], "Active",
+        "virtual cards need no activation"
+    );
+    assert_eq!(data["relationships"]["account"]["data"]["id"], account_id);
+    assert_eq!(data["relationships"]["customer"]["data"]["id"], customer);
+    let card_id = data["id"].as_str().unwrap();
+    let (status, got) = json_of(stack.unit_call(Method::GET, &format!("/cards/{card_id}"))).await;
+    assert_eq!((status, &got["data"]), (200, data));
+    let (_, replay) = json_of(stack.unit_call(Method::POST, "/cards").json(&virtual_card(
+        &account_id,
+        json!({"idempotencyKey": "card-1"}),
+    )))
+    .await;
+    assert_eq!(
+        replay["data"]["id"], data["id"],
+        "the same key, the same card"
+    );
+    let (status, dated) = json_of(
+        stack
+            .unit_call(Method::POST, "/cards")
+            .json(&virtual_card(&account_id, json!({"expiryDate": "2099-01"}))),
+    )
+    .await;
+    assert_eq!(status, 400, "3 to 5 years only: {dated}");
+    assert_eq!(
+        dated["errors"][0]["source"]["pointer"],
+        "/data/attributes/expiryDate"
+    );
+
+    // Other card types are refused; so are cards of business accounts and unknown accounts.
+    let physical = json!({"data": {"type": "individualDebitCard", "attributes": {},
+        "relationships": {"account": {"data": {"type": "depositAccount", "id": account_id}}}}});
+    let (status, body) = json_of(stack.unit_call(Method::POST, "/cards").json(&physical)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["source"]["pointer"], "/data/type");
+    let business = stack
+        .unit
+        .add_business_customer("Pied Piper", "ops@example.com");
+    let (status, business_account) = json_of(
+        stack
+            .unit_call(Method::POST, "/accounts")
+            .json(&deposit_account(&business, "acct-business")),
+    )
+    .await;
+    assert_eq!(
+        status, 201,
+        "businesses hold deposit accounts: {business_account}"
+    );
+    let business_account = business_account["data"]["id"].as_str().unwrap();
+    let (status, body) = json_of(
+        stack
+            .unit_call(Method::POST, "/cards")
+            .json(&virtual_card(business_account, json!({}))),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("individual")
+    );
+    let (status, _) = json_of(
+        stack
+            .unit_call(Method::POST, "/cards")
+            .json(&virtual_card("999999", json!({}))),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // An archived customer gets no new account.
+    let (status, _) = json_of(
+        stack
+            .unit_call(Method::POST, &format!("/customers/{customer}/archive"))
+            .json(
+                &json!({"data": {"type": "archiveCustomer", "attributes": {"reason": "Inactive"}}}),
+            ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = json_of(
+        stack
+            .unit_call(Method::POST, "/accounts")
+            .json(&deposit_account(&customer, "acct-3")),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn the_sandbox_control_opens_an_account_and_a_card_once() {
+    let stack = Sandboxes::start().await;
+    let customer = approved_customer(&stack, "user-test-control").await;
+    let open = || {
+        stack
+            .http
+            .post(stack.unit(&format!("/_sandbox/customers/{customer}/card")))
+    };
+    let (status, first) = json_of(open()).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, second) = json_of(open()).await;
+    assert_eq!((status, &second), (201, &first), "the same ids again");
+    let (account, card) = stack.unit.open_card(&customer).unwrap();
+    assert_eq!(
+        (json!(account), json!(card)),
+        (first["accountId"].clone(), first["cardId"].clone())
+    );
+    assert_eq!(stack.unit.card_status(&card).as_deref(), Some("Active"));
+    let (_, got) = json_of(stack.unit_call(Method::GET, &format!("/cards/{card}"))).await;
+    assert_eq!(
+        got["data"]["relationships"]["account"]["data"]["id"],
+        account
+    );
+    let (status, _) = json_of(
+        stack
+            .http
+            .post(stack.unit("/_sandbox/customers/999999/card")),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(stack.unit.open_card("999999").is_err());
+    let business = stack
+        .unit
+        .add_business_customer("Pied Piper", "ops@example.com");
+    assert!(
+        stack
+            .unit
+            .open_card(&business)
+            .unwrap_err()
+            .contains("individual")
+    );
+    assert_eq!(stack.unit.card_status("999999"), None);
+}
+
+/// A customer token for `customer` minted with `login`'s JWT: `scope`, and `resources` if given.
+async fn card_token(
+    stack: &Sandboxes,
+    customer: &str,
+    login: &support::Login,
+    scope: &str,
+    resources: Option<Value>,
+) -> String {
+    let mut attributes = json!({"scope": scope, "jwtToken": login.session_jwt});
+    if let Some(r) = resources {
+        attributes["resources"] = r;
+    }
+    let (status, body) = json_of(
+        stack
+            .unit_call(Method::POST, &format!("/customers/{customer}/token"))
+            .json(&json!({"data": {"type": "customerToken", "attributes": attributes}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["data"]["attributes"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A call to a card route with `bearer`: its status and body.
+async fn card_call(stack: &Sandboxes, bearer: &str, method: Method, path: &str) -> (u16, Value) {
+    json_of(
+        stack
+            .http
+            .request(method, stack.unit(path))
+            .bearer_auth(bearer),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn customer_tokens_reach_their_cards_as_their_scopes_and_resources_allow() {
+    let stack = Sandboxes::start().await;
+    let peter = stack.sign_up("peter@example.com").await;
+    let customer = approved_customer(&stack, &peter.user_id).await;
+    let (account, card) = stack.unit.open_card(&customer).unwrap();
+    let (_, second) = json_of(
+        stack
+            .unit_call(Method::POST, "/cards")
+            .json(&virtual_card(&account, json!({}))),
+    )
+    .await;
+    let second = second["data"]["id"].as_str().unwrap().to_owned();
+    let mary = stack.sign_up("mary@example.com").await;
+    let other = approved_customer(&stack, &mary.user_id).await;
+    let (_, others_card) = stack.unit.open_card(&other).unwrap();
+    let freeze = format!("/cards/{card}/freeze");
+
+    // `cards` reads, its own cards only, but does not freeze.
+    let reader = card_token(&stack, &customer, &peter, "cards", None).await;
+    let (status, got) = card_call(&stack, &reader, Method::GET, &format!("/cards/{card}")).await;
+    assert_eq!(
+        (status, got["data"]["id"].as_str()),
+        (200, Some(card.as_str()))
+    );
+    let (status, list) = card_call(&stack, &reader, Method::GET, "/cards?sort=-createdAt").await;
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![second.as_str(), card.as_str()],
+        "newest first, no one else's"
+    );
+    assert_eq!(list["meta"]["pagination"]["total"], 2);
+    let (_, page) = card_call(
+        &stack,
+        &reader,
+        Method::GET,
+        "/cards?page[limit]=1&page[offset]=1",
+    )
+    .await;
+    assert_eq!(
+        page["data"][0]["id"],
+        second.as_str(),
+        "oldest first by default, paged"
+    );
+    let (status, refused) = card_call(&stack, &reader, Method::POST, &freeze).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_unit_errors(&refused, "403");
+    assert!(
+        refused["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cards-write")
+    );
+    assert_eq!(stack.unit.card_status(&card).as_deref(), Some("Active"));
+
+    // `cards-write` freezes and unfreezes (and reads).
+    let writer = card_token(&stack, &customer, &peter, "cards-write", None).await;
+    let (status, frozen) = card_call(&stack, &writer, Method::POST, &freeze).await;
+    assert_eq!(
+        (status, &frozen["data"]["attributes"]["status"]),
+        (200, &json!("Frozen"))
+    );
+    assert_on_spec(VIRTUAL_CARD, &frozen["data"]);
+    assert_eq!(
+        card_call(&stack, &writer, Method::POST, &freeze).await.0,
+        400,
+        "already frozen"
+    );
+    let (status, active) = card_call(
+        &stack,
+        &writer,
+        Method::POST,
+        &format!("/cards/{card}/unfreeze"),
+    )
+    .await;
+    assert_eq!(
+        (status, &active["data"]["attributes"]["status"]),
+        (200, &json!("Active"))
+    );
+    assert_eq!(
+        card_call(&stack, &writer, Method::GET, &format!("/cards/{card}"))
+            .await
+            .0,
+        200
+    );
+
+    // Another customer's card is refused, to read or to freeze.
+    for (method, path) in [
+        (Method::GET, format!("/cards/{others_card}")),
+        (Method::POST, format!("/cards/{others_card}/freeze")),
+    ] {
+        let (status, body) = card_call(&stack, &writer, method.clone(), &path).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+    }
+    assert_eq!(
+        stack.unit.card_status(&others_card).as_deref(),
+        Some("Active")
+    );
+
+    // A token limited to the second card touches that card only; one limited to the account
+    // touches every card on it.
+    let limited = card_token(
+        &stack,
+        &customer,
+        &peter,
+        "cards-write",
+        Some(json!([{"type": "card", "ids": [second]}])),
+    )
+    .await;
+    let (status, body) = card_call(&stack, &limited, Method::POST, &freeze).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        card_call(&stack, &limited, Method::GET, &format!("/cards/{card}"))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        card_call(
+            &stack,
+            &limited,
+            Method::POST,
+            &format!("/cards/{second}/freeze")
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, list) = card_call(&stack, &limited, Method::GET, "/cards").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    let by_account = card_token(
+        &stack,
+        &customer,
+        &peter,
+        "cards-write",
+        Some(json!([{"type": "account", "ids": [account]}])),
+    )
+    .await;
+    assert_eq!(
+        card_call(
+            &stack,
+            &by_account,
+            Method::POST,
+            &format!("/cards/{second}/unfreeze")
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Unknown and expired tokens are 401.
+    assert_eq!(
+        card_call(
+            &stack,
+            "v2.public.unknown",
+            Method::GET,
+            &format!("/cards/{card}")
+        )
+        .await
+        .0,
+        401
+    );
+    let (status, short) = json_of(
+        stack
+            .unit_call(Method::POST, &format!("/customers/{customer}/token"))
+            .json(&json!({"data": {"type": "customerToken", "attributes": {
+                "scope": "cards-write", "jwtToken": peter.session_jwt, "expiresIn": 1}}})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let short = short["data"]["attributes"]["token"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = card_call(&stack, short, Method::POST, &freeze).await;
+    assert_eq!(status, 401, "expired: {body}");
+    assert_unit_errors(&body, "401");
+
+    // PIN status needs a sensitive scope.
+    let pin = format!("/cards/{card}/secure-data/pin/status");
+    let (status, body) = card_call(&stack, &writer, Method::GET, &pin).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cards-sensitive")
+    );
+    let sensitive = card_token(&stack, &customer, &peter, "cards-sensitive", None).await;
+    let (status, body) = card_call(&stack, &sensitive, Method::GET, &pin).await;
+    assert_eq!(
+        (status, &body["data"]["attributes"]["status"]),
+        (200, &json!("NotSet"))
+    );
+    assert_on_spec(
+        "schemas/card/cardPaths.json#/components/schemas/UnitPinStatusResponse",
+        &body,
+    );
+
+    // Lost is final: no unfreeze, freeze or close after it.
+    let (status, lost) = card_call(
+        &stack,
+        &writer,
+        Method::POST,
+        &format!("/cards/{card}/report-lost"),
+    )
+    .await;
+    assert_eq!(
+        (status, &lost["data"]["attributes"]["status"]),
+        (200, &json!("Lost"))
+    );
+    for action in ["unfreeze", "freeze", "close", "report-stolen"] {
+        let (status, body) = card_call(
+            &stack,
+            &writer,
+            Method::POST,
+            &format!("/cards/{card}/{action}"),
+        )
+        .await;
+        assert_eq!(status, 400, "{action} after report-lost: {body}");
+        assert_unit_errors(&body, "400");
+    }
+    assert_eq!(stack.unit.card_status(&card).as_deref(), Some("Lost"));
+    let (status, closed) = card_call(
+        &stack,
+        &writer,
+        Method::POST,
+        &format!("/cards/{second}/close"),
+    )
+    .await;
+    assert_eq!(
+        (status, &closed["data"]["attributes"]["status"]),
+        (200, &json!("ClosedByCustomer"))
+    );
+    let (_, stolen) =
+        json_of(stack.unit_call(Method::POST, &format!("/cards/{others_card}/report-stolen")))
+            .await;
+    assert_eq!(
+        stolen["data"]["attributes"]["status"], "Stolen",
+        "the org token may do it all"
+    );
+    let (_, lost_only) = card_call(
+        &stack,
+        &reader,
+        Method::GET,
+        "/cards?filter[status][0]=Lost",
+    )
+    .await;
+    assert_eq!(lost_only["data"].as_array().unwrap().len(), 1);
 }

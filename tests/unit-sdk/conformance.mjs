@@ -264,6 +264,145 @@ await step("customerToken.createTokenVerification: a verification token", async 
   assert.ok(r.data.attributes.verificationToken);
 });
 
+// Accounts and cards, and customer tokens on the card routes (docs/unit-api.md §12).
+const asCustomer = (token) => new Unit(token, unitUrl, { axios: axios.create({ timeout: 10000 }) });
+/** An SDK client holding a customer token of `customer`, minted with `user`'s Stytch JWT. */
+async function withToken(customer, user, scope, resources) {
+  const r = await unit.customerToken.createToken(customer, {
+    type: "customerToken",
+    attributes: { scope, jwtToken: user.session_jwt, expiresIn: 600, ...(resources && { resources }) },
+  });
+  return asCustomer(r.data.attributes.token);
+}
+const onAccount = (id) => ({ account: { data: { type: "depositAccount", id } } });
+
+const account = await step("accounts.create: a deposit account, and its idempotent repeat", async () => {
+  const request = {
+    type: "depositAccount",
+    attributes: { depositProduct: "checking", tags: { test: "unit-sdk" }, idempotencyKey: `account-${randomUUID()}` },
+    relationships: { customer: { data: { type: "customer", id: customerId } } },
+  };
+  const r = await unit.accounts.create(request);
+  assert.equal(r.data.type, "depositAccount");
+  assert.match(r.data.id, /^\d+$/);
+  const a = r.data.attributes;
+  assert.equal(a.status, "Open");
+  assert.deepEqual([a.balance, a.hold, a.available, a.currency], [0, 0, 0, "USD"]);
+  assert.match(a.routingNumber, /^\d{9}$/);
+  assert.match(a.accountNumber, /^\d{10,12}$/);
+  assert.equal(a.name, "Peter Parker");
+  assert.equal(r.data.relationships.customer.data.id, customerId);
+  const again = await unit.accounts.create(request);
+  assert.equal(again.data.id, r.data.id);
+  return r.data;
+});
+await step("accounts.get: the account", async () => {
+  const r = await unit.accounts.get(account.id);
+  assert.equal(r.data.id, account.id);
+  assert.equal(r.data.attributes.depositProduct, "checking");
+});
+const card = await step("cards.create: an individual virtual debit card, Active", async () => {
+  const r = await unit.cards.create({
+    type: "individualVirtualDebitCard",
+    attributes: { tags: { test: "unit-sdk" } },
+    relationships: onAccount(account.id),
+  });
+  assert.equal(r.data.type, "individualVirtualDebitCard");
+  assert.equal(r.data.attributes.status, "Active");
+  assert.match(r.data.attributes.last4Digits, /^\d{4}$/);
+  assert.match(r.data.attributes.expirationDate, /^\d{4}-(0[1-9]|1[0-2])$/);
+  assert.equal(r.data.relationships.account.data.id, account.id);
+  assert.equal(r.data.relationships.customer.data.id, customerId);
+  return r.data;
+});
+const spare = await step("cards.createDebitCard: a second card on the account", async () => {
+  const r = await unit.cards.createDebitCard({ type: "individualVirtualDebitCard", attributes: {}, relationships: onAccount(account.id) });
+  assert.notEqual(r.data.id, card.id);
+  return r.data;
+});
+await step("cards.create of a physical card: 400 (the sandbox issues virtual cards)", async () => {
+  const e = await refusal(
+    unit.cards.create({ type: "individualDebitCard", attributes: {}, relationships: onAccount(account.id) }),
+  );
+  assert.equal(e.errors[0].status, "400");
+  assert.equal(e.errors[0].source.pointer, "/data/type");
+});
+await step("cards.get and cards.list (filter[accountId]) with the org token", async () => {
+  const r = await unit.cards.get(card.id);
+  assert.equal(r.data.id, card.id);
+  const list = await unit.cards.list({ accountId: account.id });
+  assert.deepEqual(list.data.map((c) => c.id), [spare.id, card.id], "newest first (the SDK sends sort=-createdAt)");
+});
+const reader = await step("customer token (scope cards): cards.list and cards.get", async () => {
+  const sdk = await withToken(customerId, peter, "cards");
+  const list = await sdk.cards.list();
+  assert.deepEqual(list.data.map((c) => c.id).sort(), [card.id, spare.id].sort());
+  const r = await sdk.cards.get(card.id);
+  assert.equal(r.data.attributes.status, "Active");
+  return sdk;
+});
+await step("cards.freeze with a cards token: 403 naming cards-write", async () => {
+  const e = await refusal(reader.cards.freeze(card.id));
+  assert.equal(e.errors[0].status, "403");
+  assert.match(e.errors[0].detail, /cards-write/);
+});
+const writer = await step("customer token (scope cards-write): cards.freeze, then cards.unfreeze", async () => {
+  const sdk = await withToken(customerId, peter, "cards-write");
+  const frozen = await sdk.cards.freeze(card.id);
+  assert.equal(frozen.data.attributes.status, "Frozen");
+  const active = await sdk.cards.unfreeze(card.id);
+  assert.equal(active.data.attributes.status, "Active");
+  return sdk;
+});
+await step("cards.getPinStatus: 403 with cards, NotSet with cards-sensitive", async () => {
+  const e = await refusal(reader.cards.getPinStatus(card.id));
+  assert.equal(e.errors[0].status, "403");
+  const sdk = await withToken(customerId, peter, "cards-sensitive");
+  const r = await sdk.cards.getPinStatus(card.id);
+  assert.equal(r.data.type, "pinStatus");
+  assert.equal(r.data.attributes.status, "NotSet");
+});
+await step("a token whose resources name the second card: 403 on the first, 200 on the second", async () => {
+  const sdk = await withToken(customerId, peter, "cards-write", [{ type: "card", ids: [spare.id] }]);
+  const e = await refusal(sdk.cards.freeze(card.id));
+  assert.equal(e.errors[0].status, "403");
+  const r = await sdk.cards.freeze(spare.id);
+  assert.equal(r.data.attributes.status, "Frozen");
+  const list = await sdk.cards.list();
+  assert.deepEqual(list.data.map((c) => c.id), [spare.id]);
+});
+await step("another customer's token: 403 on the card", async () => {
+  const sdk = await withToken(unbound, mary, "cards-write");
+  const e = await refusal(sdk.cards.get(card.id));
+  assert.equal(e.errors[0].status, "403");
+  assert.deepEqual((await sdk.cards.list()).data, []);
+});
+await step("cards.reportLost: Lost, after which cards.unfreeze is 400", async () => {
+  const r = await writer.cards.reportLost(card.id);
+  assert.equal(r.data.attributes.status, "Lost");
+  const e = await refusal(writer.cards.unfreeze(card.id));
+  assert.equal(e.errors[0].status, "400");
+  assert.equal((await unit.cards.get(card.id)).data.attributes.status, "Lost");
+});
+const opened = await step("the /_sandbox/ control opens an account and a card, the same ids twice", async () => {
+  const open = async () => {
+    const r = await fetch(`${unitUrl}/_sandbox/customers/${unbound}/card`, { method: "POST" });
+    assert.equal(r.status, 201);
+    return r.json();
+  };
+  const first = await open();
+  assert.deepEqual(await open(), first);
+  const r = await unit.cards.get(first.cardId);
+  assert.equal(r.data.relationships.account.data.id, first.accountId);
+  return first;
+});
+await step("cards.reportStolen and cards.closeCard", async () => {
+  const stolen = await unit.cards.reportStolen(opened.cardId);
+  assert.equal(stolen.data.attributes.status, "Stolen");
+  const closed = await writer.cards.closeCard(spare.id);
+  assert.equal(closed.data.attributes.status, "ClosedByCustomer");
+});
+
 await step("customers.get of an unknown customer: 404 in Unit's error shape", async () => {
   const e = await refusal(unit.customers.get("999999999"));
   assert.equal(e.errors[0].status, "404");

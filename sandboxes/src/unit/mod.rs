@@ -1,5 +1,5 @@
-//! Unit sandbox: the onboarding and customer-token surface of `docs/unit-api.md`, in JSON:API, with
-//! signed webhooks.
+//! Unit sandbox: the onboarding, customer-token, account and card surface of `docs/unit-api.md`,
+//! in JSON:API, with signed webhooks.
 //!
 //! Readings of the contract's open questions:
 //! - an `idempotencyKey` seen before returns the original resource with 201, whatever the new
@@ -17,7 +17,14 @@
 //! - `application.approved` is sent before `customer.created` (OQ7);
 //! - `POST /customers/{id}/archive` archives (status `Archived`, `archiveReason`) and sends
 //!   `customer.archived`; an archived customer's token requests are answered as any customer's
-//!   (no source says Unit refuses them; the bridge refuses write scopes itself).
+//!   (no source says Unit refuses them; the bridge refuses write scopes itself);
+//! - deposit accounts and individual virtual debit cards (docs/unit-api.md §12): the org token
+//!   does everything; a customer token needs `cards` or `cards-write` to read cards,
+//!   `cards-write` to create, freeze, unfreeze, report lost or stolen and close (close by our
+//!   reading), `cards-sensitive` or `cards-sensitive-write` for the PIN status (our reading);
+//!   another customer's card and a card outside the token's `resources` answer 403; `Lost`,
+//!   `Stolen` and `ClosedByCustomer` are final (400 for any later action);
+//!   `POST /_sandbox/customers/{id}/card` opens an account and a card for a customer at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,13 +41,17 @@ use time::OffsetDateTime;
 use crate::webhooks::Sender;
 use crate::{Controls, Running, now, random_hex};
 
+mod accounts;
 mod applications;
+mod cards;
 mod customers;
 mod forms;
 mod tokens;
 
+use accounts::*;
 pub use applications::sample_applicant;
 use applications::*;
+use cards::*;
 use customers::*;
 use forms::*;
 use tokens::*;
@@ -166,10 +177,22 @@ struct Customer {
     application_id: Option<u64>,
 }
 
+/// A customer token: its customer, scopes, expiry and `resources` restriction.
+#[derive(Clone)]
 struct Grant {
     customer_id: u64,
     scopes: Vec<String>,
     expires_at: OffsetDateTime,
+    /// `None`: every resource of the customer.
+    resources: Option<Resources>,
+}
+
+/// A customer token's `resources`: the cards it may touch, and the accounts whose cards (and the
+/// accounts themselves) it may touch.
+#[derive(Clone, Default)]
+struct Resources {
+    cards: Vec<u64>,
+    accounts: Vec<u64>,
 }
 
 struct Data {
@@ -177,6 +200,8 @@ struct Data {
     applications: BTreeMap<u64, Application>,
     forms: BTreeMap<u64, Form>,
     customers: BTreeMap<u64, Customer>,
+    accounts: BTreeMap<u64, Account>,
+    cards: BTreeMap<u64, Card>,
     grants: HashMap<String, Grant>,
     verifications: HashMap<String, u64>,
     policy: Policy,
@@ -236,6 +261,18 @@ fn error(status: StatusCode, title: &str, detail: &str) -> Response {
 fn fault_body(status: StatusCode, _: &str) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
     error(status, title, "injected by the sandbox")
+}
+
+fn unauthorized() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "the bearer token is missing, invalid or expired",
+    )
+}
+
+fn forbidden(detail: &str) -> Response {
+    error(StatusCode::FORBIDDEN, "Forbidden", detail)
 }
 
 fn invalid(detail: &str, pointer: &str) -> Value {
@@ -314,6 +351,8 @@ impl Unit {
                 applications: BTreeMap::new(),
                 forms: BTreeMap::new(),
                 customers: BTreeMap::new(),
+                accounts: BTreeMap::new(),
+                cards: BTreeMap::new(),
                 grants: HashMap::new(),
                 verifications: HashMap::new(),
                 policy: Policy::Approve,
@@ -407,11 +446,7 @@ impl Unit {
         {
             Ok(())
         } else {
-            Err(error(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "the bearer token is missing, invalid or expired",
-            ))
+            Err(unauthorized())
         }
     }
 
@@ -828,6 +863,8 @@ pub const GATED: &[(Method, &str)] = &[
     (Method::PATCH, "/customers/{id}"),
     (Method::POST, "/customers/{id}/token"),
     (Method::POST, "/customers/{id}/token/verification"),
+    (Method::POST, "/accounts"),
+    (Method::POST, "/cards"),
 ];
 
 /// The request gate, compiled once per process.
@@ -886,6 +923,22 @@ pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
             "/customers/{id}/token/verification",
             post(token_verification),
         )
+        .route("/accounts", post(create_account))
+        .route("/accounts/{id}", get(get_account))
+        .route("/cards", post(create_card).get(list_cards))
+        .route("/cards/{id}", get(get_card))
+        .route("/cards/{id}/freeze", card_action(CardAction::Freeze))
+        .route("/cards/{id}/unfreeze", card_action(CardAction::Unfreeze))
+        .route(
+            "/cards/{id}/report-lost",
+            card_action(CardAction::ReportLost),
+        )
+        .route(
+            "/cards/{id}/report-stolen",
+            card_action(CardAction::ReportStolen),
+        )
+        .route("/cards/{id}/close", card_action(CardAction::Close))
+        .route("/cards/{id}/secure-data/pin/status", get(pin_status))
         .route_layer(axum::middleware::from_fn(spec_gate))
         .route_layer(axum::middleware::from_fn_with_state(
             (controls.clone(), fault_body as super::ErrorBody),
@@ -901,6 +954,7 @@ pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
             post(complete_form),
         )
         .route("/_sandbox/webhooks", get(webhook_log).put(webhook_switch))
+        .route("/_sandbox/customers/{id}/card", post(sandbox_open_card))
         .fallback(fallback)
         .with_state(u)
         .merge(super::control_routes(controls))

@@ -26,6 +26,7 @@ pub(super) async fn create_token(
         )
     };
     let (scopes, expires_in) = token_request(&a)?;
+    let resources = a.get("resources").map(resources_of);
     check_second_factor(&u, &a, &scopes, customer_id, jwt_subject.as_deref()).await?;
     let token = format!("v2.public.{}", random_hex(48));
     u.data().grants.insert(
@@ -34,12 +35,41 @@ pub(super) async fn create_token(
             customer_id,
             scopes,
             expires_at: now() + time::Duration::seconds(expires_in),
+            resources,
         },
     );
     Ok(doc(
         StatusCode::CREATED,
         json!({"data": {"type": "customerBearerToken", "attributes": {"token": token, "expiresIn": expires_in}}}),
     ))
+}
+
+/// `upgradableScope` (Unit's white-label components upgrade the token with Unit's SMS code): known
+/// scope names, and `customer-token-write` in the `scope` beside it, as Unit's components'
+/// authentication page says it must be.
+fn upgradable_problems(a: &Map<String, Value>, scopes: &[String], problems: &mut Vec<Value>) {
+    let Some(upgradable) = a.get("upgradableScope") else {
+        return;
+    };
+    let pointer = "/data/attributes/upgradableScope";
+    let names: Vec<&str> = upgradable
+        .as_str()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() || names.iter().any(|s| !SCOPES.contains(s)) {
+        problems.push(invalid(
+            "upgradableScope must be space-separated scope names",
+            pointer,
+        ));
+    }
+    if !scopes.iter().any(|s| s == "customer-token-write") {
+        problems.push(invalid(
+            "upgradableScope needs customer-token-write in scope",
+            "/data/attributes/scope",
+        ));
+    }
 }
 
 /// Validates a token request's `scope`, `expiresIn` and `resources`, every problem in one 400;
@@ -61,6 +91,7 @@ fn token_request(a: &Map<String, Value>) -> Result<(Vec<String>, i64), Response>
             "/data/attributes/scope",
         ));
     }
+    upgradable_problems(a, &scopes, &mut problems);
     let expires_in = match a.get("expiresIn") {
         None => 86_400,
         Some(v) => match v.as_i64() {
@@ -78,7 +109,10 @@ fn token_request(a: &Map<String, Value>) -> Result<(Vec<String>, i64), Response>
         && !r.as_array().is_some_and(|list| {
             !list.is_empty()
                 && list.iter().all(|x| {
-                    matches!(x["type"].as_str(), Some("card" | "account")) && x["ids"].is_array()
+                    matches!(x["type"].as_str(), Some("card" | "account"))
+                        && x["ids"]
+                            .as_array()
+                            .is_some_and(|ids| ids.iter().all(Value::is_string))
                 })
         })
     {
@@ -91,6 +125,55 @@ fn token_request(a: &Map<String, Value>) -> Result<(Vec<String>, i64), Response>
         return Err(errors(StatusCode::BAD_REQUEST, problems));
     }
     Ok((scopes, expires_in))
+}
+
+impl Unit {
+    /// Who calls a card or account route: `None` for the org token; otherwise the customer
+    /// token's grant, which must be known and unexpired (401) and hold one of `scopes` (403,
+    /// naming them). Whose resource it is and the `resources` restriction are the route's to check.
+    pub(super) fn caller(
+        &self,
+        headers: &HeaderMap,
+        scopes: &[&str],
+    ) -> Result<Option<Grant>, Response> {
+        if self.org(headers).is_ok() {
+            return Ok(None);
+        }
+        let token = Self::bearer(headers).unwrap_or("");
+        let grant = self
+            .data()
+            .grants
+            .get(token)
+            .filter(|g| g.expires_at > now())
+            .cloned()
+            .ok_or_else(unauthorized)?;
+        if !grant.scopes.iter().any(|s| scopes.contains(&s.as_str())) {
+            let names = scopes.join(" or ");
+            return Err(forbidden(&format!(
+                "the customer token lacks the scope this call needs: {names}"
+            )));
+        }
+        Ok(Some(grant))
+    }
+}
+
+/// A token request's `resources` (already validated): the card ids and the account ids it names.
+/// An id that is no Unit id names nothing.
+fn resources_of(list: &Value) -> Resources {
+    let mut r = Resources::default();
+    for x in list.as_array().into_iter().flatten() {
+        let ids = x["ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|id| id.as_str().and_then(parse_id));
+        match x["type"].as_str() {
+            Some("card") => r.cards.extend(ids),
+            Some("account") => r.accounts.extend(ids),
+            _ => {}
+        }
+    }
+    r
 }
 
 /// Unit's 2FA gate: a `jwtToken`, when sent, must be valid for the customer (401 otherwise);
