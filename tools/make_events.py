@@ -85,9 +85,9 @@ EVENTS = [
         "POST", "/mfa/totp/authenticate", JWT, json.dumps({"totp_code": "12345"}), "Not 6 digits: 400 invalid_request.")),
     ("mfa-totp-recover-no-auth", "totp-stepup", 401, event(
         "POST", "/mfa/totp/recover", {}, json.dumps({"recovery_code": "abcd-efgh-ijkl"}), "No session JWT: 401 missing_token.")),
-    ("customer-token-step-up-required", "customer-token", 403, event(
+    ("customer-token-step-up-required", "customer-token", 401, event(
         "POST", "/unit/customer-token", JWT, json.dumps({"scope": "customers cards-write"}),
-        "A sensitive scope from a session without a recent TOTP step-up: 403 step_up_required.")),
+        "A sensitive scope from a session without a recent TOTP step-up: 401 step_up_required, an RFC 9470 challenge (WWW-Authenticate error=insufficient_user_authentication).")),
     ("customer-token-onboarding-incomplete", "customer-token", 409, event(
         "POST", "/unit/customer-token", JWT, json.dumps({"scope": "customers accounts"}),
         "A read-only scope for a user without an approved Unit customer: 409 onboarding_incomplete.")),

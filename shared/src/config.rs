@@ -118,6 +118,12 @@ pub struct TokenSettings {
     pub sensitive_max_expires_in: u32,
     /// Customer tokens a user may get per window (`TOKENS_PER_USER`).
     pub per_user: RateLimit,
+    /// Longest lifetime of a token limited to cards or accounts, or carrying an upgradable
+    /// scope (`CARD_TOKEN_MAX_EXPIRES_IN`, seconds; never above the session's own end).
+    pub card_max_expires_in: u32,
+    /// Scopes a request may ask Unit to upgrade with its own SMS code (`UPGRADABLE_SCOPES`,
+    /// for Unit's white-label components); empty, the default, refuses every upgradable scope.
+    pub upgradable_scopes: Scopes,
 }
 
 /// TOTP enrolment and check limits.
@@ -341,9 +347,6 @@ impl TokenSettings {
     fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let (allowed_scopes, sensitive_scopes, default_scopes) = scope_settings(env)?;
         Ok(Self {
-            allowed_scopes,
-            sensitive_scopes,
-            default_scopes,
             default_expires_in: env.number_in(
                 "DEFAULT_TOKEN_EXPIRES_IN",
                 3600,
@@ -357,6 +360,16 @@ impl TokenSettings {
                 "must be between 1 and 86400 seconds",
             )?,
             per_user: env.rate_limit("TOKENS_PER_USER", "30/600")?,
+            card_max_expires_in: env.number_in(
+                "CARD_TOKEN_MAX_EXPIRES_IN",
+                300,
+                1..=86_400,
+                "must be between 1 and 86400 seconds",
+            )?,
+            upgradable_scopes: upgradable_scopes(env, &allowed_scopes)?,
+            allowed_scopes,
+            sensitive_scopes,
+            default_scopes,
         })
     }
 }
@@ -516,6 +529,21 @@ fn scope_settings(env: &Env<'_>) -> Result<(Scopes, Scopes, Scopes), ConfigError
         ));
     }
     Ok((allowed, sensitive, default))
+}
+
+/// `UPGRADABLE_SCOPES`: scopes Unit's components may upgrade a token to; each must be allowed.
+fn upgradable_scopes(env: &Env<'_>, allowed: &Scopes) -> Result<Scopes, ConfigError> {
+    let upgradable = env.scopes("UPGRADABLE_SCOPES", "")?;
+    if let Some(outside) = upgradable.outside(allowed).next() {
+        return Err(ConfigError::new(
+            "UPGRADABLE_SCOPES",
+            format!(
+                "has {:?}, which ALLOWED_SCOPES does not allow",
+                outside.as_str()
+            ),
+        ));
+    }
+    Ok(upgradable)
 }
 
 /// `SESSION_CHECK` (`all`, the default, `sensitive` or `local`), or the variable it replaced,
@@ -763,6 +791,11 @@ mod tests {
             Duration::from_secs(7 * 24 * 3600)
         );
         assert_eq!(c.tokens.sensitive_max_expires_in, 900);
+        assert_eq!(c.tokens.card_max_expires_in, 300);
+        assert!(
+            c.tokens.upgradable_scopes.is_empty(),
+            "components' upgrades are off"
+        );
         assert_eq!(
             (c.tokens.per_user.max, c.tokens.per_user.window.as_secs()),
             (30, 600)
@@ -829,6 +862,10 @@ mod tests {
             ("DEFAULT_TOKEN_EXPIRES_IN", "90000"),
             ("SENSITIVE_SCOPES", "cards Write"),
             ("STORE", "redis"),
+            ("CARD_TOKEN_MAX_EXPIRES_IN", "0"),
+            ("CARD_TOKEN_MAX_EXPIRES_IN", "86401"),
+            ("UPGRADABLE_SCOPES", "webhooks-write"),
+            ("UPGRADABLE_SCOPES", "Cards"),
         ];
         for (var, value) in cases {
             let err = config(&with(&[(var, value)])).unwrap_err();

@@ -150,6 +150,20 @@ identity!(
     is_unit_id
 );
 identity!(
+    /// A Unit card id (a customer token may be limited to some).
+    CardId,
+    "a Unit card id (a decimal number)",
+    is_unit_id
+);
+
+identity!(
+    /// A Unit deposit account id (a customer token may be limited to some).
+    AccountId,
+    "a Unit account id (a decimal number)",
+    is_unit_id
+);
+
+identity!(
     /// A Unit scope name: lower-case words joined by `-` (`cards-write`), at most 64 bytes.
     Scope,
     "a Unit scope name (lower-case words joined by -)",

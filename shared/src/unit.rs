@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::domain::{ApplicationId, ApplicationStatus, CustomerId, FormId, UserId};
+use crate::domain::{
+    AccountId, ApplicationId, ApplicationStatus, CardId, CustomerId, FormId, UserId,
+};
 use crate::secrets::{SecretError, SecretSource, SecretString};
 use crate::stytch::path_segment;
 use crate::upstream::{Call, Retry, TransportError, Upstream};
@@ -115,6 +117,17 @@ impl<Id, A> Resource<Id, A> {
             .get("data")?
             .get("id")?
             .as_str()
+    }
+
+    /// The ids of a relationship, to-one (`data: {id}`) or to-many (`data: [{id}, ...]`).
+    pub fn related_ids(&self, name: &str) -> Vec<String> {
+        let data = self.relationships.get(name).and_then(|r| r.get("data"));
+        let id = |d: &serde_json::Value| d.get("id")?.as_str().map(str::to_owned);
+        match data {
+            Some(serde_json::Value::Array(list)) => list.iter().filter_map(id).collect(),
+            Some(one) => id(one).into_iter().collect(),
+            None => Vec::new(),
+        }
     }
 
     /// The id of a to-one relationship as the domain's identity `T`; `None` when there is none
@@ -275,13 +288,41 @@ pub struct CustomerAttributes {
 /// A customer resource.
 pub type Customer = Resource<CustomerId, CustomerAttributes>;
 
-/// `resources` of a customer token: narrows it to some cards or accounts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenResource {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub ids: Vec<String>,
+/// One entry of a customer token's `resources` (`{"type": "card", "ids": [...]}`): narrows the
+/// token to some cards, or to some accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenResource {
+    /// `type: card`.
+    Cards(Vec<CardId>),
+    /// `type: account`.
+    Accounts(Vec<AccountId>),
 }
+
+impl Serialize for TokenResource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (kind, ids): (&str, Vec<&str>) = match self {
+            Self::Cards(ids) => ("card", ids.iter().map(|i| i.as_str()).collect()),
+            Self::Accounts(ids) => ("account", ids.iter().map(|i| i.as_str()).collect()),
+        };
+        serde_json::json!({"type": kind, "ids": ids}).serialize(s)
+    }
+}
+
+/// The attributes of a card the bridge reads (Unit's card resources carry many more).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardAttributes {
+    /// `Active`, `Inactive`, `Stolen`, `Lost`, `Frozen`, `ClosedByCustomer`, `SuspectedFraud`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// A card resource (any of Unit's card types); `relationships.customer` names its customer.
+pub type Card = Resource<CardId, CardAttributes>;
+
+/// An account resource (its attributes are not read); `relationships.customer`, or
+/// `relationships.customers` for a joint account, names its owners.
+pub type Account = Resource<AccountId, serde::de::IgnoredAny>;
 
 /// `POST /customers/{id}/token` attributes (the JWT route).
 #[derive(Debug, Clone, Serialize)]
@@ -295,6 +336,10 @@ pub struct CreateCustomerToken {
     pub expires_in: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<Vec<TokenResource>>,
+    /// Scopes Unit's components may upgrade the token to with Unit's own SMS code (the
+    /// `scope` must then hold `customer-token-write`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgradable_scope: Option<String>,
 }
 
 /// A customer bearer token.
@@ -499,6 +544,24 @@ impl UnitClient {
             .await
     }
 
+    /// `GET /cards/{id}` with the org token.
+    pub async fn get_card(&self, id: &CardId, deadline: Instant) -> Result<Card, UnitError> {
+        let path = format!("/cards/{}", path_segment(id));
+        self.call(Method::GET, &path, None, Retry::Safe, deadline)
+            .await
+    }
+
+    /// `GET /accounts/{id}` with the org token.
+    pub async fn get_account(
+        &self,
+        id: &AccountId,
+        deadline: Instant,
+    ) -> Result<Account, UnitError> {
+        let path = format!("/accounts/{}", path_segment(id));
+        self.call(Method::GET, &path, None, Retry::Safe, deadline)
+            .await
+    }
+
     /// `PATCH /customers/{id}` setting `jwtSubject` (binds an existing customer; idempotent).
     pub async fn set_customer_jwt_subject(
         &self,
@@ -580,6 +643,7 @@ mod tests {
             jwt_token: SecretString::new("eyJ.x.y"),
             expires_in: 3600,
             resources: None,
+            upgradable_scope: None,
         };
         let t = client(&server)
             .create_customer_token(&"10000".parse().unwrap(), &request, soon())

@@ -17,6 +17,54 @@ fn unit_token_calls(stack: &Stack) -> usize {
         .count()
 }
 
+/// RFC 9470: a missing step-up is a 401 whose `WWW-Authenticate` says
+/// `insufficient_user_authentication` with the maximum age, and whose body names the factors
+/// that count; a revoked session's 401 says `invalid_token`, so a client tells them apart by
+/// `error`.
+#[tokio::test]
+async fn a_missing_step_up_is_a_standard_challenge_and_a_revoked_session_is_not() {
+    let stack = Stack::start(&[]).await;
+    let (login, _) = stack.onboarded("challenge@example.com").await;
+    let scope = json!({"scope": "cards-write"});
+    let response = token(&stack, &login.session_jwt, scope.clone())
+        .send()
+        .await
+        .unwrap();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = (response.status(), response.json::<Value>().await.unwrap());
+    assert_eq!(
+        (status.as_u16(), code_of(&body)),
+        (401, Some("step_up_required"))
+    );
+    assert!(
+        challenge
+            .starts_with("Bearer error=\"insufficient_user_authentication\", error_description=\"")
+            && challenge.ends_with(", max_age=\"300\""),
+        "{challenge}"
+    );
+    assert_eq!(
+        body["error"]["step_up"],
+        json!({"factors": ["totp"], "max_age": 300})
+    );
+    stack.delete_at_stytch(&login.user_id).await;
+    let response = token(&stack, &login.session_jwt, json!({}))
+        .send()
+        .await
+        .unwrap();
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(response.status(), 401);
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{challenge}"
+    );
+}
+
 #[tokio::test]
 async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
     let stack = Stack::start(&[]).await;
@@ -41,7 +89,7 @@ async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
         json!({"scope": "customers cards-write"}),
     ))
     .await;
-    assert_eq!((status, code_of(&body)), (403, Some("step_up_required")));
+    assert_eq!((status, code_of(&body)), (401, Some("step_up_required")));
     assert_eq!(unit_token_calls(&stack), 1, "refused before Unit");
 
     let jwt = stack.stepped_up(&login).await;
@@ -114,7 +162,7 @@ async fn stale_or_missing_step_up_and_bad_requests_are_refused_before_unit() {
     let (status, body) = json_of(token(&stack, &stale, json!({"scope": "payments-write"}))).await;
     assert_eq!(
         (status, code_of(&body)),
-        (403, Some("step_up_required")),
+        (401, Some("step_up_required")),
         "a 10-minute-old step-up is stale"
     );
     let recovered_only = stack.forge(&login.user_id, now(), |c| {
@@ -127,7 +175,7 @@ async fn stale_or_missing_step_up_and_bad_requests_are_refused_before_unit() {
         json!({"scope": "cards-write"}),
     ))
     .await;
-    assert_eq!(status, 403, "a recovery code is not a TOTP step-up");
+    assert_eq!(status, 401, "a recovery code is not a TOTP step-up");
     let expiring = stack.forge(&login.user_id, now() - 290, |_| {});
     let (status, body) = json_of(token(&stack, &expiring, json!({}))).await;
     assert_eq!(
@@ -639,7 +687,7 @@ async fn every_scope_but_the_known_read_only_ones_needs_the_step_up() {
             json_of(token(&stack, &login.session_jwt, json!({"scope": scope}))).await;
         assert_eq!(
             (status, code_of(&body)),
-            (403, Some("step_up_required")),
+            (401, Some("step_up_required")),
             "{scope}: {body}"
         );
     }
@@ -724,30 +772,30 @@ const EXACT_PAIRS: &[(&str, &[Factor], u16)] = &[
     (
         "an e-mail code is not otp",
         &[PASSWORD, ("otp", "email")],
-        403,
+        401,
     ),
     (
         "a passkey login alone",
         &[("webauthn", "webauthn_registration")],
-        403,
+        401,
     ),
-    ("an SMS login alone", &[("otp", "sms")], 403),
+    ("an SMS login alone", &[("otp", "sms")], 401),
     (
         "TOTP is not in the setting",
         &[PASSWORD, ("totp", "authenticator_app")],
-        403,
+        401,
     ),
     (
         "otp with another delivery",
         &[PASSWORD, ("otp", "authenticator_app")],
-        403,
+        401,
     ),
     (
         "a recovery code labelled otp",
         &[PASSWORD, ("otp", "recovery_code")],
-        403,
+        401,
     ),
-    ("no step-up", &[PASSWORD], 403),
+    ("no step-up", &[PASSWORD], 401),
 ];
 
 #[tokio::test]
@@ -763,7 +811,7 @@ async fn the_step_up_factors_are_a_setting_of_exact_pairs() {
         let jwt = session_with(&stack, &login.user_id, factors);
         let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
         assert_eq!(status, *expected, "{name}: {body}");
-        if *expected == 403 {
+        if *expected == 401 {
             assert_eq!(code_of(&body), Some("step_up_required"), "{name}");
         }
     }
@@ -816,8 +864,8 @@ async fn by_default_only_the_bound_authenticators_totp_steps_up() {
             unconfirmed,
         ),
         (unlabelled, 403, unconfirmed),
-        (passkey, 403, step_up_required),
-        (recovery, 403, step_up_required),
+        (passkey, 401, step_up_required),
+        (recovery, 401, step_up_required),
     ] {
         let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
         assert_eq!((status, code_of(&body)), (expected, code), "{body}");
@@ -849,7 +897,7 @@ async fn an_email_code_counts_only_when_named_and_only_beside_another_channel() 
             "an e-mail code beside a magic link to the same inbox",
             json!([{"type": "magic_link", "delivery_method": "email", "last_authenticated_at": at, "email_factor": inbox("Channel@Example.com")},
                    {"type": "otp", "delivery_method": "email", "last_authenticated_at": at, "email_factor": inbox("channel@example.com")}]),
-            403,
+            401,
         ),
         (
             "an e-mail code beside a magic link to another inbox",

@@ -2,7 +2,7 @@
 //! in moto when the test command runs it, Stytch and Unit sandboxes), one test per attack family:
 //! algorithm confusion, forged and injected keys, tampering, claim abuse, malformed and oversized
 //! tokens, seeded random mutations of a valid token, unusable `Authorization` headers, and
-//! step-up forgeries. Every one is refused with 401 (or 403 `step_up_required` for a validly
+//! step-up forgeries. Every one is refused with 401 (`step_up_required` for a validly
 //! signed token without a genuine recent TOTP factor), and none reaches Stytch or Unit (beyond at
 //! most one rate-limited JWKS refetch) or writes anything.
 
@@ -779,7 +779,7 @@ async fn step_up_forgeries_are_refused_for_sensitive_scopes() {
         .await;
         assert_eq!(
             (status, code_of(&body)),
-            (403, Some("step_up_required")),
+            (401, Some("step_up_required")),
             "{name}: {body}"
         );
     }

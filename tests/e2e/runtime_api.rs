@@ -122,6 +122,12 @@ async fn the_customer_token_binary_caps_sensitive_tokens_and_refuses_a_revoked_s
         (Some(401), Some("session_revoked")),
         "{answer}"
     );
+    // Told apart from a step-up challenge by `error`, not by status (RFC 6750, RFC 9470).
+    let challenge = answer["headers"]["www-authenticate"].as_str().unwrap_or("");
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{answer}"
+    );
     // Read-only scopes too (SECURITY.md, "No revoked session mints anything").
     let answer = runtime.invoke(read_only_token_event(&jwt)).await.unwrap();
     let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();

@@ -502,7 +502,7 @@ async fn enrolment(stack: &Stack, login: &Login, body: Value) -> (u16, String) {
 /// A password alone never takes over the second factor.
 async fn a_password_alone_replaces_nothing(stack: &Stack, fresh: &Login) {
     let refused = enrolment(stack, fresh, json!({"replace": true})).await;
-    assert_eq!(refused, (403, "step_up_required".into()));
+    assert_eq!(refused, (401, "step_up_required".into()));
     let malformed = enrolment(stack, fresh, json!({"replace": "yes"})).await;
     assert_eq!(malformed, (400, "invalid_request".into()));
 }
@@ -578,7 +578,7 @@ async fn a_lost_authenticator_is_replaced_after_a_recovery_code_and_ends_other_s
     // The new TOTP is pending until its first code: a password-only session cannot replace it.
     let other = password_login(&stack, email, None).await;
     let refused = enrolment(&stack, &other, json!({})).await;
-    assert_eq!(refused, (403, "step_up_required".into()));
+    assert_eq!(refused, (401, "step_up_required".into()));
     // Its first code steps the recovered session up.
     let stepped = step_up(&stack, &recovered, &totp(&new_secret, now())).await;
     assert_eq!(stepped.0, 200, "{stepped:?}");

@@ -3,7 +3,7 @@
 //!
 //! The JWT is verified locally (no Stytch call). Scopes outside `ALLOWED_SCOPES` are refused; a
 //! scope on `SENSITIVE_SCOPES` needs a `totp` factor authenticated within `STEP_UP_MAX_AGE`
-//! (else 403 `step_up_required`). A JWT about to expire is not sent to Unit, which verifies it
+//! (else 401 `step_up_required`, an RFC 9470 challenge). A JWT about to expire is not sent to Unit, which verifies it
 //! too. Per request: one store call that reads the user's record and takes a slot of the
 //! `TOKENS_PER_USER` limit, one Unit call, one audit write, and nothing logged that could be
 //! replayed (no JWT, no token).
@@ -15,13 +15,13 @@ use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::config::{Config, StepUpFactor, TokenSettings};
-use shared::domain::{CustomerId, Scopes};
+use shared::domain::{AccountId, CardId, CustomerId, Scope, Scopes};
 use shared::error::FieldProblem;
 use shared::jwt::VerifiedSession;
 use shared::secrets::SecretString;
 use shared::store::{AuditEntry, Slots, TokenSlot, UserRecord};
 use shared::stytch::StytchClient;
-use shared::unit::{CreateCustomerToken, CustomerTokenAttributes, TokenResource};
+use shared::unit::{CreateCustomerToken, CustomerTokenAttributes, TokenResource, UnitClient};
 use shared::{ApiError, App};
 use tokio::time::Instant;
 
@@ -60,8 +60,21 @@ pub const SESSION_MIN_LEFT: i64 = 60;
 struct TokenRequest {
     scope: Option<String>,
     expires_in: Option<i64>,
-    resources: Option<Vec<TokenResource>>,
+    resources: Option<Vec<RequestedResource>>,
+    upgradable_scope: Option<String>,
 }
+
+/// One entry of the request's `resources`, as sent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestedResource {
+    #[serde(rename = "type")]
+    kind: String,
+    ids: Vec<String>,
+}
+
+/// The most card and account ids one token may be limited to (each is one Unit read).
+pub const MAX_RESOURCE_IDS: usize = 10;
 
 /// The answer.
 #[derive(Serialize)]
@@ -70,13 +83,16 @@ struct Issued {
     expires_in: u32,
     scope: String,
     customer_id: CustomerId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upgradable_scope: Option<String>,
 }
 
-/// The checked request: scopes, lifetime, resources.
+/// The checked request: scopes, lifetime, resources, upgradable scopes.
 struct Checked {
     scopes: Scopes,
     expires_in: u32,
     resources: Option<Vec<TokenResource>>,
+    upgradable: Option<Scopes>,
 }
 
 fn check_request(settings: &TokenSettings, body: TokenRequest) -> Result<Checked, ApiError> {
@@ -95,17 +111,39 @@ fn check_request(settings: &TokenSettings, body: TokenRequest) -> Result<Checked
             0
         }
     };
-    if let Some(resources) = &body.resources {
-        problems.extend(resource_problems(resources));
-    }
+    let resources = body
+        .resources
+        .map(|asked| typed_resources(asked, &mut problems));
     if !problems.is_empty() {
         return Err(ApiError::invalid_fields(problems));
     }
     Ok(Checked {
         scopes,
         expires_in,
-        resources: body.resources,
+        resources,
+        upgradable: upgradable_scopes(settings, body.upgradable_scope.as_deref())?,
     })
+}
+
+/// The scopes Unit's components may upgrade the token to (`upgradable_scope`): each must be on
+/// `UPGRADABLE_SCOPES`, which is empty, refusing them all, unless the operator turns it on.
+fn upgradable_scopes(
+    settings: &TokenSettings,
+    asked: Option<&str>,
+) -> Result<Option<Scopes>, ApiError> {
+    let Some(asked) = asked.map(str::trim) else {
+        return Ok(None);
+    };
+    let scopes =
+        Scopes::parse(asked).map_err(|(bad, _)| ApiError::upgradable_scope_not_allowed(&[&bad]))?;
+    let outside: Vec<&str> = scopes
+        .outside(&settings.upgradable_scopes)
+        .map(|s| s.as_str())
+        .collect();
+    if scopes.is_empty() || !outside.is_empty() {
+        return Err(ApiError::upgradable_scope_not_allowed(&outside));
+    }
+    Ok(Some(scopes))
 }
 
 /// The scopes asked for (the default ones when none are named); each must be allowed. A name
@@ -127,33 +165,55 @@ fn requested_scopes(settings: &TokenSettings, asked: Option<&str>) -> Result<Sco
     Ok(scopes)
 }
 
-/// What is wrong with the requested `resources`: each a card or account with Unit ids.
-fn resource_problems(resources: &[TokenResource]) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
-    if resources.is_empty() {
+/// The requested `resources` as Unit ids of their kind; what is wrong goes to `problems`.
+fn typed_resources(
+    asked: Vec<RequestedResource>,
+    problems: &mut Vec<FieldProblem>,
+) -> Vec<TokenResource> {
+    if asked.is_empty() {
         problems.push(FieldProblem::new(
             "resources",
             "must not be empty when given",
         ));
     }
-    let numeric = |id: &String| {
-        !id.is_empty() && !id.starts_with('0') && id.chars().all(|c| c.is_ascii_digit())
-    };
-    for (i, r) in resources.iter().enumerate() {
-        if !matches!(r.kind.as_str(), "card" | "account") {
+    if asked.iter().map(|r| r.ids.len()).sum::<usize>() > MAX_RESOURCE_IDS {
+        problems.push(FieldProblem::new(
+            "resources",
+            format!("may name at most {MAX_RESOURCE_IDS} ids in all"),
+        ));
+    }
+    let mut typed = Vec::new();
+    for (i, r) in asked.into_iter().enumerate() {
+        let known = matches!(r.kind.as_str(), "card" | "account");
+        if !known {
             problems.push(FieldProblem::new(
                 format!("resources[{i}].type"),
                 "must be card or account",
             ));
         }
-        if r.ids.is_empty() || !r.ids.iter().all(numeric) {
-            problems.push(FieldProblem::new(
+        // An unknown type's ids are judged as Unit ids all the same: every problem at once.
+        let resource = match r.kind.as_str() {
+            "account" => ids_of(r.ids).map(TokenResource::Accounts),
+            _ => ids_of(r.ids).map(TokenResource::Cards),
+        };
+        match resource {
+            None => problems.push(FieldProblem::new(
                 format!("resources[{i}].ids"),
                 "must be a non-empty list of Unit ids",
-            ));
+            )),
+            Some(resource) if known => typed.push(resource),
+            Some(_) => {}
         }
     }
-    problems
+    typed
+}
+
+/// A non-empty list of ids of one kind, or `None` if any is not one.
+fn ids_of<T: std::str::FromStr>(ids: Vec<String>) -> Option<Vec<T>> {
+    if ids.is_empty() {
+        return None;
+    }
+    ids.iter().map(|id| id.parse().ok()).collect()
 }
 
 /// The sensitive scopes among `scopes`.
@@ -275,31 +335,35 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         .expires_in
         .unwrap_or(asked.expires_in)
         .min(asked.expires_in);
-    let Asked {
-        scope,
-        scopes,
-        sensitive,
-        ..
-    } = asked;
     // No audit, no token: a token we cannot account for is not handed out.
     app.store
         .put_audit(&AuditEntry {
             event: None,
             user_id: session.user_id.clone(),
             customer_id: Some(customer_id.clone()),
-            scopes,
+            scopes: asked.scopes.clone(),
             issued_at: shared::store::timestamp_millis(),
             request_id: shared::http::request_id(req),
             expires_in,
+            upgradable_scopes: asked.upgradable.clone().unwrap_or_default(),
+            resources: audited_resources(asked.resources.as_deref()),
         })
         .await?;
-    tracing::info!(%customer_id, scope, expires_in, "issued a customer token");
+    let Asked {
+        scope,
+        sensitive,
+        upgradable,
+        ..
+    } = asked;
+    let upgradable_scope = upgradable.map(|u| u.to_string());
+    tracing::info!(%customer_id, scope, upgradable_scope, expires_in, "issued a customer token");
     shared::metrics::emit(shared::metrics::Metric::TokenIssued { sensitive });
     let answer = Issued {
         token: issued.token,
         expires_in,
         scope,
         customer_id,
+        upgradable_scope,
     };
     Ok(shared::error::json(StatusCode::OK, &answer))
 }
@@ -310,11 +374,35 @@ struct Asked {
     /// The same scopes as Unit takes them, space-separated (the request, the answer, the log).
     scope: String,
     resources: Option<Vec<TokenResource>>,
+    /// The scopes Unit's components may upgrade the token to with Unit's SMS code.
+    upgradable: Option<Scopes>,
     /// A scope needs the step-up.
     sensitive: bool,
-    /// The lifetime to ask Unit for: the caller's, capped for a sensitive scope and by the
-    /// session's remaining life.
+    /// The lifetime to ask Unit for: the caller's, capped for a sensitive scope, for a token
+    /// limited to cards or accounts or carrying an upgradable scope, and by the session's
+    /// remaining life.
     expires_in: u32,
+}
+
+/// The audit's form of a token's `resources`: `card:<id>`, `account:<id>`.
+fn audited_resources(resources: Option<&[TokenResource]>) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in resources.unwrap_or_default() {
+        match r {
+            TokenResource::Cards(ids) => out.extend(ids.iter().map(|id| format!("card:{id}"))),
+            TokenResource::Accounts(ids) => {
+                out.extend(ids.iter().map(|id| format!("account:{id}")));
+            }
+        }
+    }
+    out
+}
+
+/// `scopes` with `customer-token-write`, which Unit needs beside an `upgradableScope`: added
+/// without our step-up, as the upgrade itself is Unit's SMS code.
+fn with_token_write(scopes: &Scopes) -> Scopes {
+    let token_write = Scope::parse("customer-token-write").expect("a scope name");
+    scopes.iter().cloned().chain([token_write]).collect()
 }
 
 /// The checks before any upstream call: the body, the step-up, and the time left on the JWT and
@@ -340,18 +428,23 @@ fn check(
     if session_left < SESSION_MIN_LEFT {
         return Err(ApiError::session_ending());
     }
-    // One that can move money lives briefly.
-    let capped = if sensitive {
-        checked
-            .expires_in
-            .min(config.tokens.sensitive_max_expires_in)
-    } else {
-        checked.expires_in
+    // One that can move money lives briefly, one for a card action or a component briefer.
+    let mut capped = checked.expires_in;
+    if sensitive {
+        capped = capped.min(config.tokens.sensitive_max_expires_in);
+    }
+    if checked.resources.is_some() || checked.upgradable.is_some() {
+        capped = capped.min(config.tokens.card_max_expires_in);
+    }
+    let scopes = match &checked.upgradable {
+        Some(_) => with_token_write(&checked.scopes),
+        None => checked.scopes,
     };
     Ok(Asked {
-        scope: checked.scopes.to_string(),
-        scopes: checked.scopes,
+        scope: scopes.to_string(),
+        scopes,
         resources: checked.resources,
+        upgradable: checked.upgradable,
         sensitive,
         expires_in: capped.min(u32::try_from(session_left).unwrap_or(u32::MAX)),
     })
@@ -400,11 +493,15 @@ async fn mint(
     if asked.sensitive && !stepped_up_without_totp(app, session, now) {
         shared::authenticator::check_bound(app, session, record, &customer_id, deadline).await?;
     }
+    if let Some(resources) = &asked.resources {
+        check_resources(&app.unit, &customer_id, resources, deadline).await?;
+    }
     let request = CreateCustomerToken {
         scope: asked.scope.clone(),
         jwt_token: session.token.clone(),
         expires_in: asked.expires_in,
         resources: asked.resources.clone(),
+        upgradable_scope: asked.upgradable.as_ref().map(ToString::to_string),
     };
     let issued = app
         .unit
@@ -412,4 +509,65 @@ async fn mint(
         .await
         .map_err(shared::error::token_exchange_failure)?;
     Ok((customer_id, issued))
+}
+
+/// Every card and account a token is to be limited to must be `customer`'s: Unit is asked for
+/// each with the org token, all at once, so no token ever names another customer's card. One
+/// that is not the customer's is answered like one that does not exist.
+async fn check_resources(
+    unit: &UnitClient,
+    customer: &CustomerId,
+    resources: &[TokenResource],
+    deadline: Instant,
+) -> Result<(), ApiError> {
+    let lookups = resources.iter().flat_map(|r| match r {
+        TokenResource::Cards(ids) => ids.iter().map(Lookup::Card).collect::<Vec<_>>(),
+        TokenResource::Accounts(ids) => ids.iter().map(Lookup::Account).collect(),
+    });
+    futures_util::future::try_join_all(lookups.map(|l| l.owned_by(unit, customer, deadline)))
+        .await?;
+    Ok(())
+}
+
+/// One card or account to look up at Unit.
+enum Lookup<'a> {
+    Card(&'a CardId),
+    Account(&'a AccountId),
+}
+
+impl Lookup<'_> {
+    /// Ok when Unit says `customer` owns it (a joint account's `customers` included).
+    async fn owned_by(
+        self,
+        unit: &UnitClient,
+        customer: &CustomerId,
+        deadline: Instant,
+    ) -> Result<(), ApiError> {
+        let (what, owners) = match self {
+            Lookup::Card(id) => {
+                let what = format!("card {id}");
+                let card = unit.get_card(id, deadline).await;
+                let card = card.map_err(|e| shared::error::resource_lookup_failure(e, &what))?;
+                (what, card.related_ids("customer"))
+            }
+            Lookup::Account(id) => {
+                let what = format!("account {id}");
+                let account = unit.get_account(id, deadline).await;
+                let account =
+                    account.map_err(|e| shared::error::resource_lookup_failure(e, &what))?;
+                let mut owners = account.related_ids("customer");
+                owners.extend(account.related_ids("customers"));
+                (what, owners)
+            }
+        };
+        if owners.iter().any(|o| *o == customer.as_str()) {
+            Ok(())
+        } else {
+            tracing::warn!(
+                resource = what,
+                "a token was asked for another customer's resource"
+            );
+            Err(ApiError::resource_not_found(&what))
+        }
+    }
 }

@@ -327,6 +327,8 @@ async fn audit(
         issued_at: shared::store::timestamp_millis(),
         request_id: shared::http::request_id(req),
         expires_in: 0,
+        upgradable_scopes: shared::domain::Scopes::default(),
+        resources: Vec::new(),
     })
     .await
     .map_err(Into::into)

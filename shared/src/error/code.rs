@@ -36,7 +36,8 @@ pub enum ErrorCode {
     SessionRevoked,
     /// 401: a webhook whose signature does not verify.
     InvalidSignature,
-    /// 403: a sensitive scope (or an authenticator replacement) without a fresh second factor.
+    /// 401 (RFC 9470): a sensitive scope (or an authenticator replacement) without a fresh
+    /// second factor.
     StepUpRequired,
     /// 403: a bank customer's authenticator not enrolled or not confirmed through us.
     AuthenticatorUnconfirmed,
@@ -54,6 +55,8 @@ pub enum ErrorCode {
     UserNotFound,
     /// 404: no authenticator enrolled.
     TotpNotEnrolled,
+    /// 404: a card or account a token was to be limited to is not the caller's (or none).
+    ResourceNotFound,
     /// 405: a path that does not take this method.
     MethodNotAllowed,
     /// 409: no approved Unit customer yet.
@@ -100,7 +103,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 44] = [
+    pub const ALL: [ErrorCode; 45] = [
         Self::InvalidRequest,
         Self::ScopeNotAllowed,
         Self::ApplicationRejected,
@@ -125,6 +128,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::UserNotFound,
         Self::TotpNotEnrolled,
+        Self::ResourceNotFound,
         Self::MethodNotAllowed,
         Self::OnboardingIncomplete,
         Self::ApplicationExists,
@@ -174,6 +178,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::UserNotFound => "user_not_found",
             Self::TotpNotEnrolled => "totp_not_enrolled",
+            Self::ResourceNotFound => "resource_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::OnboardingIncomplete => "onboarding_incomplete",
             Self::ApplicationExists => "application_exists",
@@ -215,14 +220,17 @@ impl ErrorCode {
             | Self::InvalidRecoveryCode
             | Self::SessionRejectedByUnit
             | Self::SessionRevoked
+            | Self::StepUpRequired
             | Self::InvalidSignature => &[S::UNAUTHORIZED],
-            Self::StepUpRequired
-            | Self::AuthenticatorUnconfirmed
+            Self::AuthenticatorUnconfirmed
             | Self::UnitForbidden
             | Self::CustomerArchived
             | Self::AccountLocked => &[S::FORBIDDEN],
             Self::AccountDeleted => &[S::FORBIDDEN, S::GONE],
-            Self::NotFound | Self::UserNotFound | Self::TotpNotEnrolled => &[S::NOT_FOUND],
+            Self::NotFound
+            | Self::UserNotFound
+            | Self::TotpNotEnrolled
+            | Self::ResourceNotFound => &[S::NOT_FOUND],
             Self::MethodNotAllowed => &[S::METHOD_NOT_ALLOWED],
             Self::OnboardingIncomplete
             | Self::ApplicationExists

@@ -331,6 +331,16 @@ pub fn token_exchange_failure(e: UnitError) -> ApiError {
     )
 }
 
+/// A failure reading a card or account (`what`, e.g. `card 123`) a token is to be limited to:
+/// Unit's 404 is the caller's 404 (another customer's card is answered the same way, below);
+/// anything else maps as every Unit failure does.
+pub fn resource_lookup_failure(e: UnitError, what: &str) -> ApiError {
+    match &e {
+        UnitError::Api { status: 404, .. } => ApiError::resource_not_found(what),
+        _ => e.into(),
+    }
+}
+
 /// A failure at Unit's application create. A refusal about the applicant's identity (a duplicate
 /// SSN, any identity reason) names no field and carries no Unit text: which identities Unit knows
 /// is not ours to tell. Another 400 lists its fields, named by `field` from Unit's JSON pointer.

@@ -20,8 +20,8 @@ mod map;
 
 pub use code::ErrorCode;
 pub use map::{
-    StytchRefusal, application_failure, code_check_failure, never_checked, session_check_failure,
-    token_exchange_failure,
+    StytchRefusal, application_failure, code_check_failure, never_checked, resource_lookup_failure,
+    session_check_failure, token_exchange_failure,
 };
 
 /// An error answer to a client.
@@ -42,6 +42,19 @@ pub struct ApiError {
     pub fields: Vec<FieldProblem>,
     /// What the log and the metrics get of the failure behind the answer (never the client).
     pub cause: Option<Box<Cause>>,
+    /// What a `step_up_required` answer asks for (RFC 9470): the factors that count and the
+    /// maximum age, in the body and in `WWW-Authenticate`.
+    pub step_up: Option<Box<StepUpChallenge>>,
+}
+
+/// The step-up an RFC 9470 challenge asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepUpChallenge {
+    /// The session factors that count as a step-up (`STEP_UP_FACTORS`, or the authenticator
+    /// replacement's `totp` and `recovery_code`).
+    pub factors: Vec<&'static str>,
+    /// How long ago, at most, one of them may have been authenticated, in seconds.
+    pub max_age: u64,
 }
 
 /// The failure behind an error answer, for the operator: logged and counted once, by
@@ -88,6 +101,7 @@ impl ApiError {
             allow: None,
             fields: Vec::new(),
             cause: None,
+            step_up: None,
         }
     }
 
@@ -213,17 +227,26 @@ impl ApiError {
             message: &'a str,
             #[serde(skip_serializing_if = "<[FieldProblem]>::is_empty")]
             fields: &'a [FieldProblem],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            step_up: Option<&'a StepUpChallenge>,
         }
         let body = serde_json::to_vec(&Envelope {
             error: Inner {
                 code: self.code,
                 message: &self.message,
                 fields: &self.fields,
+                step_up: self.step_up.as_deref(),
             },
         })
         .unwrap_or_default();
         let mut response = json_response(self.status, body);
         let headers = response.headers_mut();
+        if let Some(challenge) = self
+            .www_authenticate()
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -235,6 +258,36 @@ impl ApiError {
             headers.insert(header::ALLOW, allow);
         }
         response
+    }
+}
+
+impl ApiError {
+    /// The `WWW-Authenticate` challenge of a 401 about the bearer session JWT (RFC 6750 §3,
+    /// RFC 9470 §3): `insufficient_user_authentication` asks for a step-up and a retry,
+    /// `invalid_token` for a new login or session; no header when no token was sent but
+    /// `Bearer` itself. A 401 about a TOTP or recovery code, or a webhook's signature, is not
+    /// about the bearer token and carries none.
+    fn www_authenticate(&self) -> Option<String> {
+        let quoted = |s: &str| s.replace(['"', '\\'], "'");
+        let error = match self.code {
+            ErrorCode::StepUpRequired => "insufficient_user_authentication",
+            ErrorCode::MissingToken => return Some("Bearer".to_owned()),
+            ErrorCode::InvalidToken
+            | ErrorCode::TokenExpired
+            | ErrorCode::SessionJwtExpiring
+            | ErrorCode::SessionEnding
+            | ErrorCode::SessionRejectedByUnit
+            | ErrorCode::SessionRevoked => "invalid_token",
+            _ => return None,
+        };
+        let mut challenge = format!(
+            "Bearer error=\"{error}\", error_description=\"{}\"",
+            quoted(&self.message)
+        );
+        if let Some(step_up) = &self.step_up {
+            challenge.push_str(&format!(", max_age=\"{}\"", step_up.max_age));
+        }
+        Some(challenge)
     }
 }
 
@@ -352,6 +405,18 @@ impl ApiError {
         )
     }
 
+    /// 400 `scope_not_allowed`: upgradable scopes outside `UPGRADABLE_SCOPES` (empty, the
+    /// default, refuses every one).
+    pub fn upgradable_scope_not_allowed(scopes: &[&str]) -> Self {
+        Self::new(
+            ErrorCode::ScopeNotAllowed,
+            format!(
+                "upgradable scopes not allowed: {} (UPGRADABLE_SCOPES names those Unit's components may upgrade to)",
+                scopes.join(" ")
+            ),
+        )
+    }
+
     /// 401 `invalid_totp_code`.
     pub fn invalid_totp_code() -> Self {
         Self::new(
@@ -368,34 +433,50 @@ impl ApiError {
         )
     }
 
-    /// 403 `step_up_required`: sensitive scopes without a fresh step-up factor.
+    /// 401 `step_up_required` (RFC 9470's `insufficient_user_authentication`): sensitive scopes
+    /// without a fresh step-up factor.
     pub fn step_up_required(
         sensitive: &[&str],
         factors: &BTreeSet<StepUpFactor>,
         max_age_seconds: u64,
     ) -> Self {
         let scopes = sensitive.join(" ");
+        let names: Vec<&'static str> = factors.iter().map(|f| f.name()).collect();
         let message = if factors.iter().eq([StepUpFactor::Totp].iter()) {
             format!(
                 "{scopes} need a TOTP step-up within the last {max_age_seconds} s: POST /mfa/totp/authenticate, then retry with the new session JWT"
             )
         } else {
-            let names: Vec<&str> = factors.iter().map(|f| f.name()).collect();
             format!(
                 "{scopes} need a step-up ({}) within the last {max_age_seconds} s, then retry with the new session JWT",
                 names.join(", ")
             )
         };
-        Self::new(ErrorCode::StepUpRequired, message)
+        Self::new(ErrorCode::StepUpRequired, message).asking(names, max_age_seconds)
     }
 
-    /// 403 `step_up_required`: replacing an authenticator needs a fresh second factor.
+    /// 401 `step_up_required`: replacing an authenticator needs a fresh second factor.
     pub fn second_factor_required(max_age_seconds: u64) -> Self {
         Self::new(
             ErrorCode::StepUpRequired,
             format!(
                 "replacing the authenticator needs a TOTP or recovery-code login within the last {max_age_seconds} s: POST /mfa/totp/recover (or /mfa/totp/authenticate), then retry with the new session JWT"
             ),
+        )
+        .asking(vec!["totp", "recovery_code"], max_age_seconds)
+    }
+
+    fn asking(mut self, factors: Vec<&'static str>, max_age: u64) -> Self {
+        self.step_up = Some(Box::new(StepUpChallenge { factors, max_age }));
+        self
+    }
+
+    /// 404 `resource_not_found`: a card or account a token was to be limited to is not the
+    /// caller's customer's; no other customer's card or account is told apart from none.
+    pub fn resource_not_found(what: &str) -> Self {
+        Self::new(
+            ErrorCode::ResourceNotFound,
+            format!("{what} is not one of your bank customer's"),
         )
     }
 
@@ -587,6 +668,39 @@ mod tests {
         assert_eq!(
             body(&r),
             serde_json::json!({"error": {"code": "too_many_tokens", "message": "slow down"}})
+        );
+    }
+
+    #[test]
+    fn a_step_up_challenge_follows_rfc_9470_and_a_dead_session_rfc_6750() {
+        let factors = BTreeSet::from([StepUpFactor::Totp, StepUpFactor::Webauthn]);
+        let r = ApiError::step_up_required(&["cards-write"], &factors, 300).into_response();
+        assert_eq!(r.status(), 401);
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+        assert_eq!(
+            challenge,
+            "Bearer error=\"insufficient_user_authentication\", error_description=\"cards-write need a step-up (totp, webauthn) within the last 300 s, then retry with the new session JWT\", max_age=\"300\""
+        );
+        assert_eq!(
+            body(&r)["error"]["step_up"],
+            serde_json::json!({"factors": ["totp", "webauthn"], "max_age": 300})
+        );
+        let r = ApiError::session_revoked().into_response();
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\", error_description=\"the session was revoked or has ended; log in again\""
+        );
+        assert!(body(&r)["error"].get("step_up").is_none());
+        let r = ApiError::missing_token("no bearer").into_response();
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        // A wrong TOTP code is no verdict on the bearer token: no challenge.
+        let r = ApiError::invalid_totp_code().into_response();
+        assert!(r.headers().get("www-authenticate").is_none());
+        // A quote in a message cannot break out of the quoted string.
+        let r = ApiError::invalid_token("bad \"kid\" \\ x").into_response();
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\", error_description=\"bad 'kid' ' x\""
         );
     }
 

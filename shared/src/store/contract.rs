@@ -362,8 +362,13 @@ async fn audit_entries_are_kept_in_order(store: &dyn UserStore, run: &str) {
         issued_at: t.into(),
         request_id: req.into(),
         expires_in: 3600,
+        upgradable_scopes: crate::domain::Scopes::default(),
+        resources: Vec::new(),
     };
-    let later = entry("2026-11-25T09:05:00Z", "req-2");
+    let mut later = entry("2026-11-25T09:05:00Z", "req-2");
+    // A card-limited token for Unit's components: both kept as written.
+    later.upgradable_scopes = crate::domain::Scopes::parse("cards-write").expect("scopes");
+    later.resources = vec!["card:10001".into(), "card:10002".into()];
     let earlier = entry("2026-11-25T09:00:00Z", "req-1");
     store.put_audit(&later).await.unwrap();
     store.put_audit(&earlier).await.unwrap();

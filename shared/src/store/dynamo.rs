@@ -242,6 +242,22 @@ fn audit_from(item: &Item) -> Result<AuditEntry, StoreError> {
         request_id: string(item, "request_id")?,
         expires_in: u32::try_from(number(item, "expires_in")?)
             .map_err(|_| StoreError::Corrupt("expires_in out of range".into()))?,
+        upgradable_scopes: match optional(item, "upgradable_scopes")? {
+            Some(text) => crate::domain::Scopes::parse(&text)
+                .map_err(|(bad, _)| StoreError::Corrupt(format!("upgradable_scopes: {bad}")))?,
+            None => crate::domain::Scopes::default(),
+        },
+        resources: match item.get("resources") {
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|v| match v {
+                    AttributeValue::S(x) => Ok(x.clone()),
+                    _ => Err(StoreError::Corrupt("resources".into())),
+                })
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+            Some(_) => return Err(StoreError::Corrupt("resources".into())),
+        },
     })
 }
 
@@ -616,6 +632,18 @@ impl AuditLog for DynamoStore {
             "expires_in".into(),
             AttributeValue::N(entry.expires_in.to_string()),
         );
+        if !entry.upgradable_scopes.is_empty() {
+            item.insert(
+                "upgradable_scopes".into(),
+                s(entry.upgradable_scopes.to_string()),
+            );
+        }
+        if !entry.resources.is_empty() {
+            item.insert(
+                "resources".into(),
+                AttributeValue::L(entry.resources.iter().map(s).collect()),
+            );
+        }
         self.client
             .put_item()
             .table_name(&self.table)

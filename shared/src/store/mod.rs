@@ -85,6 +85,11 @@ pub struct AuditEntry {
     pub issued_at: String,
     pub request_id: String,
     pub expires_in: u32,
+    /// Scopes Unit's components may upgrade the token to with Unit's SMS code (empty: none).
+    pub upgradable_scopes: crate::domain::Scopes,
+    /// What the token was limited to, as `card:<id>` or `account:<id>` (empty: the whole
+    /// customer).
+    pub resources: Vec<String>,
 }
 
 /// A store failure.
