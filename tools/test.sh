@@ -23,6 +23,9 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy "${conformance[@]}" --all-targets -- -D warnings
 
+step "the frontend helper (node --test frontend/)"
+node --test frontend/
+
 step "cfn-lint, sam validate --lint, the template's promises, actionlint"
 "$bin/cfn-lint" template.yaml
 SAM_CLI_TELEMETRY=0 "$bin/sam" validate --lint --template template.yaml --region us-east-1

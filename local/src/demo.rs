@@ -1,6 +1,7 @@
 //! `local-stack demo`: the whole Stytch → Unit walkthrough, scripted against a local stack with
 //! its sandboxes: signup → webhook → onboarding form → approval → TOTP enrolment → step-up →
-//! customer token → a Unit call with that token.
+//! customer token → a Unit call with that token → a card frozen and unfrozen with a token limited
+//! to it.
 //!
 //! Each step prints what happened; a failed step skips the steps that need its result and fails
 //! the demo.
@@ -258,6 +259,46 @@ impl Demo<'_> {
     }
 }
 
+impl Demo<'_> {
+    /// Step 11: the sandbox opens a card for customer `id` (as a bank program does after
+    /// approval); a token limited to it, from the stepped-up `jwt`, freezes and unfreezes it.
+    async fn card_actions(&mut self, unit: &sandboxes::unit::Unit, jwt: &str, id: &str) -> bool {
+        const STEP: &str = "freeze and unfreeze a card with a token limited to it";
+        let card = match unit.open_card(id) {
+            Ok((_, card)) => card,
+            Err(e) => return self.report(STEP, Step::Failed(e)),
+        };
+        let body =
+            json!({"scope": "cards cards-write", "resources": [{"type": "card", "ids": [card]}]});
+        let token = match self
+            .api(reqwest::Method::POST, "/unit/customer-token", jwt, body)
+            .await
+        {
+            Ok(reply) => reply["token"].as_str().unwrap_or_default().to_owned(),
+            Err(step) => return self.report(STEP, step),
+        };
+        let mut statuses = Vec::new();
+        for action in ["freeze", "unfreeze"] {
+            let url = format!("{}/cards/{card}/{action}", self.stack.unit_url());
+            match self.http.post(url).bearer_auth(&token).send().await {
+                Ok(r) if r.status().is_success() => statuses.push(unit.card_status(&card)),
+                Ok(r) => {
+                    return self.report(STEP, Step::Failed(format!("{action}: {}", r.status())));
+                }
+                Err(e) => return self.report(STEP, Step::Failed(e.to_string())),
+            }
+        }
+        let shown: Vec<String> = statuses
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
+        self.report(
+            STEP,
+            Step::Done(format!("card {card}: {}", shown.join(" → "))),
+        )
+    }
+}
+
 /// Runs the walkthrough; `Err` if a step that is built failed.
 pub async fn run(stack: &LocalStack) -> Result<(), String> {
     let (Some((stytch, _)), Some((unit, _))) = (&stack.stytch, &stack.unit) else {
@@ -313,15 +354,17 @@ pub async fn run(stack: &LocalStack) -> Result<(), String> {
     // 7-8. TOTP enrolment and step-up through our API.
     let stepped_up = demo.totp(&mut jwt).await;
 
-    // 9-10. The customer token, then a Unit call with it.
+    // 9-10. The customer token, then a Unit call with it; 11. a card action.
     if let Some(id) = customer_id.filter(|_| stepped_up) {
         demo.customer_token(&jwt, &id).await?;
+        demo.card_actions(unit, &jwt, &id).await;
     } else {
         demo.skip(
             "exchange the JWT for a Unit customer token",
             "an approved customer and a TOTP step-up",
         );
         demo.skip("call Unit with the customer token", "the customer token");
+        demo.skip("freeze and unfreeze a card", "the customer token");
     }
 
     if demo.failed {

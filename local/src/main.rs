@@ -126,7 +126,7 @@ async fn print_upstreams(stack: &LocalStack) {
     }
     if stack.stytch.is_some() || stack.unit.is_some() {
         println!(
-            "         sandbox controls: POST /_sandbox/faults, GET /_sandbox/requests, GET /_sandbox/webhooks"
+            "         sandbox controls: POST /_sandbox/faults, GET /_sandbox/requests, GET /_sandbox/webhooks; Unit: POST /_sandbox/customers/{{id}}/card"
         );
     }
 }

@@ -17,6 +17,8 @@ use shared::App;
 
 const PAGE: &str = include_str!("../web/index.html");
 const SCRIPT: &str = include_str!("../web/demo.js");
+/// The frontend helper (`frontend/unit-token.mjs`), which the page imports.
+const TOKENS: &str = include_str!("../../frontend/unit-token.mjs");
 const OPENAPI: &str = include_str!("../../openapi.yaml");
 
 /// The routes, merged into the local stack's router ahead of the functions' fallback.
@@ -30,6 +32,10 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route(
             "/demo/demo.js",
             get(|| async { text(SCRIPT, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/demo/unit-token.mjs",
+            get(|| async { text(TOKENS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/openapi.yaml",

@@ -1,6 +1,8 @@
-// The demo page's script: plain JavaScript, no build step. It calls our routes the way a
-// frontend does (Bearer session JWT), and Unit directly with the customer token.
-"use strict";
+// The demo page's script: plain JavaScript, no build step (an ES module). It calls our routes
+// the way a frontend does (Bearer session JWT), gets Unit customer tokens through the frontend
+// helper (frontend/unit-token.mjs: cache, RFC 9470 step-up challenge, one retry), and calls Unit
+// directly with them: the card actions Stytch's guide exists for.
+import { UnitTokens } from "/demo/unit-token.mjs";
 
 const $ = (id) => document.getElementById(id);
 const session = { jwt: null, token: null, userId: null, email: null };
@@ -8,7 +10,34 @@ let emailMethod = null;
 let config = null;
 let customerToken = null;
 let customerId = null;
+let cardId = null;
 let polling = null;
+/** The step-up the helper is waiting for (its challenge answered by the Step up button). */
+let pendingStepUp = null;
+
+/** Our routes' fetch, logged on the page like every other call. */
+async function loggedFetch(url, init) {
+  const res = await fetch(url, init);
+  const path = new URL(url, location.href).pathname;
+  const copy = res.clone();
+  const body = await copy.json().catch(() => null);
+  log(init.method || "GET", path, res.status, body && body.error ? body.error.code : null);
+  return res;
+}
+
+const tokens = new UnitTokens({
+  bridgeUrl: "",
+  sessionJwt: () => session.jwt,
+  fetch: loggedFetch,
+  // The RFC 9470 challenge: ask for the authenticator's code, resolve once stepped up.
+  stepUp: (challenge) => new Promise((resolve, reject) => {
+    pendingStepUp = { resolve, reject };
+    status("token-status",
+      `step_up_required: ${challenge.description} Enter your authenticator's code and step up (factors: ${challenge.factors.join(", ")}; within ${challenge.maxAge} s).`,
+      "err");
+    $("totp-code").focus();
+  }),
+});
 
 function status(id, text, kind) {
   const el = $(id);
@@ -72,6 +101,8 @@ async function signIn(kind) {
     return;
   }
   status("login-status", kind === "signup" ? "Signing up…" : "Logging in…");
+  // Another login: no token of the previous user's may be handed out (nor left for Unit's components).
+  tokens.logout();
   session.jwt = null;
   const reply = await api("POST", `/demo/api/${kind}`, { email, password });
   if (!reply.ok) {
@@ -114,6 +145,7 @@ async function refreshOnboarding() {
     polling = null;
     unlock("step-totp", ["send-email-code", "verify-email-code", "enrol", "replace"]);
     unlock("step-token", ["get-token", "step-up"]);
+    await openCard();
   } else if (o.state === "form_pending") {
     status("onboarding-status", "Fill in the application form at Unit; this page follows its progress.", "muted");
   } else {
@@ -213,55 +245,106 @@ async function stepUp() {
   }
   session.jwt = reply.data.session_jwt;
   $("totp-code").value = "";
-  status("token-status", "Stepped up: your session now carries a fresh TOTP factor. Get the token again.", "ok");
+  status("token-status", "Stepped up: your session now carries a fresh TOTP factor.", "ok");
+  if (pendingStepUp) {
+    const { resolve } = pendingStepUp;
+    pendingStepUp = null;
+    resolve();
+  }
+}
+
+/** A token from the helper, its refusal shown in `statusId`; null when refused. */
+async function token(ask, statusId) {
+  try {
+    return await tokens.get(ask);
+  } catch (e) {
+    const advice = e.loginRequired ? " Log in again." : "";
+    status(statusId, `${e.code || "error"}: ${e.message}${advice}`, "err");
+    return null;
+  }
 }
 
 async function getToken() {
   const scope = $("scope").value.trim();
-  const reply = await api("POST", "/unit/customer-token", scope ? { scope } : {});
-  if (reply.code === "authenticator_unconfirmed") {
-    status("token-status", "authenticator_unconfirmed: confirm the e-mail of your bank account (step 3) in this session, then get the token again.", "err");
-    return;
-  }
-  if (reply.code === "step_up_required") {
-    status("token-status", "step_up_required: these scopes need a recent TOTP step-up. Enter a code and step up.", "err");
-    $("totp-code").focus();
-    return;
-  }
-  if (!reply.ok) {
-    status("token-status", explain(reply), "err");
-    return;
-  }
-  customerToken = reply.data.token;
-  customerId = reply.data.customer_id;
+  const issued = await token({ scope }, "token-status");
+  if (!issued) return;
+  customerToken = issued.token;
   status("token-status",
-    `Customer token issued for customer ${reply.data.customer_id}: scopes "${reply.data.scope}", expires in ${reply.data.expires_in} s.`,
+    `Customer token issued for customer ${issued.customerId}: scopes "${issued.scope}", expires in ${Math.round((issued.expiresAt - Date.now()) / 1000)} s.`,
     "ok");
   $("unit-call").textContent = `GET ${config.unit_api_url}/customers/${customerId}`;
   unlock("step-unit", ["use-token"]);
 }
 
+/** Calls Unit with a customer token: `{status, body}`. */
+async function unit(method, path, bearer) {
+  const url = `${config.unit_api_url}${path}`;
+  const res = await fetch(url, { method, headers: { authorization: "Bearer " + bearer, accept: "application/vnd.api+json" } });
+  const body = await res.json().catch(() => null);
+  log(method, url, res.status);
+  return { status: res.status, body };
+}
+
 async function useToken() {
-  const url = `${config.unit_api_url}/customers/${customerId}`;
-  let res;
+  let reply;
   try {
-    res = await fetch(url, { headers: { authorization: "Bearer " + customerToken, accept: "application/vnd.api+json" } });
+    reply = await unit("GET", `/customers/${customerId}`, customerToken);
   } catch (e) {
     status("unit-status", `Unit did not answer: ${e}`, "err");
     return;
   }
-  const body = await res.json().catch(() => null);
-  log("GET", url, res.status);
-  if (!res.ok) {
-    status("unit-status", `Unit answered ${res.status}: ${JSON.stringify(body && body.errors)}`, "err");
+  if (reply.status !== 200) {
+    status("unit-status", `Unit answered ${reply.status}: ${JSON.stringify(reply.body && reply.body.errors)}`, "err");
     return;
   }
-  const c = body.data;
+  const c = reply.body.data;
   const name = c.attributes.fullName ? `${c.attributes.fullName.first} ${c.attributes.fullName.last}` : "";
   status("unit-status", `Unit accepted the token: customer ${c.id} (${c.type}) ${name}, status ${c.attributes.status || "Active"}.`, "ok");
   const result = $("unit-result");
   result.textContent = JSON.stringify({ id: c.id, type: c.type, fullName: c.attributes.fullName, email: c.attributes.email, status: c.attributes.status }, null, 2);
   result.hidden = false;
+}
+
+/** The sandbox opens a deposit account and a virtual debit card for the new customer, as a
+ *  bank program does after approval (a sandbox control: Unit's own is an org-token call). */
+async function openCard() {
+  const res = await fetch(`${config.unit_api_url}/_sandbox/customers/${customerId}/card`, { method: "POST" });
+  const opened = await res.json().catch(() => ({}));
+  cardId = opened.cardId || null;
+  if (!cardId) {
+    status("card-status", `The sandbox opened no card (HTTP ${res.status}).`, "err");
+    return;
+  }
+  unlock("step-card", ["list-cards", "freeze-read-only", "freeze", "unfreeze"]);
+  await listCards();
+}
+
+/** Lists the customer's cards with a read-only token (`cards`: no step-up needed). */
+async function listCards() {
+  const read = await token({ scope: "cards" }, "card-status");
+  if (!read) return;
+  const reply = await unit("GET", "/cards", read.token);
+  if (reply.status !== 200) {
+    status("card-status", `Unit answered ${reply.status}`, "err");
+    return;
+  }
+  const cards = reply.body.data.map((c) => `card ${c.id} •••• ${c.attributes.last4Digits}: ${c.attributes.status}`);
+  $("cards").textContent = cards.join("\n");
+  $("cards").dataset.status = (reply.body.data.find((c) => c.id === cardId) || { attributes: {} }).attributes.status || "";
+}
+
+/** A card action with `ask`'s token; Unit's answer shown. */
+async function cardAction(action, ask) {
+  const issued = await token(ask, "card-status");
+  if (!issued) return;
+  const reply = await unit("POST", `/cards/${cardId}/${action}`, issued.token);
+  if (reply.status === 200) {
+    status("card-status", `Unit: ${action} done, the card is ${reply.body.data.attributes.status} (token scopes "${issued.scope}", limited to card ${cardId}).`, "ok");
+  } else {
+    const e = (reply.body && reply.body.errors && reply.body.errors[0]) || {};
+    status("card-status", `Unit refused the ${action}: ${reply.status} ${e.title || ""} ${e.detail || ""} (token scopes "${issued.scope}").`, "err");
+  }
+  await listCards();
 }
 
 async function main() {
@@ -276,6 +359,10 @@ async function main() {
   $("step-up").addEventListener("click", stepUp);
   $("get-token").addEventListener("click", getToken);
   $("use-token").addEventListener("click", useToken);
+  $("list-cards").addEventListener("click", listCards);
+  $("freeze-read-only").addEventListener("click", () => cardAction("freeze", { scope: "cards" }));
+  $("freeze").addEventListener("click", () => cardAction("freeze", { scope: "cards cards-write", card: cardId }));
+  $("unfreeze").addEventListener("click", () => cardAction("unfreeze", { scope: "cards cards-write", card: cardId }));
   document.body.dataset.ready = "true";
 }
 

@@ -1,7 +1,9 @@
 // The demo page walked end to end in headless Chromium (Debian's /usr/bin/chromium) with
 // playwright-core: sign up through the Stytch sandbox, fill in the Unit sandbox's application form,
-// wait for the approval, enrol TOTP by scanning the QR code the page shows, meet step_up_required,
-// step up with a code computed here, get a customer token and use it at the Unit sandbox.
+// wait for the approval, enrol TOTP by scanning the QR code the page shows, see Unit refuse a
+// freeze to a read-only token, meet the step-up challenge (401 step_up_required) on the
+// card-limited token, step up with a code computed here, freeze and unfreeze the card at the Unit
+// sandbox, get a customer token and use it, then replace the authenticator.
 // A screenshot of each step goes to the artifacts folder.
 // Usage: node demo_flow.mjs <base url of the local stack> <artifacts folder>
 import { createHmac } from "node:crypto";
@@ -64,7 +66,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
   page = await context.newPage();
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  // HTTP errors the flow expects (403 step_up_required) are logged as failed loads; they are
+  // HTTP errors the flow expects (401 step_up_required, Unit's 403) are logged as failed loads; they are
   // checked by the steps themselves. Any other console error, or an exception, fails the test.
   page.on("console", (m) => {
     if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console error: ${m.text()}`);
@@ -148,17 +150,41 @@ try {
     recoveryCode = (await page.locator("#recovery-codes li").first().innerText()).trim();
   });
 
-  await step("step-up-required", async () => {
-    await page.fill("#scope", "customers accounts cards-write");
-    await page.click("#get-token");
-    await page.waitForFunction(() => document.getElementById("token-status").textContent.includes("step_up_required"));
+  const cardStatus = () => page.getAttribute("#cards", "data-status");
+  await step("card-listed", async () => {
+    await page.waitForFunction(() => document.getElementById("cards").dataset.status === "Active");
+    if (!/card \d+ •••• \d{4}: Active/.test(await text("#cards"))) throw new Error(await text("#cards"));
   });
 
-  await step("stepped-up", async () => {
+  await step("freeze-refused-to-a-read-only-token", async () => {
+    await page.evaluate(() => { document.getElementById("card-status").textContent = ""; });
+    await page.click("#freeze-read-only");
+    await page.waitForFunction(() => document.getElementById("card-status").textContent !== "");
+    const result = await text("#card-status");
+    if (!result.startsWith("Unit refused the freeze: 403")) throw new Error(result);
+    if ((await cardStatus()) !== "Active") throw new Error("the card changed");
+  });
+
+  await step("step-up-required", async () => {
+    await page.click("#freeze");
+    await page.waitForFunction(() => document.getElementById("token-status").textContent.includes("step_up_required"));
+    if (!(await text("#token-status")).includes("factors: totp")) throw new Error(await text("#token-status"));
+  });
+
+  await step("stepped-up-and-frozen", async () => {
     await page.fill("#totp-code", totp(secret));
     await page.click("#step-up");
     await page.waitForSelector("#token-status.ok");
     if (!(await text("#token-status")).includes("Stepped up")) throw new Error(await text("#token-status"));
+    await page.waitForFunction(() => document.getElementById("cards").dataset.status === "Frozen");
+    const result = await text("#card-status");
+    if (!result.includes("freeze done") || !result.includes("limited to card")) throw new Error(result);
+  });
+
+  await step("unfrozen", async () => {
+    await page.click("#unfreeze");
+    await page.waitForFunction(() => document.getElementById("cards").dataset.status === "Active");
+    if (!(await text("#card-status")).includes("unfreeze done")) throw new Error(await text("#card-status"));
   });
 
   await step("customer-token", async () => {
