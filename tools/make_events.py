@@ -88,6 +88,10 @@ EVENTS = [
     ("customer-token-step-up-required", "customer-token", 401, event(
         "POST", "/unit/customer-token", JWT, json.dumps({"scope": "customers cards-write"}),
         "A sensitive scope from a session without a recent TOTP step-up: 401 step_up_required, an RFC 9470 challenge (WWW-Authenticate error=insufficient_user_authentication).")),
+    ("customer-token-card", "customer-token", 401, event(
+        "POST", "/unit/customer-token", JWT,
+        json.dumps({"scope": "cards cards-write", "resources": [{"type": "card", "ids": ["10001"]}]}),
+        "A token limited to one card, for a freeze: from a session without a recent step-up, 401 step_up_required; after one, for a card of the caller's customer, 200 with expires_in at most CARD_TOKEN_MAX_EXPIRES_IN (300); another customer's card, 404 resource_not_found.")),
     ("customer-token-onboarding-incomplete", "customer-token", 409, event(
         "POST", "/unit/customer-token", JWT, json.dumps({"scope": "customers accounts"}),
         "A read-only scope for a user without an approved Unit customer: 409 onboarding_incomplete.")),

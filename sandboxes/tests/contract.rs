@@ -913,9 +913,17 @@ async fn customer_tokens_check_the_stytch_jwt_and_scopes_like_unit() {
         json!({"scope": "customers", "expiresIn": 86401}),
         json!({"scope": "customers teleport"}),
         json!({"scope": ""}),
+        // Unit's components: an upgradable scope needs customer-token-write beside it.
+        json!({"scope": "customers", "upgradableScope": "cards-write"}),
+        json!({"scope": "customers customer-token-write", "upgradableScope": "cards-teleport"}),
     ] {
         assert_eq!(json_of(token(bad.clone())).await.0, 400, "{bad}");
     }
+    let (status, upgradable) = json_of(token(
+        json!({"scope": "customers customer-token-write", "upgradableScope": "cards-write", "jwtToken": login.session_jwt}),
+    ))
+    .await;
+    assert_eq!(status, 201, "{upgradable}");
     let (status, granted) = json_of(token(
         json!({"scope": "customers cards-write", "jwtToken": login.session_jwt, "expiresIn": 3600}),
     ))

@@ -28,15 +28,6 @@ fn token_of(answer: &Value) -> &str {
     answer["token"].as_str().expect("a token")
 }
 
-/// The requests that reached Unit's token route.
-fn unit_token_calls(stack: &Stack) -> usize {
-    stack
-        .unit_log()
-        .iter()
-        .filter(|r| r.path.ends_with("/token"))
-        .count()
-}
-
 /// A user with an approved customer, a deposit account and a card: `(login, customer, card)`.
 async fn with_card(stack: &Stack, email: &str) -> (e2e::Login, String, String) {
     let (login, customer) = stack.onboarded(email).await;
@@ -113,7 +104,7 @@ async fn a_token_is_never_limited_to_another_customers_card() {
     let (_, _, theirs) = with_card(&stack, "victim-card@example.com").await;
     let (login, _, _) = with_card(&stack, "thief-card@example.com").await;
     let jwt = stack.stepped_up(&login).await;
-    let before = unit_token_calls(&stack);
+    let before = stack.unit_token_calls();
     for (kind, id) in [
         ("card", theirs.as_str()),
         ("card", "999999"),
@@ -132,7 +123,7 @@ async fn a_token_is_never_limited_to_another_customers_card() {
             "another customer's and none are alike"
         );
     }
-    assert_eq!(unit_token_calls(&stack), before, "Unit minted nothing");
+    assert_eq!(stack.unit_token_calls(), before, "Unit minted nothing");
     let many: Vec<String> = (1..=11).map(|n| n.to_string()).collect();
     let (status, body) = minted(
         &stack,

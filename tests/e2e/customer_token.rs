@@ -9,14 +9,6 @@ fn token(stack: &Stack, jwt: &str, body: Value) -> reqwest::RequestBuilder {
     stack.customer_token(jwt, body)
 }
 
-fn unit_token_calls(stack: &Stack) -> usize {
-    stack
-        .unit_log()
-        .iter()
-        .filter(|r| r.path.ends_with("/token"))
-        .count()
-}
-
 /// RFC 9470: a missing step-up is a 401 whose `WWW-Authenticate` says
 /// `insufficient_user_authentication` with the maximum age, and whose body names the factors
 /// that count; a revoked session's 401 says `invalid_token`, so a client tells them apart by
@@ -25,20 +17,13 @@ fn unit_token_calls(stack: &Stack) -> usize {
 async fn a_missing_step_up_is_a_standard_challenge_and_a_revoked_session_is_not() {
     let stack = Stack::start(&[]).await;
     let (login, _) = stack.onboarded("challenge@example.com").await;
-    let scope = json!({"scope": "cards-write"});
-    let response = token(&stack, &login.session_jwt, scope.clone())
-        .send()
-        .await
-        .unwrap();
-    let challenge = response.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let (status, body) = (response.status(), response.json::<Value>().await.unwrap());
-    assert_eq!(
-        (status.as_u16(), code_of(&body)),
-        (401, Some("step_up_required"))
-    );
+    let (status, challenge, body) = challenged(token(
+        &stack,
+        &login.session_jwt,
+        json!({"scope": "cards-write"}),
+    ))
+    .await;
+    assert_eq!((status, code_of(&body)), (401, Some("step_up_required")));
     assert!(
         challenge
             .starts_with("Bearer error=\"insufficient_user_authentication\", error_description=\"")
@@ -50,19 +35,24 @@ async fn a_missing_step_up_is_a_standard_challenge_and_a_revoked_session_is_not(
         json!({"factors": ["totp"], "max_age": 300})
     );
     stack.delete_at_stytch(&login.user_id).await;
-    let response = token(&stack, &login.session_jwt, json!({}))
-        .send()
-        .await
-        .unwrap();
-    let challenge = response.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(response.status(), 401);
+    let (status, challenge, body) = challenged(token(&stack, &login.session_jwt, json!({}))).await;
+    assert_eq!((status, code_of(&body)), (401, Some("session_revoked")));
     assert!(
         challenge.starts_with("Bearer error=\"invalid_token\""),
         "{challenge}"
     );
+}
+
+/// The status, `WWW-Authenticate` and body of an answer.
+async fn challenged(request: reqwest::RequestBuilder) -> (u16, String, Value) {
+    let response = request.send().await.unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|h| h.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let status = response.status().as_u16();
+    (status, challenge, response.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -90,7 +80,7 @@ async fn the_full_path_from_signup_to_a_unit_call_with_the_customer_token() {
     ))
     .await;
     assert_eq!((status, code_of(&body)), (401, Some("step_up_required")));
-    assert_eq!(unit_token_calls(&stack), 1, "refused before Unit");
+    assert_eq!(stack.unit_token_calls(), 1, "refused before Unit");
 
     let jwt = stack.stepped_up(&login).await;
     let (status, issued) = json_of(token(
@@ -208,7 +198,7 @@ async fn stale_or_missing_step_up_and_bad_requests_are_refused_before_unit() {
     ))
     .await;
     assert_eq!(status, 400, "the customer never comes from the body");
-    assert_eq!(unit_token_calls(&stack), 0);
+    assert_eq!(stack.unit_token_calls(), 0);
     let (status, capped) = json_of(token(
         &stack,
         &login.session_jwt,
@@ -512,7 +502,7 @@ async fn an_archived_customer_keeps_read_tokens_only() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(archived, "customer.archived recorded");
-    let before = unit_token_calls(&stack);
+    let before = stack.unit_token_calls();
     let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "cards-write"}))).await;
     assert_eq!(
         (status, code_of(&body)),
@@ -523,10 +513,10 @@ async fn an_archived_customer_keeps_read_tokens_only() {
         !body.to_string().contains("Fraud"),
         "the reason is not shown: {body}"
     );
-    assert_eq!(unit_token_calls(&stack), before, "Unit was not asked");
+    assert_eq!(stack.unit_token_calls(), before, "Unit was not asked");
     let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "statements"}))).await;
     assert_eq!(status, 200, "read scopes still go to Unit: {body}");
-    assert_eq!(unit_token_calls(&stack), before + 1);
+    assert_eq!(stack.unit_token_calls(), before + 1);
     let (status, state) = json_of(stack.onboarding(&login.session_jwt)).await;
     assert_eq!((status, state["state"].as_str()), (200, Some("archived")));
     let (status, body) = json_of(
@@ -581,14 +571,14 @@ async fn a_revoked_session_mints_nothing() {
     )
     .await;
     assert_eq!(status, 200);
-    let unit_before = unit_token_calls(&stack);
+    let unit_before = stack.unit_token_calls();
     let (status, body) = json_of(token(&stack, &jwt, sensitive.clone())).await;
     assert_eq!(
         (status, code_of(&body)),
         (401, Some("session_revoked")),
         "{body}"
     );
-    assert_eq!(unit_token_calls(&stack), unit_before, "Unit was not asked");
+    assert_eq!(stack.unit_token_calls(), unit_before, "Unit was not asked");
     // SECURITY.md, "No revoked session mints anything": read-only scopes are checked too.
     let (status, body) = json_of(token(&stack, &jwt, json!({"scope": "customers"}))).await;
     assert_eq!(
@@ -596,7 +586,7 @@ async fn a_revoked_session_mints_nothing() {
         (401, Some("session_revoked")),
         "{body}"
     );
-    assert_eq!(unit_token_calls(&stack), unit_before, "Unit was not asked");
+    assert_eq!(stack.unit_token_calls(), unit_before, "Unit was not asked");
 
     // SESSION_CHECK=sensitive, the old default: reads trust the JWT's own 5 minutes.
     let reads = Stack::start(&[("SESSION_CHECK", "sensitive")]).await;
@@ -647,7 +637,7 @@ async fn no_token_outlives_its_session() {
         sent.body["data"]["attributes"]["expiresIn"].as_u64(),
         Some(granted)
     );
-    let before = unit_token_calls(&stack);
+    let before = stack.unit_token_calls();
     for jwt in [
         ending_in(30),
         stack.forge(&login.user_id, now(), |c| {
@@ -661,7 +651,7 @@ async fn no_token_outlives_its_session() {
             "{body}"
         );
     }
-    assert_eq!(unit_token_calls(&stack), before, "Unit was not asked");
+    assert_eq!(stack.unit_token_calls(), before, "Unit was not asked");
 }
 
 /// SECURITY.md, "Sensitive unless known to be read-only": a write scope an operator allows but

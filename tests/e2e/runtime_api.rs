@@ -77,12 +77,56 @@ fn sensitive_token_event(jwt: &str) -> String {
     event.to_string()
 }
 
+/// The sample event of a token limited to `card`, as `jwt` sends it.
+fn card_token_event(jwt: &str, card: &str) -> String {
+    let text =
+        std::fs::read_to_string(local_stack::sample_events::dir().join("customer-token-card.json"))
+            .unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&text).unwrap();
+    event["headers"]["authorization"] = format!("Bearer {jwt}").into();
+    let mut body: serde_json::Value =
+        serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    body["resources"][0]["ids"] = serde_json::json!([card]);
+    event["body"] = body.to_string().into();
+    event.to_string()
+}
+
+/// Through the binary: a token limited to the customer's own card is minted for 300 s; one for
+/// another customer's card is refused with 404 `resource_not_found`.
+async fn card_tokens_through_the_binary(
+    stack: &Stack,
+    runtime: &RuntimeApi,
+    jwt: &str,
+    customer: &str,
+) {
+    let (_, card) = stack.unit_sandbox().open_card(customer).unwrap();
+    let answer = runtime.invoke(card_token_event(jwt, &card)).await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (answer["statusCode"].as_u64(), body["expires_in"].as_u64()),
+        (Some(200), Some(300)),
+        "{answer}"
+    );
+    let (_, other) = stack.onboarded("binary-other@example.com").await;
+    let (_, theirs) = stack.unit_sandbox().open_card(&other).unwrap();
+    let answer = runtime
+        .invoke(card_token_event(jwt, &theirs))
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (answer["statusCode"].as_u64(), e2e::code_of(&body)),
+        (Some(404), Some("resource_not_found")),
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs moto: `make test` runs it (or set MOTO_URL and pass --include-ignored)"]
 async fn the_customer_token_binary_caps_sensitive_tokens_and_refuses_a_revoked_session() {
     let moto = e2e::moto();
     let stack = Stack::on_moto(&moto).await;
-    let (login, _) = stack.onboarded("binary@example.com").await;
+    let (login, customer) = stack.onboarded("binary@example.com").await;
     let jwt = stack.stepped_up(&login).await;
     let runtime = RuntimeApi::start().await;
     let path = binary("customer-token");
@@ -107,6 +151,8 @@ async fn the_customer_token_binary_caps_sensitive_tokens_and_refuses_a_revoked_s
         body["expires_in"], 900,
         "a sensitive token lives at most 900 s"
     );
+    // A token limited to the user's card lives 300 s; another customer's card gets none.
+    card_tokens_through_the_binary(&stack, &runtime, &jwt, &customer).await;
     // Logged out: the JWT still verifies, but Stytch no longer knows its session.
     let (status, _) = e2e::json_of(
         stack

@@ -195,6 +195,14 @@ impl Stack {
         running.controls.requests()
     }
 
+    /// How many requests reached Unit's token route (`POST /customers/{id}/token`).
+    pub fn unit_token_calls(&self) -> usize {
+        self.unit_log()
+            .iter()
+            .filter(|r| r.path.ends_with("/token"))
+            .count()
+    }
+
     /// Injects a fault (`sandboxes::Fault` as JSON) at the Stytch sandbox.
     pub async fn stytch_fault(&self, fault: Value) {
         self.sandbox_control(
