@@ -100,7 +100,7 @@ async fn a_card_is_frozen_only_with_a_stepped_up_token_limited_to_it() {
 /// is answered like one that does not exist, and no token is minted for it.
 #[tokio::test]
 async fn a_token_is_never_limited_to_another_customers_card() {
-    let stack = Stack::start(&[]).await;
+    let stack = Stack::start(&[("TOKENS_PER_USER", "3/600")]).await;
     let (_, _, theirs) = with_card(&stack, "victim-card@example.com").await;
     let (login, _, _) = with_card(&stack, "thief-card@example.com").await;
     let jwt = stack.stepped_up(&login).await;
@@ -124,6 +124,7 @@ async fn a_token_is_never_limited_to_another_customers_card() {
         );
     }
     assert_eq!(stack.unit_token_calls(), before, "Unit minted nothing");
+
     let many: Vec<String> = (1..=11).map(|n| n.to_string()).collect();
     let (status, body) = minted(
         &stack,
@@ -145,6 +146,13 @@ async fn a_token_is_never_limited_to_another_customers_card() {
     assert_eq!(
         (status, body["error"]["fields"][0]["field"].as_str()),
         (400, Some("resources[0].ids"))
+    );
+    // Each probe cost Unit reads with our org token: the three count against TOKENS_PER_USER.
+    let (status, body) = minted(&stack, &jwt, json!({"scope": "cards"})).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (429, Some("too_many_tokens")),
+        "{body}"
     );
 }
 

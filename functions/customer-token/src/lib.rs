@@ -321,10 +321,16 @@ async fn issue(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     if app.config.session.check.confirms(asked.sensitive) {
         confirm_session(&app.stytch, &session, deadline).await?;
     }
-    // The slot counts only when a token was minted: any failure before gives it back.
+    // The slot counts only when a token was minted: any failure before gives it back, but for
+    // a card or account that is not the caller's. Each of those cost Unit reads with our org
+    // token, so probing ids counts against `TOKENS_PER_USER` like the tokens it did not get.
     let (record, slot) = take_slot(app, &session.user_id, now).await?;
     let (customer_id, issued) = match mint(app, &session, &record, &asked, now, deadline).await {
         Ok(minted) => minted,
+        Err(e) if e.code == shared::error::ErrorCode::ResourceNotFound => {
+            slot.keep();
+            return Err(e);
+        }
         Err(e) => {
             slot.give_back().await;
             return Err(e);
