@@ -577,3 +577,97 @@ impl Lookup<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> TokenSettings {
+        let mut map: std::collections::HashMap<&str, &str> = [
+            (
+                "STYTCH_PROJECT_ID",
+                "project-test-00000000-0000-0000-0000-000000000000",
+            ),
+            ("UNIT_API_URL", "https://api.s.unit.sh"),
+            ("SECRET_ID", "bridge/secrets"),
+            ("TABLE_NAME", "bridge"),
+        ]
+        .into();
+        map.extend(vars.iter().copied());
+        Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
+            .expect("a valid configuration")
+            .tokens
+    }
+
+    fn resource(kind: &str, ids: &[&str]) -> RequestedResource {
+        RequestedResource {
+            kind: kind.into(),
+            ids: ids.iter().map(|i| (*i).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn resources_become_typed_ids_and_every_problem_is_named() {
+        let mut problems = Vec::new();
+        let typed = typed_resources(
+            vec![
+                resource("card", &["10001", "10002"]),
+                resource("account", &["7"]),
+            ],
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            audited_resources(Some(&typed)),
+            ["card:10001", "card:10002", "account:7"]
+        );
+        let mut problems = Vec::new();
+        typed_resources(
+            vec![
+                resource("vault", &["x"]),
+                resource("card", &[]),
+                resource("card", &["007"]),
+            ],
+            &mut problems,
+        );
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "resources[0].type",
+                "resources[0].ids",
+                "resources[1].ids",
+                "resources[2].ids"
+            ]
+        );
+        let mut problems = Vec::new();
+        let eleven: Vec<String> = (1..=11).map(|n| n.to_string()).collect();
+        let eleven: Vec<&str> = eleven.iter().map(String::as_str).collect();
+        typed_resources(vec![resource("card", &eleven)], &mut problems);
+        assert_eq!(problems.len(), 1, "at most {MAX_RESOURCE_IDS} ids");
+    }
+
+    #[test]
+    fn upgradable_scopes_are_refused_unless_allowed_and_bring_token_write() {
+        let off = settings(&[]);
+        assert!(upgradable_scopes(&off, None).unwrap().is_none());
+        let refused = upgradable_scopes(&off, Some("cards-write")).unwrap_err();
+        assert_eq!(refused.code, shared::error::ErrorCode::ScopeNotAllowed);
+        let on = settings(&[("UPGRADABLE_SCOPES", "cards-write cards-sensitive")]);
+        let granted = upgradable_scopes(&on, Some(" cards-write "))
+            .unwrap()
+            .unwrap();
+        assert_eq!(granted.to_string(), "cards-write");
+        assert!(upgradable_scopes(&on, Some("payments-write")).is_err());
+        assert!(
+            upgradable_scopes(&on, Some("")).is_err(),
+            "an empty list is no list"
+        );
+        assert!(upgradable_scopes(&on, Some("Cards")).is_err());
+        let scopes = Scopes::parse("customers cards").unwrap();
+        assert_eq!(
+            with_token_write(&scopes).to_string(),
+            "cards customer-token-write customers"
+        );
+    }
+}
