@@ -6,7 +6,8 @@
 //!
 //! The spec is OpenAPI 3.0, so each operation's schema is converted when loading: every `$ref`
 //! (across files) becomes an entry of one document's `$defs`, `nullable: true` becomes a `null`
-//! alternative, OpenAPI-only keywords are dropped, and `oneOf` is read as `anyOf` (the spec's
+//! alternative, OpenAPI-only keywords are dropped, an `allOf` closed by a member or by its own
+//! schema is closed as a whole (`unevaluatedProperties`), and `oneOf` is read as `anyOf` (the spec's
 //! individual and sole-proprietor applications match the same documents, so a `oneOf` would
 //! refuse every individual application).
 
@@ -120,6 +121,20 @@ fn or_null(mut out: Map<String, Value>) -> Value {
     }
 }
 
+/// A schema closed by its own `additionalProperties: false` beside its `allOf`, without
+/// properties of its own (`BusinessCustomer`), is closed across the composition, as OpenAPI reads
+/// it (per JSON Schema it would refuse every property, none being its own): the keyword is taken
+/// off, and true is answered so that the caller closes the composition instead.
+fn opened_beside_all_of(out: &mut Map<String, Value>) -> bool {
+    let closed_beside = out.contains_key("allOf")
+        && !out.contains_key("properties")
+        && out.get("additionalProperties") == Some(&Value::Bool(false));
+    if closed_beside {
+        out.remove("additionalProperties");
+    }
+    closed_beside
+}
+
 /// Turns OpenAPI 3.0 schemas reachable from one root into one JSON Schema document.
 struct Bundler<'a> {
     files: &'a HashMap<String, Value>,
@@ -227,7 +242,8 @@ impl<'a> Bundler<'a> {
             };
             out.insert(key.to_owned(), converted);
         }
-        if closed_composition {
+        let closed_beside = opened_beside_all_of(&mut out);
+        if closed_composition || closed_beside {
             out.insert("unevaluatedProperties".into(), Value::Bool(false));
         }
         if nullable {

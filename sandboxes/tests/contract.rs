@@ -1124,7 +1124,7 @@ async fn every_kind_of_request_we_make_is_gated_by_units_openapi_spec() {
             "{answer}"
         );
     }
-    assert_eq!(sandboxes::unit::spec().operations().len(), 8);
+    assert_eq!(sandboxes::unit::spec().operations().len(), 10);
 }
 
 // ---------------------------------------------------------------- Unit accounts and cards

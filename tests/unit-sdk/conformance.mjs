@@ -403,6 +403,154 @@ await step("cards.reportStolen and cards.closeCard", async () => {
   assert.equal(closed.data.attributes.status, "ClosedByCustomer");
 });
 
+// Business banking (docs/unit-api.md §13): a business application bound by its contact's
+// jwtSubject, its business customer, authorized users, and tokens for the business's members.
+const businessPhone = { countryCode: "1", number: "5555550100" };
+const businessAddress = { street: "5230 Newell Rd", city: "Palo Alto", state: "CA", postalCode: "94303", country: "US" };
+const nineDigits = () => String(randomInt(100000000, 899999999));
+function businessPerson(first, email, ssn) {
+  return {
+    fullName: { first, last: "Hendricks" },
+    email,
+    phone: businessPhone,
+    address: businessAddress,
+    dateOfBirth: "1990-03-05",
+    ssn,
+  };
+}
+/** A business application on Unit's spec: an officer, one beneficial owner, the contact's subject. */
+function business(contactSubject, key, officerSsn = nineDigits()) {
+  return {
+    type: "businessApplication",
+    attributes: {
+      name: "Pied Piper",
+      ein: nineDigits(),
+      entityType: "Corporation",
+      stateOfIncorporation: "DE",
+      phone: businessPhone,
+      address: businessAddress,
+      contact: {
+        fullName: { first: "Richard", last: "Hendricks" },
+        email: "richard@piedpiper.com",
+        phone: businessPhone,
+        ...(contactSubject && { jwtSubject: contactSubject }),
+      },
+      officer: { ...businessPerson("Richard", "richard@piedpiper.com", officerSsn), title: "CEO", occupation: "ExecutiveOrManager" },
+      beneficialOwners: [{ ...businessPerson("Erlich", "erlich@piedpiper.com", nineDigits()), percentage: 40 }],
+      idempotencyKey: key,
+      tags: { test: "unit-sdk-business" },
+    },
+  };
+}
+const memberOf = (user, first) => ({
+  fullName: { first, last: "Bachman" },
+  email: user.user.emails[0].email,
+  phone: { countryCode: "1", number: "5555550102" },
+  jwtSubject: user.user_id,
+});
+const businessToken = (customer, user, relationships) =>
+  unit.customerToken.createToken(customer, {
+    type: "customerToken",
+    attributes: { scope: "customers accounts", jwtToken: user.session_jwt, expiresIn: 600 },
+    ...(relationships && { relationships }),
+  });
+
+const [contactUser, memberUser] = await step("two more Stytch users: a business's contact and a member", () =>
+  Promise.all([stytchUser(`richard-${randomUUID()}@example.com`), stytchUser(`erlich-${randomUUID()}@example.com`)]),
+);
+const businessKey = randomUUID();
+const businessApp = await step("applications.create: a business application, approved, its repeat the same", async () => {
+  const r = await unit.applications.create(business(contactUser.user_id, businessKey));
+  assert.equal(r.data.type, "businessApplication");
+  assert.match(r.data.id, /^\d+$/);
+  const a = r.data.attributes;
+  assert.equal(a.status, "Approved");
+  assert.equal(a.contact.jwtSubject, contactUser.user_id);
+  assert.equal(a.jwtSubject, undefined, "a business application has no top-level subject");
+  assert.match(a.officer.maskedSSN, /^\*{5}\d{4}$/);
+  assert.equal(a.officer.ssn, undefined, "the SSN is not echoed");
+  assert.equal(r.data.relationships.customer.data.type, "businessCustomer");
+  assert.equal(r.data.relationships.beneficialOwners.data.length, 1);
+  const again = await unit.applications.create(business(contactUser.user_id, businessKey));
+  assert.equal(again.data.id, r.data.id);
+  return r.data;
+});
+const businessId = businessApp.relationships.customer.data.id;
+await step("applications.get: the business application", async () => {
+  const r = await unit.applications.get(businessApp.id);
+  assert.equal(r.data.type, "businessApplication");
+  assert.equal(r.data.attributes.name, "Pied Piper");
+  assert.equal(r.data.relationships.customer.data.id, businessId);
+});
+await step("customers.get: the businessCustomer with its contact's jwtSubject and no authorized users", async () => {
+  const r = await unit.customers.get(businessId);
+  assert.equal(r.data.type, "businessCustomer");
+  const a = r.data.attributes;
+  assert.equal(a.status, "Active");
+  assert.equal(a.name, "Pied Piper");
+  assert.equal(a.entityType, "Corporation");
+  assert.equal(a.contact.jwtSubject, contactUser.user_id);
+  assert.deepEqual(a.authorizedUsers, []);
+  assert.equal(r.data.relationships.application.data.type, "businessApplication");
+});
+await step("test officer SSN 000000005: AwaitingDocuments, then simulations.approveApplication", async () => {
+  const created = await unit.applications.create(business(undefined, randomUUID(), "000000005"));
+  assert.equal(created.data.attributes.status, "AwaitingDocuments");
+  const r = await unit.simulations.approveApplication(created.data.id, {
+    type: "applicationApprove",
+    attributes: { reason: "sandbox" },
+  });
+  assert.equal(r.data.attributes.status, "Approved");
+  assert.equal(r.data.relationships.customer.data.type, "businessCustomer");
+});
+await step("customerToken.createToken for the business with its contact's Stytch JWT", async () => {
+  const r = await businessToken(businessId, contactUser);
+  assert.equal(r.data.type, "customerBearerToken");
+  const me = await asCustomer(r.data.attributes.token).customers.get(businessId);
+  assert.equal(me.data.type, "businessCustomer");
+});
+await step("customerToken.createToken with a member's JWT before they are an authorized user: 401", async () => {
+  const e = await refusal(businessToken(businessId, memberUser));
+  assert.equal(e.errors[0].status, "401");
+});
+await step("customers.addAuthorizedUsers: appended, the same e-mail updates; the member's JWT mints", async () => {
+  const r = await unit.customers.addAuthorizedUsers({
+    customerId: businessId,
+    data: { type: "addAuthorizedUsers", attributes: { authorizedUsers: [{ ...memberOf(memberUser, "Erlich"), jwtSubject: "stale" }] } },
+  });
+  assert.equal(r.data.type, "businessCustomer");
+  assert.equal(r.data.attributes.authorizedUsers.length, 1);
+  const updated = await unit.customers.addAuthorizedUsers({
+    customerId: businessId,
+    data: { type: "addAuthorizedUsers", attributes: { authorizedUsers: [memberOf(memberUser, "Erlich")] } },
+  });
+  assert.deepEqual(updated.data.attributes.authorizedUsers, [memberOf(memberUser, "Erlich")]);
+  assert.equal((await businessToken(businessId, memberUser)).data.type, "customerBearerToken");
+});
+await step("createToken with authorizedUserResource: the named user's JWT 201, the contact's 403", async () => {
+  const listed = await fetch(
+    `${unitUrl}/customers/${businessId}/authorized-users?filter[jwtSubject]=${encodeURIComponent(memberUser.user_id)}`,
+    { headers: { authorization: `Bearer ${unitToken}` } },
+  );
+  assert.equal(listed.status, 200);
+  const [member] = (await listed.json()).data;
+  assert.equal(member.type, "authorizedUserResource");
+  const naming = { authorizedUserResource: { data: { type: "authorizedUserResource", id: member.id } } };
+  assert.equal((await businessToken(businessId, memberUser, naming)).data.type, "customerBearerToken");
+  const e = await refusal(businessToken(businessId, contactUser, naming));
+  assert.equal(e.errors[0].status, "403");
+  assert.equal(e.errors[0].source.pointer, "/data/relationships/authorizedUserResource");
+});
+await step("customers.removeAuthorizedUsers: removed, the member's JWT is refused again", async () => {
+  const r = await unit.customers.removeAuthorizedUsers({
+    customerId: businessId,
+    data: { type: "removeAuthorizedUsers", attributes: { authorizedUsersEmails: [memberUser.user.emails[0].email] } },
+  });
+  assert.deepEqual(r.data.attributes.authorizedUsers, []);
+  const e = await refusal(businessToken(businessId, memberUser));
+  assert.equal(e.errors[0].status, "401");
+});
+
 await step("customers.get of an unknown customer: 404 in Unit's error shape", async () => {
   const e = await refusal(unit.customers.get("999999999"));
   assert.equal(e.errors[0].status, "404");

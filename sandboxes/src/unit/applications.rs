@@ -1,5 +1,5 @@
-//! Applications: `POST /applications` (validated as Unit's spec and docs say), `GET /applications[/{id}]`,
-//! the approval policy and the sandbox's decisions.
+//! Applications: `POST /applications` (individual and business, validated as Unit's spec and docs
+//! say), `GET /applications[/{id}]`, the approval policy and the sandbox's decisions.
 
 use super::*;
 
@@ -109,7 +109,7 @@ fn check_name_and_birth(a: &Map<String, Value>, problems: &mut Vec<Value>) {
 }
 
 /// A US address: street, city, a 2-letter state, a ZIP or ZIP+4, and `US` if a country is given.
-fn check_address(addr: &Map<String, Value>, problems: &mut Vec<Value>) {
+pub(super) fn check_address(addr: &Map<String, Value>, problems: &mut Vec<Value>) {
     let s = |k: &str| addr.get(k).and_then(Value::as_str).unwrap_or("");
     for k in ["street", "city"] {
         if s(k).is_empty() {
@@ -254,8 +254,13 @@ pub(super) async fn create_application(
     bytes: Bytes,
 ) -> Reply {
     u.org(&headers)?;
-    let (attributes, _) = data_of(&bytes, &["individualApplication"])?;
-    let (id, _) = u.create_application(attributes, None)?;
+    let (attributes, _) = data_of(&bytes, &[INDIVIDUAL, BUSINESS])?;
+    let kind = if bytes_type_is_business(&bytes) {
+        BUSINESS
+    } else {
+        INDIVIDUAL
+    };
+    let (id, _) = u.create_application(kind, attributes, None)?;
     let data = u.data();
     let a = data
         .applications
@@ -265,6 +270,12 @@ pub(super) async fn create_application(
         StatusCode::CREATED,
         json!({"data": u.application_json(id, a)}),
     ))
+}
+
+/// Whether a request document (already read by `data_of`) is a `businessApplication`.
+fn bytes_type_is_business(bytes: &Bytes) -> bool {
+    serde_json::from_slice::<Value>(bytes)
+        .is_ok_and(|v| v["data"]["type"].as_str() == Some(BUSINESS))
 }
 
 pub(super) async fn get_application(

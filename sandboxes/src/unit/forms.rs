@@ -1,5 +1,7 @@
 //! Application forms: `POST`/`GET /application-forms[/{id}]` (V2, and V1 as Unit's spec describes it), the
-//! hosted form page and its submission.
+//! hosted form page and its submission. A form completes into an individual application, or into
+//! a business application when the applicant (or the prefill's `applicationType`, or a form
+//! that allows business types only) chooses a business (docs/unit-api.md §13).
 
 use super::*;
 
@@ -39,7 +41,8 @@ pub(super) async fn create_form(
         .get("applicantDetails")
         .and_then(Value::as_object);
     // The customer's subject is the prefill's, in V1 and V2 alike; V2's top-level `jwtSubject`
-    // only names who may open the embedded form with their own JWT (docs/unit-api.md §3).
+    // only names who may open the embedded form with their own JWT (docs/unit-api.md §3). A
+    // business prefill may also carry one on its contact (§13, read at completion).
     let jwt_subject = details.and_then(|d| string_field(d, "jwtSubject"));
     let mut data = u.data();
     if let Some(k) = &key
@@ -60,6 +63,7 @@ pub(super) async fn create_form(
         attributes,
         jwt_subject,
         application_id: None,
+        application_kind: INDIVIDUAL,
         token: random_hex(16),
         created_at: now(),
         idempotency_key: key,
@@ -124,9 +128,10 @@ pub(super) async fn get_form(
     Ok(doc(StatusCode::OK, body))
 }
 
-/// Completes a form as the applicant would: prefill, then `overrides`, then the sample applicant.
-pub(super) fn complete(u: &Unit, form_id: u64, overrides: Map<String, Value>) -> Reply {
-    let (prefill, jwt_subject, tags, done, copy_subject) = {
+/// Completes a form as the applicant would: prefill, then `overrides`, then the sample applicant
+/// (or business); `overrides["applicationType"]` chooses the type where the form allows several.
+pub(super) fn complete(u: &Unit, form_id: u64, mut overrides: Map<String, Value>) -> Reply {
+    let (prefill, jwt_subject, tags, done, copy_subject, kind) = {
         let data = u.data();
         let f = data
             .forms
@@ -144,35 +149,113 @@ pub(super) fn complete(u: &Unit, form_id: u64, overrides: Map<String, Value>) ->
             f.attributes.get("tags").cloned(),
             f.application_id,
             data.copy_prefill_subject,
+            chosen_kind(&f.attributes, &mut overrides)?,
         )
     };
     if let Some(existing) = done {
         return application_answer(u, &u.data(), existing, StatusCode::OK);
     }
-    let mut attributes = sample_applicant();
-    for (k, v) in prefill
-        .into_iter()
-        .filter(|(k, _)| APPLICATION_ATTRIBUTES.contains(&k.as_str()))
-    {
-        attributes.insert(k, v);
-    }
-    if !copy_subject {
-        attributes.remove("jwtSubject");
-    }
-    attributes.extend(overrides);
+    let mut attributes = if kind == BUSINESS {
+        business_form_attributes(prefill, overrides, copy_subject)
+    } else {
+        individual_form_attributes(prefill, overrides, jwt_subject.filter(|_| copy_subject))
+    };
     if let Some(t) = tags {
         attributes.insert("tags".into(), t);
     }
-    if let Some(s) = jwt_subject.filter(|_| copy_subject) {
-        attributes.insert("jwtSubject".into(), json!(s));
-    }
     attributes.insert("idempotencyKey".into(), json!(format!("form-{form_id}")));
-    let (id, _) = u.create_application(attributes, Some(form_id))?;
+    let (id, _) = u.create_application(kind, attributes, Some(form_id))?;
     let mut data = u.data();
     if let Some(f) = data.forms.get_mut(&form_id) {
         f.application_id = Some(id);
+        f.application_kind = kind;
     }
     application_answer(u, &data, id, StatusCode::CREATED)
+}
+
+/// An individual applicant from a form: the sample applicant, the prefill's applicant fields,
+/// then `overrides`; `jwt_subject` (the prefill's, unless the sandbox plays a Unit that does not
+/// copy it) is the application's.
+fn individual_form_attributes(
+    prefill: Map<String, Value>,
+    overrides: Map<String, Value>,
+    jwt_subject: Option<String>,
+) -> Map<String, Value> {
+    let mut attributes = sample_applicant();
+    for (k, v) in prefill
+        .into_iter()
+        .filter(|(k, _)| APPLICATION_ATTRIBUTES.contains(&k.as_str()) && k != "jwtSubject")
+    {
+        attributes.insert(k, v);
+    }
+    attributes.extend(overrides);
+    if let Some(s) = jwt_subject {
+        attributes.insert("jwtSubject".into(), json!(s));
+    }
+    attributes
+}
+
+/// Whether an application type of a form is a business's (the V2 types included).
+pub(super) fn is_business_type(t: &str) -> bool {
+    matches!(
+        t,
+        "Business" | "SingleMemberBusiness" | "MultipleMemberBusiness"
+    )
+}
+
+/// The form's `allowedApplicationTypes` (empty: any).
+fn allowed_types(form: &Map<String, Value>) -> Vec<&str> {
+    form.get("allowedApplicationTypes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// Whether a form, before it completes, is for a business: its prefill's `applicationType`, or
+/// every type it allows, is a business's.
+pub(super) fn form_is_business(form: &Map<String, Value>) -> bool {
+    let prefilled = form
+        .get("applicantDetails")
+        .and_then(|d| d.get("applicationType"))
+        .and_then(Value::as_str);
+    let allowed = allowed_types(form);
+    match prefilled {
+        Some(t) => is_business_type(t),
+        None => !allowed.is_empty() && allowed.iter().all(|t| is_business_type(t)),
+    }
+}
+
+/// The application a completed form makes: the applicant's choice (`applicationType` of the
+/// overrides, taken out of them), else as `form_is_business` reads the form. A choice the form
+/// does not allow is a 400.
+fn chosen_kind(
+    form: &Map<String, Value>,
+    overrides: &mut Map<String, Value>,
+) -> Result<&'static str, Response> {
+    let Some(chosen) = overrides.remove("applicationType") else {
+        return Ok(if form_is_business(form) {
+            BUSINESS
+        } else {
+            INDIVIDUAL
+        });
+    };
+    let chosen = chosen.as_str().unwrap_or_default();
+    let business = is_business_type(chosen);
+    let allowed = allowed_types(form);
+    if chosen.is_empty()
+        || !(allowed.is_empty() || allowed.iter().any(|t| is_business_type(t) == business))
+    {
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            vec![invalid(
+                "applicationType is not one of the form's allowedApplicationTypes",
+                "/applicationType",
+            )],
+        ));
+    }
+    Ok(if business { BUSINESS } else { INDIVIDUAL })
 }
 
 /// Application `id` as a JSON:API document with `status`.
@@ -218,9 +301,10 @@ pub(super) async fn form_page(State(u): State<Arc<Unit>>, Path(token): Path<Stri
         .forms
         .get(&id)
         .and_then(|f| {
-            f.attributes
-                .get("applicantDetails")?
-                .get("email")?
+            let details = f.attributes.get("applicantDetails")?;
+            details
+                .get("email")
+                .or_else(|| details.get("contact")?.get("email"))?
                 .as_str()
                 .map(str::to_owned)
         })

@@ -24,7 +24,10 @@
 //!   reading), `cards-sensitive` or `cards-sensitive-write` for the PIN status (our reading);
 //!   another customer's card and a card outside the token's `resources` answer 403; `Lost`,
 //!   `Stolen` and `ClosedByCustomer` are final (400 for any later action);
-//!   `POST /_sandbox/customers/{id}/card` opens an account and a card for a customer at once.
+//!   `POST /_sandbox/customers/{id}/card` opens an account and a card for a customer at once;
+//! - business banking (docs/unit-api.md §13): business applications (direct and through the form),
+//!   business customers, authorized users added and removed by e-mail, and business customer
+//!   tokens for the contact's or any authorized user's `jwtSubject` (reading R1).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -43,6 +46,8 @@ use crate::{Controls, Running, now, random_hex};
 
 mod accounts;
 mod applications;
+mod authorized_users;
+mod business;
 mod cards;
 mod customers;
 mod forms;
@@ -51,6 +56,9 @@ mod tokens;
 use accounts::*;
 pub use applications::sample_applicant;
 use applications::*;
+use authorized_users::*;
+pub use business::sample_business;
+use business::*;
 use cards::*;
 use customers::*;
 use forms::*;
@@ -151,9 +159,18 @@ pub struct UnitSettings {
     pub public_url: String,
 }
 
+/// The application types the sandbox onboards.
+const INDIVIDUAL: &str = "individualApplication";
+const BUSINESS: &str = "businessApplication";
+
 struct Application {
+    /// `individualApplication` or `businessApplication`.
+    kind: &'static str,
     attributes: Map<String, Value>,
-    ssn: Option<String>,
+    /// The applicants' SSNs: the individual's, or a business's officer's and owners'.
+    ssns: Vec<String>,
+    /// A business's beneficial owners' ids (`relationships.beneficialOwners`), in order.
+    owner_ids: Vec<u64>,
     status: String,
     customer_id: Option<u64>,
     form_id: Option<u64>,
@@ -165,16 +182,20 @@ struct Form {
     attributes: Map<String, Value>,
     jwt_subject: Option<String>,
     application_id: Option<u64>,
+    /// The type of the application the form produced (`individualApplication` until then).
+    application_kind: &'static str,
     token: String,
     created_at: OffsetDateTime,
     idempotency_key: Option<String>,
 }
 
 struct Customer {
-    /// `individualCustomer`, or `businessCustomer` (seeded by tests only).
+    /// `individualCustomer` or `businessCustomer`.
     kind: &'static str,
     attributes: Map<String, Value>,
     application_id: Option<u64>,
+    /// The ids of its authorized users (`authorizedUserResource`), by lower-case e-mail.
+    user_ids: BTreeMap<String, u64>,
 }
 
 /// A customer token: its customer, scopes, expiry and `resources` restriction.
@@ -390,8 +411,8 @@ impl Unit {
         )
     }
 
-    /// Adds a business customer (the sandbox onboards only individuals; tests of code that
-    /// must refuse businesses need one). Returns its id.
+    /// Adds a business customer at once, without an application (tests of code that must refuse
+    /// businesses need one). Returns its id.
     pub fn add_business_customer(&self, name: &str, email: &str) -> String {
         let mut data = self.data();
         data.next_id += 1;
@@ -411,6 +432,7 @@ impl Unit {
                 kind: "businessCustomer",
                 attributes,
                 application_id: None,
+                user_ids: BTreeMap::new(),
             },
         );
         id.to_string()
@@ -451,35 +473,22 @@ impl Unit {
     }
 
     fn application_json(&self, id: u64, a: &Application) -> Value {
+        if a.kind == BUSINESS {
+            return business_application_json(id, a, application_relationships(a));
+        }
         let mut attributes = a.attributes.clone();
         attributes.remove("idempotencyKey");
         if let Some(ssn) = attributes.remove("ssn").as_ref().and_then(Value::as_str) {
-            attributes.insert(
-                "maskedSSN".into(),
-                json!(format!("*****{}", &ssn[ssn.len().saturating_sub(4)..])),
-            );
+            attributes.insert("maskedSSN".into(), json!(masked(ssn)));
         }
         if let Some(passport) = attributes.remove("passport") {
             let p = passport.as_str().unwrap_or("");
-            attributes.insert(
-                "maskedPassport".into(),
-                json!(format!("*****{}", &p[p.len().saturating_sub(4)..])),
-            );
+            attributes.insert("maskedPassport".into(), json!(masked(p)));
         }
         attributes.insert("status".into(), json!(a.status));
         attributes.insert("message".into(), json!(a.status));
         attributes.entry("archived").or_insert(json!(false));
-        let mut relationships =
-            json!({"org": {"data": {"type": "org", "id": "1"}}, "documents": {"data": []}});
-        if let Some(c) = a.customer_id {
-            relationships["customer"] =
-                json!({"data": {"type": "individualCustomer", "id": c.to_string()}});
-        }
-        if let Some(f) = a.form_id {
-            relationships["applicationForm"] =
-                json!({"data": {"type": "applicationForm", "id": f.to_string()}});
-        }
-        json!({"type": "individualApplication", "id": id.to_string(), "attributes": attributes, "relationships": relationships})
+        json!({"type": INDIVIDUAL, "id": id.to_string(), "attributes": attributes, "relationships": application_relationships(a)})
     }
 
     fn customer_json(id: u64, c: &Customer) -> Value {
@@ -499,7 +508,7 @@ impl Unit {
         let mut relationships = json!({});
         if let Some(a) = f.application_id {
             relationships["application"] =
-                json!({"data": {"type": "individualApplication", "id": a.to_string()}});
+                json!({"data": {"type": f.application_kind, "id": a.to_string()}});
         }
         if f.v2 {
             return json!({
@@ -514,10 +523,11 @@ impl Unit {
                 "relationships": relationships,
             });
         }
-        let stage = if f.application_id.is_some() {
-            "IndividualApplicationCreated"
-        } else {
-            "EnterIndividualInformation"
+        let stage = match (f.application_id.is_some(), f.application_kind == BUSINESS) {
+            (true, true) => "BusinessApplicationCreated",
+            (true, false) => "IndividualApplicationCreated",
+            (false, _) if form_is_business(&f.attributes) => "EnterBusinessInformation",
+            (false, _) => "EnterIndividualInformation",
         };
         let mut attributes = f.attributes.clone();
         attributes.insert("url".into(), json!(href));
@@ -526,23 +536,19 @@ impl Unit {
         json!({"type": "applicationForm", "id": id.to_string(), "attributes": attributes, "relationships": relationships})
     }
 
-    /// Creates an application (after validation) and applies the approval policy. Returns its id
-    /// and whether it replayed an idempotency key.
+    /// Creates an application of `kind` (after validation) and applies the approval policy (or
+    /// the outcome a test SSN forces). Returns its id and whether it replayed an idempotency key.
     fn create_application(
         &self,
+        kind: &'static str,
         mut attributes: Map<String, Value>,
         form_id: Option<u64>,
     ) -> Result<(u64, bool), Response> {
-        let problems = validate_application(&attributes);
-        if !problems.is_empty() {
-            return Err(errors(StatusCode::BAD_REQUEST, problems));
-        }
-        let key = string_field(&attributes, "idempotencyKey");
-        let ssn = string_field(&attributes, "ssn");
+        let screened = screen(kind, &attributes)?;
         let mut events = Vec::new();
         let id = {
             let mut data = self.data();
-            if let Some(k) = &key
+            if let Some(k) = &screened.key
                 && let Some((id, _)) = data
                     .applications
                     .iter()
@@ -550,33 +556,41 @@ impl Unit {
             {
                 return Ok((*id, true));
             }
-            let test_ssn = Policy::of_test_ssn(ssn.as_deref());
-            // Test SSNs are shared by every sandbox user, so they are never duplicates.
-            if test_ssn.is_none() {
-                refuse_duplicate_ssn(&data, ssn.as_deref())?;
-            }
-            data.next_id += 1;
-            let id = data.next_id;
+            refuse_duplicate_ssn(&data, &screened.checked)?;
             let at = rfc3339_ms(now());
             attributes.insert("createdAt".into(), json!(at));
             attributes.insert("updatedAt".into(), json!(at));
-            attributes.entry("jwtSubject").or_insert(Value::Null);
+            if kind == INDIVIDUAL {
+                attributes.entry("jwtSubject").or_insert(Value::Null);
+            }
             attributes.entry("tags").or_insert(json!({}));
             if let Some(Value::Object(addr)) = attributes.get_mut("address") {
                 addr.entry("country").or_insert(json!("US"));
             }
-            let policy = test_ssn.unwrap_or(data.policy);
-            data.applications.insert(
-                id,
-                Application {
-                    attributes,
-                    ssn,
-                    status: "Pending".into(),
-                    customer_id: None,
-                    form_id,
-                    idempotency_key: key,
-                },
-            );
+            let owners = attributes
+                .get("beneficialOwners")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let owner_ids = (0..owners)
+                .map(|_| {
+                    data.next_id += 1;
+                    data.next_id
+                })
+                .collect();
+            data.next_id += 1;
+            let id = data.next_id;
+            let policy = screened.forced.unwrap_or(data.policy);
+            let application = Application {
+                kind,
+                attributes,
+                ssns: screened.ssns,
+                owner_ids,
+                status: "Pending".into(),
+                customer_id: None,
+                form_id,
+                idempotency_key: screened.key,
+            };
+            data.applications.insert(id, application);
             self.apply_policy(&mut data, id, policy, &mut events);
             id
         };
@@ -623,7 +637,13 @@ impl Unit {
         a.attributes
             .insert("updatedAt".into(), json!(rfc3339_ms(now())));
         let tags = a.attributes.get("tags").cloned().unwrap_or(json!({}));
-        events.push(self.event(data, event, tags, json!({"application": {"data": {"type": "individualApplication", "id": id.to_string()}}})));
+        let kind = a.kind;
+        events.push(self.event(
+            data,
+            event,
+            tags,
+            json!({"application": {"data": {"type": kind, "id": id.to_string()}}}),
+        ));
     }
 
     fn event(&self, data: &mut Data, kind: &str, tags: Value, relationships: Value) -> Value {
@@ -680,16 +700,25 @@ impl Unit {
         if a.customer_id.is_some() {
             return;
         }
-        let attributes = new_customer_attributes(a);
+        let (application_kind, customer_kind, attributes) = if a.kind == BUSINESS {
+            (
+                BUSINESS,
+                "businessCustomer",
+                business_customer_attributes(a),
+            )
+        } else {
+            (INDIVIDUAL, "individualCustomer", new_customer_attributes(a))
+        };
         let tags = attributes.get("tags").cloned().unwrap_or(json!({}));
         data.next_id += 1;
         let customer_id = data.next_id;
         data.customers.insert(
             customer_id,
             Customer {
-                kind: "individualCustomer",
+                kind: customer_kind,
                 attributes,
                 application_id: Some(id),
+                user_ids: BTreeMap::new(),
             },
         );
         if let Some(a) = data.applications.get_mut(&id) {
@@ -701,8 +730,8 @@ impl Unit {
                 .insert("decisionDateTime".into(), json!(rfc3339_ms(now())));
         }
         let rel = json!({
-            "application": {"data": {"type": "individualApplication", "id": id.to_string()}},
-            "customer": {"data": {"type": "individualCustomer", "id": customer_id.to_string()}},
+            "application": {"data": {"type": application_kind, "id": id.to_string()}},
+            "customer": {"data": {"type": customer_kind, "id": customer_id.to_string()}},
         });
         let approved = self.event(data, "application.approved", tags.clone(), rel.clone());
         let created = self.event(data, "customer.created", tags, rel);
@@ -733,8 +762,9 @@ impl Unit {
     }
 
     /// Checks a `jwtToken` as Unit documents: RS256 by `kid` against the org's JWKS, `iss`,
-    /// `exp`, and `sub == jwtSubject`.
-    async fn check_jwt(&self, token: &str, jwt_subject: Option<&str>) -> Result<(), String> {
+    /// `exp`, and `sub` one of the customer's `subjects` (an individual's `jwtSubject`; a
+    /// business's contact's and authorized users', reading R1 of §13). Gives the `sub`.
+    async fn check_jwt(&self, token: &str, subjects: &[String]) -> Result<String, String> {
         let (jwks_url, issuer) = self
             .settings
             .jwt
@@ -770,37 +800,136 @@ impl Unit {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         let data = jsonwebtoken::decode::<Value>(token, &key, &validation)
             .map_err(|e| format!("JWT rejected: {e}"))?;
-        match jwt_subject {
-            None => Err("the customer has no jwtSubject".into()),
-            Some(s) if data.claims["sub"] == s => Ok(()),
-            Some(_) => Err("the JWT subject does not match the customer's jwtSubject".into()),
+        let sub = data.claims["sub"].as_str().unwrap_or_default();
+        if subjects.is_empty() {
+            Err("the customer has no jwtSubject".into())
+        } else if subjects.iter().any(|s| s == sub) {
+            Ok(sub.to_owned())
+        } else {
+            Err("the JWT subject does not match the customer's jwtSubject".into())
         }
     }
 }
 
-/// Answers 400 `duplicate_ssn` if a live (not denied or canceled) application has this
-/// nine-digit SSN.
-fn refuse_duplicate_ssn(data: &Data, ssn: Option<&str>) -> Result<(), Response> {
-    let Some(s) = ssn.filter(|s| s.len() == 9) else {
-        return Ok(());
-    };
-    if data
-        .applications
-        .values()
-        .any(|a| a.ssn.as_deref() == Some(s) && !matches!(a.status.as_str(), "Denied" | "Canceled"))
-    {
-        return Err(errors(
-            StatusCode::BAD_REQUEST,
-            vec![e(
+/// Answers 400 `duplicate_ssn` for each nine-digit SSN of `ssns` (with its pointer) that a live
+/// (not denied or canceled) application already holds, as an individual's SSN or a business
+/// officer's or owner's.
+fn refuse_duplicate_ssn(data: &Data, ssns: &[(String, String)]) -> Result<(), Response> {
+    let problems: Vec<Value> = ssns
+        .iter()
+        .filter(|(s, _)| s.len() == 9)
+        .filter(|(s, _)| {
+            data.applications
+                .values()
+                .any(|a| a.ssns.contains(s) && !matches!(a.status.as_str(), "Denied" | "Canceled"))
+        })
+        .map(|(_, pointer)| {
+            e(
                 StatusCode::BAD_REQUEST,
                 "Duplicate SSN",
                 Some("duplicate_ssn"),
                 "an application with this SSN already exists",
-                Some("/data/attributes/ssn"),
-            )],
-        ));
+                Some(pointer),
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(errors(StatusCode::BAD_REQUEST, problems))
     }
-    Ok(())
+}
+
+/// What a new application's checks found: its idempotency key, its SSNs, those the duplicate
+/// rule applies to (with their pointers), and the outcome a test SSN forces.
+struct Screened {
+    key: Option<String>,
+    ssns: Vec<String>,
+    checked: Vec<(String, String)>,
+    forced: Option<Policy>,
+}
+
+/// Validates a new application of `kind` (400 with every problem) and reads what its creation
+/// needs. Test SSNs, shared by every sandbox user, are never duplicates.
+fn screen(kind: &str, attributes: &Map<String, Value>) -> Result<Screened, Response> {
+    let business = kind == BUSINESS;
+    let problems = if business {
+        validate_business(attributes)
+    } else {
+        validate_application(attributes)
+    };
+    if !problems.is_empty() {
+        return Err(errors(StatusCode::BAD_REQUEST, problems));
+    }
+    let (ssns, forced, checked) = if business {
+        let ssns = business_ssns(attributes);
+        let checked = ssns
+            .iter()
+            .filter(|(s, _)| !is_reserved_test_ssn(s))
+            .cloned()
+            .collect();
+        (ssns, Policy::of_business_test_ssns(attributes), checked)
+    } else {
+        let ssn = string_field(attributes, "ssn");
+        let forced = Policy::of_test_ssn(ssn.as_deref());
+        let ssns: Vec<(String, String)> = ssn
+            .map(|s| (s, "/data/attributes/ssn".to_owned()))
+            .into_iter()
+            .collect();
+        let checked = if forced.is_none() {
+            ssns.clone()
+        } else {
+            Vec::new()
+        };
+        (ssns, forced, checked)
+    };
+    Ok(Screened {
+        key: string_field(attributes, "idempotencyKey"),
+        ssns: ssns.into_iter().map(|(s, _)| s).collect(),
+        checked,
+        forced,
+    })
+}
+
+/// Application `a`'s relationships: the org, no documents, its customer once approved (typed by
+/// the application's kind), a business's beneficial owners, and the form that made it.
+fn application_relationships(a: &Application) -> Value {
+    let mut relationships =
+        json!({"org": {"data": {"type": "org", "id": "1"}}, "documents": {"data": []}});
+    if let Some(c) = a.customer_id {
+        let kind = if a.kind == BUSINESS {
+            "businessCustomer"
+        } else {
+            "individualCustomer"
+        };
+        relationships["customer"] = json!({"data": {"type": kind, "id": c.to_string()}});
+    }
+    if a.kind == BUSINESS {
+        let owners: Vec<Value> = a
+            .owner_ids
+            .iter()
+            .map(|o| json!({"type": "beneficialOwner", "id": o.to_string()}))
+            .collect();
+        relationships["beneficialOwners"] = json!({ "data": owners });
+    }
+    if let Some(f) = a.form_id {
+        relationships["applicationForm"] =
+            json!({"data": {"type": "applicationForm", "id": f.to_string()}});
+    }
+    relationships
+}
+
+/// `*****` and the last four characters, as Unit masks SSNs, passports and the like.
+fn masked(secret: &str) -> String {
+    let tail: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("*****{tail}")
 }
 
 /// A new customer's attributes, from its approved application: the applicant's details, the
@@ -821,11 +950,8 @@ fn new_customer_attributes(a: &Application) -> Map<String, Value> {
             attributes.insert(k.into(), v.clone());
         }
     }
-    if let Some(ssn) = &a.ssn {
-        attributes.insert(
-            "maskedSSN".into(),
-            json!(format!("*****{}", &ssn[ssn.len().saturating_sub(4)..])),
-        );
+    if let Some(ssn) = a.ssns.first() {
+        attributes.insert("maskedSSN".into(), json!(masked(ssn)));
     }
     attributes.insert("createdAt".into(), json!(rfc3339_ms(now())));
     attributes.insert("status".into(), json!("Active"));
@@ -863,6 +989,8 @@ pub const GATED: &[(Method, &str)] = &[
     (Method::PATCH, "/customers/{id}"),
     (Method::POST, "/customers/{id}/token"),
     (Method::POST, "/customers/{id}/token/verification"),
+    (Method::POST, "/customers/{id}/authorized-users"),
+    (Method::DELETE, "/customers/{id}/authorized-users"),
     (Method::POST, "/accounts"),
     (Method::POST, "/cards"),
 ];
@@ -905,24 +1033,9 @@ async fn spec_gate(req: axum::extract::Request, next: axum::middleware::Next) ->
     .await
 }
 
-/// The sandbox's router.
-pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
-    let api = axum::Router::new()
-        .route(
-            "/applications",
-            post(create_application).get(list_applications),
-        )
-        .route("/applications/{id}", get(get_application))
-        .route("/application-forms", post(create_form))
-        .route("/application-forms/{id}", get(get_form))
-        .route("/customers/{id}", get(get_customer).patch(patch_customer))
-        .route("/customers/{id}/token", post(create_token))
-        .route("/customers/{id}/archive", post(archive_customer))
-        .route("/sandbox/applications/{id}/approve", post(sandbox_approve))
-        .route(
-            "/customers/{id}/token/verification",
-            post(token_verification),
-        )
+/// The account and card API routes (docs/unit-api.md §12).
+fn account_and_card_routes() -> axum::Router<Arc<Unit>> {
+    axum::Router::new()
         .route("/accounts", post(create_account))
         .route("/accounts/{id}", get(get_account))
         .route("/cards", post(create_card).get(list_cards))
@@ -939,6 +1052,37 @@ pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
         )
         .route("/cards/{id}/close", card_action(CardAction::Close))
         .route("/cards/{id}/secure-data/pin/status", get(pin_status))
+}
+
+/// The sandbox's router.
+pub fn router(u: Arc<Unit>, controls: Arc<Controls>) -> axum::Router {
+    let api = axum::Router::new()
+        .route(
+            "/applications",
+            post(create_application).get(list_applications),
+        )
+        .route("/applications/{id}", get(get_application))
+        .route("/application-forms", post(create_form))
+        .route("/application-forms/{id}", get(get_form))
+        .route("/customers/{id}", get(get_customer).patch(patch_customer))
+        .route("/customers/{id}/token", post(create_token))
+        .route("/customers/{id}/archive", post(archive_customer))
+        .route(
+            "/customers/{id}/authorized-users",
+            post(add_authorized_users)
+                .delete(remove_authorized_users)
+                .get(list_authorized_users),
+        )
+        .route(
+            "/customers/{id}/authorized-users/{user}",
+            get(get_authorized_user),
+        )
+        .route("/sandbox/applications/{id}/approve", post(sandbox_approve))
+        .route(
+            "/customers/{id}/token/verification",
+            post(token_verification),
+        )
+        .merge(account_and_card_routes())
         .route_layer(axum::middleware::from_fn(spec_gate))
         .route_layer(axum::middleware::from_fn_with_state(
             (controls.clone(), fault_body as super::ErrorBody),

@@ -1,5 +1,12 @@
 //! Customer tokens: `POST /customers/{id}/token` (the JWT route, gated as Unit gates it) and
 //! `POST /customers/{id}/token/verification`.
+//!
+//! A business customer's token (docs/unit-api.md §13, reading R1): the JWT's `sub` must be the
+//! contact's `jwtSubject` or any authorized user's (401 otherwise, as for individuals). A
+//! `relationships.authorizedUserResource` (`{data: {type: "authorizedUserResource", id}}`, the
+//! id of `GET /customers/{id}/authorized-users`) must name an authorized user of that customer
+//! whose `jwtSubject` is the JWT's `sub` (403 pointing at it otherwise); a malformed one, or one
+//! sent for an individual customer, is a 400.
 
 use super::*;
 
@@ -10,24 +17,22 @@ pub(super) async fn create_token(
     bytes: Bytes,
 ) -> Reply {
     u.org(&headers)?;
-    let (a, _) = data_of(&bytes, &["customerToken"])?;
-    let (customer_id, jwt_subject) = {
+    let (a, relationships) = data_of(&bytes, &["customerToken"])?;
+    let (customer_id, subjects, business) = {
         let data = u.data();
         let n = parse_id(&id)
             .filter(|n| data.customers.contains_key(n))
             .ok_or_else(|| not_found("customer", &id))?;
-        (
-            n,
-            data.customers[&n]
-                .attributes
-                .get("jwtSubject")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        )
+        let c = &data.customers[&n];
+        (n, subjects(c), c.kind == "businessCustomer")
     };
     let (scopes, expires_in) = token_request(&a)?;
+    let named = named_user(&relationships, business)?;
     let resources = a.get("resources").map(resources_of);
-    check_second_factor(&u, &a, &scopes, customer_id, jwt_subject.as_deref()).await?;
+    let sub = check_second_factor(&u, &a, &scopes, customer_id, &subjects).await?;
+    if let Some(user) = named {
+        check_named_user(&u, customer_id, user, sub.as_deref())?;
+    }
     let token = format!("v2.public.{}", random_hex(48));
     u.data().grants.insert(
         token.clone(),
@@ -176,22 +181,87 @@ fn resources_of(list: &Value) -> Resources {
     r
 }
 
+/// The authorized user a token request names (`relationships.authorizedUserResource`), if any:
+/// 400 when malformed or sent for an individual customer.
+fn named_user(relationships: &Value, business: bool) -> Result<Option<u64>, Response> {
+    let Some(r) = relationships.get("authorizedUserResource") else {
+        return Ok(None);
+    };
+    let refuse = |detail: &str| {
+        errors(
+            StatusCode::BAD_REQUEST,
+            vec![invalid(
+                detail,
+                "/data/relationships/authorizedUserResource",
+            )],
+        )
+    };
+    let id = (r["data"]["type"] == "authorizedUserResource")
+        .then(|| r["data"]["id"].as_str().and_then(parse_id))
+        .flatten()
+        .ok_or_else(|| {
+            refuse("authorizedUserResource must be {data: {type: authorizedUserResource, id}}")
+        })?;
+    if !business {
+        return Err(refuse(
+            "authorizedUserResource names an authorized user of a business customer",
+        ));
+    }
+    Ok(Some(id))
+}
+
+/// The named authorized user must be the customer's, and carry the JWT's `sub` when a JWT was
+/// sent (403 pointing at the relationship otherwise).
+fn check_named_user(
+    u: &Unit,
+    customer_id: u64,
+    user: u64,
+    sub: Option<&str>,
+) -> Result<(), Response> {
+    let refuse = |detail: &str| {
+        errors(
+            StatusCode::FORBIDDEN,
+            vec![e(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                None,
+                detail,
+                Some("/data/relationships/authorizedUserResource"),
+            )],
+        )
+    };
+    let found = authorized_user(&mut u.data(), customer_id, user).ok_or_else(|| {
+        refuse("authorizedUserResource names no authorized user of this customer")
+    })?;
+    if let Some(s) = sub
+        && found["jwtSubject"].as_str() != Some(s)
+    {
+        return Err(refuse(
+            "the JWT subject is not the jwtSubject of the authorized user authorizedUserResource names",
+        ));
+    }
+    Ok(())
+}
+
 /// Unit's 2FA gate: a `jwtToken`, when sent, must be valid for the customer (401 otherwise);
-/// without one, 2FA scopes need the verification token and code (403 otherwise).
+/// without one, 2FA scopes need the verification token and code (403 otherwise). Gives the
+/// JWT's `sub` when a JWT was sent.
 async fn check_second_factor(
     u: &Unit,
     a: &Map<String, Value>,
     scopes: &[String],
     customer_id: u64,
-    jwt_subject: Option<&str>,
-) -> Result<(), Response> {
+    subjects: &[String],
+) -> Result<Option<String>, Response> {
     let needs_2fa = scopes
         .iter()
         .any(|s| TWO_FACTOR_SCOPES.contains(&s.as_str()));
     if let Some(jwt) = string_field(a, "jwtToken") {
-        u.check_jwt(&jwt, jwt_subject)
+        let sub = u
+            .check_jwt(&jwt, subjects)
             .await
             .map_err(|reason| error(StatusCode::UNAUTHORIZED, "Unauthorized", &reason))?;
+        return Ok(Some(sub));
     } else if needs_2fa {
         let otp_ok = match (
             string_field(a, "verificationToken"),
@@ -210,7 +280,7 @@ async fn check_second_factor(
             ));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 pub(super) async fn token_verification(
