@@ -130,6 +130,10 @@ const MASKED: &[&str] = &[
     "totp_code",
     "recovery_code",
     "password",
+    // Stytch B2B: the TOTP code, a migrated password's hash, the MFA step's token.
+    "code",
+    "hash",
+    "intermediate_session_token",
 ];
 
 fn mask(mut value: Value) -> Value {

@@ -21,6 +21,9 @@
 //!   `sms` (with `phone_number_factor`), as the official SDKs' session factor documents them
 //!   (docs/stytch-api.md §4). `send` needs the address to be the user's own (adding a new
 //!   address to a user is not modelled).
+//!
+//! The B2B surface (organizations, members, member sessions, B2B TOTP and recovery codes, member
+//! and organization webhooks; docs/stytch-api.md §10) lives in `b2b/`, with its readings there.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -41,6 +44,7 @@ use time::OffsetDateTime;
 use crate::webhooks::Sender;
 use crate::{Controls, Running, now, rfc3339, totp, uuid};
 
+mod b2b;
 mod otps;
 mod passwords;
 mod sessions;
@@ -169,6 +173,8 @@ pub struct Stytch {
     keys: Mutex<Vec<Arc<Signer>>>,
     /// Webhook deliveries.
     pub webhooks: Arc<Sender>,
+    /// The B2B organizations, members and member sessions, and their signing keys.
+    b2b: b2b::B2b,
 }
 
 type Reply = Result<Response, Response>;
@@ -329,6 +335,41 @@ fn add_factor(session: &mut Session, f: Value) {
     session.factors.push(f);
 }
 
+/// A JWKS answer as Stytch serves it (all nine fields per key).
+fn jwks_of(keys: &[Arc<Signer>]) -> Value {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let jwk = k.jwk();
+            json!({
+                "kty": "RSA", "use": "sig", "key_ops": ["verify"], "alg": "RS256", "kid": jwk.kid,
+                // Placeholders: no SDK checks the certificate chain.
+                "x5c": [base64::engine::general_purpose::STANDARD.encode(format!("sandbox certificate {}", jwk.kid))],
+                "x5tS256": base64::engine::general_purpose::STANDARD.encode(format!("{:0>32}", jwk.kid.len())),
+                "n": jwk.n, "e": jwk.e,
+            })
+        })
+        .collect();
+    json!({"keys": keys})
+}
+
+/// The claims of a JWT signed by one of `keys` for `project_id` (expiry not checked: Stytch
+/// accepts an expired JWT of a live session), or `None`.
+fn verified_claims(keys: &[Arc<Signer>], project_id: &str, jwt: &str) -> Option<Value> {
+    let header = jsonwebtoken::decode_header(jwt).ok()?;
+    let jwk = keys
+        .iter()
+        .map(|k| k.jwk())
+        .find(|k| Some(&k.kid) == header.kid.as_ref())?;
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.set_audience(&[project_id]);
+    jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+        .ok()
+        .map(|data| data.claims)
+}
+
 impl Stytch {
     /// The last passcode sent to `method_id` (what the user's inbox or phone shows).
     pub fn otp_sent_to(&self, method_id: &str) -> Option<String> {
@@ -351,6 +392,7 @@ impl Stytch {
                 uuid()
             )))]),
             webhooks,
+            b2b: b2b::B2b::default(),
         })
     }
 
@@ -386,21 +428,7 @@ impl Stytch {
 
     /// The project's JWKS as Stytch serves it (all nine fields per key).
     fn jwks(&self) -> Value {
-        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        let keys: Vec<Value> = keys
-            .iter()
-            .map(|k| {
-                let jwk = k.jwk();
-                json!({
-                    "kty": "RSA", "use": "sig", "key_ops": ["verify"], "alg": "RS256", "kid": jwk.kid,
-                    // Placeholders: no SDK checks the certificate chain.
-                    "x5c": [base64::engine::general_purpose::STANDARD.encode(format!("sandbox certificate {}", jwk.kid))],
-                    "x5tS256": base64::engine::general_purpose::STANDARD.encode(format!("{:0>32}", jwk.kid.len())),
-                    "n": jwk.n, "e": jwk.e,
-                })
-            })
-            .collect();
-        json!({"keys": keys})
+        jwks_of(&self.keys.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// A session JWT exactly as Stytch issues it.
@@ -461,35 +489,19 @@ impl Stytch {
     }
 
     fn session_id_of_jwt(&self, jwt: &str) -> Result<String, Response> {
-        let unparsable = || {
-            bad(
-                "unable_to_parse_session_jwt",
-                "The session JWT could not be parsed.",
-            )
-        };
-        let keys: Vec<_> = self
-            .keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|k| k.jwk())
-            .collect();
-        let header = jsonwebtoken::decode_header(jwt).map_err(|_| unparsable())?;
-        let jwk = keys
-            .iter()
-            .find(|k| Some(&k.kid) == header.kid.as_ref())
-            .ok_or_else(unparsable)?;
-        let key = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
-            .map_err(|_| unparsable())?;
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-        validation.validate_exp = false;
-        validation.set_audience(&[&self.settings.project_id]);
-        let data =
-            jsonwebtoken::decode::<Value>(jwt, &key, &validation).map_err(|_| unparsable())?;
-        data.claims["https://stytch.com/session"]["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(unparsable)
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        verified_claims(&keys, &self.settings.project_id, jwt)
+            .and_then(|c| {
+                c["https://stytch.com/session"]["id"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| {
+                bad(
+                    "unable_to_parse_session_jwt",
+                    "The session JWT could not be parsed.",
+                )
+            })
     }
 
     fn new_session(&self, data: &mut Data, user_id: &str, minutes: i64, f: Value) -> String {
@@ -529,10 +541,6 @@ impl Stytch {
     }
 
     fn emit(&self, action: &str, user_id: &str, user: Option<Value>) {
-        let Some((url, secret)) = &self.settings.webhook else {
-            return;
-        };
-        let secret = secret.clone();
         let mut event = json!({
             "action": action,
             "event_id": format!("webhook-event-test-{}", uuid()),
@@ -546,8 +554,16 @@ impl Stytch {
         if let Some(user) = user {
             event["user"] = user;
         }
+        self.deliver(format!("direct.user.{}", action.to_lowercase()), &event);
+    }
+
+    /// Sends `event` to the webhook endpoint, Svix-signed, if one is configured.
+    fn deliver(&self, event_type: String, event: &Value) {
+        let Some((url, secret)) = &self.settings.webhook else {
+            return;
+        };
+        let secret = secret.clone();
         let msg_id = format!("msg_{}", super::random_hex(12));
-        let event_type = format!("direct.user.{}", action.to_lowercase());
         let id = msg_id.clone();
         let sign: crate::webhooks::Signer = Arc::new(move |ts, body| {
             let mut h = HeaderMap::new();
@@ -699,9 +715,11 @@ pub fn router(s: Arc<Stytch>, controls: Arc<Controls>) -> axum::Router {
             post(login_or_create_sms_otp),
         )
         .route("/v1/otps/authenticate", post(authenticate_otp))
+        .merge(b2b::routes())
         .route_layer(axum::middleware::from_fn_with_state(s.clone(), basic_auth));
     let api = axum::Router::new()
         .route("/v1/sessions/jwks/{project_id}", get(jwks))
+        .route("/v1/b2b/sessions/jwks/{project_id}", get(b2b::jwks))
         .merge(authenticated)
         .route_layer(axum::middleware::from_fn_with_state(
             (controls.clone(), fault_body as super::ErrorBody),
