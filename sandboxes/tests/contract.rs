@@ -11,27 +11,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use shared::upstream::RetryPolicy;
-use support::{Sandboxes, json_of, now, totp};
-
-fn claims_of(jwt: &str) -> (Value, Value) {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = jwt.split('.');
-    let header = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
-    let claims = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
-    (header, claims)
-}
-
-fn assert_stytch_error(body: &Value, status: u16, error_type: &str) {
-    assert_eq!(body["status_code"], status, "{body}");
-    assert_eq!(body["error_type"], error_type, "{body}");
-    for field in ["request_id", "error_message", "error_url"] {
-        assert!(
-            body[field].as_str().is_some_and(|s| !s.is_empty()),
-            "{field} in {body}"
-        );
-    }
-}
+use support::{
+    Sandboxes, archive_customer, assert_on_spec, assert_stytch_error, claims_of, json_of, now, totp,
+};
 
 // ---------------------------------------------------------------- Stytch
 
@@ -386,25 +368,14 @@ async fn sessions_authenticate_and_key_rotation() {
 
 #[tokio::test]
 async fn stytch_webhooks_are_svix_signed_with_a_stable_id_across_retries() {
-    use std::sync::{Arc, Mutex};
     // A receiver that fails twice, then accepts, keeping every request's headers.
-    let seen: Arc<Mutex<Vec<support::Received>>> = Arc::default();
-    let recorder = seen.clone();
-    let receiver = support::receiver(move |headers, body| {
-        let mut seen = recorder.lock().unwrap();
-        seen.push((headers, body));
-        if seen.len() < 3 { 500 } else { 204 }
-    })
+    let (seen, secret, stytch, running) = support::stytch_with_webhooks(
+        "project-test-webhooks",
+        "secret-test-webhooks",
+        vec![Duration::from_millis(50); 4],
+        |n| if n < 3 { 500 } else { 204 },
+    )
     .await;
-    let secret = shared::webhook::SvixSecret::parse(support::SVIX_SECRET).unwrap();
-    let settings = sandboxes::stytch::StytchSettings {
-        project_id: "project-test-webhooks".into(),
-        secret: "secret-test-webhooks".into(),
-        webhook: Some((receiver, secret.clone())),
-        webhook_schedule: vec![Duration::from_millis(50); 4],
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (stytch, running) = sandboxes::stytch::start(settings, listener).unwrap();
     let created: Value = reqwest::Client::new()
         .post(format!("{}/v1/users", running.url))
         .basic_auth("project-test-webhooks", Some("secret-test-webhooks"))
@@ -1129,15 +1100,6 @@ async fn every_kind_of_request_we_make_is_gated_by_units_openapi_spec() {
 
 // ---------------------------------------------------------------- Unit accounts and cards
 
-/// Holds `value` to the schema at `reference` of Unit's OpenAPI spec (converted as the gate
-/// converts request schemas).
-fn assert_on_spec(reference: &str, value: &Value) {
-    let schema = sandboxes::unit_spec::Schema::load(reference).unwrap();
-    if let Err(problems) = schema.check(value) {
-        panic!("{value} is off {reference}: {problems:?}");
-    }
-}
-
 const DEPOSIT_ACCOUNT: &str = "schemas/account/account.json#/components/schemas/DepositAccount";
 const VIRTUAL_CARD: &str = "schemas/card/card.json#/components/schemas/IndividualVirtualDebitCard";
 
@@ -1282,15 +1244,7 @@ async fn the_org_opens_deposit_accounts_and_virtual_cards_as_the_spec_describes_
     assert_eq!(status, 404);
 
     // An archived customer gets no new account.
-    let (status, _) = json_of(
-        stack
-            .unit_call(Method::POST, &format!("/customers/{customer}/archive"))
-            .json(
-                &json!({"data": {"type": "archiveCustomer", "attributes": {"reason": "Inactive"}}}),
-            ),
-    )
-    .await;
-    assert_eq!(status, 200);
+    archive_customer(&stack, &customer).await;
     let (status, body) = json_of(
         stack
             .unit_call(Method::POST, "/accounts")

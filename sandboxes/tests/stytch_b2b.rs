@@ -8,12 +8,11 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{PROJECT_ID, Sandboxes, json_of, now, totp};
+use support::{PROJECT_ID, Sandboxes, claims_of, json_of, now, totp};
 
 /// A bcrypt hash of `PASSWORD` made by Python's `bcrypt` (the `bcrypt` crate's own test vector).
 const PYTHON_HASH: &str = "$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie";
@@ -40,14 +39,7 @@ async fn post(stack: &Sandboxes, path: &str, body: Value) -> Value {
 fn assert_stytch_error(reply: &(u16, Value), status: u16, error_type: &str) {
     let (got, body) = reply;
     assert_eq!(*got, status, "{body}");
-    assert_eq!(body["status_code"], status, "{body}");
-    assert_eq!(body["error_type"], error_type, "{body}");
-    for field in ["request_id", "error_message", "error_url"] {
-        assert!(
-            body[field].as_str().is_some_and(|s| !s.is_empty()),
-            "{field} in {body}"
-        );
-    }
+    support::assert_stytch_error(body, status, error_type);
 }
 
 async fn organization(stack: &Sandboxes, slug: &str, mfa_policy: &str) -> String {
@@ -84,15 +76,6 @@ async fn login(stack: &Sandboxes, org: &str, email: &str) -> Value {
                "session_duration_minutes": 120}),
     )
     .await
-}
-
-fn claims_of(jwt: &str) -> (Value, Value) {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = jwt.split('.');
-    let header = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
-    let claims = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
-    (header, claims)
 }
 
 fn factors(session: &Value) -> Vec<(String, String)> {
@@ -952,22 +935,13 @@ async fn an_mfa_required_login_gives_an_intermediate_session_that_totp_completes
 
 #[tokio::test]
 async fn b2b_webhooks_are_svix_signed_member_and_organization_events() {
-    let seen: Arc<Mutex<Vec<support::Received>>> = Arc::default();
-    let recorder = seen.clone();
-    let receiver = support::receiver(move |headers, body| {
-        recorder.lock().unwrap().push((headers, body));
-        204
-    })
+    let (seen, secret, stytch, running) = support::stytch_with_webhooks(
+        "project-test-b2b-webhooks",
+        "secret-test-b2b-webhooks",
+        vec![Duration::from_millis(50); 3],
+        |_| 204,
+    )
     .await;
-    let secret = shared::webhook::SvixSecret::parse(support::SVIX_SECRET).unwrap();
-    let settings = sandboxes::stytch::StytchSettings {
-        project_id: "project-test-b2b-webhooks".into(),
-        secret: "secret-test-b2b-webhooks".into(),
-        webhook: Some((receiver, secret.clone())),
-        webhook_schedule: vec![Duration::from_millis(50); 3],
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (stytch, running) = sandboxes::stytch::start(settings, listener).unwrap();
     let http = reqwest::Client::new();
     let send = |method: Method, path: String, body: Value| {
         http.request(method, format!("{}{path}", running.url))

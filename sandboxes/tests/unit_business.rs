@@ -9,20 +9,12 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Sandboxes, json_of, now};
+use support::{Sandboxes, archive_customer, assert_on_spec, json_of, now};
 
 const APPLICATIONS: &str = "schemas/application/application.json#/components/schemas";
 const RELATIONSHIPS: &str = "schemas/relationships.json#/components/schemas";
 const BUSINESS_CUSTOMER: &str =
     "schemas/customer/customer.json#/components/schemas/BusinessCustomer";
-
-/// Holds `value` to the schema at `reference` of Unit's OpenAPI spec.
-fn assert_on_spec(reference: &str, value: &Value) {
-    let schema = sandboxes::unit_spec::Schema::load(reference).unwrap();
-    if let Err(problems) = schema.check(value) {
-        panic!("{value} is off {reference}: {problems:?}");
-    }
-}
 
 /// Holds a business application to the spec's `BusinessApplication`, part by part: the spec's
 /// `DocumentsRelationship` puts its `required: ["data"]` beside `documents` instead of inside it,
@@ -756,15 +748,7 @@ async fn authorized_users_are_added_updated_and_removed_by_email() {
     )
     .await;
     assert_eq!(status, 401);
-    let (status, _) = json_of(
-        stack
-            .unit_call(Method::POST, &format!("/customers/{customer}/archive"))
-            .json(
-                &json!({"data": {"type": "archiveCustomer", "attributes": {"reason": "Inactive"}}}),
-            ),
-    )
-    .await;
-    assert_eq!(status, 200);
+    archive_customer(&stack, &customer).await;
     let (status, body) = add_users(&stack, &customer, one_user).await;
     assert_eq!(status, 400, "{body}");
 

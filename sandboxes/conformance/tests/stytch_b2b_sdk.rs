@@ -6,37 +6,19 @@
 //! sent was stored. Its steps join the consumer suite's in `target/conformance/stytch.json`.
 
 mod report;
+mod support;
 
-use std::future::Future;
-use std::time::Duration;
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use stytch::b2b::{
     organizations, organizations_members as members, passwords, recovery_codes, sessions, totps,
 };
 use stytch::client::Vertical;
-use stytch::{Error, ErrorResponse};
+use support::{Steps, code, jwt_part, refused, start};
 
 const PROJECT_ID: &str = "project-test-b2b00000-2222-3333-4444-555555555555";
 const SECRET: &str = "secret-test-b2b-conformance";
 /// `PASSWORD` hashed by Python's `bcrypt` (a vector of the `bcrypt` crate's tests).
 const HASH: &str = "$2b$04$EGdrhbKUv8Oc9vGiXX0HQOxSg445d458Muh7DAHskb6QbtCvdxcie";
 const PASSWORD: &str = "correctbatteryhorsestapler";
-
-/// Counts the steps, names the failing one.
-struct Steps {
-    passed: Vec<&'static str>,
-}
-
-impl Steps {
-    async fn step<T, F: Future<Output = T>>(&mut self, name: &'static str, f: F) -> T {
-        eprintln!("stytch b2b sdk step: {name}");
-        let out = f.await;
-        self.passed.push(name);
-        out
-    }
-}
 
 fn client(base: &str) -> stytch::b2b::client::Client {
     let url = reqwest::Url::parse(base).expect("a URL");
@@ -45,32 +27,6 @@ fn client(base: &str) -> stytch::b2b::client::Client {
             .expect("an SDK client")
     };
     stytch::b2b::client::Client::new_with_http_client(http(), http())
-}
-
-/// The SDK's typed error, or a panic naming what came instead.
-fn refusal<T: std::fmt::Debug>(result: stytch::Result<T>) -> ErrorResponse {
-    match result {
-        Err(Error::Response(e)) => {
-            assert!(!e.request_id.is_empty() && !e.error_url.is_empty(), "{e:?}");
-            e
-        }
-        other => panic!("expected a Stytch error answer the SDK parses, got {other:?}"),
-    }
-}
-
-fn refused<T: std::fmt::Debug>(result: stytch::Result<T>, status: u16, error_type: &str) {
-    let e = refusal(result);
-    assert_eq!(
-        (e.status_code.as_u16(), e.error_type.as_str()),
-        (status, error_type)
-    );
-}
-
-/// The TOTP code of the 30 s step `offset` steps from now.
-fn code(secret: &str, offset: i64) -> String {
-    let key = sandboxes::totp::base32_decode(secret).expect("a base32 secret");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    sandboxes::totp::code_at(&key, now + 30 * offset)
 }
 
 /// The session's factors as `(type, delivery_method)`, read back from the SDK's enums.
@@ -88,13 +44,19 @@ fn factors(session: &sessions::MemberSession) -> Vec<(String, String)> {
         .collect()
 }
 
-fn pair(kind: &str, delivery: &str) -> (String, String) {
-    (kind.to_owned(), delivery.to_owned())
+/// The session was proven by the password, then by TOTP.
+fn assert_password_and_totp(session: &sessions::MemberSession) {
+    assert_eq!(
+        factors(session),
+        [
+            pair("password", "knowledge"),
+            pair("totp", "authenticator_app")
+        ]
+    );
 }
 
-fn jwt_part(jwt: &str, index: usize) -> serde_json::Value {
-    let part = jwt.split('.').nth(index).expect("a JWT part");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+fn pair(kind: &str, delivery: &str) -> (String, String) {
+    (kind.to_owned(), delivery.to_owned())
 }
 
 async fn create_organization(
@@ -151,24 +113,65 @@ async fn login(
         .expect("passwords.authenticate parses")
 }
 
+async fn get_organization(
+    sdk: &stytch::b2b::client::Client,
+    organization_id: &str,
+) -> stytch::Result<organizations::GetResponse> {
+    sdk.organizations
+        .get(organizations::GetRequest {
+            organization_id: organization_id.into(),
+        })
+        .await
+}
+
+async fn get_member(
+    sdk: &stytch::b2b::client::Client,
+    organization_id: &str,
+    member_id: &str,
+) -> stytch::Result<members::GetResponse> {
+    sdk.organizations
+        .members
+        .get(members::GetRequest {
+            organization_id: organization_id.into(),
+            member_id: Some(member_id.into()),
+            email_address: None,
+        })
+        .await
+}
+
+/// A TOTP authentication of the member with `code`, in no session yet.
+fn totp_request(
+    organization_id: &str,
+    member_id: &str,
+    code: String,
+) -> totps::AuthenticateRequest {
+    totps::AuthenticateRequest {
+        organization_id: organization_id.into(),
+        member_id: member_id.into(),
+        code,
+        ..Default::default()
+    }
+}
+
+/// A recovery of the member with `recovery_code`, in no session yet.
+fn recover_request(
+    organization_id: &str,
+    member_id: &str,
+    recovery_code: &str,
+) -> recovery_codes::RecoverRequest {
+    recovery_codes::RecoverRequest {
+        organization_id: organization_id.into(),
+        member_id: member_id.into(),
+        recovery_code: recovery_code.into(),
+        ..Default::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a free port");
-    let base = format!("http://{}/", listener.local_addr().unwrap());
-    let (_sandbox, _running) = sandboxes::stytch::start(
-        sandboxes::stytch::StytchSettings {
-            project_id: PROJECT_ID.into(),
-            secret: SECRET.into(),
-            webhook: None,
-            webhook_schedule: vec![Duration::from_millis(50)],
-        },
-        listener,
-    )
-    .expect("the Stytch sandbox starts");
+    let (base, _sandbox, _running) = start(PROJECT_ID, SECRET).await;
     let sdk = client(&base);
-    let mut s = Steps { passed: Vec::new() };
+    let mut s = Steps::new("stytch b2b sdk");
 
     // Organizations and members.
     let org = s
@@ -185,11 +188,7 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
         .await;
     let org_id = org.organization_id.clone();
     s.step("b2b organizations.get by id", async {
-        let r = sdk
-            .organizations
-            .get(organizations::GetRequest {
-                organization_id: org_id.clone(),
-            })
+        let r = get_organization(&sdk, &org_id)
             .await
             .expect("organizations.get parses");
         assert_eq!(r.organization.organization_slug, "acme");
@@ -245,14 +244,7 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
         })
         .await;
     s.step("b2b organizations.members.get by member_id", async {
-        let r = sdk
-            .organizations
-            .members
-            .get(members::GetRequest {
-                organization_id: org_id.clone(),
-                member_id: Some(admin.clone()),
-                email_address: None,
-            })
+        let r = get_member(&sdk, &org_id, &admin)
             .await
             .expect("organizations.members.get parses");
         assert_eq!(r.member.name, "Ada Lovelace");
@@ -430,22 +422,13 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
             let r = sdk
                 .totps
                 .authenticate(totps::AuthenticateRequest {
-                    organization_id: org_id.clone(),
-                    member_id: hank.clone(),
-                    code: code(&totp.secret, 0),
                     session_token: Some(login_reply.session_token.clone()),
-                    ..Default::default()
+                    ..totp_request(&org_id, &hank, code(&totp.secret, 0))
                 })
                 .await
                 .expect("totps.authenticate parses");
             let session = r.member_session.expect("a member session");
-            assert_eq!(
-                factors(&session),
-                [
-                    pair("password", "knowledge"),
-                    pair("totp", "authenticator_app")
-                ]
-            );
+            assert_password_and_totp(&session);
             assert_eq!(r.member.totp_registration_id, totp.totp_registration_id);
             assert_eq!(r.member.default_mfa_method, "totp");
             let claims = jwt_part(&r.session_jwt, 1);
@@ -466,11 +449,8 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
         refused(
             sdk.totps
                 .authenticate(totps::AuthenticateRequest {
-                    organization_id: org_id.clone(),
-                    member_id: hank.clone(),
-                    code: wrong.unwrap(),
                     session_token: Some(login_reply.session_token.clone()),
-                    ..Default::default()
+                    ..totp_request(&org_id, &hank, wrong.unwrap())
                 })
                 .await,
             401,
@@ -494,11 +474,8 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
         let r = sdk
             .recovery_codes
             .recover(recovery_codes::RecoverRequest {
-                organization_id: org_id.clone(),
-                member_id: hank.clone(),
-                recovery_code: totp.recovery_codes[0].clone(),
                 session_jwt: Some(login_reply.session_jwt.clone()),
-                ..Default::default()
+                ..recover_request(&org_id, &hank, &totp.recovery_codes[0])
             })
             .await
             .expect("recovery_codes.recover parses");
@@ -511,11 +488,8 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
         refused(
             sdk.recovery_codes
                 .recover(recovery_codes::RecoverRequest {
-                    organization_id: org_id.clone(),
-                    member_id: hank.clone(),
-                    recovery_code: totp.recovery_codes[0].clone(),
                     session_token: Some(login_reply.session_token.clone()),
-                    ..Default::default()
+                    ..recover_request(&org_id, &hank, &totp.recovery_codes[0])
                 })
                 .await,
             401,
@@ -577,23 +551,14 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
             let r = sdk
                 .totps
                 .authenticate(totps::AuthenticateRequest {
-                    organization_id: wayne.organization_id.clone(),
-                    member_id: member.clone(),
-                    code: code(&created.secret, 0),
                     intermediate_session_token: Some(ist),
                     session_duration_minutes: Some(60),
-                    ..Default::default()
+                    ..totp_request(&wayne.organization_id, &member, code(&created.secret, 0))
                 })
                 .await
                 .expect("totps.authenticate parses");
             let session = r.member_session.expect("a member session");
-            assert_eq!(
-                factors(&session),
-                [
-                    pair("password", "knowledge"),
-                    pair("totp", "authenticator_app")
-                ]
-            );
+            assert_password_and_totp(&session);
             assert_eq!(session.organization_id, wayne.organization_id);
             let second = login(&sdk, &wayne.organization_id, "bruce@wayne.test").await;
             let options = second.mfa_required.unwrap().member_options.unwrap();
@@ -638,14 +603,7 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
             .expect("organizations.members.delete parses");
         assert_eq!(r.member_id, admin);
         refused(
-            sdk.organizations
-                .members
-                .get(members::GetRequest {
-                    organization_id: org_id.clone(),
-                    member_id: Some(admin.clone()),
-                    email_address: None,
-                })
-                .await,
+            get_member(&sdk, &org_id, &admin).await,
             404,
             "member_not_found",
         );
@@ -661,11 +619,7 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdks_b2b_client() {
             .expect("organizations.delete parses");
         assert_eq!(r.organization_id, org_id);
         refused(
-            sdk.organizations
-                .get(organizations::GetRequest {
-                    organization_id: org_id.clone(),
-                })
-                .await,
+            get_organization(&sdk, &org_id).await,
             404,
             "organization_not_found",
         );

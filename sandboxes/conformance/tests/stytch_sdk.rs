@@ -7,32 +7,14 @@
 //! `Client::new_with_base_url`, the one way to point it elsewhere, which is what this suite uses.
 
 mod report;
+mod support;
 
-use std::future::Future;
-use std::time::Duration;
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use stytch::client::Vertical;
 use stytch::consumer::{otp, otp_email, passwords, sessions, totps, users};
-use stytch::{Error, ErrorResponse};
+use support::{Steps, code, jwt_part, refusal, refused, start};
 
 const PROJECT_ID: &str = "project-test-11111111-2222-3333-4444-555555555555";
 const SECRET: &str = "secret-test-conformance";
-
-/// Counts the steps, names the failing one.
-struct Steps {
-    passed: Vec<&'static str>,
-}
-
-impl Steps {
-    async fn step<T, F: Future<Output = T>>(&mut self, name: &'static str, f: F) -> T {
-        eprintln!("stytch sdk step: {name}");
-        let out = f.await;
-        self.passed.push(name);
-        out
-    }
-}
 
 fn client(base: &str, secret: &str) -> stytch::consumer::client::Client {
     let url = reqwest::Url::parse(base).expect("a URL");
@@ -48,25 +30,6 @@ fn client(base: &str, secret: &str) -> stytch::consumer::client::Client {
     stytch::consumer::client::Client::new_with_http_client(http(), http())
 }
 
-/// The SDK's typed error, or a panic naming what came instead.
-fn refusal<T: std::fmt::Debug>(result: stytch::Result<T>) -> ErrorResponse {
-    match result {
-        Err(Error::Response(e)) => {
-            assert!(!e.request_id.is_empty() && !e.error_url.is_empty(), "{e:?}");
-            e
-        }
-        other => panic!("expected a Stytch error answer the SDK parses, got {other:?}"),
-    }
-}
-
-/// The code of the 30 s step `offset` steps from now (each call a later step than the last, so
-/// no code is replayed: Stytch refuses a code used before).
-fn code(secret: &str, offset: i64) -> String {
-    let key = sandboxes::totp::base32_decode(secret).expect("a base32 secret");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    sandboxes::totp::code_at(&key, now + 30 * offset)
-}
-
 fn has_factor(session: &sessions::Session, kind: &str, delivery: &str) -> bool {
     session.authentication_factors.iter().any(|f| {
         let f = serde_json::to_value(f).expect("factors serialise");
@@ -76,23 +39,10 @@ fn has_factor(session: &sessions::Session, kind: &str, delivery: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a free port");
-    let base = format!("http://{}/", listener.local_addr().unwrap());
-    let (sandbox, _running) = sandboxes::stytch::start(
-        sandboxes::stytch::StytchSettings {
-            project_id: PROJECT_ID.into(),
-            secret: SECRET.into(),
-            webhook: None,
-            webhook_schedule: vec![Duration::from_millis(50)],
-        },
-        listener,
-    )
-    .expect("the Stytch sandbox starts");
+    let (base, sandbox, _running) = start(PROJECT_ID, SECRET).await;
     assert_eq!(sandbox.project_id(), PROJECT_ID);
     let sdk = client(&base, SECRET);
-    let mut s = Steps { passed: Vec::new() };
+    let mut s = Steps::new("stytch sdk");
 
     // Users.
     let created = s
@@ -201,32 +151,28 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
     })
     .await;
     s.step("users.get of an unknown user: 404 user_not_found", async {
-        let e = refusal(
+        refused(
             sdk.users
                 .get(users::GetRequest {
                     user_id: "user-test-00000000-0000-0000-0000-000000000000".into(),
                 })
                 .await,
-        );
-        assert_eq!(
-            (e.status_code.as_u16(), e.error_type.as_str()),
-            (404, "user_not_found")
+            404,
+            "user_not_found",
         );
     })
     .await;
     s.step("a wrong secret: 401 unauthorized_credentials", async {
         let wrong = client(&base, "secret-test-not-this-one");
-        let e = refusal(
+        refused(
             wrong
                 .users
                 .get(users::GetRequest {
                     user_id: user_id.clone(),
                 })
                 .await,
-        );
-        assert_eq!(
-            (e.status_code.as_u16(), e.error_type.as_str()),
-            (401, "unauthorized_credentials")
+            401,
+            "unauthorized_credentials",
         );
     })
     .await;
@@ -278,7 +224,7 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
         })
         .await;
     s.step("passwords.authenticate with a wrong password: 401", async {
-        let e = refusal(
+        refused(
             sdk.passwords
                 .authenticate(passwords::AuthenticateRequest {
                     email: "grace@example.com".into(),
@@ -286,9 +232,9 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
                     ..Default::default()
                 })
                 .await,
+            401,
+            "unauthorized_credentials",
         );
-        assert_eq!(e.status_code.as_u16(), 401, "{e:?}");
-        assert_eq!(e.error_type, "unauthorized_credentials");
     })
     .await;
 
@@ -345,12 +291,7 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
                 })
                 .await
                 .expect("sessions.get_jwks parses");
-            let header: serde_json::Value = serde_json::from_slice(
-                &URL_SAFE_NO_PAD
-                    .decode(login.session_jwt.split('.').next().unwrap())
-                    .unwrap(),
-            )
-            .unwrap();
+            let header = jwt_part(&login.session_jwt, 0);
             let key = r
                 .keys
                 .iter()
@@ -384,7 +325,7 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
         )
         .await;
     s.step("totps.authenticate with a wrong code: 401", async {
-        let e = refusal(
+        refused(
             sdk.totps
                 .authenticate(totps::AuthenticateRequest {
                     user_id: grace.clone(),
@@ -392,9 +333,9 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
                     ..Default::default()
                 })
                 .await,
+            401,
+            "unable_to_authenticate_totp",
         );
-        assert_eq!(e.status_code.as_u16(), 401, "{e:?}");
-        assert_eq!(e.error_type, "unable_to_authenticate_totp");
     })
     .await;
     s.step(
@@ -490,7 +431,7 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
     })
     .await;
     s.step("totps.recover with a used recovery code: 401", async {
-        let e = refusal(
+        refused(
             sdk.totps
                 .recover(totps::RecoverRequest {
                     user_id: grace.clone(),
@@ -498,9 +439,9 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
                     ..Default::default()
                 })
                 .await,
+            401,
+            "unable_to_authenticate_recovery_code",
         );
-        assert_eq!(e.status_code.as_u16(), 401, "{e:?}");
-        assert_eq!(e.error_type, "unable_to_authenticate_recovery_code");
     })
     .await;
     s.step("users.delete_totp removes the authenticator", async {
@@ -544,7 +485,7 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
         "otps.authenticate with a wrong code: 404 otp_code_not_found",
         async {
             let wrong = if code == "000000" { "000001" } else { "000000" };
-            let e = refusal(
+            refused(
                 sdk.otps
                     .authenticate(otp::AuthenticateRequest {
                         method_id: sent.email_id.clone(),
@@ -552,10 +493,8 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
                         ..Default::default()
                     })
                     .await,
-            );
-            assert_eq!(
-                (e.status_code.as_u16(), e.error_type.as_str()),
-                (404, "otp_code_not_found")
+                404,
+                "otp_code_not_found",
             );
         },
     )
@@ -601,17 +540,15 @@ async fn the_stytch_sandbox_answers_the_official_rust_sdk() {
             })
             .await
             .expect("sessions.revoke parses");
-        let e = refusal(
+        refused(
             sdk.sessions
                 .authenticate(sessions::AuthenticateRequest {
                     session_token: Some(login.session_token.clone()),
                     ..Default::default()
                 })
                 .await,
-        );
-        assert_eq!(
-            (e.status_code.as_u16(), e.error_type.as_str()),
-            (404, "session_not_found")
+            404,
+            "session_not_found",
         );
     })
     .await;

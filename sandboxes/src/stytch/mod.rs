@@ -353,6 +353,81 @@ fn jwks_of(keys: &[Arc<Signer>]) -> Value {
     json!({"keys": keys})
 }
 
+/// A session JWT's claims for `sub`, issued at `iat` and valid 300 s, with the session claim.
+fn session_claims(project_id: &str, sub: &str, iat: i64, session: Value) -> Value {
+    json!({
+        "aud": [project_id], "iss": format!("stytch.com/{project_id}"), "sub": sub,
+        "iat": iat, "nbf": iat, "exp": iat + 300,
+        "https://stytch.com/session": session,
+    })
+}
+
+/// What finding a session by its token or id needs: a user's session or a member's.
+trait SessionLike {
+    fn token(&self) -> &str;
+    fn session_id(&self) -> &str;
+    fn expires_at(&self) -> OffsetDateTime;
+}
+
+impl SessionLike for Session {
+    fn token(&self) -> &str {
+        &self.token
+    }
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    fn expires_at(&self) -> OffsetDateTime {
+        self.expires_at
+    }
+}
+
+/// The session of `sessions` a body names by `session_token` or `session_jwt` (signed by one of
+/// `keys`), if it names one; one that has expired is not found.
+fn named_session<S: SessionLike>(
+    body: &Map<String, Value>,
+    keys: impl FnOnce() -> Vec<Arc<Signer>>,
+    project_id: &str,
+    sessions: &HashMap<String, S>,
+) -> Result<Option<String>, Response> {
+    let token = text(body, "session_token")?.filter(|s| !s.is_empty());
+    let jwt = text(body, "session_jwt")?.filter(|s| !s.is_empty());
+    let id = match (token, jwt) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "too_many_session_arguments",
+                "Provide only one of session_token and session_jwt.",
+            ));
+        }
+        (None, None) => return Ok(None),
+        (Some(token), None) => sessions
+            .values()
+            .find(|s| s.token() == token)
+            .map(|s| s.session_id().to_owned()),
+        (None, Some(jwt)) => Some(
+            verified_claims(&keys(), project_id, jwt)
+                .and_then(|c| {
+                    c["https://stytch.com/session"]["id"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .ok_or_else(|| {
+                    bad(
+                        "unable_to_parse_session_jwt",
+                        "The session JWT could not be parsed.",
+                    )
+                })?,
+        ),
+    };
+    let live = |id: &String| sessions.get(id).is_some_and(|s| s.expires_at() > now());
+    id.filter(live).map(Some).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "Session could not be found.",
+        )
+    })
+}
+
 /// The claims of a JWT signed by one of `keys` for `project_id` (expiry not checked: Stytch
 /// accepts an expired JWT of a live session), or `None`.
 fn verified_claims(keys: &[Arc<Signer>], project_id: &str, jwt: &str) -> Option<Value> {
@@ -438,20 +513,17 @@ impl Stytch {
 
     /// The session's JWT as issued at `iat` (it expires 300 s later).
     fn session_jwt_issued(&self, s: &Session, iat: i64) -> String {
-        let pid = &self.settings.project_id;
-        self.current_key().sign(&json!({
-            "aud": [pid], "iss": format!("stytch.com/{pid}"), "sub": s.user_id,
-            "iat": iat, "nbf": iat, "exp": iat + 300,
-            "https://stytch.com/session": {
-                "id": s.session_id,
-                "started_at": rfc3339(s.started_at),
-                "last_accessed_at": rfc3339(s.last_accessed_at),
-                "expires_at": rfc3339(s.expires_at),
-                "attributes": {"ip_address": "", "user_agent": ""},
-                "authentication_factors": s.factors,
-                "roles": ["stytch_user"],
-            }
-        }))
+        let session = json!({
+            "id": s.session_id,
+            "started_at": rfc3339(s.started_at),
+            "last_accessed_at": rfc3339(s.last_accessed_at),
+            "expires_at": rfc3339(s.expires_at),
+            "attributes": {"ip_address": "", "user_agent": ""},
+            "authentication_factors": s.factors,
+            "roles": ["stytch_user"],
+        });
+        let claims = session_claims(&self.settings.project_id, &s.user_id, iat, session);
+        self.current_key().sign(&claims)
     }
 
     /// The session a `session_jwt` (signature checked, expiry not: Stytch accepts an expired JWT
@@ -461,47 +533,12 @@ impl Stytch {
         data: &Data,
         body: &Map<String, Value>,
     ) -> Result<Option<String>, Response> {
-        let token = text(body, "session_token")?.filter(|s| !s.is_empty());
-        let jwt = text(body, "session_jwt")?.filter(|s| !s.is_empty());
-        let id = match (token, jwt) {
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    "too_many_session_arguments",
-                    "Provide only one of session_token and session_jwt.",
-                ));
-            }
-            (None, None) => return Ok(None),
-            (Some(token), None) => data
-                .sessions
-                .values()
-                .find(|s| s.token == token)
-                .map(|s| s.session_id.clone()),
-            (None, Some(jwt)) => Some(self.session_id_of_jwt(jwt)?),
-        };
-        let live = id.filter(|id| data.sessions.get(id).is_some_and(|s| s.expires_at > now()));
-        live.map(Some).ok_or_else(|| {
-            error(
-                StatusCode::NOT_FOUND,
-                "session_not_found",
-                "Session could not be found.",
-            )
-        })
-    }
-
-    fn session_id_of_jwt(&self, jwt: &str) -> Result<String, Response> {
-        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        verified_claims(&keys, &self.settings.project_id, jwt)
-            .and_then(|c| {
-                c["https://stytch.com/session"]["id"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .ok_or_else(|| {
-                bad(
-                    "unable_to_parse_session_jwt",
-                    "The session JWT could not be parsed.",
-                )
-            })
+        named_session(
+            body,
+            || self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            &self.settings.project_id,
+            &data.sessions,
+        )
     }
 
     fn new_session(&self, data: &mut Data, user_id: &str, minutes: i64, f: Value) -> String {

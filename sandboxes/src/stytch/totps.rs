@@ -22,18 +22,7 @@ pub(super) async fn delete_totp(
 pub(super) async fn create_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
     let body = object(&bytes)?;
     let user_id = required(&body, "user_id", "invalid_user_id")?;
-    let minutes = match body.get("expiration_minutes") {
-        None => 1440,
-        Some(v) => v
-            .as_i64()
-            .filter(|m| (5..=1440).contains(m))
-            .ok_or_else(|| {
-                bad(
-                    "invalid_expiration_minutes",
-                    "expiration_minutes must be between 5 and 1440.",
-                )
-            })?,
-    };
+    let minutes = expiration_minutes(&body, 1440)?;
     let mut data = s.data();
     let user = data.users.get_mut(user_id).ok_or_else(not_found_user)?;
     match &user.totp {
@@ -67,6 +56,22 @@ pub(super) async fn create_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> R
         "totp_id": totp_id, "secret": secret, "qr_code": crate::qr::qr_data_url(&uri),
         "recovery_codes": codes, "user_id": user_id, "user": user,
     }))
+}
+
+/// `expiration_minutes` (5 to 1440), or `default`.
+pub(super) fn expiration_minutes(body: &Map<String, Value>, default: i64) -> Result<i64, Response> {
+    match body.get("expiration_minutes") {
+        None => Ok(default),
+        Some(v) => v
+            .as_i64()
+            .filter(|m| (5..=1440).contains(m))
+            .ok_or_else(|| {
+                bad(
+                    "invalid_expiration_minutes",
+                    "expiration_minutes must be between 5 and 1440.",
+                )
+            }),
+    }
 }
 
 /// A new, unverified TOTP with `secret` and its recovery `codes`, pending for `minutes`.
@@ -126,10 +131,8 @@ pub(super) fn finish(
     Ok(s.session_reply(data, user_id, session_id.as_deref()))
 }
 
-pub(super) async fn authenticate_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
-    let body = object(&bytes)?;
-    let user_id = required(&body, "user_id", "invalid_user_id")?;
-    let code = required(&body, "totp_code", "invalid_totp_code")?;
+/// Refuses what is not a TOTP code (six digits), naming a recovery code sent instead.
+pub(super) fn check_totp_format(code: &str) -> Result<(), Response> {
     if looks_like_recovery_code(code) {
         return Err(bad(
             "recovery_code_used_as_totp_code",
@@ -139,11 +142,15 @@ pub(super) async fn authenticate_totp(State(s): State<Arc<Stytch>>, bytes: Bytes
     if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
         return Err(bad("invalid_totp_code", "The TOTP code must be 6 digits."));
     }
-    let mut data = s.data();
-    let user = data.users.get_mut(user_id).ok_or_else(not_found_user)?;
-    let t = user
-        .totp
-        .as_mut()
+    Ok(())
+}
+
+/// Checks `code` against a live (verified or pending) TOTP, spending its step and verifying it.
+pub(super) fn spend_totp_code<'a>(
+    totp: Option<&'a mut Totp>,
+    code: &str,
+) -> Result<&'a mut Totp, Response> {
+    let t = totp
         .filter(|t| t.verified || t.expires_at > now())
         .ok_or_else(totp_not_found)?;
     let step = totp::matching_step(&t.key, code, now().unix_timestamp()).ok_or_else(|| {
@@ -161,6 +168,60 @@ pub(super) async fn authenticate_totp(State(s): State<Arc<Stytch>>, bytes: Bytes
         ));
     }
     t.verified = true;
+    Ok(t)
+}
+
+/// Refuses what is not a recovery code, naming a TOTP code sent instead.
+pub(super) fn check_recovery_format(code: &str) -> Result<(), Response> {
+    if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad(
+            "totp_code_used_as_recovery_code",
+            "A TOTP code was sent as a recovery code.",
+        ));
+    }
+    if !looks_like_recovery_code(code) {
+        return Err(bad(
+            "invalid_recovery_code",
+            "The recovery code is malformed.",
+        ));
+    }
+    Ok(())
+}
+
+/// Spends an unused recovery code of `t`; its id.
+pub(super) fn spend_recovery_code(t: &mut Totp, code: &str) -> Result<String, Response> {
+    let entry = t
+        .recovery
+        .iter_mut()
+        .find(|(_, c, used)| c == code && !used)
+        .ok_or_else(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "unable_to_authenticate_recovery_code",
+                "The recovery code is incorrect or used.",
+            )
+        })?;
+    entry.2 = true;
+    Ok(entry.0.clone())
+}
+
+/// The recovery codes of `t` not used yet.
+pub(super) fn unused_codes(t: &Totp) -> Vec<&str> {
+    t.recovery
+        .iter()
+        .filter(|(_, _, used)| !used)
+        .map(|(_, c, _)| c.as_str())
+        .collect()
+}
+
+pub(super) async fn authenticate_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
+    let body = object(&bytes)?;
+    let user_id = required(&body, "user_id", "invalid_user_id")?;
+    let code = required(&body, "totp_code", "invalid_totp_code")?;
+    check_totp_format(code)?;
+    let mut data = s.data();
+    let user = data.users.get_mut(user_id).ok_or_else(not_found_user)?;
+    let t = spend_totp_code(user.totp.as_mut(), code)?;
     let f = factor(
         "totp",
         now(),
@@ -176,18 +237,7 @@ pub(super) async fn recover_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> 
     let body = object(&bytes)?;
     let user_id = required(&body, "user_id", "invalid_user_id")?;
     let code = required(&body, "recovery_code", "invalid_recovery_code")?;
-    if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad(
-            "totp_code_used_as_recovery_code",
-            "A TOTP code was sent as a recovery code.",
-        ));
-    }
-    if !looks_like_recovery_code(code) {
-        return Err(bad(
-            "invalid_recovery_code",
-            "The recovery code is malformed.",
-        ));
-    }
+    check_recovery_format(code)?;
     let mut data = s.data();
     let user = data.users.get_mut(user_id).ok_or_else(not_found_user)?;
     let t = user.totp.as_mut().filter(|t| t.verified).ok_or_else(|| {
@@ -197,24 +247,13 @@ pub(super) async fn recover_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> 
             "No recovery codes for this user.",
         )
     })?;
-    let entry = t
-        .recovery
-        .iter_mut()
-        .find(|(_, c, used)| c == code && !used)
-        .ok_or_else(|| {
-            error(
-                StatusCode::UNAUTHORIZED,
-                "unable_to_authenticate_recovery_code",
-                "The recovery code is incorrect or used.",
-            )
-        })?;
-    entry.2 = true;
+    let entry = spend_recovery_code(t, code)?;
     let f = factor(
         "recovery_codes",
         now(),
         Some((
             "recovery_code_factor",
-            json!({"totp_recovery_code_id": entry.0}),
+            json!({"totp_recovery_code_id": entry}),
         )),
     );
     let totp_id = t.totp_id.clone();
@@ -232,12 +271,7 @@ pub(super) async fn recovery_codes(State(s): State<Arc<Stytch>>, bytes: Bytes) -
         .totp
         .iter()
         .map(|t| {
-            let codes: Vec<&str> = t
-                .recovery
-                .iter()
-                .filter(|(_, _, used)| !used)
-                .map(|(_, c, _)| c.as_str())
-                .collect();
+            let codes = unused_codes(t);
             json!({"totp_id": t.totp_id, "verified": t.verified, "recovery_codes": codes})
         })
         .collect();

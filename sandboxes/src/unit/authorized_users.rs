@@ -118,9 +118,7 @@ fn change_users(u: &Unit, id: &str, change: impl FnOnce(&mut Vec<Value>) -> bool
     let mut events = Vec::new();
     let body = {
         let mut data = u.data();
-        let n = parse_id(id)
-            .filter(|n| data.customers.contains_key(n))
-            .ok_or_else(|| not_found("customer", id))?;
+        let n = customer_number(&data, id)?;
         let c = data
             .customers
             .get_mut(&n)
@@ -222,9 +220,7 @@ pub(super) async fn list_authorized_users(
 ) -> Reply {
     u.org(&headers)?;
     let mut data = u.data();
-    let n = parse_id(&id)
-        .filter(|n| data.customers.contains_key(n))
-        .ok_or_else(|| not_found("customer", &id))?;
+    let n = customer_number(&data, &id)?;
     let subject = query.get("filter[jwtSubject]");
     let list: Vec<Value> = user_resources(&mut data, n)
         .into_iter()
@@ -246,9 +242,7 @@ pub(super) async fn get_authorized_user(
 ) -> Reply {
     u.org(&headers)?;
     let mut data = u.data();
-    let n = parse_id(&id)
-        .filter(|n| data.customers.contains_key(n))
-        .ok_or_else(|| not_found("customer", &id))?;
+    let n = customer_number(&data, &id)?;
     let wanted = parse_id(&user).ok_or_else(|| not_found("authorizedUser", &user))?;
     let (_, resource) = user_resources(&mut data, n)
         .into_iter()

@@ -97,9 +97,7 @@ fn change_customer(
     let mut events = Vec::new();
     let body = {
         let mut data = u.data();
-        let n = parse_id(id)
-            .filter(|n| data.customers.contains_key(n))
-            .ok_or_else(|| not_found("customer", id))?;
+        let n = customer_number(&data, id)?;
         let c = data
             .customers
             .get_mut(&n)

@@ -959,6 +959,13 @@ fn new_customer_attributes(a: &Application) -> Map<String, Value> {
     attributes
 }
 
+/// The number of customer `id` (404 when there is none).
+fn customer_number(data: &Data, id: &str) -> Result<u64, Response> {
+    parse_id(id)
+        .filter(|n| data.customers.contains_key(n))
+        .ok_or_else(|| not_found("customer", id))
+}
+
 fn parse_id(id: &str) -> Option<u64> {
     if id.starts_with('0') {
         return None;

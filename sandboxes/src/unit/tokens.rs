@@ -20,9 +20,7 @@ pub(super) async fn create_token(
     let (a, relationships) = data_of(&bytes, &["customerToken"])?;
     let (customer_id, subjects, business) = {
         let data = u.data();
-        let n = parse_id(&id)
-            .filter(|n| data.customers.contains_key(n))
-            .ok_or_else(|| not_found("customer", &id))?;
+        let n = customer_number(&data, &id)?;
         let c = &data.customers[&n];
         (n, subjects(c), c.kind == "businessCustomer")
     };
@@ -304,9 +302,7 @@ pub(super) async fn token_verification(
         ));
     }
     let mut data = u.data();
-    let n = parse_id(&id)
-        .filter(|n| data.customers.contains_key(n))
-        .ok_or_else(|| not_found("customer", &id))?;
+    let n = customer_number(&data, &id)?;
     let token = random_hex(16);
     data.verifications.insert(token.clone(), n);
     Ok(doc(

@@ -272,3 +272,84 @@ pub async fn receiver(
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
 }
+
+/// A Stytch sandbox (`project_id`, `secret`) whose webhooks go, Svix-signed and retried on the
+/// `schedule`, to a receiver that keeps every request and answers the n-th (from 1) with
+/// `respond(n)`: what the receiver got, the Svix secret, the sandbox and its server.
+pub async fn stytch_with_webhooks(
+    project_id: &str,
+    secret: &str,
+    schedule: Vec<Duration>,
+    respond: impl Fn(usize) -> u16 + Send + Sync + 'static,
+) -> (
+    Arc<std::sync::Mutex<Vec<Received>>>,
+    shared::webhook::SvixSecret,
+    Arc<Stytch>,
+    Running,
+) {
+    let seen: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
+    let recorder = seen.clone();
+    let receiver = receiver(move |headers, body| {
+        let mut seen = recorder.lock().unwrap();
+        seen.push((headers, body));
+        respond(seen.len())
+    })
+    .await;
+    let svix = shared::webhook::SvixSecret::parse(SVIX_SECRET).unwrap();
+    let settings = StytchSettings {
+        project_id: project_id.into(),
+        secret: secret.into(),
+        webhook: Some((receiver, svix.clone())),
+        webhook_schedule: schedule,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stytch, running) = sandboxes::stytch::start(settings, listener).unwrap();
+    (seen, svix, stytch, running)
+}
+
+/// The header and claims of a JWT, decoded (signature not checked).
+pub fn claims_of(jwt: &str) -> (Value, Value) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = jwt.split('.');
+    let header = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let claims = serde_json::from_slice(&b64.decode(parts.next().unwrap()).unwrap()).unwrap();
+    (header, claims)
+}
+
+/// A Stytch error body: its status and type, with a request id, a message and a URL.
+pub fn assert_stytch_error(body: &Value, status: u16, error_type: &str) {
+    assert_eq!(body["status_code"], status, "{body}");
+    assert_eq!(body["error_type"], error_type, "{body}");
+    for field in ["request_id", "error_message", "error_url"] {
+        assert!(
+            body[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field} in {body}"
+        );
+    }
+}
+
+/// Holds `value` to the schema at `reference` of Unit's OpenAPI spec (converted as the gate
+/// converts request schemas).
+pub fn assert_on_spec(reference: &str, value: &Value) {
+    let schema = sandboxes::unit_spec::Schema::load(reference).unwrap();
+    if let Err(problems) = schema.check(value) {
+        panic!("{value} is off {reference}: {problems:?}");
+    }
+}
+
+/// Archives Unit customer `customer` (200).
+pub async fn archive_customer(stack: &Sandboxes, customer: &str) {
+    let (status, _) = json_of(
+        stack
+            .unit_call(
+                reqwest::Method::POST,
+                &format!("/customers/{customer}/archive"),
+            )
+            .json(
+                &json!({"data": {"type": "archiveCustomer", "attributes": {"reason": "Inactive"}}}),
+            ),
+    )
+    .await;
+    assert_eq!(status, 200);
+}

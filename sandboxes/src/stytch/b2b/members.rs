@@ -194,24 +194,45 @@ pub(super) async fn update_member(
     bytes: Bytes,
 ) -> Reply {
     let body = object(&bytes)?;
+    change_member(&s, &organization, &member, |data, id| {
+        apply_update(data, id, &body)
+    })
+}
+
+/// Changes `organization`'s member `member` with `change` and answers the member, sending
+/// `member.UPDATE` when it changed.
+fn change_member(
+    s: &Stytch,
+    organization: &str,
+    member: &str,
+    change: impl FnOnce(&mut B2bData, &str) -> Result<(), Response>,
+) -> Reply {
     let (reply, changed) = {
         let mut data = s.b2b.data();
-        let org = data.organization_id(&organization)?;
-        let id = data.member_id(&org, &member)?;
+        let org = data.organization_id(organization)?;
+        let id = data.member_id(&org, member)?;
         let before = data.member_json(&id);
-        apply_update(&mut data, &id, &body)?;
+        change(&mut data, &id)?;
         let changed = data.touched(&id, &before);
         (data.member_reply(&id), changed)
     };
-    if let Some(m) = changed {
-        s.emit_b2b(
-            "member",
-            "UPDATE",
-            reply["member_id"].as_str().unwrap_or_default(),
-            Some(m),
-        );
+    s.member_updated(reply, changed)
+}
+
+impl Stytch {
+    /// Answers `reply` (naming its `member_id`), first sending `member.UPDATE` with the member
+    /// as it now is when it `changed`.
+    pub(super) fn member_updated(&self, reply: Value, changed: Option<Value>) -> Reply {
+        if let Some(m) = changed {
+            self.emit_b2b(
+                "member",
+                "UPDATE",
+                reply["member_id"].as_str().unwrap_or_default(),
+                Some(m),
+            );
+        }
+        ok(reply)
     }
-    ok(reply)
 }
 
 pub(super) async fn delete_member(
@@ -235,26 +256,12 @@ pub(super) async fn delete_member_totp(
     State(s): State<Arc<Stytch>>,
     Path((organization, member)): Path<(String, String)>,
 ) -> Reply {
-    let (reply, changed) = {
-        let mut data = s.b2b.data();
-        let org = data.organization_id(&organization)?;
-        let id = data.member_id(&org, &member)?;
-        let before = data.member_json(&id);
-        let m = data.member(&id)?;
+    change_member(&s, &organization, &member, |data, id| {
+        let m = data.member(id)?;
         m.totp.take().ok_or_else(totp_not_found)?;
         if m.default_mfa_method == "totp" {
             m.default_mfa_method.clear();
         }
-        let changed = data.touched(&id, &before);
-        (data.member_reply(&id), changed)
-    };
-    if let Some(m) = changed {
-        s.emit_b2b(
-            "member",
-            "UPDATE",
-            reply["member_id"].as_str().unwrap_or_default(),
-            Some(m),
-        );
-    }
-    ok(reply)
+        Ok(())
+    })
 }

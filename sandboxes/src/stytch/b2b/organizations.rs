@@ -215,7 +215,12 @@ pub(super) async fn create_organization(State(s): State<Arc<Stytch>>, bytes: Byt
         data.organizations.insert(id.clone(), org);
         (id, json)
     };
-    s.emit_b2b("organization", "CREATE", &id, Some(org.clone()));
+    organization_changed(&s, "CREATE", &id, org)
+}
+
+/// Sends the organization event `action` and answers the organization.
+fn organization_changed(s: &Stytch, action: &str, id: &str, org: Value) -> Reply {
+    s.emit_b2b("organization", action, id, Some(org.clone()));
     ok(json!({"organization": org}))
 }
 
@@ -254,8 +259,7 @@ pub(super) async fn update_organization(
         o.updated_at = now();
         (id, organization_json(o))
     };
-    s.emit_b2b("organization", "UPDATE", &id, Some(org.clone()));
-    ok(json!({"organization": org}))
+    organization_changed(&s, "UPDATE", &id, org)
 }
 
 /// Deletes the organization with its members and their sessions (one organization event, OQ14).

@@ -92,6 +92,18 @@ fn session_json(data: &B2bData, s: &MemberSession) -> Value {
     })
 }
 
+impl SessionLike for MemberSession {
+    fn token(&self) -> &str {
+        &self.token
+    }
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    fn expires_at(&self) -> OffsetDateTime {
+        self.expires_at
+    }
+}
+
 impl Stytch {
     /// A member session JWT as Stytch issues it (§10.1), valid 300 s.
     fn member_jwt(&self, data: &B2bData, s: &MemberSession) -> String {
@@ -99,14 +111,11 @@ impl Stytch {
         let iat = now().unix_timestamp();
         let session = session_json(data, s);
         let keys = self.b2b.keys();
-        keys[keys.len() - 1].sign(&json!({
-            "aud": [pid], "iss": format!("stytch.com/{pid}"), "sub": s.member_id,
-            "iat": iat, "nbf": iat, "exp": iat + 300,
-            "https://stytch.com/organization": {
-                "organization_id": s.organization_id,
-                "slug": session["organization_slug"],
-            },
-            "https://stytch.com/session": {
+        let mut claims = session_claims(
+            pid,
+            &s.member_id,
+            iat,
+            json!({
                 "id": s.session_id,
                 "started_at": session["started_at"],
                 "last_accessed_at": session["last_accessed_at"],
@@ -114,8 +123,13 @@ impl Stytch {
                 "attributes": {"ip_address": "", "user_agent": ""},
                 "authentication_factors": s.factors,
                 "roles": session["roles"],
-            }
-        }))
+            }),
+        );
+        claims["https://stytch.com/organization"] = json!({
+            "organization_id": s.organization_id,
+            "slug": session["organization_slug"],
+        });
+        keys[keys.len() - 1].sign(&claims)
     }
 
     /// The live member session a body's `session_token` or `session_jwt` names, if it names one.
@@ -124,38 +138,12 @@ impl Stytch {
         data: &B2bData,
         body: &Map<String, Value>,
     ) -> Result<Option<String>, Response> {
-        let token = text(body, "session_token")?.filter(|s| !s.is_empty());
-        let jwt = text(body, "session_jwt")?.filter(|s| !s.is_empty());
-        let id = match (token, jwt) {
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    "too_many_session_arguments",
-                    "Provide only one of session_token and session_jwt.",
-                ));
-            }
-            (None, None) => return Ok(None),
-            (Some(token), None) => data
-                .sessions
-                .values()
-                .find(|s| s.token == token)
-                .map(|s| s.session_id.clone()),
-            (None, Some(jwt)) => Some(
-                verified_claims(&self.b2b.keys(), &self.settings.project_id, jwt)
-                    .and_then(|c| {
-                        c["https://stytch.com/session"]["id"]
-                            .as_str()
-                            .map(str::to_owned)
-                    })
-                    .ok_or_else(|| {
-                        bad(
-                            "unable_to_parse_session_jwt",
-                            "The session JWT could not be parsed.",
-                        )
-                    })?,
-            ),
-        };
-        let live = id.filter(|id| data.sessions.get(id).is_some_and(|s| s.expires_at > now()));
-        live.map(Some).ok_or_else(session_not_found)
+        named_session(
+            body,
+            || self.b2b.keys(),
+            &self.settings.project_id,
+            &data.sessions,
+        )
     }
 
     /// `{member_id, member, organization, member_session, session_token, session_jwt}`, with

@@ -87,18 +87,7 @@ fn finish(
 
 pub(super) async fn create_member_totp(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
     let body = object(&bytes)?;
-    let minutes = match body.get("expiration_minutes") {
-        None => 60,
-        Some(v) => v
-            .as_i64()
-            .filter(|m| (5..=1440).contains(m))
-            .ok_or_else(|| {
-                bad(
-                    "invalid_expiration_minutes",
-                    "expiration_minutes must be between 5 and 1440.",
-                )
-            })?,
-    };
+    let minutes = expiration_minutes(&body, 60)?;
     let mut data = s.b2b.data();
     let (org, member_id) = data.target(&body)?;
     let passed = ["session_token", "session_jwt", "intermediate_session_token"];
@@ -145,36 +134,8 @@ pub(super) async fn create_member_totp(State(s): State<Arc<Stytch>>, bytes: Byte
 
 /// Checks a TOTP code against the member's registration, spending its step.
 fn check_code(m: &mut Member, code: &str) -> Result<(), Response> {
-    if looks_like_recovery_code(code) {
-        return Err(bad(
-            "recovery_code_used_as_totp_code",
-            "A recovery code was sent as a TOTP code.",
-        ));
-    }
-    if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad("invalid_totp_code", "The TOTP code must be 6 digits."));
-    }
-    let t = m
-        .totp
-        .as_mut()
-        .filter(|t| t.verified || t.expires_at > now())
-        .ok_or_else(totp_not_found)?;
-    let step = totp::matching_step(&t.key, code, now().unix_timestamp()).ok_or_else(|| {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "unable_to_authenticate_totp",
-            "The TOTP code is incorrect.",
-        )
-    })?;
-    if !t.used_steps.insert(step) {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            "totp_code_already_authenticated",
-            "This TOTP code has already been used.",
-        ));
-    }
-    t.verified = true;
-    Ok(())
+    check_totp_format(code)?;
+    spend_totp_code(m.totp.as_mut(), code).map(|_| ())
 }
 
 /// `set_mfa_enrollment`: `Some(true)` for `enroll`, `Some(false)` for `unenroll`.
@@ -219,15 +180,7 @@ pub(super) async fn authenticate_member_totp(State(s): State<Arc<Stytch>>, bytes
             changed,
         )
     };
-    if let Some(m) = changed {
-        s.emit_b2b(
-            "member",
-            "UPDATE",
-            reply["member_id"].as_str().unwrap_or_default(),
-            Some(m),
-        );
-    }
-    ok(reply)
+    s.member_updated(reply, changed)
 }
 
 /// The member's verified registration (recovery codes exist only for one).
@@ -242,33 +195,11 @@ fn verified_totp(m: &mut Member) -> Result<&mut Totp, Response> {
 }
 
 /// Spends a recovery code; the number of codes left.
-fn spend_recovery_code(m: &mut Member, code: &str) -> Result<usize, Response> {
-    if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad(
-            "totp_code_used_as_recovery_code",
-            "A TOTP code was sent as a recovery code.",
-        ));
-    }
-    if !looks_like_recovery_code(code) {
-        return Err(bad(
-            "invalid_recovery_code",
-            "The recovery code is malformed.",
-        ));
-    }
+fn spend_member_recovery_code(m: &mut Member, code: &str) -> Result<usize, Response> {
+    check_recovery_format(code)?;
     let t = verified_totp(m)?;
-    let entry = t
-        .recovery
-        .iter_mut()
-        .find(|(_, c, used)| c == code && !used)
-        .ok_or_else(|| {
-            error(
-                StatusCode::UNAUTHORIZED,
-                "unable_to_authenticate_recovery_code",
-                "The recovery code is incorrect or used.",
-            )
-        })?;
-    entry.2 = true;
-    Ok(t.recovery.iter().filter(|(_, _, used)| !used).count())
+    spend_recovery_code(t, code)?;
+    Ok(unused_codes(t).len())
 }
 
 pub(super) async fn recover(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply {
@@ -280,20 +211,12 @@ pub(super) async fn recover(State(s): State<Arc<Stytch>>, bytes: Bytes) -> Reply
     let target = s.mfa_target(&data, &body, &org, &member_id)?;
     let m = data.member(&member_id)?;
     active(m)?;
-    let remaining = spend_recovery_code(m, code)?;
+    let remaining = spend_member_recovery_code(m, code)?;
     let f = factor("recovery_codes", now(), None);
     let session = finish(&mut data, target, &member_id, f, minutes)?;
     let mut reply = s.member_session_reply(&data, &member_id, Some(&session));
     reply["recovery_codes_remaining"] = json!(remaining);
     ok(reply)
-}
-
-fn unused_codes(t: &Totp) -> Vec<&str> {
-    t.recovery
-        .iter()
-        .filter(|(_, _, used)| !used)
-        .map(|(_, c, _)| c.as_str())
-        .collect()
 }
 
 pub(super) async fn get_recovery_codes(
