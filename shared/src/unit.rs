@@ -298,13 +298,27 @@ pub enum TokenResource {
     Accounts(Vec<AccountId>),
 }
 
+impl TokenResource {
+    /// Unit's `type`: `card` or `account`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Cards(_) => "card",
+            Self::Accounts(_) => "account",
+        }
+    }
+
+    /// The ids, as Unit writes them.
+    pub fn ids(&self) -> Vec<&str> {
+        match self {
+            Self::Cards(ids) => ids.iter().map(|i| i.as_str()).collect(),
+            Self::Accounts(ids) => ids.iter().map(|i| i.as_str()).collect(),
+        }
+    }
+}
+
 impl Serialize for TokenResource {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (kind, ids): (&str, Vec<&str>) = match self {
-            Self::Cards(ids) => ("card", ids.iter().map(|i| i.as_str()).collect()),
-            Self::Accounts(ids) => ("account", ids.iter().map(|i| i.as_str()).collect()),
-        };
-        serde_json::json!({"type": kind, "ids": ids}).serialize(s)
+        serde_json::json!({"type": self.kind(), "ids": self.ids()}).serialize(s)
     }
 }
 

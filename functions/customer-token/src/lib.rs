@@ -392,16 +392,11 @@ struct Asked {
 
 /// The audit's form of a token's `resources`: `card:<id>`, `account:<id>`.
 fn audited_resources(resources: Option<&[TokenResource]>) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in resources.unwrap_or_default() {
-        match r {
-            TokenResource::Cards(ids) => out.extend(ids.iter().map(|id| format!("card:{id}"))),
-            TokenResource::Accounts(ids) => {
-                out.extend(ids.iter().map(|id| format!("account:{id}")));
-            }
-        }
-    }
-    out
+    resources
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|r| r.ids().into_iter().map(|id| format!("{}:{id}", r.kind())))
+        .collect()
 }
 
 /// `scopes` with `customer-token-write`, which Unit needs beside an `upgradableScope`: added
