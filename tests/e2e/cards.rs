@@ -210,3 +210,31 @@ async fn an_upgradable_scope_is_refused_unless_the_operator_allows_it() {
         "{body}"
     );
 }
+
+/// Unit failing the card check mid-way loses nothing and counts nothing: no token is minted or
+/// audited, the user's one slot is given back, and the retry gets the token.
+#[tokio::test]
+async fn a_card_check_unit_fails_mints_nothing_and_keeps_the_slot() {
+    let stack = Stack::start(&[("TOKENS_PER_USER", "1/600")]).await;
+    let (login, _, card) = with_card(&stack, "card-fault@example.com").await;
+    let jwt = stack.stepped_up(&login).await;
+    let asked = json!({"scope": "cards-write", "resources": [{"type": "card", "ids": [card]}]});
+    stack
+        .unit_fault(json!({"route": "GET /cards/{id}", "status": 503, "times": 3}))
+        .await;
+    let before = stack.unit_token_calls();
+    let (status, body) = minted(&stack, &jwt, asked.clone()).await;
+    assert_eq!(
+        (status, code_of(&body)),
+        (502, Some("upstream_unavailable")),
+        "{body}"
+    );
+    assert_eq!(stack.unit_token_calls(), before, "no token asked of Unit");
+    assert!(
+        stack.audit(&login.user_id).await.is_empty(),
+        "nothing audited"
+    );
+    let (status, issued) = minted(&stack, &jwt, asked).await;
+    assert_eq!(status, 200, "the slot was given back: {issued}");
+    assert_eq!(stack.audit(&login.user_id).await.len(), 1);
+}
